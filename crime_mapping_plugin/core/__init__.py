@@ -1,0 +1,1 @@
+"""Crime statistics and data handling, free of widgets and iface so that it can be tested fast."""

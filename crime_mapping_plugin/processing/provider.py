@@ -1,0 +1,37 @@
+"""The plugin's Processing provider, id 'crimemapping'."""
+
+from __future__ import annotations
+
+from qgis.core import QgsProcessingProvider
+from qgis.PyQt.QtGui import QIcon
+
+from crime_mapping_plugin.processing.base import ICON_PATH
+from crime_mapping_plugin.processing.import_mps_ward_crime import ImportMpsWardCrimeAlgorithm
+from crime_mapping_plugin.processing.import_police_uk import ImportPoliceUkAlgorithm
+
+PROVIDER_ID = "crimemapping"
+
+
+def algorithm_classes() -> list[type]:
+    """Return the algorithm classes the provider offers."""
+    return [ImportPoliceUkAlgorithm, ImportMpsWardCrimeAlgorithm]
+
+
+class CrimeMappingProvider(QgsProcessingProvider):
+    """Crime mapping and crime statistics algorithms."""
+
+    def id(self) -> str:
+        return PROVIDER_ID
+
+    def name(self) -> str:
+        return self.tr("Crime mapping")
+
+    def longName(self) -> str:  # noqa: N802
+        return self.tr("Crime mapping: police.uk import, hotspots and ward crime rates")
+
+    def icon(self) -> QIcon:
+        return QIcon(ICON_PATH)
+
+    def loadAlgorithms(self) -> None:  # noqa: N802
+        for cls in algorithm_classes():
+            self.addAlgorithm(cls())

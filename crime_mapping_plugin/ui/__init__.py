@@ -1,0 +1,1 @@
+"""The Crime Mapping dock widget."""

@@ -65,9 +65,9 @@ class ImportMpsWardCrimeAlgorithm(CrimeMappingAlgorithm):
         skip.setHelp(self.tr("A much smaller table; zero cells are then counted in the report instead."))
         skip.setFlags(skip.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
         self.addParameter(skip)
-        self.addParameter(
-            QgsProcessingParameterFeatureSink(self.OUTPUT, self.tr("Ward crime counts"), QgsProcessing.TypeVector)
-        )
+        output = QgsProcessingParameterFeatureSink(self.OUTPUT, self.tr("Ward crime counts"), QgsProcessing.TypeVector)
+        output.setHelp(self.tr("A table without geometry; a GeoPackage by default."))
+        self.addParameter(output)
         self.addOutput(QgsProcessingOutputNumber(self.ROWS_READ, self.tr("Rows read")))
         self.addOutput(QgsProcessingOutputNumber(self.CELLS_READ, self.tr("Cells read")))
         self.addOutput(QgsProcessingOutputNumber(self.CELLS_WRITTEN, self.tr("Cells written")))

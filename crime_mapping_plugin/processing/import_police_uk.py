@@ -115,9 +115,9 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
         crs = QgsProcessingParameterCrs(self.TARGET_CRS, self.tr("Target CRS"), "EPSG:27700", optional=True)
         crs.setHelp(self.tr("The CRS of the output points; British National Grid (metres) suits UK analysis."))
         self.addParameter(crs)
-        self.addParameter(
-            QgsProcessingParameterFeatureSink(self.OUTPUT, self.tr("Crimes"), QgsProcessing.TypeVectorPoint)
-        )
+        output = QgsProcessingParameterFeatureSink(self.OUTPUT, self.tr("Crimes"), QgsProcessing.TypeVectorPoint)
+        output.setHelp(self.tr("The crime points; a GeoPackage by default (written in bulk, all or nothing)."))
+        self.addParameter(output)
         self.addOutput(QgsProcessingOutputNumber(self.ROWS_READ, self.tr("Rows read")))
         self.addOutput(QgsProcessingOutputNumber(self.ROWS_WRITTEN, self.tr("Rows written")))
         self.addOutput(QgsProcessingOutputNumber(self.ROWS_LEFT_OUT, self.tr("Rows left out")))

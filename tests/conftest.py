@@ -1,0 +1,50 @@
+"""Shared fixtures: the real QGIS (pytest-qgis), Processing, and the plugin's provider registered once."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+SAMPLE = ROOT / "sample_data"
+POLICE_UK = SAMPLE / "police_uk"
+TEST_DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def provider(qgis_processing):  # noqa: ARG001 - initialises Processing first
+    """Register the plugin's Processing provider for the session."""
+    from qgis.core import QgsApplication
+
+    from crime_mapping_plugin.processing.provider import PROVIDER_ID, CrimeMappingProvider
+
+    registry = QgsApplication.processingRegistry()
+    existing = registry.providerById(PROVIDER_ID)
+    if existing is None:
+        existing = CrimeMappingProvider()
+        registry.addProvider(existing)
+    return existing
+
+
+@pytest.fixture(scope="session")
+def run_alg(provider):  # noqa: ARG001
+    """Return a function that runs one of our algorithms through processing.run."""
+    from qgis import processing
+    from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject
+
+    def run(alg_id: str, params: dict, feedback=None, context=None):
+        context = context or QgsProcessingContext()
+        context.setProject(QgsProject.instance())
+        return processing.run(alg_id, params, feedback=feedback or QgsProcessingFeedback(), context=context)
+
+    return run
+
+
+def pytest_configure(config):  # noqa: ARG001
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

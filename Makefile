@@ -52,7 +52,7 @@ package: $(VENV)/.ready
 	$(PY) scripts/package.py $(ZIP)
 
 deploy: package
-	$(PY) scripts/package.py --install $(ZIP) "$(PROFILE_DIR)/python/plugins"
+	$(PY) scripts/package.py $(ZIP) --install "$(PROFILE_DIR)/python/plugins"
 	$(QGIS_PROCESS) plugins enable $(PLUGIN)
 
 bench: $(VENV)/.ready

@@ -427,7 +427,9 @@ class StreetReader:
 
         out: dict[str, list] = {}
         for col, name in _FIELD_OF_COLUMN.items():
-            out[name] = column(col)[idx].tolist()
+            values = column(col)[idx]
+            values[values == ""] = None  # blank in the CSV (e.g. ASB has no crime id): NULL, not ''
+            out[name] = values.tolist()
         month_dates = np.array([m + "-01" for m in months_u], dtype=object)
         out["month"] = month_dates[month_codes[idx]].tolist()
         out["crime_type"] = canon_u[type_codes[idx]].tolist()

@@ -129,7 +129,8 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
         self.addOutput(QgsProcessingOutputString(self.REPORT, self.tr("Import report")))
 
     def _paths(self, parameters, context) -> list[str]:
-        paths = list(self.parameterAsFileList(parameters, self.INPUT, context) or [])
+        # QGIS 3.22 answers [''] for a missing file list.
+        paths = [p for p in self.parameterAsFileList(parameters, self.INPUT, context) or [] if p]
         folder = self.parameterAsFile(parameters, self.FOLDER, context)
         if folder:
             paths.append(folder)

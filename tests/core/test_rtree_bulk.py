@@ -1,0 +1,43 @@
+"""The bulk-loaded R-tree is valid to SQLite and finds every point a full scan finds."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from crime_mapping_plugin.core.rtree_bulk import bulk_load_rtree
+
+
+@pytest.mark.parametrize("n", [1, 50, 51, 52, 2601, 40000])
+def test_tree_is_valid_and_complete(n):
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE VIRTUAL TABLE r USING rtree(id, minx, maxx, miny, maxy)")
+    rng = np.random.default_rng(n)
+    x = rng.uniform(503000, 562000, n)
+    y = rng.uniform(155000, 201000, n)
+    x[: n // 3] = np.round(x[: n // 3], -2)  # many crimes share a snap point
+    ids = np.arange(1, n + 1) * 7
+    bulk_load_rtree(db, "r", ids, x, y)
+    assert db.execute("SELECT rtreecheck('r')").fetchone()[0] == "ok"
+    assert db.execute("SELECT count(*) FROM r").fetchone()[0] == n
+    for _ in range(30):
+        x0, y0, w = rng.uniform(503000, 562000), rng.uniform(155000, 201000), rng.uniform(1, 20000)
+        found = {row[0] for row in db.execute(
+            "SELECT id FROM r WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?", (x0, x0 + w, y0, y0 + w)
+        )}
+        inside = set(ids[(x >= x0) & (x <= x0 + w) & (y >= y0) & (y <= y0 + w)].tolist())
+        assert inside <= found
+    # SQLite can go on maintaining the tree it did not build.
+    db.execute("INSERT INTO r VALUES (-1, 0, 1, 0, 1)")
+    db.execute("DELETE FROM r WHERE id = 7")
+    assert db.execute("SELECT rtreecheck('r')").fetchone()[0] == "ok"
+
+
+def test_refuses_a_tree_that_is_not_empty():
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE VIRTUAL TABLE r USING rtree(id, minx, maxx, miny, maxy)")
+    db.execute("INSERT INTO r VALUES (1, 0, 1, 0, 1)")
+    with pytest.raises(ValueError, match="not empty"):
+        bulk_load_rtree(db, "r", np.array([2]), np.array([5.0]), np.array([5.0]))

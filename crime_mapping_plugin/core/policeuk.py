@@ -98,14 +98,12 @@ class StreetSource:
         m = STREET_FILE_RE.search(self.member or self.path)
         return m.group(2).lower() if m else None
 
-    def open_text(self) -> io.TextIOBase:
-        """Open the CSV as text; a byte-order mark is dropped and any line ending accepted."""
+    def open_binary(self) -> io.RawIOBase:
+        """Open the CSV's bytes, whether a file or a member of a zip archive."""
         if self.member is None:
-            raw = open(self.path, "rb")  # noqa: SIM115 - closed by the TextIOWrapper
-        else:
-            archive = zipfile.ZipFile(self.path)
-            raw = _ZipMemberStream(archive, archive.open(self.member))
-        return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+            return open(self.path, "rb")  # noqa: SIM115 - the caller closes it
+        archive = zipfile.ZipFile(self.path)
+        return _ZipMemberStream(archive, archive.open(self.member))
 
 
 class _ZipMemberStream(io.RawIOBase):
@@ -447,31 +445,42 @@ class StreetReader:
     def _empty(self, source: StreetSource) -> StreetBatch:
         return StreetBatch(source, {name: [] for name, _ in OUTPUT_FIELDS}, np.zeros(0), np.zeros(0), np.zeros(0, bool))
 
-    def _load(self, source: StreetSource) -> tuple[pd.DataFrame, np.ndarray, int]:
+    def _load(self, source: StreetSource) -> tuple[pd.DataFrame, "_LineNumbers", int]:
         """Return the well-formed rows as strings, the line each starts on, and the malformed count."""
-        text = self._read_text(source)
-        header = next(csv.reader(io.StringIO(text, newline="")), [])
+        raw = self._read_bytes(source)
+        first_end = raw.find(b"\n")
+        header_text = raw[: first_end if first_end >= 0 else len(raw)].decode("utf-8", "replace")
+        header = next(csv.reader([header_text.rstrip("\r")]), [])
         header_index = check_header(source.name, header)
         width = len(header)
         names = [h.strip() for h in header]
         # Fast path: with no quote character in the file, a line's field count is its comma count + 1,
         # which numpy counts for all lines at once; pandas' C parser then reads the rows. Files with
         # quotes or with rows of the wrong width take the csv module, which names each bad line.
-        if '"' not in text and _all_lines_have_fields(text, width):
-            frame = pd.read_csv(
-                io.StringIO(text, newline=""),
-                header=None,
-                skiprows=1,
-                names=names,
-                dtype=str,
-                keep_default_na=False,
-                na_values=[],
-                skip_blank_lines=True,
-                engine="c",
-            )
+        if b'"' not in raw and _all_lines_have_fields(raw, width):
+            try:
+                frame = pd.read_csv(
+                    io.BytesIO(raw),
+                    header=None,
+                    skiprows=1,
+                    names=names,
+                    dtype=str,
+                    keep_default_na=False,
+                    na_values=[],
+                    skip_blank_lines=True,
+                    encoding="utf-8",
+                    engine="c",
+                )
+            except UnicodeDecodeError as err:
+                raise PoliceUkInputError(f"{source.name}: not a UTF-8 CSV text file ({err.reason}).") from err
             frame = frame[[c for c in STREET_COLUMNS if c in header_index]]
-            lines = _data_line_numbers(text)
-            return frame, lines, 0
+            return frame, _LineNumbers(raw), 0
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise PoliceUkInputError(
+                f"{source.name}: not a UTF-8 CSV text file ({err.reason} at byte {err.start})."
+            ) from err
         return self._load_slowly(source, text, names, width)
 
     def _load_slowly(self, source: StreetSource, text: str, names: list[str], width: int) -> tuple[pd.DataFrame, np.ndarray, int]:
@@ -497,47 +506,54 @@ class StreetReader:
         )
         return frame, np.array(lines, dtype=np.int64), malformed
 
-    def _read_text(self, source: StreetSource) -> str:
+    def _read_bytes(self, source: StreetSource) -> bytes:
         try:
-            with source.open_text() as handle:
-                text = handle.read()
-        except UnicodeDecodeError as err:
-            raise PoliceUkInputError(
-                f"{source.name}: not a UTF-8 CSV text file ({err.reason} at byte {err.start})."
-            ) from err
+            with source.open_binary() as handle:
+                raw = handle.read()
         except zipfile.BadZipFile as err:
             raise PoliceUkInputError(f"{source.name}: the zip archive is damaged ({err}).") from err
-        if not text.strip():
+        if raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]
+        if not raw.strip():
             raise PoliceUkInputError(f"{source.name}: the file is empty.")
-        if "\x00" in text[:4096]:
+        if b"\x00" in raw[:4096]:
             raise PoliceUkInputError(f"{source.name}: not a CSV text file (it holds binary data).")
-        return text
+        return raw
 
 
-def _line_table(text: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return, per line, its start offset, its end offset and whether it holds anything."""
-    raw = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+class _LineNumbers:
+    """Line numbers of data rows, worked out only when a message needs one."""
+
+    def __init__(self, raw: bytes) -> None:
+        self._raw = raw
+        self._lines: np.ndarray | None = None
+
+    def __getitem__(self, row: int) -> int:
+        if self._lines is None:
+            _, filled = _line_ends(np.frombuffer(self._raw, dtype=np.uint8))
+            self._lines = (np.flatnonzero(filled) + 1)[1:]
+        return int(self._lines[row])
+
+
+def _line_ends(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the end offset of every line and whether the line holds anything but a line break."""
     ends = np.flatnonzero(raw == 10)
     if len(ends) == 0 or ends[-1] != len(raw) - 1:
         ends = np.append(ends, len(raw))
     starts = np.concatenate([[0], ends[:-1] + 1])
-    stripped_len = ends - starts - (raw[np.maximum(ends - 1, 0)] == 13) * (ends > starts)
-    return starts, ends, stripped_len > 0
+    length = ends - starts
+    has_cr = (length > 0) & (raw[np.clip(ends - 1, 0, max(len(raw) - 1, 0))] == 13)
+    return ends, (length - has_cr) > 0
 
 
-def _all_lines_have_fields(text: str, width: int) -> bool:
+def _all_lines_have_fields(raw_bytes: bytes, width: int) -> bool:
     """Return True when every non-blank line has exactly `width` comma-separated fields."""
-    raw = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    starts, ends, filled = _line_table(text)
+    raw = np.frombuffer(raw_bytes, dtype=np.uint8)
+    ends, filled = _line_ends(raw)
     commas = np.flatnonzero(raw == 44)
-    per_line = np.bincount(np.searchsorted(ends, commas), minlength=len(ends))[: len(ends)]
+    before = np.searchsorted(commas, ends)  # commas before each line end
+    per_line = np.diff(before, prepend=0)
     return bool(np.all(per_line[filled] == width - 1))
-
-
-def _data_line_numbers(text: str) -> np.ndarray:
-    """Return the 1-based line number of each data row (non-blank lines after the header)."""
-    _, _, filled = _line_table(text)
-    return (np.flatnonzero(filled) + 1)[1:]
 
 
 def _factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ using the PROJ pipeline QGIS instantiated for the layer's transform context.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from osgeo import osr
 from qgis.core import QgsCoordinateTransform, QgsPointXY
 
@@ -39,13 +40,13 @@ class BulkTransformer:
         if self.transform.isShortCircuited() or len(x) == 0:
             return x.copy(), y.copy()
         ok = np.isfinite(x) & np.isfinite(y)
-        pairs = np.column_stack([x[ok], y[ok]])
-        uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
-        out = self._transform_unique(uniq)
+        # Hashing x + iy finds the distinct points far faster than sorting rows with np.unique(axis=0).
+        codes, uniq = pd.factorize(x[ok] + 1j * y[ok])
+        out = self._transform_unique(np.column_stack([uniq.real, uniq.imag]))
         rx = np.full(len(x), np.nan)
         ry = np.full(len(x), np.nan)
-        rx[ok] = out[inverse.ravel(), 0]
-        ry[ok] = out[inverse.ravel(), 1]
+        rx[ok] = out[codes, 0]
+        ry[ok] = out[codes, 1]
         return rx, ry
 
     def _transform_unique(self, pts: np.ndarray) -> np.ndarray:

@@ -488,10 +488,10 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
             self.CRIMES: len(x),
             self.CRIMES_LEFT_OUT: sum(points.left_out.values()),
             self.MONTHS: len(months),
-            self.THRESHOLD_USED: threshold_value,
+            self.THRESHOLD_USED: float(threshold_value),
             self.HOTSPOT_COUNT: n_areas,
             self.HOTSPOT_CRIMES: int(crimes.sum()),
-            self.HOTSPOT_SHARE: 100.0 * crimes.sum() / crimes_total if crimes_total else 0.0,
+            self.HOTSPOT_SHARE: float(100.0 * crimes.sum() / crimes_total) if crimes_total else 0.0,
         }
         fields = QgsFields()
         for name, kind in (
@@ -509,11 +509,12 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
                 feature.setGeometry(geom)
                 cells = int(areas.cells[i])
                 feature.setAttributes([
-                    i + 1, int(crimes[i]), 100.0 * crimes[i] / crimes_total if crimes_total else 0.0,
-                    cells * cell * cell / 1e6, cells, float(peak[i + 1]), float(total_value[i + 1] / cells),
+                    i + 1, int(crimes[i]), float(100.0 * crimes[i] / crimes_total) if crimes_total else 0.0,
+                    float(cells * cell * cell / 1e6), cells, float(peak[i + 1]), float(total_value[i + 1] / cells),
                     float(threshold_value), unit_text,
                 ])
-                sink.addFeature(feature, QgsFeatureSink.FastInsert)
+                if not sink.addFeature(feature, QgsFeatureSink.FastInsert):
+                    raise QgsProcessingException(self.tr(f"Could not write a hotspot area: {sink.lastError()}"))
             results[self.HOTSPOTS] = sink_dest
             describe_layer(
                 context, sink_dest, f"Hotspot areas ({unit} ≥ {threshold_value:.4g})",

@@ -144,7 +144,8 @@ def read_ogr_points(
     geom_name = layer.GetGeometryColumn()
     xs, ys, ws, ms = [], [], [], []
     try:
-        stream = layer.GetArrowStreamAsNumPy(options=["INCLUDE_FID=NO"])
+        # Not INCLUDE_FID=NO: GDAL 3.6 then returns empty geometries for a layer without other fields.
+        stream = layer.GetArrowStreamAsNumPy()
     except (RuntimeError, AttributeError):
         return None
     for batch in stream:
@@ -165,6 +166,11 @@ def read_ogr_points(
         weight = np.zeros(0)
     if month_field and not ms:
         month = np.zeros(0, dtype=np.int64)
+    if len(x) and not np.isfinite(x).any():
+        layer.ResetReading()
+        first = layer.GetNextFeature()
+        if first is not None and first.GetGeometryRef() is not None:
+            return None  # GDAL lost the geometries: let the feature iterator read them
     return _finish(x, y, weight, month)
 
 

@@ -53,7 +53,9 @@ def main() -> None:
     QgsApplication.processingRegistry().addProvider(provider)
     WORK.mkdir(parents=True, exist_ok=True)
     sample = WORK / "sample.gpkg"
-    processing.run("crimemapping:importpoliceuk", {"INPUT": [str(ROOT / "sample_data" / "police_uk")], "OUTPUT": str(sample)})
+    processing.run(
+        "crimemapping:importpoliceuk", {"INPUT": [str(ROOT / "sample_data" / "police_uk")], "OUTPUT": str(sample)}
+    )
     from osgeo import ogr
 
     dataset = ogr.Open(str(sample))
@@ -71,24 +73,39 @@ def main() -> None:
         writer.add({}, pts[:, 0], pts[:, 1])
     writer.commit()
     n = len(pts) * COPIES
-    print(f"{n:,} crimes at {len(np.unique(pts, axis=0)):,} distinct snap points; radius {RADIUS:g} m, cells {CELL:g} m")
+    print(
+        f"{n:,} crimes at {len(np.unique(pts, axis=0)):,} distinct snap points; radius {RADIUS:g} m, cells {CELL:g} m"
+    )
 
-    base = peak_mb()
     tracemalloc.start()
     t = time.perf_counter()
-    ours = processing.run("crimemapping:hotspotdensity", {
-        "INPUT": str(big), "BANDWIDTH": RADIUS, "CELL_SIZE": CELL, "UNITS": 2,
-        "OUTPUT": str(WORK / "ours.tif"), "HOTSPOTS": str(WORK / "hotspots.gpkg"),
-    })
+    ours = processing.run(
+        "crimemapping:hotspotdensity",
+        {
+            "INPUT": str(big),
+            "BANDWIDTH": RADIUS,
+            "CELL_SIZE": CELL,
+            "UNITS": 2,
+            "OUTPUT": str(WORK / "ours.tif"),
+            "HOTSPOTS": str(WORK / "hotspots.gpkg"),
+        },
+    )
     t_ours = time.perf_counter() - t
     traced = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     mem_ours = peak_mb()
     t = time.perf_counter()
-    processing.run("qgis:heatmapkerneldensityestimation", {
-        "INPUT": str(big), "RADIUS": RADIUS, "PIXEL_SIZE": CELL, "KERNEL": 0, "OUTPUT_VALUE": 0,
-        "OUTPUT": str(WORK / "qgis.tif"),
-    })
+    processing.run(
+        "qgis:heatmapkerneldensityestimation",
+        {
+            "INPUT": str(big),
+            "RADIUS": RADIUS,
+            "PIXEL_SIZE": CELL,
+            "KERNEL": 0,
+            "OUTPUT_VALUE": 0,
+            "OUTPUT": str(WORK / "qgis.tif"),
+        },
+    )
     t_qgis = time.perf_counter() - t
 
     from osgeo import gdal
@@ -100,11 +117,15 @@ def main() -> None:
     va[va == -9999] = 0
     vb[vb == -9999] = 0
     same_grid = np.allclose(a.GetGeoTransform(), b.GetGeoTransform(), rtol=0, atol=1e-6) and va.shape == vb.shape
-    print(f"grid {va.shape[0]} x {va.shape[1]} cells; same grid as QGIS: {same_grid}; "
-          f"totals ours {va.sum():,.0f} / QGIS {vb.sum():,.0f} (ratio {va.sum() / vb.sum():.5f})")
+    print(
+        f"grid {va.shape[0]} x {va.shape[1]} cells; same grid as QGIS: {same_grid}; "
+        f"totals ours {va.sum():,.0f} / QGIS {vb.sum():,.0f} (ratio {va.sum() / vb.sum():.5f})"
+    )
     print(f"hotspot areas: {ours['HOTSPOT_COUNT']}, {ours['HOTSPOT_CRIMES']:,} crimes ({ours['HOTSPOT_SHARE']:.1f} %)")
-    print(f"ours (density + hotspot areas): {t_ours:6.2f} s, peak Python/numpy allocations {traced:,.0f} MB; "
-          f"process peak RSS {mem_ours:,.0f} MB (QGIS, the sample import and the benchmark data included)")
+    print(
+        f"ours (density + hotspot areas): {t_ours:6.2f} s, peak Python/numpy allocations {traced:,.0f} MB; "
+        f"process peak RSS {mem_ours:,.0f} MB (QGIS, the sample import and the benchmark data included)"
+    )
     print(f"QGIS heatmap:                   {t_qgis:6.2f} s")
     print(f"ratio: ours is {t_qgis / t_ours:.1f}x faster")
 

@@ -208,9 +208,7 @@ def read_feature_points(
     ys: list[float] = []
     ws: list[float] = []
     ms: list[int] = []
-    count = 0
-    for feature in features:
-        count += 1
+    for count, feature in enumerate(features, start=1):
         if count % 10000 == 0:
             if is_cancelled():
                 return None

@@ -218,7 +218,7 @@ def default_bandwidth(x: np.ndarray, y: np.ndarray) -> float:
     dy = y - y.mean()
     standard_distance = math.sqrt(float(np.mean(dx * dx) + np.mean(dy * dy)))
     median_distance = float(np.median(np.hypot(dx, dy)))
-    radius = 0.9 * min(standard_distance, math.sqrt(1.0 / math.log(2.0)) * median_distance) * n ** -0.2
+    radius = 0.9 * min(standard_distance, math.sqrt(1.0 / math.log(2.0)) * median_distance) * n**-0.2
     if radius <= 0:
         raise ValueError("The crimes are (nearly) all at one place, so no bandwidth can be chosen from them; set one.")
     return round_significant(radius)

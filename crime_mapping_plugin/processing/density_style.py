@@ -1,14 +1,17 @@
-"""Style a density raster: a colour ramp from transparent at 0 to dark red at the maximum, legend in its unit."""
+"""Style a density raster (a colour ramp from transparent at 0, legend in its unit) and its hotspot areas."""
 
 from __future__ import annotations
 
 from qgis.core import (
     QgsColorRampShader,
+    QgsFillSymbol,
     QgsGradientColorRamp,
     QgsRasterLayer,
     QgsRasterShader,
     QgsSingleBandPseudoColorRenderer,
+    QgsSingleSymbolRenderer,
     QgsStyle,
+    QgsVectorLayer,
 )
 from qgis.PyQt.QtGui import QColor
 
@@ -21,8 +24,10 @@ def _label(value: float, unit: str) -> str:
 
 
 def density_shader(vmax: float, unit: str) -> QgsColorRampShader:
-    """Return an interpolated ramp shader from 0 to vmax whose legend labels carry the unit."""
-    ramp = QgsStyle.defaultStyle().colorRamp("YlOrRd") or QgsGradientColorRamp(QColor(255, 255, 178), QColor(189, 0, 38))
+    """Return an interpolated ramp shader from 0 to vmax (darkest above it) whose legend labels carry the unit."""
+    ramp = QgsStyle.defaultStyle().colorRamp("YlOrRd") or QgsGradientColorRamp(
+        QColor(255, 255, 178), QColor(189, 0, 38)
+    )
     shader = QgsColorRampShader(0.0, vmax)
     shader.setColorRampType(QgsColorRampShader.Interpolated)
     shader.setSourceColorRamp(ramp.clone())
@@ -32,7 +37,8 @@ def density_shader(vmax: float, unit: str) -> QgsColorRampShader:
         color = QColor(ramp.color(fraction))
         if i == 0:
             color.setAlpha(0)  # no crime nearby: let the base map show through
-        items.append(QgsColorRampShader.ColorRampItem(vmax * fraction, color, _label(vmax * fraction, unit)))
+        label = _label(vmax * fraction, unit)
+        items.append(QgsColorRampShader.ColorRampItem(vmax * fraction, color, ("≥ " if i == CLASSES else "") + label))
     shader.setColorRampItemList(items)
     return shader
 
@@ -45,3 +51,11 @@ def style_density(layer: QgsRasterLayer, vmax: float, unit: str) -> None:
     renderer.setClassificationMin(0.0)
     renderer.setClassificationMax(vmax)
     layer.setRenderer(renderer)
+
+
+def style_hotspot_areas(layer: QgsVectorLayer) -> None:
+    """Draw hotspot areas as dark outlines, so the density beneath stays readable."""
+    symbol = QgsFillSymbol.createSimple(
+        {"color": "0,0,0,0", "outline_color": "35,35,35,255", "outline_width": "0.6", "outline_style": "solid"}
+    )
+    layer.setRenderer(QgsSingleSymbolRenderer(symbol))

@@ -1,4 +1,4 @@
-"""Processing algorithm crimemapping:hotspotdensity: exact kernel density of crime, in crimes per km², and its hotspot areas."""
+"""Processing algorithm crimemapping:hotspotdensity: exact kernel density of crime in crimes per km², hotspot areas."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ from crime_mapping_plugin.core import crime_points, kde
 from crime_mapping_plugin.core.density_output import crimes_in_areas, hotspot_areas, write_raster
 from crime_mapping_plugin.core.reproject import BulkTransformer
 from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
-from crime_mapping_plugin.processing.density_style import style_density
+from crime_mapping_plugin.processing.density_style import style_density, style_hotspot_areas
 from crime_mapping_plugin.processing.layer_info import describe_layer
 
 BNG = QgsCoordinateReferenceSystem("EPSG:27700")
@@ -111,7 +111,8 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         "Great Britain, otherwise to its UTM zone. A bandwidth below the cell size, or a grid above the cell "
         "limit, stops the run with a message saying what to change.<br>"
         "<b>Grid</b>: the extent if given, else the study area's extent, else QGIS Heatmap's grid (the crimes' "
-        "extent grown by the bandwidth), so the two compare cell for cell. Cells no crime reaches, and cells whose centre is outside the study area, "
+        "extent grown by the bandwidth), so the two compare cell for cell. Cells no crime reaches, and cells "
+        "whose centre is outside the study area, "
         "are NoData. Crimes outside the study area still count near its edge.<br>"
         "<b>Hotspot areas</b>: cells at or above the threshold (by default the 95th percentile of the cells with "
         "a density above 0), joined where they share an edge. Each area has the number of crimes in its cells, "
@@ -120,12 +121,17 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
     )
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        source = QgsProcessingParameterFeatureSource(self.INPUT, self.tr("Crime points"), [QgsProcessing.TypeVectorPoint])
+        source = QgsProcessingParameterFeatureSource(
+            self.INPUT, self.tr("Crime points"), [QgsProcessing.TypeVectorPoint]
+        )
         source.setHelp(self.tr("Crime points, e.g. the police.uk import; a selection or filter is honoured."))
         self.addParameter(source)
         weight = QgsProcessingParameterField(
-            self.WEIGHT_FIELD, self.tr("Weight field"), parentLayerParameterName=self.INPUT,
-            type=QgsProcessingParameterField.Numeric, optional=True,
+            self.WEIGHT_FIELD,
+            self.tr("Weight field"),
+            parentLayerParameterName=self.INPUT,
+            type=QgsProcessingParameterField.Numeric,
+            optional=True,
         )
         weight.setHelp(self.tr("Optional: each crime counts as this many (e.g. a harm score). Empty: each counts 1."))
         self.addParameter(weight)
@@ -133,8 +139,10 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
             self.MONTH_FIELD, self.tr("Month field"), parentLayerParameterName=self.INPUT, optional=True
         )
         month.setHelp(
-            self.tr("Date or 'YYYY-MM' field giving each crime's month, used for 'per month' units. "
-                    "Empty: the field 'month' when the layer has one.")
+            self.tr(
+                "Date or 'YYYY-MM' field giving each crime's month, used for 'per month' units. "
+                "Empty: the field 'month' when the layer has one."
+            )
         )
         self.addParameter(month)
         area = QgsProcessingParameterFeatureSource(
@@ -143,7 +151,9 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         area.setHelp(self.tr("Optional polygons (e.g. wards of a borough): cells whose centre is outside are NoData."))
         self.addParameter(area)
         extent = QgsProcessingParameterExtent(self.EXTENT, self.tr("Extent"), optional=True)
-        extent.setHelp(self.tr("Optional grid extent; empty: the crimes' extent grown by the bandwidth (as QGIS Heatmap)."))
+        extent.setHelp(
+            self.tr("Optional grid extent; empty: the crimes' extent grown by the bandwidth (as QGIS Heatmap).")
+        )
         self.addParameter(extent)
         kernel = QgsProcessingParameterEnum(
             self.KERNEL, self.tr("Kernel shape"), options=[k.capitalize() for k in kde.KERNELS], defaultValue=0
@@ -151,35 +161,61 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         kernel.setHelp(self.tr("Quartic (the usual choice for crime), triangular, uniform, triweight, Epanechnikov."))
         self.addParameter(kernel)
         decay = QgsProcessingParameterNumber(
-            self.DECAY, self.tr("Decay ratio (triangular kernel)"), QgsProcessingParameterNumber.Double, 0.0,
-            minValue=0.0, maxValue=1.0,
+            self.DECAY,
+            self.tr("Decay ratio (triangular kernel)"),
+            QgsProcessingParameterNumber.Double,
+            0.0,
+            minValue=0.0,
+            maxValue=1.0,
         )
         decay.setHelp(self.tr("Triangular only: the kernel's value at the bandwidth, relative to its centre (0 to 1)."))
         decay.setFlags(decay.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
         self.addParameter(decay)
         bandwidth = QgsProcessingParameterNumber(
-            self.BANDWIDTH, self.tr("Bandwidth (metres)"), QgsProcessingParameterNumber.Double, optional=True, minValue=0.0
+            self.BANDWIDTH,
+            self.tr("Bandwidth (metres)"),
+            QgsProcessingParameterNumber.Double,
+            optional=True,
+            minValue=0.0,
         )
         bandwidth.setHelp(self.tr("Search radius in metres; empty or 0: ArcGIS Pro's rule (see help)."))
         self.addParameter(bandwidth)
         cell = QgsProcessingParameterNumber(
-            self.CELL_SIZE, self.tr("Cell size (metres)"), QgsProcessingParameterNumber.Double, optional=True, minValue=0.0
+            self.CELL_SIZE,
+            self.tr("Cell size (metres)"),
+            QgsProcessingParameterNumber.Double,
+            optional=True,
+            minValue=0.0,
         )
         cell.setHelp(self.tr("Side of a square cell in metres; empty or 0: the shorter side of the extent / 250."))
         self.addParameter(cell)
         units = QgsProcessingParameterEnum(self.UNITS, self.tr("Output units"), options=list(UNITS), defaultValue=0)
-        units.setHelp(self.tr("Crimes per km², crimes per km² per month (over the months in the data), or raw kernel sum."))
+        units.setHelp(
+            self.tr("Crimes per km², crimes per km² per month (over the months in the data), or raw kernel sum.")
+        )
         self.addParameter(units)
-        rule = QgsProcessingParameterEnum(self.HOTSPOT_RULE, self.tr("Hotspot threshold is a"), options=list(RULES), defaultValue=0)
+        rule = QgsProcessingParameterEnum(
+            self.HOTSPOT_RULE, self.tr("Hotspot threshold is a"), options=list(RULES), defaultValue=0
+        )
         rule.setHelp(self.tr("Percentile: of the cells with a density above 0. Value: in the output units."))
         self.addParameter(rule)
         threshold = QgsProcessingParameterNumber(
-            self.HOTSPOT_THRESHOLD, self.tr("Hotspot threshold"), QgsProcessingParameterNumber.Double, 95.0, minValue=0.0
+            self.HOTSPOT_THRESHOLD,
+            self.tr("Hotspot threshold"),
+            QgsProcessingParameterNumber.Double,
+            95.0,
+            minValue=0.0,
         )
-        threshold.setHelp(self.tr("Cells at or above it form hotspot areas: a percentile (0–100) or a value in the output units."))
+        threshold.setHelp(
+            self.tr("Cells at or above it form hotspot areas: a percentile (0–100) or a value in the output units.")
+        )
         self.addParameter(threshold)
         limit = QgsProcessingParameterNumber(
-            self.MAX_CELLS, self.tr("Largest grid (cells)"), QgsProcessingParameterNumber.Integer, 25_000_000, minValue=1
+            self.MAX_CELLS,
+            self.tr("Largest grid (cells)"),
+            QgsProcessingParameterNumber.Integer,
+            25_000_000,
+            minValue=1,
         )
         limit.setHelp(self.tr("A grid with more cells stops the run (memory: about 17 bytes a cell)."))
         limit.setFlags(limit.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
@@ -188,15 +224,24 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         output.setHelp(self.tr("Float32 raster (GeoTIFF) in the chosen units; NoData where no crime reaches."))
         self.addParameter(output)
         areas = QgsProcessingParameterFeatureSink(
-            self.HOTSPOTS, self.tr("Hotspot areas"), QgsProcessing.TypeVectorPolygon, optional=True, createByDefault=True
+            self.HOTSPOTS,
+            self.tr("Hotspot areas"),
+            QgsProcessing.TypeVectorPolygon,
+            optional=True,
+            createByDefault=True,
         )
         areas.setHelp(self.tr("Polygons of hot cells with crimes (count), share of crimes (%), area (km²) and peak."))
         self.addParameter(areas)
         for name, label in (
-            (self.BANDWIDTH_USED, "Bandwidth used (m)"), (self.CELL_SIZE_USED, "Cell size used (m)"),
-            (self.CRIMES, "Crimes used"), (self.CRIMES_LEFT_OUT, "Crimes left out"), (self.MONTHS, "Months in the data"),
-            (self.THRESHOLD_USED, "Hotspot threshold used (output units)"), (self.HOTSPOT_COUNT, "Hotspot areas"),
-            (self.HOTSPOT_CRIMES, "Crimes in hotspot areas"), (self.HOTSPOT_SHARE, "Share of crimes in hotspot areas (%)"),
+            (self.BANDWIDTH_USED, "Bandwidth used (m)"),
+            (self.CELL_SIZE_USED, "Cell size used (m)"),
+            (self.CRIMES, "Crimes used"),
+            (self.CRIMES_LEFT_OUT, "Crimes left out"),
+            (self.MONTHS, "Months in the data"),
+            (self.THRESHOLD_USED, "Hotspot threshold used (output units)"),
+            (self.HOTSPOT_COUNT, "Hotspot areas"),
+            (self.HOTSPOT_CRIMES, "Crimes in hotspot areas"),
+            (self.HOTSPOT_SHARE, "Share of crimes in hotspot areas (%)"),
         ):
             self.addOutput(QgsProcessingOutputNumber(name, self.tr(label)))
         self.addOutput(QgsProcessingOutputString(self.CRS_USED, self.tr("CRS of the grid")))
@@ -227,9 +272,10 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
     def _fast_path(self, parameters, context) -> tuple[str, str | None] | None:
         """Return (file, layer name) when the input is a whole OGR file layer, readable column-wise."""
         value = parameters.get(self.INPUT)
-        if isinstance(value, QgsProcessingFeatureSourceDefinition):
-            if value.selectedFeaturesOnly or value.featureLimit != -1 or getattr(value, "filterExpression", ""):
-                return None
+        if isinstance(value, QgsProcessingFeatureSourceDefinition) and (
+            value.selectedFeaturesOnly or value.featureLimit != -1 or getattr(value, "filterExpression", "")
+        ):
+            return None
         layer = self.parameterAsVectorLayer(parameters, self.INPUT, context)
         if layer is None or layer.providerType() != "ogr" or layer.subsetString():
             return None
@@ -249,8 +295,13 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
             attributes = [f for f in (weight_field, month_field) if f]
             request.setSubsetOfAttributes(attributes, source.fields())
             points = crime_points.read_feature_points(
-                source.getFeatures(request), weight_field, month_field, None, feedback.isCanceled,
-                lambda f: feedback.setProgress(20 * f), source.featureCount(),
+                source.getFeatures(request),
+                weight_field,
+                month_field,
+                None,
+                feedback.isCanceled,
+                lambda f: feedback.setProgress(20 * f),
+                source.featureCount(),
             )
         if points is None or feedback.isCanceled():
             raise QgsProcessingException(self.tr("Cancelled; no output was written."))
@@ -278,7 +329,9 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
             layer.CreateFeature(out)
             polygons += 1
         if polygons == 0:
-            raise QgsProcessingException(self.tr("The study area layer has no polygons: choose another or leave it empty."))
+            raise QgsProcessingException(
+                self.tr("The study area layer has no polygons: choose another or leave it empty.")
+            )
         gdal.PushErrorHandler("CPLQuietErrorHandler")  # the memory layers carry no CRS; both are in `crs`
         try:
             gdal.RasterizeLayer(dataset, [1], layer, burn_values=[1])
@@ -300,8 +353,10 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         unit = UNITS[unit_index]
         if unit_index == 1 and month_field is None:
             raise QgsProcessingException(
-                self.tr("'Crimes per km² per month' needs a month field: choose one (a date or 'YYYY-MM' text field), "
-                        "or choose 'crimes per km²'.")
+                self.tr(
+                    "'Crimes per km² per month' needs a month field: choose one (a date or 'YYYY-MM' text field), "
+                    "or choose 'crimes per km²'."
+                )
             )
 
         feedback.setProgressText(self.tr("Reading crimes"))
@@ -309,19 +364,25 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         for reason, count in points.left_out.items():
             feedback.pushWarning(self.tr(f"{count} crime(s) left out: {reason}."))
         if len(points.x) == 0:
-            raise QgsProcessingException(self.tr("The crime layer has no points to map (after leaving out those listed)."))
+            raise QgsProcessingException(
+                self.tr("The crime layer has no points to map (after leaving out those listed).")
+            )
         crs = self._working_crs(source.sourceCrs(), points.x, points.y, context)
         x, y = points.x, points.y
         if crs != source.sourceCrs():
             x, y = BulkTransformer(QgsCoordinateTransform(source.sourceCrs(), crs, context.transformContext()))(x, y)
             feedback.pushInfo(
-                self.tr(f"The crime layer's CRS ({source.sourceCrs().authid()}) is not in metres: "
-                        f"computed in {crs.authid()} ({crs.description()}).")
+                self.tr(
+                    f"The crime layer's CRS ({source.sourceCrs().authid()}) is not in metres: "
+                    f"computed in {crs.authid()} ({crs.description()})."
+                )
             )
         ok = np.isfinite(x) & np.isfinite(y)
         if not ok.all():
             points.left_out["could not be reprojected"] += int((~ok).sum())
-            feedback.pushWarning(self.tr(f"{int((~ok).sum())} crime(s) left out: could not be reprojected to {crs.authid()}."))
+            feedback.pushWarning(
+                self.tr(f"{int((~ok).sum())} crime(s) left out: could not be reprojected to {crs.authid()}.")
+            )
             x, y = x[ok], y[ok]
             points.weight = None if points.weight is None else points.weight[ok]
             points.month = None if points.month is None else points.month[ok]
@@ -331,10 +392,14 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         months = points.months_present()
         if unit_index == 1:
             if not months:
-                raise QgsProcessingException(self.tr(f"The month field '{month_field}' holds no month: choose another field."))
+                raise QgsProcessingException(
+                    self.tr(f"The month field '{month_field}' holds no month: choose another field.")
+                )
             unknown = int((points.month < 0).sum())
             if unknown:
-                feedback.pushWarning(self.tr(f"{unknown} crime(s) have no month in '{month_field}'; they are still mapped."))
+                feedback.pushWarning(
+                    self.tr(f"{unknown} crime(s) have no month in '{month_field}'; they are still mapped.")
+                )
 
         extent = None
         if parameters.get(self.EXTENT) not in (None, ""):
@@ -377,9 +442,11 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
                 )
         if bandwidth < cell:
             raise QgsProcessingException(
-                self.tr(f"The bandwidth ({bandwidth:g} m) is smaller than the cell size ({cell:g} m): each crime would "
-                        f"colour at most one cell. Choose a bandwidth of at least {cell:g} m (3 to 10 cells is usual) "
-                        f"or a cell size below {bandwidth:g} m.")
+                self.tr(
+                    f"The bandwidth ({bandwidth:g} m) is smaller than the cell size ({cell:g} m): each crime would "
+                    f"colour at most one cell. Choose a bandwidth of at least {cell:g} m (3 to 10 cells is usual) "
+                    f"or a cell size below {bandwidth:g} m."
+                )
             )
         if extent is not None:
             grid = kde.grid_for_extent(extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum(), cell)
@@ -389,13 +456,17 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         if grid.size > limit:
             suggested = kde.round_significant(cell * math.sqrt(grid.size / limit) * 1.05)
             raise QgsProcessingException(
-                self.tr(f"The grid would have {grid.rows:,} × {grid.cols:,} = {grid.size:,} cells at {cell:g} m, more than "
-                        f"the limit of {limit:,}. Choose a cell size of at least {suggested:g} m, a smaller extent, or "
-                        "raise 'Largest grid'.")
+                self.tr(
+                    f"The grid would have {grid.rows:,} × {grid.cols:,} = {grid.size:,} cells at {cell:g} m, more than "
+                    f"the limit of {limit:,}. Choose a cell size of at least {suggested:g} m, a smaller extent, or "
+                    "raise 'Largest grid'."
+                )
             )
         feedback.pushInfo(
-            self.tr(f"{len(x):,} crimes, {kernel} kernel, bandwidth {bandwidth:g} m, cells {cell:g} m, "
-                    f"grid {grid.rows:,} × {grid.cols:,} in {crs.authid()}.")
+            self.tr(
+                f"{len(x):,} crimes, {kernel} kernel, bandwidth {bandwidth:g} m, cells {cell:g} m, "
+                f"grid {grid.rows:,} × {grid.cols:,} in {crs.authid()}."
+            )
         )
 
         feedback.setProgressText(self.tr("Computing the density"))
@@ -470,12 +541,18 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
             "exact at cell centres; NoData where no crime is within the bandwidth"
             + (" or outside the study area." if study is not None else ".")
         )
-        vmax = float(np.nanmax(values)) if np.isfinite(values).any() else 1.0
-        legend_unit = "" if unit_index == 2 else unit.replace("crimes ", "")
+        # The ramp tops out at the 99.5th percentile: a few extreme cells (the City) must not wash out the rest.
+        positive = values[np.isfinite(values) & (values > 0)]
+        vmax = float(np.percentile(positive, 99.5)) if positive.size else 1.0
+        legend_unit = "" if unit_index == 2 else unit
         if context.willLoadLayerOnCompletion(dest):
             context.layerToLoadOnCompletionDetails(dest).name = title
         describe_layer(
-            context, dest, title, abstract, ["crime", "kernel density", "hotspot", kernel, unit],
+            context,
+            dest,
+            title,
+            abstract,
+            ["crime", "kernel density", "hotspot", kernel, unit],
             style=lambda layer: style_density(layer, max(vmax, 1e-12), legend_unit),
         )
 
@@ -495,9 +572,15 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         }
         fields = QgsFields()
         for name, kind in (
-            ("area_id", QVariant.Int), ("crimes", QVariant.Int), ("share_pct", QVariant.Double),
-            ("area_km2", QVariant.Double), ("cells", QVariant.Int), ("peak", QVariant.Double),
-            ("mean", QVariant.Double), ("threshold", QVariant.Double), ("unit", QVariant.String),
+            ("area_id", QVariant.Int),
+            ("crimes", QVariant.Int),
+            ("share_pct", QVariant.Double),
+            ("area_km2", QVariant.Double),
+            ("cells", QVariant.Int),
+            ("peak", QVariant.Double),
+            ("mean", QVariant.Double),
+            ("threshold", QVariant.Double),
+            ("unit", QVariant.String),
         ):
             fields.append(QgsField(name, kind))
         sink, sink_dest = self.parameterAsSink(parameters, self.HOTSPOTS, context, fields, QgsWkbTypes.Polygon, crs)
@@ -508,26 +591,40 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
                 geom.fromWkb(wkb)
                 feature.setGeometry(geom)
                 cells = int(areas.cells[i])
-                feature.setAttributes([
-                    i + 1, int(crimes[i]), float(100.0 * crimes[i] / crimes_total) if crimes_total else 0.0,
-                    float(cells * cell * cell / 1e6), cells, float(peak[i + 1]), float(total_value[i + 1] / cells),
-                    float(threshold_value), unit_text,
-                ])
+                feature.setAttributes(
+                    [
+                        i + 1,
+                        int(crimes[i]),
+                        float(100.0 * crimes[i] / crimes_total) if crimes_total else 0.0,
+                        float(cells * cell * cell / 1e6),
+                        cells,
+                        float(peak[i + 1]),
+                        float(total_value[i + 1] / cells),
+                        float(threshold_value),
+                        unit_text,
+                    ]
+                )
                 if not sink.addFeature(feature, QgsFeatureSink.FastInsert):
                     raise QgsProcessingException(self.tr(f"Could not write a hotspot area: {sink.lastError()}"))
             results[self.HOTSPOTS] = sink_dest
             describe_layer(
-                context, sink_dest, f"Hotspot areas ({unit} ≥ {threshold_value:.4g})",
+                context,
+                sink_dest,
+                f"Hotspot areas ({unit} ≥ {threshold_value:.4g})",
                 f"Areas of the density surface at or above {threshold_value:.4g} {unit_text}"
                 + (f" (the {threshold:g}th percentile of cells with a density above 0)" if rule == 0 else "")
-                + f"; {int(crimes.sum()):,} of {crimes_total:,} crimes ({results[self.HOTSPOT_SHARE]:.1f} %) fall in them. "
+                + f"; {int(crimes.sum()):,} of {crimes_total:,} crimes "
+                + f"({results[self.HOTSPOT_SHARE]:.1f} %) fall in them. "
                 + abstract,
                 ["crime", "hotspot", kernel],
+                style=style_hotspot_areas,
             )
         feedback.pushInfo(
-            self.tr(f"{n_areas} hotspot area(s) at ≥ {threshold_value:.4g} {unit_text}: {int(crimes.sum()):,} of "
-                    f"{crimes_total:,} crimes ({results[self.HOTSPOT_SHARE]:.1f} %) in "
-                    f"{areas.cells.sum() * cell * cell / 1e6:.3g} km².")
+            self.tr(
+                f"{n_areas} hotspot area(s) at ≥ {threshold_value:.4g} {unit_text}: {int(crimes.sum()):,} of "
+                f"{crimes_total:,} crimes ({results[self.HOTSPOT_SHARE]:.1f} %) in "
+                f"{areas.cells.sum() * cell * cell / 1e6:.3g} km²."
+            )
         )
         feedback.setProgress(100)
         return results

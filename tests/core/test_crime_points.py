@@ -26,7 +26,12 @@ def test_file_layer_is_read_columnwise_with_reasons(tmp_path):
     layer = ds.CreateLayer("crimes", srs, ogr.wkbPoint)
     layer.CreateField(ogr.FieldDefn("w", ogr.OFTReal))
     layer.CreateField(ogr.FieldDefn("month", ogr.OFTDate))
-    rows = [((1.0, 2.0), 2.0, (2024, 10)), (None, 1.0, (2024, 11)), ((3.0, 4.0), None, (2024, 11)), ((5.0, 6.0), 1.5, None)]
+    rows = [
+        ((1.0, 2.0), 2.0, (2024, 10)),
+        (None, 1.0, (2024, 11)),
+        ((3.0, 4.0), None, (2024, 11)),
+        ((5.0, 6.0), 1.5, None),
+    ]
     for point, weight, month in rows:
         f = ogr.Feature(layer.GetLayerDefn())
         if point:

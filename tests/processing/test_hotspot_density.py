@@ -1,14 +1,15 @@
-"""crimemapping:hotspotdensity on real police.uk points: exact, on QGIS Heatmap's grid, in stated units, with counted hotspots."""
+"""crimemapping:hotspotdensity on real police.uk points: exact, on QGIS Heatmap's grid, in stated units, counted."""
 
 from __future__ import annotations
 
 import math
+import shutil
 
 import numpy as np
 import pytest
 from osgeo import gdal
 from qgis.core import (
-    QgsFeatureRequest,
+    QgsCoordinateReferenceSystem,
     QgsGeometry,
     QgsPointXY,
     QgsProcessingException,
@@ -83,8 +84,10 @@ def test_raw_surface_is_exact_and_on_qgis_heatmap_grid(run_alg, city, tmp_path):
     ours = tmp_path / "ours.tif"
     theirs = tmp_path / "qgis.tif"
     run_alg(ALG, {"INPUT": path, "BANDWIDTH": RADIUS, "CELL_SIZE": CELL, "UNITS": 2, "OUTPUT": str(ours)})
-    run_alg("qgis:heatmapkerneldensityestimation",
-            {"INPUT": path, "RADIUS": RADIUS, "PIXEL_SIZE": CELL, "KERNEL": 0, "OUTPUT_VALUE": 0, "OUTPUT": str(theirs)})
+    run_alg(
+        "qgis:heatmapkerneldensityestimation",
+        {"INPUT": path, "RADIUS": RADIUS, "PIXEL_SIZE": CELL, "KERNEL": 0, "OUTPUT_VALUE": 0, "OUTPUT": str(theirs)},
+    )
     ds, got = read(ours)
     qds, qgis = read(theirs)
     assert ds.GetGeoTransform() == pytest.approx(qds.GetGeoTransform(), abs=1e-6)
@@ -120,8 +123,17 @@ def test_density_is_in_crimes_per_km2_and_integrates_to_the_crimes(run_alg, city
 
 def test_hotspot_areas_count_the_crimes_inside_them(run_alg, city, tmp_path):
     path, pts = city
-    res = run_alg(ALG, {"INPUT": path, "BANDWIDTH": RADIUS, "CELL_SIZE": CELL, "HOTSPOT_THRESHOLD": 90,
-                        "OUTPUT": str(tmp_path / "d.tif"), "HOTSPOTS": str(tmp_path / "h.gpkg")})
+    res = run_alg(
+        ALG,
+        {
+            "INPUT": path,
+            "BANDWIDTH": RADIUS,
+            "CELL_SIZE": CELL,
+            "HOTSPOT_THRESHOLD": 90,
+            "OUTPUT": str(tmp_path / "d.tif"),
+            "HOTSPOTS": str(tmp_path / "h.gpkg"),
+        },
+    )
     _, dens = read(tmp_path / "d.tif")
     positive = dens[dens > 0]
     assert res["THRESHOLD_USED"] == pytest.approx(np.percentile(positive, 90), rel=1e-5)
@@ -142,12 +154,17 @@ def test_hotspot_areas_count_the_crimes_inside_them(run_alg, city, tmp_path):
 
 def test_study_area_cells_outside_are_nodata(run_alg, city, tmp_path):
     path, _ = city
-    wards = QgsVectorLayer(str(SAMPLE / "boundaries" / "london_wards_2024.gpkg") + "|layername=wards", "w", "ogr")
+    # A copy: QGIS opens a GeoPackage for update and may touch it, and the bundled file must stay as it is.
+    copy = tmp_path / "wards.gpkg"
+    shutil.copy(SAMPLE / "boundaries" / "london_wards_2024.gpkg", copy)
+    wards = QgsVectorLayer(f"{copy}|layername=wards", "w", "ogr")
     # The City of London's wards in the file (codes E05009288 to E05009312).
     wards.setSubsetString("WD24CD >= 'E05009288' AND WD24CD <= 'E05009312'")
     assert wards.featureCount() > 0
-    res = run_alg(ALG, {"INPUT": path, "STUDY_AREA": wards, "BANDWIDTH": RADIUS, "CELL_SIZE": CELL,
-                        "OUTPUT": str(tmp_path / "d.tif")})
+    res = run_alg(
+        ALG,
+        {"INPUT": path, "STUDY_AREA": wards, "BANDWIDTH": RADIUS, "CELL_SIZE": CELL, "OUTPUT": str(tmp_path / "d.tif")},
+    )
     ds, got = read(tmp_path / "d.tif")
     city_shape = QgsGeometry.unaryUnion([f.geometry() for f in wards.getFeatures()])
     x0, px, _, y0, _, _ = ds.GetGeoTransform()
@@ -166,10 +183,12 @@ def test_study_area_cells_outside_are_nodata(run_alg, city, tmp_path):
 def test_points_in_degrees_are_mapped_in_british_national_grid(run_alg, city, tmp_path):
     path, _ = city
     wgs = tmp_path / "wgs.gpkg"
-    run_alg("crimemapping:importpoliceuk",
-            {"INPUT": [str(POLICE_UK)], "FORCES": "city-of-london", "TARGET_CRS": "EPSG:4326", "OUTPUT": str(wgs)})
+    run_alg(
+        "crimemapping:importpoliceuk",
+        {"INPUT": [str(POLICE_UK)], "FORCES": "city-of-london", "TARGET_CRS": "EPSG:4326", "OUTPUT": str(wgs)},
+    )
     a = run_alg(ALG, {"INPUT": str(wgs), "BANDWIDTH": RADIUS, "CELL_SIZE": CELL, "OUTPUT": str(tmp_path / "a.tif")})
-    b = run_alg(ALG, {"INPUT": path, "BANDWIDTH": RADIUS, "CELL_SIZE": CELL, "OUTPUT": str(tmp_path / "b.tif")})
+    run_alg(ALG, {"INPUT": path, "BANDWIDTH": RADIUS, "CELL_SIZE": CELL, "OUTPUT": str(tmp_path / "b.tif")})
     assert a["CRS_USED"] == "EPSG:27700"
     ga, gb = read(tmp_path / "a.tif")[1], read(tmp_path / "b.tif")[1]
     np.testing.assert_allclose(ga, gb, rtol=1e-4, atol=1e-3, equal_nan=True)
@@ -223,8 +242,17 @@ def test_cancelling_leaves_no_output(run_alg, city, tmp_path):
     feedback = QgsProcessingFeedback()
     feedback.cancel()
     with pytest.raises(QgsProcessingException, match="Cancelled"):
-        run_alg(ALG, {"INPUT": path, "BANDWIDTH": RADIUS, "CELL_SIZE": CELL, "OUTPUT": str(tmp_path / "c.tif"),
-                      "HOTSPOTS": str(tmp_path / "c.gpkg")}, feedback=feedback)
+        run_alg(
+            ALG,
+            {
+                "INPUT": path,
+                "BANDWIDTH": RADIUS,
+                "CELL_SIZE": CELL,
+                "OUTPUT": str(tmp_path / "c.tif"),
+                "HOTSPOTS": str(tmp_path / "c.gpkg"),
+            },
+            feedback=feedback,
+        )
     assert not any(tmp_path.iterdir())
 
 
@@ -235,11 +263,17 @@ def test_style_puts_the_unit_in_the_legend(tmp_path):
     from crime_mapping_plugin.core.kde import Grid
     from crime_mapping_plugin.processing.density_style import style_density
 
-    write_raster(str(tmp_path / "r.tif"), Grid(0, 100, 10, 10, 10), np.linspace(0, 50, 100).reshape(10, 10),
-                 'PROJCS["British National Grid",GEOGCS["OSGB36",DATUM["OSGB36",SPHEROID["Airy",6377563.396,299.3249646]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]],PROJECTION["Transverse_Mercator"],UNIT["metre",1]]',
-                 {}, "crimes per km²", "d")
+    write_raster(
+        str(tmp_path / "r.tif"),
+        Grid(0, 100, 10, 10, 10),
+        np.linspace(0, 50, 100).reshape(10, 10),
+        QgsCoordinateReferenceSystem("EPSG:27700").toWkt(),
+        {},
+        "crimes per km²",
+        "d",
+    )
     layer = QgsRasterLayer(str(tmp_path / "r.tif"), "r")
     style_density(layer, 50.0, "per km²")
     assert layer.renderer().type() == "singlebandpseudocolor"
     labels = [label for label, _ in layer.renderer().legendSymbologyItems()]
-    assert labels[-1] == "50 per km²" and all("per km²" in label for label in labels)
+    assert labels[-1] == "≥ 50 per km²" and all("per km²" in label for label in labels)

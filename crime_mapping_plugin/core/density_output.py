@@ -34,9 +34,18 @@ def write_raster(
     suffix = os.path.splitext(path)[1] or ".tif"
     handle, tmp = tempfile.mkstemp(prefix=".crimemapping-", suffix=suffix, dir=folder)
     os.close(handle)
+    stem = os.path.splitext(os.path.basename(tmp))[0]
     options = ["COMPRESS=DEFLATE", "PREDICTOR=3", "TILED=YES"] if driver == "GTiff" else []
+    target = gdal.GetDriverByName(driver)
+    if target is None:
+        raise ValueError(f"GDAL has no raster driver '{driver}': save the density as a GeoTIFF (.tif).")
+    # Formats GDAL can only copy into (e.g. ASCII grid) are built in memory first.
+    direct = target.GetMetadataItem(gdal.DCAP_CREATE) == "YES"
     try:
-        dataset = gdal.GetDriverByName(driver).Create(tmp, grid.cols, grid.rows, 1, gdal.GDT_Float32, options)
+        if direct:
+            dataset = target.Create(tmp, grid.cols, grid.rows, 1, gdal.GDT_Float32, options)
+        else:
+            dataset = gdal.GetDriverByName("MEM").Create("", grid.cols, grid.rows, 1, gdal.GDT_Float32)
         dataset.SetGeoTransform(grid.geotransform())
         srs = osr.SpatialReference()
         srs.ImportFromWkt(crs_wkt)
@@ -49,12 +58,18 @@ def write_raster(
         out = np.where(np.isnan(values), NODATA, values).astype(np.float32)
         band.WriteArray(out)
         band.ComputeStatistics(False)
+        if not direct:
+            dataset = target.CreateCopy(tmp, dataset)
         dataset.FlushCache()
         dataset = None
-        os.replace(tmp, path)
+        # The raster and its side-car files (.prj, .aux.xml) carry the temporary name: give them the destination's.
+        for name in os.listdir(folder):
+            if name.startswith(stem):
+                os.replace(os.path.join(folder, name), os.path.splitext(path)[0] + name[len(stem) :])
     except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        for name in os.listdir(folder):
+            if name.startswith(stem):
+                os.remove(os.path.join(folder, name))
         raise
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from osgeo import gdal, ogr
+from osgeo import gdal, ogr, osr
 
 from crime_mapping_plugin.core.density_output import NODATA, crimes_in_areas, hotspot_areas, write_raster
 from crime_mapping_plugin.core.kde import Grid
@@ -48,3 +48,13 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path):
     with pytest.raises(Exception):  # noqa: B017 - whatever GDAL raises, no file may remain
         write_raster(str(tmp_path / "d.tif"), GRID, np.zeros((10, 10)), "not a CRS", {}, "", "")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_format_gdal_can_only_copy_into_is_written_too(tmp_path):
+    values = np.arange(100, dtype=float).reshape(10, 10)
+    crs = osr.SpatialReference()
+    crs.ImportFromEPSG(27700)
+    write_raster(str(tmp_path / "d.asc"), GRID, values, crs.ExportToWkt(), {}, "crimes", "density", driver="AAIGrid")
+    data = gdal.Open(str(tmp_path / "d.asc")).ReadAsArray()
+    assert data[9, 9] == 99.0 and data.shape == (10, 10)
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -1,0 +1,61 @@
+"""Style a density raster (a colour ramp from transparent at 0, legend in its unit) and its hotspot areas."""
+
+from __future__ import annotations
+
+from qgis.core import (
+    QgsColorRampShader,
+    QgsFillSymbol,
+    QgsGradientColorRamp,
+    QgsRasterLayer,
+    QgsRasterShader,
+    QgsSingleBandPseudoColorRenderer,
+    QgsSingleSymbolRenderer,
+    QgsStyle,
+    QgsVectorLayer,
+)
+from qgis.PyQt.QtGui import QColor
+
+CLASSES = 5
+
+
+def _label(value: float, unit: str) -> str:
+    text = f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    return f"{text} {unit}".strip()
+
+
+def density_shader(vmax: float, unit: str) -> QgsColorRampShader:
+    """Return an interpolated ramp shader from 0 to vmax (darkest above it) whose legend labels carry the unit."""
+    ramp = QgsStyle.defaultStyle().colorRamp("YlOrRd") or QgsGradientColorRamp(
+        QColor(255, 255, 178), QColor(189, 0, 38)
+    )
+    shader = QgsColorRampShader(0.0, vmax)
+    shader.setColorRampType(QgsColorRampShader.Interpolated)
+    shader.setSourceColorRamp(ramp.clone())
+    items = []
+    for i in range(CLASSES + 1):
+        fraction = i / CLASSES
+        color = QColor(ramp.color(fraction))
+        if i == 0:
+            color.setAlpha(0)  # no crime nearby: let the base map show through
+        label = _label(vmax * fraction, unit)
+        items.append(QgsColorRampShader.ColorRampItem(vmax * fraction, color, ("≥ " if i == CLASSES else "") + label))
+    shader.setColorRampItemList(items)
+    return shader
+
+
+def style_density(layer: QgsRasterLayer, vmax: float, unit: str) -> None:
+    """Give a density raster a readable colour ramp whose legend states the unit."""
+    raster_shader = QgsRasterShader()
+    raster_shader.setRasterShaderFunction(density_shader(vmax, unit))
+    renderer = QgsSingleBandPseudoColorRenderer(layer.dataProvider(), 1, raster_shader)
+    renderer.setClassificationMin(0.0)
+    renderer.setClassificationMax(vmax)
+    layer.setRenderer(renderer)
+
+
+def style_hotspot_areas(layer: QgsVectorLayer) -> None:
+    """Draw hotspot areas as dark outlines, so the density beneath stays readable."""
+    symbol = QgsFillSymbol.createSimple(
+        {"color": "0,0,0,0", "outline_color": "35,35,35,255", "outline_width": "0.6", "outline_style": "solid"}
+    )
+    layer.setRenderer(QgsSingleSymbolRenderer(symbol))

@@ -1,0 +1,51 @@
+"""Months and weights are read from dates and text alike; unusable rows are counted, never dropped silently."""
+
+from __future__ import annotations
+
+import numpy as np
+from osgeo import ogr, osr
+from qgis.PyQt.QtCore import QDate, QDateTime
+
+from crime_mapping_plugin.core import crime_points
+
+
+def test_month_index_of_dates_and_text():
+    assert crime_points.month_index(QDate(2024, 10, 1)) == 2024 * 12 + 9
+    assert crime_points.month_index(QDateTime(QDate(2024, 1, 31))) == 2024 * 12
+    assert crime_points.month_index("2024-12") == 2024 * 12 + 11
+    assert crime_points.month_index("2024-13") == -1
+    assert crime_points.month_index(None) == -1
+    assert crime_points.month_index(QDate()) == -1
+
+
+def test_file_layer_is_read_columnwise_with_reasons(tmp_path):
+    path = str(tmp_path / "p.gpkg")
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(path)
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(27700)
+    layer = ds.CreateLayer("crimes", srs, ogr.wkbPoint)
+    layer.CreateField(ogr.FieldDefn("w", ogr.OFTReal))
+    layer.CreateField(ogr.FieldDefn("month", ogr.OFTDate))
+    rows = [
+        ((1.0, 2.0), 2.0, (2024, 10)),
+        (None, 1.0, (2024, 11)),
+        ((3.0, 4.0), None, (2024, 11)),
+        ((5.0, 6.0), 1.5, None),
+    ]
+    for point, weight, month in rows:
+        f = ogr.Feature(layer.GetLayerDefn())
+        if point:
+            f.SetGeometry(ogr.CreateGeometryFromWkt(f"POINT ({point[0]} {point[1]})"))
+        if weight is not None:
+            f.SetField("w", weight)
+        if month:
+            f.SetField("month", month[0], month[1], 1, 0, 0, 0, 0)
+        layer.CreateFeature(f)
+    ds = None
+    pts = crime_points.read_ogr_points(path, "crimes", "w", "month")
+    assert pts.read == 4
+    assert dict(pts.left_out) == {crime_points.NO_GEOMETRY: 1, crime_points.NO_WEIGHT: 1}
+    assert pts.x.tolist() == [1.0, 5.0] and pts.weight.tolist() == [2.0, 1.5]
+    assert pts.month.tolist() == [2024 * 12 + 9, -1]
+    assert pts.months_present() == ["2024-10"]
+    assert np.array_equal(pts.y, [2.0, 6.0])

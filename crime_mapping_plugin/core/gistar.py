@@ -439,3 +439,18 @@ def classify_emerging(
     mostly_hot = np.isin(hot, (3, 4, 5, 8))
     mostly_cold = np.isin(cold, (3 + COLD_OFFSET, 4 + COLD_OFFSET, 5 + COLD_OFFSET, 8 + COLD_OFFSET))
     return np.where(mostly_hot, hot, np.where(mostly_cold, cold, np.where(hot > 0, hot, cold)))
+
+
+def polygon_wkb(rings: np.ndarray) -> list[bytes]:
+    """Return little-endian WKB polygons for closed single rings shaped (cells, corners + 1, 2)."""
+    rings = np.ascontiguousarray(rings, dtype="<f8")
+    n_cells, n_pts, _ = rings.shape
+    header = np.zeros(n_cells, dtype=[("order", "u1"), ("type", "<u4"), ("rings", "<u4"), ("points", "<u4")])
+    header["order"] = 1
+    header["type"] = 3
+    header["rings"] = 1
+    header["points"] = n_pts
+    head = header.view(np.uint8).reshape(n_cells, 13)
+    body = rings.reshape(n_cells, n_pts * 2).view(np.uint8)
+    blob = np.concatenate([head, body], axis=1)
+    return [row.tobytes() for row in blob]

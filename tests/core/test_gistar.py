@@ -222,3 +222,14 @@ def test_emerging_category_of_a_constructed_series(expected, bins, trend):
 def test_every_category_is_reachable():
     reached = {expected for expected, _, _ in CATEGORY_CASES}
     assert reached == set(gistar.CATEGORIES)
+
+
+def test_polygon_wkb_decodes_to_the_cell_rings():
+    import struct
+
+    grid = gistar.grid_over_extent("square", 10.0, 0.0, 0.0, 15.0, 5.0)
+    wkb = gistar.polygon_wkb(grid.vertices())
+    order, kind, rings, points = struct.unpack("<BIII", wkb[1][:13])
+    assert (order, kind, rings, points) == (1, 3, 1, 5)
+    coords = struct.unpack("<10d", wkb[1][13:])
+    assert coords == (10.0, 0.0, 20.0, 0.0, 20.0, 10.0, 10.0, 10.0, 10.0, 0.0)

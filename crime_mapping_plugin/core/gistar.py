@@ -159,7 +159,7 @@ def count_points(cells: np.ndarray, n_cells: int, weights: np.ndarray | None = N
 
 @dataclass
 class Neighbours:
-    """Binary spatial weights as directed pairs i -> j (i != j); the cell itself is added by Gi*."""
+    """Binary spatial weights as directed pairs i -> j (i != j), in no particular order; Gi* adds the cell itself."""
 
     n: int
     i: np.ndarray
@@ -206,18 +206,17 @@ def _band_pairs(x: np.ndarray, y: np.ndarray, threshold: float, query: np.ndarra
             # positions lo..hi-1 for each query, flattened without a Python loop
             starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
             cand = order[starts + np.arange(total)]
-            d = np.hypot(x[qi] - x[cand], y[qi] - y[cand])
-            ok = (d <= limit) & (qi != cand)
+            dx_ = x[qi] - x[cand]
+            dy_ = y[qi] - y[cand]
+            d2 = dx_ * dx_ + dy_ * dy_
+            ok = (d2 <= limit * limit) & (qi != cand)
             out_i.append(qi[ok])
             out_j.append(cand[ok])
-            out_d.append(d[ok])
+            out_d.append(np.sqrt(d2[ok]))
     if not out_i:
         return empty, empty, np.zeros(0)
-    i = np.concatenate(out_i)
-    j = np.concatenate(out_j)
-    d = np.concatenate(out_d)
-    sort = np.lexsort((j, i))
-    return i[sort], j[sort], d[sort]
+    # Unsorted: Gi* sums by bincount and does not need the pairs in order.
+    return np.concatenate(out_i), np.concatenate(out_j), np.concatenate(out_d)
 
 
 def k_nearest(x: np.ndarray, y: np.ndarray, k: int) -> Neighbours:

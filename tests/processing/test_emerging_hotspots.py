@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from qgis.core import QgsFeature, QgsGeometry, QgsPointXY, QgsProcessingException, QgsVectorLayer
@@ -11,7 +13,14 @@ from tests.conftest import POLICE_UK, SAMPLE
 from tests.processing.test_gistar_hotspots import read_cells
 
 ALG = "crimemapping:emerginghotspots"
-WARDS = f"{SAMPLE / 'boundaries' / 'london_wards_2024.gpkg'}|layername=wards"
+
+
+@pytest.fixture(scope="module")
+def wards_uri(tmp_path_factory) -> str:
+    """The bundled wards, copied: QGIS opens a GeoPackage for update and the bundled file must stay as it is."""
+    copy = tmp_path_factory.mktemp("wards") / "wards.gpkg"
+    shutil.copy(SAMPLE / "boundaries" / "london_wards_2024.gpkg", copy)
+    return f"{copy}|layername=wards"
 
 
 def dated_points(x, y, months: list[str]) -> QgsVectorLayer:
@@ -101,12 +110,12 @@ def test_too_few_slices_are_refused(run_alg, tmp_path):
         run_alg(ALG, {"INPUT": dated_points(x, y, months), "SLICE_MONTHS": 2, "OUTPUT": str(tmp_path / "x.gpkg")})
 
 
-def test_real_sample_on_wards_categories_agree_with_the_slice_counts(run_alg, tmp_path_factory):
+def test_real_sample_on_wards_categories_agree_with_the_slice_counts(run_alg, tmp_path_factory, wards_uri):
     tmp = tmp_path_factory.mktemp("emerging")
     crimes = str(tmp / "crimes.gpkg")
     run_alg("crimemapping:importpoliceuk", {"INPUT": [str(POLICE_UK)], "OUTPUT": crimes})
     out = tmp / "wards.gpkg"
-    result = run_alg(ALG, {"INPUT": crimes, "CELLS": 2, "POLYGONS": WARDS, "OUTPUT": str(out)})
+    result = run_alg(ALG, {"INPUT": crimes, "CELLS": 2, "POLYGONS": wards_uri, "OUTPUT": str(out)})
     _, got = read_cells(out)
     assert result["SLICES"] == 3 and len(got["category"]) == 684
     assert result["POINTS_READ"] == result["POINTS_COUNTED"] + result["POINTS_LEFT_OUT"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -20,7 +21,6 @@ from crime_mapping_plugin.processing import hotspot_cells
 from tests.conftest import POLICE_UK, SAMPLE, TEST_DATA
 
 REF = np.load(TEST_DATA / "gistar_reference.npz")
-WARDS = f"{SAMPLE / 'boundaries' / 'london_wards_2024.gpkg'}|layername=wards"
 ALG = "crimemapping:gistarhotspots"
 
 
@@ -90,9 +90,17 @@ def test_grid_z_scores_equal_esda_on_real_points(run_alg, tmp_path, case, source
     assert result["HOT_SPOTS"] == int((level * np.sign(REF[f"{case}_z"][theirs]) > 0).sum())
 
 
-def ward_points():
+@pytest.fixture(scope="session")
+def wards_uri(tmp_path_factory) -> str:
+    """The bundled wards, copied: QGIS opens a GeoPackage for update and the bundled file must stay as it is."""
+    copy = tmp_path_factory.mktemp("wards") / "wards.gpkg"
+    shutil.copy(SAMPLE / "boundaries" / "london_wards_2024.gpkg", copy)
+    return f"{copy}|layername=wards"
+
+
+def ward_points(wards_uri: str):
     """One point inside each ward, weighted by the ward's reference count (MPS burglary, 2024-10)."""
-    wards = QgsVectorLayer(WARDS, "wards", "ogr")
+    wards = QgsVectorLayer(wards_uri, "wards", "ogr")
     codes = [str(c) for c in REF["ward_codes"]]
     values = dict(zip(codes, REF["wards_knn8_values"].tolist()))
     xs, ys, ws = [], [], []
@@ -107,9 +115,16 @@ def ward_points():
 @pytest.mark.parametrize(
     ("case", "hood"), [("wards_knn8", {"NEIGHBOURHOOD": 1, "NEIGHBOURS_K": 8}), ("wards_band", {})]
 )
-def test_own_polygons_with_a_weight_field_equal_esda(run_alg, tmp_path, case, hood):
+def test_own_polygons_with_a_weight_field_equal_esda(run_alg, tmp_path, wards_uri, case, hood):
     out = tmp_path / "wards.gpkg"
-    params = {"INPUT": ward_points(), "WEIGHT_FIELD": "w", "CELLS": 2, "POLYGONS": WARDS, "OUTPUT": str(out), **hood}
+    params = {
+        "INPUT": ward_points(wards_uri),
+        "WEIGHT_FIELD": "w",
+        "CELLS": 2,
+        "POLYGONS": wards_uri,
+        "OUTPUT": str(out),
+    }
+    params.update(hood)
     result = run_alg(ALG, params)
     _, got = read_cells(out)
     z_of = dict(zip(got["WD24CD"], got["gi_z"]))

@@ -80,9 +80,10 @@ class Grid:
         sorted_keys = key_cells[order]
         keys = _lattice_key(col, row)
         pos = np.searchsorted(sorted_keys, keys)
+        if len(sorted_keys) == 0:
+            return np.full(len(keys), -1, np.int64)
         pos_clip = np.minimum(pos, len(sorted_keys) - 1)
-        found = (len(sorted_keys) > 0) & (sorted_keys[pos_clip] == keys) if len(sorted_keys) else np.zeros(len(x), bool)
-        return np.where(found, order[pos_clip], -1)
+        return np.where(sorted_keys[pos_clip] == keys, order[pos_clip], -1)
 
 
 def _lattice_key(col: np.ndarray, row: np.ndarray) -> np.ndarray:

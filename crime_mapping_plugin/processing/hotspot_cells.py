@@ -275,7 +275,7 @@ def read_points(alg, parameters, context, feedback, crs, date_field: str | None 
     )
 
 
-def _dissolved(alg, parameters, name, context, crs, feedback) -> QgsGeometry | None:
+def _dissolved(alg, parameters, name, context, crs) -> QgsGeometry | None:
     source = alg.parameterAsSource(parameters, name, context)
     if source is None:
         return None
@@ -303,7 +303,7 @@ def _contains(geom: QgsGeometry, x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def build_cells(alg, parameters, context, feedback, crs, points: PointData) -> CellSet:
     """Make the cells (grid or polygons), drop points outside them, and say which cell holds each point."""
     choice = alg.parameterAsEnum(parameters, CELLS, context)
-    area = _dissolved(alg, parameters, STUDY_AREA, context, crs, feedback)
+    area = _dissolved(alg, parameters, STUDY_AREA, context, crs)
     if area is not None:
         inside = _contains(area, points.x, points.y)
         points.reasons[REASON_OUTSIDE_AREA] += int((~inside).sum())
@@ -446,9 +446,15 @@ def neighbours(alg, parameters, context, feedback, cells: CellSet) -> tuple[gist
             else:
                 band = gistar.smallest_connecting_distance(cells.cx, cells.cy)
             feedback.pushInfo(f"Distance band (default): {band:.6g} m.")
-        return gistar.distance_band(cells.cx, cells.cy, band), f"cells within {band:.6g} m"
+        nb = gistar.distance_band(cells.cx, cells.cy, band)
     except gistar.GiStarInputError as err:
         raise QgsProcessingException(str(err)) from err
+    if len(nb.i) == 0:
+        raise QgsProcessingException(
+            f"No cell has another cell within the distance band of {band:.6g} m: widen the band (0 = automatic) "
+            "or choose 'K nearest neighbours'."
+        )
+    return nb, f"cells within {band:.6g} m"
 
 
 def write_cells(

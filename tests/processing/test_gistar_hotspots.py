@@ -239,3 +239,20 @@ def test_output_style_has_the_seven_arcgis_classes(run_alg, tmp_path):
     assert cats[-3] == ("Cold spot, 99 % confidence", "#4575b5")
     assert cats[0][0] == "Not significant"
     assert sorted(cats) == [-3, -2, -1, 0, 1, 2, 3]
+
+
+def test_a_band_too_narrow_for_any_neighbour_is_refused(run_alg, tmp_path):
+    x, y = REF["city_px"], REF["city_py"]
+    with pytest.raises(QgsProcessingException, match="widen the band"):
+        run_alg(ALG, {"INPUT": point_layer(x, y), "CELL_SIZE": 100, "DISTANCE": 50, "OUTPUT": str(tmp_path / "n.gpkg")})
+
+
+def test_a_cancelled_run_writes_no_output(run_alg, tmp_path):
+    from qgis.core import QgsProcessingFeedback
+
+    feedback = QgsProcessingFeedback()
+    feedback.cancel()
+    out = tmp_path / "cancelled.gpkg"
+    with pytest.raises(QgsProcessingException, match="Cancelled"):
+        run_alg(ALG, {"INPUT": point_layer(REF["city_px"], REF["city_py"]), "OUTPUT": str(out)}, feedback=feedback)
+    assert not out.exists()

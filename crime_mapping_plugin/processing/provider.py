@@ -6,6 +6,8 @@ from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from crime_mapping_plugin.processing.base import ICON_PATH
+from crime_mapping_plugin.processing.emerging_hotspots import EmergingHotspotsAlgorithm
+from crime_mapping_plugin.processing.gistar_hotspots import GiStarHotspotsAlgorithm
 from crime_mapping_plugin.processing.hotspot_density import HotspotDensityAlgorithm
 from crime_mapping_plugin.processing.import_mps_ward_crime import ImportMpsWardCrimeAlgorithm
 from crime_mapping_plugin.processing.import_police_uk import ImportPoliceUkAlgorithm
@@ -15,7 +17,13 @@ PROVIDER_ID = "crimemapping"
 
 def algorithm_classes() -> list[type]:
     """Return the algorithm classes the provider offers."""
-    return [ImportPoliceUkAlgorithm, ImportMpsWardCrimeAlgorithm, HotspotDensityAlgorithm]
+    return [
+        ImportPoliceUkAlgorithm,
+        ImportMpsWardCrimeAlgorithm,
+        HotspotDensityAlgorithm,
+        GiStarHotspotsAlgorithm,
+        EmergingHotspotsAlgorithm,
+    ]
 
 
 class CrimeMappingProvider(QgsProcessingProvider):

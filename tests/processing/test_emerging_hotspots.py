@@ -1,0 +1,131 @@
+"""crimemapping:emerginghotspots end to end on constructed monthly patterns and on the real sample."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from qgis.core import QgsFeature, QgsGeometry, QgsPointXY, QgsProcessingException, QgsVectorLayer
+
+from crime_mapping_plugin.core import gistar
+from tests.conftest import POLICE_UK, SAMPLE
+from tests.processing.test_gistar_hotspots import read_cells
+
+ALG = "crimemapping:emerginghotspots"
+
+
+@pytest.fixture(scope="module")
+def wards_uri(tmp_path_factory) -> str:
+    """The bundled wards, copied: QGIS opens a GeoPackage for update and the bundled file must stay as it is."""
+    copy = tmp_path_factory.mktemp("wards") / "wards.gpkg"
+    shutil.copy(SAMPLE / "boundaries" / "london_wards_2024.gpkg", copy)
+    return f"{copy}|layername=wards"
+
+
+def dated_points(x, y, months: list[str]) -> QgsVectorLayer:
+    layer = QgsVectorLayer("Point?crs=EPSG:27700&field=month:string", "points", "memory")
+    features = []
+    for px, py, m in zip(np.asarray(x).tolist(), np.asarray(y).tolist(), months):
+        f = QgsFeature(layer.fields())
+        f.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(px, py)))
+        f.setAttributes([m])
+        features.append(f)
+    layer.dataProvider().addFeatures(features)
+    return layer
+
+
+A = (1050.0, 1050.0)  # a cluster growing every month
+B = (350.0, 1650.0)  # a cluster that appears in the last month only
+
+
+def synthetic(n_months: int = 12, seed: int = 1):
+    """Uniform background crime on a 2 km square, plus clusters at A (growing) and B (final month)."""
+    rng = np.random.default_rng(seed)
+    xs, ys, months = [], [], []
+    for m in range(n_months):
+        label = f"{2023 + m // 12}-{m % 12 + 1:02d}"
+        n = 300
+        xs += rng.uniform(0, 2000, n).tolist()
+        ys += rng.uniform(0, 2000, n).tolist()
+        months += [label] * n
+        grow = 10 + 4 * m
+        xs += rng.uniform(A[0] - 40, A[0] + 40, grow).tolist()
+        ys += rng.uniform(A[1] - 40, A[1] + 40, grow).tolist()
+        months += [label] * grow
+        if m == n_months - 1:
+            xs += rng.uniform(B[0] - 40, B[0] + 40, 40).tolist()
+            ys += rng.uniform(B[1] - 40, B[1] + 40, 40).tolist()
+            months += [label] * 40
+    return np.array(xs), np.array(ys), months
+
+
+def cell_at(got, point):
+    for n, (cx, cy) in enumerate(zip(got["cx"], got["cy"])):
+        if abs(cx - point[0]) <= 50 and abs(cy - point[1]) <= 50:
+            return n
+    raise AssertionError(f"no cell at {point}")
+
+
+def test_growing_cluster_is_intensifying_and_a_late_one_is_new(run_alg, tmp_path):
+    x, y, months = synthetic()
+    out = tmp_path / "em.gpkg"
+    result = run_alg(ALG, {"INPUT": dated_points(x, y, months), "CELL_SIZE": 100, "OUTPUT": str(out)})
+    _, got = read_cells(out)
+    assert result["SLICES"] == 12
+    assert got["category"][cell_at(got, A)] == "Intensifying hot spot"
+    assert got["category"][cell_at(got, B)] == "New hot spot"
+    assert result["POINTS_COUNTED"] == len(x) and result["POINTS_LEFT_OUT"] == 0
+    # the z-score columns are Gi* of each month's counts, counted here independently
+    col = np.floor(np.array(got["cx"]) / 100).astype(int)
+    row = np.floor(np.array(got["cy"]) / 100).astype(int)
+    index = {(c, r): n for n, (c, r) in enumerate(zip(col, row))}
+    nb = gistar.distance_band(np.array(got["cx"]), np.array(got["cy"]), 100 * np.sqrt(2))
+    for m in (0, 11):
+        label = f"2023-{m + 1:02d}"
+        counts = np.zeros(len(col))
+        for px, py, pm in zip(x, y, months):
+            if pm == label:
+                counts[index[(int(px // 100), int(py // 100))]] += 1
+        np.testing.assert_allclose(got[f"z_2023_{m + 1:02d}"], gistar.gi_star(counts, nb), atol=1e-9)
+
+
+def test_slices_count_back_from_the_last_month_and_earlier_crimes_are_counted_out(run_alg, tmp_path):
+    x, y, months = synthetic(n_months=10)
+    result = run_alg(
+        ALG,
+        {"INPUT": dated_points(x, y, months), "CELL_SIZE": 100, "SLICE_MONTHS": 3, "OUTPUT": str(tmp_path / "q.gpkg")},
+    )
+    first_month = sum(1 for m in months if m == "2023-01")
+    assert result["SLICES"] == 3
+    assert result["POINTS_LEFT_OUT"] == first_month
+    assert f"before the first whole time slice: {first_month}" in result["REPORT"]
+    _, got = read_cells(tmp_path / "q.gpkg")
+    assert {"z_2023_02", "z_2023_05", "z_2023_08"} <= set(got)
+
+
+def test_too_few_slices_are_refused(run_alg, tmp_path):
+    x, y, months = synthetic(n_months=4)
+    with pytest.raises(QgsProcessingException, match="at least 3 are needed"):
+        run_alg(ALG, {"INPUT": dated_points(x, y, months), "SLICE_MONTHS": 2, "OUTPUT": str(tmp_path / "x.gpkg")})
+
+
+def test_real_sample_on_wards_categories_agree_with_the_slice_counts(run_alg, tmp_path_factory, wards_uri):
+    tmp = tmp_path_factory.mktemp("emerging")
+    crimes = str(tmp / "crimes.gpkg")
+    run_alg("crimemapping:importpoliceuk", {"INPUT": [str(POLICE_UK)], "OUTPUT": crimes})
+    out = tmp / "wards.gpkg"
+    result = run_alg(ALG, {"INPUT": crimes, "CELLS": 2, "POLYGONS": wards_uri, "OUTPUT": str(out)})
+    _, got = read_cells(out)
+    assert result["SLICES"] == 3 and len(got["category"]) == 684
+    assert result["POINTS_READ"] == result["POINTS_COUNTED"] + result["POINTS_LEFT_OUT"]
+    assert sum(got["crimes"]) == result["POINTS_COUNTED"]
+    for hot, cold, final_bin, cat in zip(got["hot_slices"], got["cold_slices"], got["final_bin"], got["category"]):
+        if hot == 3:  # with 3 slices, 90 % means all three
+            assert cat in ("Persistent hot spot", "Intensifying hot spot", "Diminishing hot spot")
+        elif cold == 3:
+            assert cat in ("Persistent cold spot", "Intensifying cold spot", "Diminishing cold spot")
+        elif hot == 0 and cold == 0:
+            assert cat == "No pattern detected"
+        elif final_bin > 0 and hot == 1 and cold == 0:
+            assert cat == "New hot spot"

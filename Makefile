@@ -57,6 +57,8 @@ deploy: package
 
 bench: $(VENV)/.ready
 	$(PY) benchmarks/bench_import.py
+	$(PY) benchmarks/bench_hotspot_density.py
+	$(PY) benchmarks/bench_gistar.py
 
 clean:
 	rm -rf build $(ZIP) demo_output benchmarks/_work

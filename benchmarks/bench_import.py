@@ -95,9 +95,7 @@ def main() -> None:
     layer = QgsVectorLayer(uri, "crimes", "delimitedtext")
     opened = layer.featureCount()
     t1 = time.perf_counter()
-    processing.run(
-        "native:reprojectlayer", {"INPUT": layer, "TARGET_CRS": "EPSG:27700", "OUTPUT": str(qgis_out)}
-    )
+    processing.run("native:reprojectlayer", {"INPUT": layer, "TARGET_CRS": "EPSG:27700", "OUTPUT": str(qgis_out)})
     t2 = time.perf_counter()
     qgis_written = QgsVectorLayer(str(qgis_out), "q", "ogr").featureCount()
 
@@ -108,10 +106,14 @@ def main() -> None:
 
     qgis_time = t2 - t0
     ours_time = t4 - t3
-    print(f"QGIS delimited text + native:reprojectlayer: {qgis_time:.1f} s "
-          f"(open {t1 - t0:.1f} s for {opened} rows, reproject and save {t2 - t1:.1f} s), {qgis_written} features")
-    print(f"crimemapping:importpoliceuk:                 {ours_time:.1f} s, {ours_written} features "
-          f"(read {result['ROWS_READ']}, left out {result['ROWS_LEFT_OUT']})")
+    print(
+        f"QGIS delimited text + native:reprojectlayer: {qgis_time:.1f} s "
+        f"(open {t1 - t0:.1f} s for {opened} rows, reproject and save {t2 - t1:.1f} s), {qgis_written} features"
+    )
+    print(
+        f"crimemapping:importpoliceuk:                 {ours_time:.1f} s, {ours_written} features "
+        f"(read {result['ROWS_READ']}, left out {result['ROWS_LEFT_OUT']})"
+    )
     print(f"ratio: ours is {qgis_time / ours_time:.1f}x faster; same feature count: {qgis_written == ours_written}")
     print(f"peak memory of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 

@@ -22,7 +22,9 @@ def demo(sample_dir: Path, out_dir: Path, run_alg) -> list[str]:
     if result["UNMAPPED_LABELS"]:
         lines.append(f"Crime types not in the harmonised table (kept): {result['UNMAPPED_LABELS']}")
     mps_csv = sample_dir / "mps" / "MPS Ward Level Crime (most recent 24 months).csv"
-    mps = run_alg("crimemapping:importmpswardcrime", {"INPUT": str(mps_csv), "OUTPUT": str(out_dir / "mps_ward_counts.gpkg")})
+    mps = run_alg(
+        "crimemapping:importmpswardcrime", {"INPUT": str(mps_csv), "OUTPUT": str(out_dir / "mps_ward_counts.gpkg")}
+    )
     lines += [
         "== Import MPS ward-level crime counts (crimemapping:importmpswardcrime)",
         f"Read {mps['ROWS_READ']} rows x months = {mps['CELLS_READ']} cells; wrote {mps['CELLS_WRITTEN']} "

@@ -51,13 +51,26 @@ def test_installed_zip_runs_from_qgis_process(plugin_zip, tmp_path):
         [sys.executable, str(ROOT / "scripts" / "package.py"), str(plugin_zip), "--install", str(plugins)], check=True
     )
     env = dict(os.environ, QGIS_CUSTOM_CONFIG_PATH=str(config), QT_QPA_PLATFORM="offscreen")
-    subprocess.run([QGIS_PROCESS, "plugins", "enable", "crime_mapping_plugin"], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [QGIS_PROCESS, "plugins", "enable", "crime_mapping_plugin"], env=env, check=True, capture_output=True
+    )
     listing = subprocess.run([QGIS_PROCESS, "list"], env=env, check=True, capture_output=True, text=True).stdout
     assert "crimemapping:importpoliceuk" in listing
     out = tmp_path / "crimes.gpkg"
     run = subprocess.run(
-        [QGIS_PROCESS, "--json", "run", "crimemapping:importpoliceuk", "--", f"INPUT={POLICE_UK / '2024-12'}", f"OUTPUT={out}"],
-        env=env, check=True, capture_output=True, text=True,
+        [
+            QGIS_PROCESS,
+            "--json",
+            "run",
+            "crimemapping:importpoliceuk",
+            "--",
+            f"INPUT={POLICE_UK / '2024-12'}",
+            f"OUTPUT={out}",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     results = json.loads(run.stdout)["results"]
     expected = sum(len(p.read_text().splitlines()) - 1 for p in (POLICE_UK / "2024-12").glob("*-street.csv"))

@@ -162,9 +162,7 @@ class GeoPackageWriter:
             "SELECT 1 FROM sqlite_master WHERE type='table' AND name='gpkg_ogr_contents'"
         ).fetchone()
         if has_counts:
-            db.execute(
-                "UPDATE gpkg_ogr_contents SET feature_count=? WHERE table_name=?", (self.count, self.layer_name)
-            )
+            db.execute("UPDATE gpkg_ogr_contents SET feature_count=? WHERE table_name=?", (self.count, self.layer_name))
         stored, top = db.execute(f"SELECT count(*), coalesce(max(fid), 0) FROM {_quote(self.layer_name)}").fetchone()
         if stored != self.count or top != self.count:
             raise RuntimeError(f"{self._tmp}: {stored} rows stored (last fid {top}), {self.count} written")

@@ -62,7 +62,9 @@ class MpsReport:
         """Return the report as lines for a log."""
         lines = [
             f"Rows read: {self.rows_read} ({self.rows_without_code} without a ward code)",
-            f"Month columns: {len(self.months)} ({self.months[0]} to {self.months[-1]})" if self.months else "Month columns: 0",
+            f"Month columns: {len(self.months)} ({self.months[0]} to {self.months[-1]})"
+            if self.months
+            else "Month columns: 0",
             f"Cells read (rows x months): {self.cells_read}",
             f"Cells written: {self.cells_written}, holding {self.offences_written} offences",
         ]
@@ -125,7 +127,8 @@ def read_mps_ward_table(
     for r, c in zip(*np.nonzero(not_number.to_numpy())):
         if len(report.examples) < 20:
             report.examples.append(
-                f"{path}, data row {int(values.index[r]) + 1}, column {kept_cols[c]}: {NOT_A_NUMBER}: '{text.iat[r, c]}'"
+                f"{path}, data row {int(values.index[r]) + 1}, column {kept_cols[c]}: "
+                f"{NOT_A_NUMBER}: '{text.iat[r, c]}'"
             )
     keep = whole.copy()
     if skip_zeros:

@@ -7,6 +7,7 @@ caller or counted under exactly one reason in the ImportReport, so that read = w
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -14,7 +15,7 @@ import re
 import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -212,9 +213,7 @@ class ImportOptions:
             if value and not MONTH_RE.match(value):
                 raise PoliceUkInputError(f"The {label} '{value}' is not a month written as YYYY-MM.")
         if self.start_month and self.end_month and self.start_month > self.end_month:
-            raise PoliceUkInputError(
-                f"The start month {self.start_month} is after the end month {self.end_month}."
-            )
+            raise PoliceUkInputError(f"The start month {self.start_month} is after the end month {self.end_month}.")
 
 
 @dataclass
@@ -251,7 +250,9 @@ class ImportReport:
         for reason in REASONS:
             lines.append(f"Left out, {reason}: {self.reasons.get(reason, 0)}")
         for label, count in sorted(self.unmapped_labels.items()):
-            lines.append(f"Crime type not in the harmonised table (kept, group '{crime_types.UNMAPPED}'): '{label}' x {count}")
+            lines.append(
+                f"Crime type not in the harmonised table (kept, group '{crime_types.UNMAPPED}'): '{label}' x {count}"
+            )
         return lines
 
 
@@ -305,7 +306,11 @@ def check_header(source_name: str, header: list[str]) -> dict[str, int]:
             f"{source_name}: this is a police.uk outcomes file (it has an 'Outcome type' column), not "
             "street-level crime data. Choose the '…-street.csv' files."
         )
-    if sum(m in present for m in STOP_SEARCH_MARKERS) >= 2 or {"Type", "Date"} <= present and "Crime type" not in present:
+    if (
+        sum(m in present for m in STOP_SEARCH_MARKERS) >= 2
+        or {"Type", "Date"} <= present
+        and "Crime type" not in present
+    ):
         raise PoliceUkInputError(
             f"{source_name}: this is a police.uk stop-and-search file, not street-level crime data. "
             "Choose the '…-street.csv' files."
@@ -326,9 +331,7 @@ class StreetReader:
         self.options = options or ImportOptions()
         self.report = ImportReport()
         self._seen_ids: set[str] = set()
-        self._force_tokens = (
-            {_norm_force(f) for f in self.options.forces if f.strip()} if self.options.forces else None
-        )
+        self._force_tokens = {_norm_force(f) for f in self.options.forces if f.strip()} if self.options.forces else None
 
     def read(self, source: StreetSource, is_cancelled: Callable[[], bool] = lambda: False) -> StreetBatch:
         """Read one file and return the rows kept; raise PoliceUkInputError when it is not street data."""
@@ -445,7 +448,7 @@ class StreetReader:
     def _empty(self, source: StreetSource) -> StreetBatch:
         return StreetBatch(source, {name: [] for name, _ in OUTPUT_FIELDS}, np.zeros(0), np.zeros(0), np.zeros(0, bool))
 
-    def _load(self, source: StreetSource) -> tuple[pd.DataFrame, "_LineNumbers", int]:
+    def _load(self, source: StreetSource) -> tuple[pd.DataFrame, _LineNumbers, int]:
         """Return the well-formed rows as strings, the line each starts on, and the malformed count."""
         raw = self._read_bytes(source)
         first_end = raw.find(b"\n")
@@ -483,7 +486,9 @@ class StreetReader:
             ) from err
         return self._load_slowly(source, text, names, width)
 
-    def _load_slowly(self, source: StreetSource, text: str, names: list[str], width: int) -> tuple[pd.DataFrame, np.ndarray, int]:
+    def _load_slowly(
+        self, source: StreetSource, text: str, names: list[str], width: int
+    ) -> tuple[pd.DataFrame, np.ndarray, int]:
         reader = csv.reader(io.StringIO(text, newline=""))
         good: list[list[str]] = []
         lines: list[int] = []
@@ -570,10 +575,8 @@ def _to_float(values: np.ndarray) -> np.ndarray:
     """Convert distinct strings to floats; blanks and non-numbers become NaN."""
     out = np.full(len(values), np.nan)
     for i, text in enumerate(values):
-        try:
+        with contextlib.suppress(ValueError):
             out[i] = float(text) if text else np.nan
-        except ValueError:
-            pass
     return out
 
 

@@ -84,9 +84,7 @@ def bulk_load_rtree(db: sqlite3.Connection, rtree: str, ids: np.ndarray, x: np.n
         if n <= per_node:
             levels.append((entry_id, boxes, np.zeros(n, dtype=np.int64)))
             break
-        order = _str_order(
-            (boxes[:, 0] + boxes[:, 1]) * 0.5, (boxes[:, 2] + boxes[:, 3]) * 0.5, per_node
-        )
+        order = _str_order((boxes[:, 0] + boxes[:, 1]) * 0.5, (boxes[:, 2] + boxes[:, 3]) * 0.5, per_node)
         entry_id = entry_id[order]
         boxes = boxes[order]
         node_of = np.arange(n) // per_node
@@ -124,7 +122,9 @@ def bulk_load_rtree(db: sqlite3.Connection, rtree: str, ids: np.ndarray, x: np.n
         cells = np.zeros(len(ids_l), dtype=[("id", ">i8"), ("b", ">f4", (4,))])
         cells["id"] = ids_l
         cells["b"] = boxes_l
-        node_rows.extend(zip(node_numbers.tolist(), _node_blobs(cells, node_of, node_size, depth if level == depth else 0)))
+        node_rows.extend(
+            zip(node_numbers.tolist(), _node_blobs(cells, node_of, node_size, depth if level == depth else 0))
+        )
         links = (ids_l, node_numbers[node_of])
         if level > 0:
             parent_rows.append(links)

@@ -27,7 +27,7 @@ class CrimeMappingAlgorithm(QgsProcessingAlgorithm):
         """Translate text in the algorithm's context."""
         return QCoreApplication.translate(type(self).__name__, text)
 
-    def createInstance(self) -> "CrimeMappingAlgorithm":  # noqa: N802 - QGIS API
+    def createInstance(self) -> CrimeMappingAlgorithm:  # noqa: N802 - QGIS API
         return type(self)()
 
     def name(self) -> str:

@@ -55,7 +55,11 @@ class ImportMpsWardCrimeAlgorithm(CrimeMappingAlgorithm):
         source = QgsProcessingParameterFile(
             self.INPUT, self.tr("MPS ward-level crime CSV"), QgsProcessingParameterFile.File, extension="csv"
         )
-        source.setHelp(self.tr("The London Datastore file 'MPS Ward Level Crime (most recent 24 months).csv' or its historical twin."))
+        source.setHelp(
+            self.tr(
+                "The London Datastore file 'MPS Ward Level Crime (most recent 24 months).csv' or its historical twin."
+            )
+        )
         self.addParameter(source)
         for name, label in ((self.START_MONTH, "First month (YYYY-MM)"), (self.END_MONTH, "Last month (YYYY-MM)")):
             param = QgsProcessingParameterString(name, self.tr(label), optional=True)
@@ -120,7 +124,9 @@ class ImportMpsWardCrimeAlgorithm(CrimeMappingAlgorithm):
         describe_layer(
             context,
             dest_id,
-            title=f"MPS ward-level crime counts {months[0]} to {months[-1]}" if months else "MPS ward-level crime counts",
+            title=f"MPS ward-level crime counts {months[0]} to {months[-1]}"
+            if months
+            else "MPS ward-level crime counts",
             abstract=(
                 "Police-recorded offences by ward (2022 London wards), MPS major and minor category and month, "
                 "from the London Datastore 'MPS Ward Level Crime' table (Metropolitan Police Service, Open "

@@ -90,19 +90,29 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
             param.setHelp(self.tr("Inclusive; empty for no limit. Months are police.uk months, written YYYY-MM."))
             self.addParameter(param)
         types = QgsProcessingParameterEnum(
-            self.CRIME_TYPES, self.tr("Crime types"), options=list(crime_types.ALL_TYPES), allowMultiple=True, optional=True
+            self.CRIME_TYPES,
+            self.tr("Crime types"),
+            options=list(crime_types.ALL_TYPES),
+            allowMultiple=True,
+            optional=True,
         )
         types.setHelp(self.tr("police.uk crime types to keep (current and pre-2013 labels); none selected keeps all."))
         self.addParameter(types)
         groups = QgsProcessingParameterEnum(
-            self.CRIME_GROUPS, self.tr("Harmonised crime groups"), options=list(crime_types.GROUPS), allowMultiple=True, optional=True
+            self.CRIME_GROUPS,
+            self.tr("Harmonised crime groups"),
+            options=list(crime_types.GROUPS),
+            allowMultiple=True,
+            optional=True,
         )
         groups.setHelp(self.tr("Harmonised groups to keep; none selected keeps all. Combined with crime types by AND."))
         self.addParameter(groups)
         forces = QgsProcessingParameterString(self.FORCES, self.tr("Forces (comma-separated)"), optional=True)
         forces.setHelp(
-            self.tr("Force names or police.uk slugs, e.g. 'metropolitan, city-of-london'; empty keeps all. "
-                    "Matched against the file name's force and the 'Reported by' column.")
+            self.tr(
+                "Force names or police.uk slugs, e.g. 'metropolitan, city-of-london'; empty keeps all. "
+                "Matched against the file name's force and the 'Reported by' column."
+            )
         )
         self.addParameter(forces)
         keep = QgsProcessingParameterBoolean(
@@ -125,7 +135,9 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
             self.addOutput(QgsProcessingOutputNumber(key, self.tr(f"Rows left out: {reason}")))
         self.addOutput(QgsProcessingOutputNumber(self.FILES_READ, self.tr("Files read")))
         self.addOutput(QgsProcessingOutputString(self.MONTHS, self.tr("Months written")))
-        self.addOutput(QgsProcessingOutputString(self.UNMAPPED_LABELS, self.tr("Crime types not in the harmonised table")))
+        self.addOutput(
+            QgsProcessingOutputString(self.UNMAPPED_LABELS, self.tr("Crime types not in the harmonised table"))
+        )
         self.addOutput(QgsProcessingOutputString(self.REPORT, self.tr("Import report")))
 
     def _paths(self, parameters, context) -> list[str]:
@@ -178,7 +190,12 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
         reader = policeuk.StreetReader(options)
         feedback.pushInfo(self.tr(f"{len(sources)} street file(s) to read."))
         output = TableOutput(
-            self, parameters, self.OUTPUT, context, policeuk.OUTPUT_FIELDS, target,
+            self,
+            parameters,
+            self.OUTPUT,
+            context,
+            policeuk.OUTPUT_FIELDS,
+            target,
             description="police.uk street-level crime, imported by the Crime Mapping plugin",
         )
         try:
@@ -203,7 +220,8 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
         report = reader.report
         if not report.balanced():  # a bug, never the user's input: say so loudly
             raise QgsProcessingException(
-                f"Internal error: {report.read} rows read but {report.written} written and {report.left_out()} left out."
+                f"Internal error: {report.read} rows read but {report.written} written "
+                f"and {report.left_out()} left out."
             )
         for line in report.summary_lines():
             feedback.pushInfo(line)

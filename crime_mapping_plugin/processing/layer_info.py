@@ -13,7 +13,7 @@ from qgis.core import (
 )
 
 # Processing keeps only a pointer to a post-processor: Python must hold the object until it has run.
-_ALIVE: list["DescribeLayer"] = []
+_ALIVE: list[DescribeLayer] = []
 
 
 class DescribeLayer(QgsProcessingLayerPostProcessorInterface):
@@ -32,7 +32,9 @@ class DescribeLayer(QgsProcessingLayerPostProcessorInterface):
         self.keywords = list(keywords)
         self.style = style
 
-    def postProcessLayer(self, layer: QgsMapLayer, context: QgsProcessingContext, feedback: QgsProcessingFeedback) -> None:  # noqa: N802
+    def postProcessLayer(
+        self, layer: QgsMapLayer, context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> None:  # noqa: N802
         apply_metadata(layer, self.title, self.abstract, self.keywords)
         if self.style is not None:
             self.style(layer)

@@ -73,7 +73,11 @@ class TableOutput:
         if dest and _is_plain_gpkg(dest):
             layer_name = os.path.splitext(os.path.basename(dest))[0]
             self._gpkg = GeoPackageWriter(
-                dest, layer_name, self.spec, crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL) if crs else None, description
+                dest,
+                layer_name,
+                self.spec,
+                crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL) if crs else None,
+                description,
             )
             self.dest_id = dest
             self._register_load(parameters.get(name), definition, context, dest, name)

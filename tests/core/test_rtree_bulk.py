@@ -24,9 +24,12 @@ def test_tree_is_valid_and_complete(n):
     assert db.execute("SELECT count(*) FROM r").fetchone()[0] == n
     for _ in range(30):
         x0, y0, w = rng.uniform(503000, 562000), rng.uniform(155000, 201000), rng.uniform(1, 20000)
-        found = {row[0] for row in db.execute(
-            "SELECT id FROM r WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?", (x0, x0 + w, y0, y0 + w)
-        )}
+        found = {
+            row[0]
+            for row in db.execute(
+                "SELECT id FROM r WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?", (x0, x0 + w, y0, y0 + w)
+            )
+        }
         inside = set(ids[(x >= x0) & (x <= x0 + w) & (y >= y0) & (y <= y0 + w)].tolist())
         assert inside <= found
     # SQLite can go on maintaining the tree it did not build.

@@ -43,7 +43,14 @@ def test_month_range_and_zero_skipping_are_counted(run_alg, tmp_path):
     kept_months = [i for i, h in enumerate(header) if re.fullmatch(r"\d{6}", h) and "202501" <= h <= "202503"]
     nonzero = sum(1 for r in rows for i in kept_months if (r[i] or "0") != "0")
     result = run_alg(
-        ALG, {"INPUT": str(MPS), "START_MONTH": "2025-01", "END_MONTH": "2025-03", "SKIP_ZEROS": True, "OUTPUT": "TEMPORARY_OUTPUT"}
+        ALG,
+        {
+            "INPUT": str(MPS),
+            "START_MONTH": "2025-01",
+            "END_MONTH": "2025-03",
+            "SKIP_ZEROS": True,
+            "OUTPUT": "TEMPORARY_OUTPUT",
+        },
     )
     assert result["CELLS_WRITTEN"] == nonzero == result["OUTPUT"].featureCount()
     assert result["MONTHS"] == "2025-01,2025-02,2025-03"

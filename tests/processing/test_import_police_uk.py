@@ -85,9 +85,7 @@ def test_every_row_is_written_or_counted_under_its_reason(full_import):
 def test_counts_by_type_force_and_month_match_the_csv(full_import):
     _, layer = full_import
     kept, _ = expected_outcome(read_csv_rows(STREET_FILES))
-    got = Counter(
-        (f["crime_type"], f["reported_by"], f["month"].toString("yyyy-MM")) for f in layer.getFeatures()
-    )
+    got = Counter((f["crime_type"], f["reported_by"], f["month"].toString("yyyy-MM")) for f in layer.getFeatures())
     assert got == Counter((r["Crime type"], r["Reported by"], r["Month"]) for r in kept)
 
 
@@ -130,7 +128,9 @@ def test_points_are_reprojected_as_qgis_transforms_them(full_import):
     assert checked == 200
     # A known place: a crime "On or near" the City's streets lies in the City's square mile (BNG km 531-534, 180-182).
     city = [f for f in layer.getFeatures() if f["reported_by"] == "City of London Police"][:50]
-    inside = [f for f in city if 530000 < f.geometry().asPoint().x() < 535000 and 180000 < f.geometry().asPoint().y() < 182500]
+    inside = [
+        f for f in city if 530000 < f.geometry().asPoint().x() < 535000 and 180000 < f.geometry().asPoint().y() < 182500
+    ]
     assert len(inside) > 25
 
 
@@ -149,13 +149,18 @@ def test_filters_months_types_and_forces(run_alg, tmp_path):
     rows = read_csv_rows(STREET_FILES)
     thefts = {"Other theft", "Bicycle theft", "Theft from the person"}
     kept, _ = expected_outcome(
-        rows, lambda r: "2024-11" <= r["Month"] <= "2024-12" and r["Crime type"] in thefts and r["_file"].find("city-of-london") > 0
+        rows,
+        lambda r: "2024-11" <= r["Month"] <= "2024-12"
+        and r["Crime type"] in thefts
+        and r["_file"].find("city-of-london") > 0,
     )
     assert result["ROWS_WRITTEN"] == len(kept) == layer_of(result).featureCount()
     assert result["OUTSIDE_MONTHS"] == sum(1 for r in rows if r["Month"] == "2024-10")
     assert result["ROWS_READ"] == result["ROWS_WRITTEN"] + result["ROWS_LEFT_OUT"]
 
-    burglary = run_alg(ALG, {"INPUT": [str(POLICE_UK)], "CRIME_TYPES": [ALL_TYPES.index("Burglary")], "OUTPUT": "TEMPORARY_OUTPUT"})
+    burglary = run_alg(
+        ALG, {"INPUT": [str(POLICE_UK)], "CRIME_TYPES": [ALL_TYPES.index("Burglary")], "OUTPUT": "TEMPORARY_OUTPUT"}
+    )
     kept, _ = expected_outcome(rows, lambda r: r["Crime type"] == "Burglary")
     assert burglary["ROWS_WRITTEN"] == len(kept) == burglary["OUTPUT"].featureCount()
 
@@ -167,7 +172,8 @@ def test_zip_archives_and_single_files_give_the_same_result(run_alg, tmp_path):
             z.write(path, f"2024-11/{path.name}")
     from_zip = run_alg(ALG, {"INPUT": [str(archive)], "OUTPUT": str(tmp_path / "z.gpkg")})
     from_files = run_alg(
-        ALG, {"INPUT": [str(p) for p in sorted((POLICE_UK / "2024-11").glob("*.csv"))], "OUTPUT": str(tmp_path / "f.gpkg")}
+        ALG,
+        {"INPUT": [str(p) for p in sorted((POLICE_UK / "2024-11").glob("*.csv"))], "OUTPUT": str(tmp_path / "f.gpkg")},
     )
     assert from_zip["ROWS_READ"] == from_files["ROWS_READ"] == len(read_csv_rows((POLICE_UK / "2024-11").glob("*.csv")))
     assert from_zip["ROWS_WRITTEN"] == from_files["ROWS_WRITTEN"]
@@ -194,10 +200,18 @@ def test_geopackage_has_a_valid_spatial_index(full_import):
     assert indexed == layer.featureCount()
     # A window query through the index returns what a full scan finds.
     xmin, ymin, xmax, ymax = 528000, 178000, 534000, 183000
-    via_index = {r[0] for r in db.execute(
-        "SELECT id FROM rtree_crimes_geom WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?", (xmin, xmax, ymin, ymax)
-    )}
-    scan = {f.id() for f in layer.getFeatures() if xmin <= f.geometry().asPoint().x() <= xmax and ymin <= f.geometry().asPoint().y() <= ymax}
+    via_index = {
+        r[0]
+        for r in db.execute(
+            "SELECT id FROM rtree_crimes_geom WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?",
+            (xmin, xmax, ymin, ymax),
+        )
+    }
+    scan = {
+        f.id()
+        for f in layer.getFeatures()
+        if xmin <= f.geometry().asPoint().x() <= xmax and ymin <= f.geometry().asPoint().y() <= ymax
+    }
     assert scan and scan <= via_index
 
 
@@ -210,7 +224,9 @@ def test_byte_order_mark_and_crlf_are_accepted(run_alg, tmp_path):
     bom = run_alg(ALG, {"INPUT": [str(odd)], "OUTPUT": "TEMPORARY_OUTPUT"})
     assert bom["ROWS_READ"] == plain["ROWS_READ"] == len(read_csv_rows([source]))
     assert bom["ROWS_WRITTEN"] == plain["ROWS_WRITTEN"]
-    assert {f["location"] for f in bom["OUTPUT"].getFeatures()} == {f["location"] for f in plain["OUTPUT"].getFeatures()}
+    assert {f["location"] for f in bom["OUTPUT"].getFeatures()} == {
+        f["location"] for f in plain["OUTPUT"].getFeatures()
+    }
 
 
 def test_malformed_rows_are_counted_with_their_line(run_alg, tmp_path):
@@ -251,10 +267,14 @@ class _RecordingFeedback(QgsProcessingFeedback):
         (lambda d: shutil.copy(TEST_DATA / "2024-12-metropolitan-outcomes.csv", d), "outcomes file"),
         (lambda d: shutil.copy(TEST_DATA / "2024-06-metropolitan-stop-and-search.csv", d), "stop-and-search file"),
         (lambda d: (d / "2024-01-metropolitan-street.csv").write_text(""), "the file is empty"),
-        (lambda d: (d / "2024-01-metropolitan-street.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"), "not a"),
+        (
+            lambda d: (d / "2024-01-metropolitan-street.csv").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"),
+            "not a",
+        ),
         (
             lambda d: (d / "2024-01-metropolitan-street.csv").write_text(
-                "Crime ID,Month,Reported by,Falls within,Longitude,Location,LSOA code,LSOA name,Crime type,Last outcome category,Context\n"
+                "Crime ID,Month,Reported by,Falls within,Longitude,Location,LSOA code,LSOA name,"
+                "Crime type,Last outcome category,Context\n"
             ),
             "missing column(s) 'Latitude'",
         ),
@@ -305,9 +325,12 @@ def test_missing_inputs_and_bad_months_are_rejected_before_running(provider):
     context = QgsProcessingContext()
     ok, message = alg.checkParameterValues({"OUTPUT": "TEMPORARY_OUTPUT"}, context)
     assert not ok and "at least one" in message
-    ok, message = alg.checkParameterValues({"INPUT": [str(POLICE_UK)], "START_MONTH": "2024-13", "OUTPUT": "TEMPORARY_OUTPUT"}, context)
+    ok, message = alg.checkParameterValues(
+        {"INPUT": [str(POLICE_UK)], "START_MONTH": "2024-13", "OUTPUT": "TEMPORARY_OUTPUT"}, context
+    )
     assert not ok and "2024-13" in message
     ok, message = alg.checkParameterValues(
-        {"INPUT": [str(POLICE_UK)], "START_MONTH": "2024-12", "END_MONTH": "2024-10", "OUTPUT": "TEMPORARY_OUTPUT"}, context
+        {"INPUT": [str(POLICE_UK)], "START_MONTH": "2024-12", "END_MONTH": "2024-10", "OUTPUT": "TEMPORARY_OUTPUT"},
+        context,
     )
     assert not ok and "after" in message

@@ -150,9 +150,16 @@ class GeoPackageWriter:
         self._db.executemany(self._insert, zip(geoms, *values))
         self.count += n
 
-    def commit(self) -> str:
-        """Finish the layer (extent, feature count, spatial index) and move it to its destination."""
+    def commit(self, title: str = "", abstract: str = "") -> str:
+        """Finish the layer (extent, count, spatial index, title and abstract) and move it into place."""
         db = self._db
+        if title or abstract:
+            # QGIS reads these as the layer's metadata title and abstract, wherever the file goes.
+            db.execute(
+                "UPDATE gpkg_contents SET identifier = coalesce(nullif(?, ''), identifier), "
+                "description = coalesce(nullif(?, ''), description) WHERE table_name = ?",
+                (title, abstract, self.layer_name),
+            )
         if np.isfinite(self._bounds[0]):
             db.execute(
                 "UPDATE gpkg_contents SET min_x=?, min_y=?, max_x=?, max_y=? WHERE table_name=?",

@@ -112,7 +112,16 @@ class ImportMpsWardCrimeAlgorithm(CrimeMappingAlgorithm):
                 part = table.iloc[start_row : start_row + step]
                 output.add({name: part[name].tolist() for name, _ in mps.OUTPUT_FIELDS})
                 feedback.setProgress(40 + 60 * min(1.0, (start_row + step) / max(1, len(table))))
-            dest_id = output.commit()
+            months = sorted(set(table["month"].str[:7]))
+            title = (
+                f"MPS ward-level crime counts {months[0]} to {months[-1]}" if months else "MPS ward-level crime counts"
+            )
+            abstract = (
+                "Police-recorded offences by ward (2022 London wards), MPS major and minor category and month, "
+                "from the London Datastore 'MPS Ward Level Crime' table (Metropolitan Police Service, Open "
+                f"Government Licence). {report.cells_written} cells, {report.offences_written} offences."
+            )
+            dest_id = output.commit(title, abstract)
         except BaseException:
             output.abort()
             raise
@@ -120,20 +129,7 @@ class ImportMpsWardCrimeAlgorithm(CrimeMappingAlgorithm):
             feedback.pushInfo(line)
         for example in report.examples:
             feedback.reportError(example, fatalError=False)
-        months = sorted(set(table["month"].str[:7]))
-        describe_layer(
-            context,
-            dest_id,
-            title=f"MPS ward-level crime counts {months[0]} to {months[-1]}"
-            if months
-            else "MPS ward-level crime counts",
-            abstract=(
-                "Police-recorded offences by ward (2022 London wards), MPS major and minor category and month, "
-                "from the London Datastore 'MPS Ward Level Crime' table (Metropolitan Police Service, Open "
-                f"Government Licence). {report.cells_written} cells, {report.offences_written} offences."
-            ),
-            keywords=["mps", "ward", "counts"],
-        )
+        describe_layer(context, dest_id, title=title, abstract=abstract, keywords=["mps", "ward", "counts"])
         return {
             self.OUTPUT: dest_id,
             self.ROWS_READ: report.rows_read,

@@ -161,6 +161,21 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
             keep_unlocated=self.parameterAsBoolean(parameters, self.KEEP_UNLOCATED, context),
         )
 
+    @staticmethod
+    def _describe(report: policeuk.ImportReport, target) -> tuple[str, str]:
+        """Return the output's title and abstract: what it holds, what was left out, how it was made."""
+        months = sorted(report.months)
+        title = f"police.uk crimes {months[0]} to {months[-1]}" if months else "police.uk crimes"
+        abstract = (
+            f"Street-level crime from data.police.uk, {len(months)} month(s): {', '.join(months)}. "
+            f"{report.written} crimes written, {report.left_out()} rows left out "
+            f"({', '.join(f'{r}: {report.reasons.get(r, 0)}' for r in policeuk.REASONS)}). "
+            f"Crime groups: {crime_types.GROUPS_VERSION}. Points are police.uk anonymised snap points, "
+            f"reprojected from EPSG:4326 to {target.authid()}. Contains public sector information "
+            "licensed under the Open Government Licence v3.0."
+        )
+        return title, abstract
+
     def checkParameterValues(self, parameters, context):  # noqa: N802
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
@@ -209,7 +224,14 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
                 feedback.setProgress(100.0 * (i + 1) / len(sources))
             if feedback.isCanceled():
                 raise QgsProcessingException(self.tr("Import cancelled; no output was written."))
-            dest_id = output.commit()
+            report = reader.report
+            if not report.balanced():  # a bug, never the user's input: say so loudly
+                raise QgsProcessingException(
+                    f"Internal error: {report.read} rows read but {report.written} written "
+                    f"and {report.left_out()} left out."
+                )
+            title, abstract = self._describe(report, target)
+            dest_id = output.commit(title, abstract)
         except policeuk.PoliceUkInputError as err:
             output.abort()
             raise QgsProcessingException(str(err)) from err
@@ -217,12 +239,6 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
             output.abort()
             raise
 
-        report = reader.report
-        if not report.balanced():  # a bug, never the user's input: say so loudly
-            raise QgsProcessingException(
-                f"Internal error: {report.read} rows read but {report.written} written "
-                f"and {report.left_out()} left out."
-            )
         for line in report.summary_lines():
             feedback.pushInfo(line)
         for example in report.examples:
@@ -233,20 +249,8 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
                 + ", ".join(f"'{k}' ({v})" for k, v in sorted(report.unmapped_labels.items()))
             )
         months = sorted(report.months)
-        describe_layer(
-            context,
-            dest_id,
-            title=f"police.uk crimes {months[0]} to {months[-1]}" if months else "police.uk crimes",
-            abstract=(
-                f"Street-level crime from data.police.uk, {len(months)} month(s): {', '.join(months)}. "
-                f"{report.written} crimes written, {report.left_out()} rows left out "
-                f"({', '.join(f'{r}: {report.reasons.get(r, 0)}' for r in policeuk.REASONS)}). "
-                f"Crime groups: {crime_types.GROUPS_VERSION}. Points are police.uk anonymised snap points, "
-                f"reprojected from EPSG:4326 to {target.authid()}. Contains public sector information "
-                "licensed under the Open Government Licence v3.0."
-            ),
-            keywords=["crime", "police.uk"] + sorted({os.path.basename(s.path) for s in sources})[:20],
-        )
+        keywords = ["crime", "police.uk"] + sorted({os.path.basename(s.path) for s in sources})[:20]
+        describe_layer(context, dest_id, title=title, abstract=abstract, keywords=keywords)
         results = {
             self.OUTPUT: dest_id,
             self.ROWS_READ: report.read,

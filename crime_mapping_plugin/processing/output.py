@@ -133,10 +133,10 @@ class TableOutput:
             raise QgsProcessingException(f"Could not write to {self.dest_id}: {self._sink.lastError()}")
         self.count += n
 
-    def commit(self) -> str:
-        """Publish the output and return its identifier for the algorithm's results."""
+    def commit(self, title: str = "", abstract: str = "") -> str:
+        """Publish the output and return its identifier; a GeoPackage keeps title and abstract inside."""
         if self._gpkg is not None:
-            self._gpkg.commit()
+            self._gpkg.commit(title, abstract)
         else:
             self._sink.flushBuffer()
             self._sink = None  # closes a file writer

@@ -101,6 +101,10 @@ def test_fields_are_typed_and_groups_harmonised(full_import):
     assert groups["Possession of weapons"] == "Public order and weapons"
     assert groups["Violence and sexual offences"] == "Violence and sexual offences"
     assert groups["Burglary"] == "Burglary"
+    # The file itself says what it holds, whoever opens it later.
+    meta = QgsVectorLayer(layer.source(), "again", "ogr").metadata()
+    assert meta.title() == "police.uk crimes 2024-10 to 2024-12"
+    assert "crimemapping-groups-1" in meta.abstract() and "no location" in meta.abstract()
     asb = [f for f in layer.getFeatures() if f["crime_type"] == "Anti-social behaviour"]
     assert asb and all(f["crime_id"] is None or f.attribute("crime_id") == NULL for f in asb)
 

@@ -134,8 +134,13 @@ def _is_street_name(name: str) -> bool:
     return bool(STREET_FILE_RE.search(name))
 
 
-def discover_sources(paths: Iterable[str]) -> list[StreetSource]:
-    """Expand files, folders and zip archives into the street-level CSVs they hold, in month order."""
+def discover_sources(paths: Iterable[str], passed_over: list[str] | None = None) -> list[StreetSource]:
+    """Expand files, folders and zip archives into the street-level CSVs they hold, in month order.
+
+    CSV files in folders and archives that are not street files (outcomes, stop and search) are not
+    read; their names are appended to passed_over when it is given, so that the caller can say so.
+    """
+    passed_over = passed_over if passed_over is not None else []
     sources: list[StreetSource] = []
     for path in paths:
         path = str(path).strip()
@@ -144,7 +149,7 @@ def discover_sources(paths: Iterable[str]) -> list[StreetSource]:
         if not os.path.exists(path):
             raise PoliceUkInputError(f"{path}: no such file or folder.")
         if os.path.isdir(path):
-            found = _sources_in_folder(path)
+            found = _sources_in_folder(path, passed_over)
             if not found:
                 raise PoliceUkInputError(
                     f"{path}: the folder holds no police.uk street files (named YYYY-MM-<force>-street.csv, "
@@ -152,7 +157,7 @@ def discover_sources(paths: Iterable[str]) -> list[StreetSource]:
                 )
             sources.extend(found)
         elif zipfile.is_zipfile(path):
-            sources.extend(_sources_in_zip(path))
+            sources.extend(_sources_in_zip(path, passed_over))
         else:
             sources.append(StreetSource(path))
     # The same file named twice (e.g. a folder and a file in it) would double-count every crime.
@@ -165,7 +170,7 @@ def _month_order_key(source: StreetSource) -> tuple[str, str]:
     return (m.group(1) if m else "", source.name)
 
 
-def _sources_in_folder(folder: str) -> list[StreetSource]:
+def _sources_in_folder(folder: str, passed_over: list[str]) -> list[StreetSource]:
     found: list[StreetSource] = []
     for root, dirs, files in os.walk(folder):
         dirs.sort()
@@ -174,18 +179,22 @@ def _sources_in_folder(folder: str) -> list[StreetSource]:
             if _is_street_name(name):
                 found.append(StreetSource(full))
             elif name.lower().endswith(".zip") and zipfile.is_zipfile(full):
-                members = _street_members(full)
+                members = _street_members(full, passed_over)
                 found.extend(StreetSource(full, m) for m in members)
+            elif name.lower().endswith(".csv"):
+                passed_over.append(full)
     return found
 
 
-def _street_members(path: str) -> list[str]:
+def _street_members(path: str, passed_over: list[str]) -> list[str]:
     with zipfile.ZipFile(path) as archive:
-        return sorted(n for n in archive.namelist() if not n.endswith("/") and _is_street_name(n))
+        names = [n for n in archive.namelist() if not n.endswith("/")]
+    passed_over.extend(f"{path}!{n}" for n in names if n.lower().endswith(".csv") and not _is_street_name(n))
+    return sorted(n for n in names if _is_street_name(n))
 
 
-def _sources_in_zip(path: str) -> list[StreetSource]:
-    members = _street_members(path)
+def _sources_in_zip(path: str, passed_over: list[str]) -> list[StreetSource]:
+    members = _street_members(path, passed_over)
     if not members:
         with zipfile.ZipFile(path) as archive:
             names = [n for n in archive.namelist() if not n.endswith("/")]

@@ -190,10 +190,14 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         options = self._options(parameters, context)
+        passed_over: list[str] = []
         try:
-            sources = policeuk.discover_sources(self._paths(parameters, context))
+            sources = policeuk.discover_sources(self._paths(parameters, context), passed_over)
         except policeuk.PoliceUkInputError as err:
             raise QgsProcessingException(str(err)) from err
+        if passed_over:
+            names = ", ".join(os.path.basename(n) for n in passed_over[:10]) + (" …" if len(passed_over) > 10 else "")
+            feedback.pushInfo(self.tr(f"Not street-level crime, not read: {len(passed_over)} CSV file(s) ({names})."))
         if not sources:
             raise QgsProcessingException(self.tr("No police.uk street files were found in the inputs."))
         target = self.parameterAsCrs(parameters, self.TARGET_CRS, context)

@@ -183,6 +183,23 @@ def test_zip_archives_and_single_files_give_the_same_result(run_alg, tmp_path):
     assert from_zip["ROWS_WRITTEN"] == from_files["ROWS_WRITTEN"]
 
 
+def test_a_download_zip_with_outcomes_and_stop_search_reads_only_street_files(run_alg, tmp_path):
+    archive = tmp_path / "latest.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in sorted((POLICE_UK / "2024-12").glob("*.csv")):
+            z.write(path, f"2024-12/{path.name}")
+        z.write(TEST_DATA / "2024-12-metropolitan-outcomes.csv", "2024-12/2024-12-metropolitan-outcomes.csv")
+        z.write(
+            TEST_DATA / "2024-06-metropolitan-stop-and-search.csv", "2024-06/2024-06-metropolitan-stop-and-search.csv"
+        )
+    feedback = _RecordingFeedback()
+    result = run_alg(ALG, {"INPUT": [str(archive)], "OUTPUT": "TEMPORARY_OUTPUT"}, feedback=feedback)
+    assert result["FILES_READ"] == 2
+    assert result["ROWS_READ"] == len(read_csv_rows((POLICE_UK / "2024-12").glob("*.csv")))
+    said = "\n".join(feedback.infos)
+    assert "not read: 2 CSV file(s)" in said and "2024-12-metropolitan-outcomes.csv" in said
+
+
 def test_memory_output_matches_geopackage_output(run_alg, full_import):
     result, layer = full_import
     memory = run_alg(ALG, {"INPUT": [str(POLICE_UK)], "OUTPUT": "TEMPORARY_OUTPUT"})

@@ -239,3 +239,19 @@ def read_feature_points(
         np.array(ws, dtype=float) if weight_field else None,
         np.array(ms, dtype=np.int64) if month_field else None,
     )
+
+
+def core_size(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Return the width and height spanned by the central 99 % of points on each axis."""
+    return (
+        float(np.subtract(*np.percentile(x, [99.5, 0.5]))),
+        float(np.subtract(*np.percentile(y, [99.5, 0.5]))),
+    )
+
+
+def stretched_by_outliers(x: np.ndarray, y: np.ndarray) -> bool:
+    """Return True when a few far-off points (police.uk has some) stretch the extent over 3x that of the rest."""
+    if len(x) < 200:
+        return False
+    width, height = core_size(x, y)
+    return bool(np.ptp(x) > 3 * width or np.ptp(y) > 3 * height)

@@ -28,11 +28,9 @@ class GiStarInputError(ValueError):
     """A problem with the cells or values that the user can fix."""
 
 
-def default_cell_size(x: np.ndarray, y: np.ndarray) -> float:
+def default_cell_size(width: float, height: float) -> float:
     """Return sfhotspot's default cell size: min(width, height) / 50, floored to 100 m unless that gives 0."""
-    if len(x) == 0:
-        raise GiStarInputError("There are no points to size the grid from.")
-    side = min(float(np.ptp(x)), float(np.ptp(y))) / 50.0
+    side = min(width, height) / 50.0
     floored = math.floor(side / 100.0) * 100.0
     size = floored if floored > 0 else side
     if not size > 0:

@@ -36,7 +36,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QDate, QDateTime, QVariant
 
-from crime_mapping_plugin.core import gistar
+from crime_mapping_plugin.core import crime_points, gistar
 
 INPUT = "INPUT"
 WEIGHT_FIELD = "WEIGHT_FIELD"
@@ -61,7 +61,9 @@ CELLS_HELP = (
     "A grid covers every cell of the points' extent, or, with a study area, every cell that touches the "
     "study area; empty cells are included with count 0, as Gi* needs them. "
     "The default cell size is sfhotspot's rule: the shorter side of the extent / 50, rounded down to a "
-    "multiple of 100 m (not rounded when that would give 0).<br>"
+    "multiple of 100 m (not rounded when that would give 0); the extent is the study area's, else that of "
+    "the central 99 % of crimes, so that a few crimes recorded far away do not set it (a warning says when "
+    "such crimes stretch the grid: give a study area then).<br>"
     "<b>Neighbours</b>: binary weights, the cell itself included (Gi*). A fixed distance band between cell "
     "centres (centroids for polygons), inclusive; by default cell size x &radic;2, which is the 8 surrounding "
     "cells of a square grid (the 6 adjacent hexagons of a hexagonal grid); for your own polygons the "
@@ -314,14 +316,25 @@ def build_cells(alg, parameters, context, feedback, crs, points: PointData) -> C
     size = alg.parameterAsDouble(parameters, CELL_SIZE, context)
     if len(points.x) == 0 and area is None:
         raise QgsProcessingException("No crime points are left to analyse: check the layer, weights and study area.")
+    if area is None and crime_points.stretched_by_outliers(points.x, points.y):
+        feedback.pushWarning(
+            "A few crimes lie far from the rest and stretch the grid (empty cells count in Gi*'s mean): "
+            "give a study area, e.g. the borough or force area."
+        )
     if not size > 0:
-        ext_x = points.x if area is None else np.array([area.boundingBox().xMinimum(), area.boundingBox().xMaximum()])
-        ext_y = points.y if area is None else np.array([area.boundingBox().yMinimum(), area.boundingBox().yMaximum()])
+        if area is not None:
+            box = area.boundingBox()
+            width, height = box.width(), box.height()
+        elif len(points.x):
+            # A few crimes recorded far away must not set the cell size for the rest, as in hotspot density.
+            width, height = crime_points.core_size(points.x, points.y)
+        else:
+            raise QgsProcessingException("There are no points to size the grid from.")
         try:
-            size = gistar.default_cell_size(ext_x, ext_y)
+            size = gistar.default_cell_size(width, height)
         except gistar.GiStarInputError as err:
             raise QgsProcessingException(str(err)) from err
-        feedback.pushInfo(f"Cell size (sfhotspot's default rule): {size:g} m.")
+        feedback.pushInfo(f"Cell size (sfhotspot's default rule on the central 99 % of crimes): {size:g} m.")
     if area is not None:
         box = area.boundingBox()
         extent = (box.xMinimum(), box.yMinimum(), box.xMaximum(), box.yMaximum())

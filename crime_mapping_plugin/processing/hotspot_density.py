@@ -424,8 +424,7 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
                 width, height = extent.width(), extent.height()
             else:
                 # A few crimes recorded far away (police.uk has some) must not set the cell size for the rest.
-                width = float(np.subtract(*np.percentile(x, [99.5, 0.5])))
-                height = float(np.subtract(*np.percentile(y, [99.5, 0.5])))
+                width, height = crime_points.core_size(x, y)
             try:
                 cell = kde.default_cell_size(width, height)
             except ValueError:
@@ -433,13 +432,10 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
             if cell > bandwidth / 2:
                 cell = kde.round_significant(bandwidth / 5)
             feedback.pushInfo(self.tr(f"Cell size chosen (shorter side of the extent / 250): {cell:g} m."))
-        elif extent is None and len(x) >= 200:
-            core_w = float(np.subtract(*np.percentile(x, [99.5, 0.5])))
-            core_h = float(np.subtract(*np.percentile(y, [99.5, 0.5])))
-            if np.ptp(x) > 3 * core_w or np.ptp(y) > 3 * core_h:
-                feedback.pushWarning(
-                    self.tr("A few crimes lie far from the rest and stretch the grid: give an extent or a study area.")
-                )
+        if extent is None and crime_points.stretched_by_outliers(x, y):
+            feedback.pushWarning(
+                self.tr("A few crimes lie far from the rest and stretch the grid: give an extent or a study area.")
+            )
         if bandwidth < cell:
             raise QgsProcessingException(
                 self.tr(

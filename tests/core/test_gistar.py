@@ -141,9 +141,9 @@ def test_equal_counts_everywhere_are_refused():
 
 def test_default_cell_size_follows_sfhotspot():
     # 12 km by 9 km: 9000 / 50 = 180 m, floored to 100 m
-    assert gistar.default_cell_size(np.array([0.0, 12000.0]), np.array([0.0, 9000.0])) == 100.0
+    assert gistar.default_cell_size(12000.0, 9000.0) == 100.0
     # 2 km by 3 km: 40 m floors to 0, so it stays 40 m
-    assert gistar.default_cell_size(np.array([0.0, 2000.0]), np.array([0.0, 3000.0])) == 40.0
+    assert gistar.default_cell_size(2000.0, 3000.0) == 40.0
 
 
 def test_hexagon_cells_hold_the_points_nearest_their_centre():

@@ -29,6 +29,13 @@ def geometry_column(path: str, table: str) -> str:
     return row[0]
 
 
+def single_feature_table(path: str) -> str | None:
+    """Return the name of the only feature table of a GeoPackage, None when there are several or none."""
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT table_name FROM gpkg_contents WHERE data_type = 'features'").fetchall()
+    return rows[0][0] if len(rows) == 1 else None
+
+
 def read_points(path: str, table: str, columns: Sequence[str]) -> tuple[np.ndarray, np.ndarray, dict[str, list]]:
     """Return x, y (NaN for empty or missing geometry) and the named columns of a GeoPackage point layer."""
     geom = geometry_column(path, table)

@@ -91,7 +91,7 @@ def gamma_ppf(p: float, a: float) -> float:
             hi = x
         # Newton step with the gamma density, kept inside the bracket (bisection otherwise).
         log_pdf = (a - 1.0) * math.log(x) - x - math.lgamma(a) if x > 0 else -math.inf
-        pdf = math.exp(log_pdf) if log_pdf > -700 else 0.0
+        pdf = math.exp(log_pdf) if -700 < log_pdf < 700 else 0.0
         step = x - f / pdf if pdf > 0 else math.nan
         new = step if lo < step < hi else 0.5 * (lo + hi)
         if abs(new - x) <= 1e-15 * abs(x) or hi - lo <= 1e-15 * hi:

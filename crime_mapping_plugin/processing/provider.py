@@ -8,13 +8,15 @@ from qgis.PyQt.QtGui import QIcon
 from crime_mapping_plugin.processing.base import ICON_PATH
 from crime_mapping_plugin.processing.import_mps_ward_crime import ImportMpsWardCrimeAlgorithm
 from crime_mapping_plugin.processing.import_police_uk import ImportPoliceUkAlgorithm
+from crime_mapping_plugin.processing.ward_population import WardPopulationAlgorithm
+from crime_mapping_plugin.processing.ward_rates import WardRatesAlgorithm
 
 PROVIDER_ID = "crimemapping"
 
 
 def algorithm_classes() -> list[type]:
     """Return the algorithm classes the provider offers."""
-    return [ImportPoliceUkAlgorithm, ImportMpsWardCrimeAlgorithm]
+    return [ImportPoliceUkAlgorithm, ImportMpsWardCrimeAlgorithm, WardRatesAlgorithm, WardPopulationAlgorithm]
 
 
 class CrimeMappingProvider(QgsProcessingProvider):

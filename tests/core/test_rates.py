@@ -23,6 +23,13 @@ def test_chi_square_quantile_matches_scipy(df, p):
     assert rates.chi2_ppf(p, df) == pytest.approx(stats.chi2.ppf(p, df), rel=1e-10)
 
 
+@pytest.mark.parametrize("expected", [1e-9, 1e-4, 0.3, 2.5, 480.2])
+def test_funnel_limits_for_tiny_and_large_expected_counts(expected):
+    lower, upper = rates.funnel_count_limits(expected, 0.998)
+    assert lower == pytest.approx(stats.chi2.ppf(0.001, 2 * expected) / 2, rel=1e-9, abs=1e-300)
+    assert upper == pytest.approx(stats.chi2.ppf(0.999, 2 * expected + 2) / 2, rel=1e-10)
+
+
 def _reference_limits(x: int, level: float) -> tuple[float, float]:
     """METHODS.md section 4, written out with scipy's chi-square and normal quantiles."""
     alpha = 1 - level

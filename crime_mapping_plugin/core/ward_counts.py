@@ -1,0 +1,127 @@
+"""Crime counts by ward for one or two periods: month keys, filters, table aggregation and code matching."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+
+_MONTH = re.compile(r"^(\d{4})-?(\d{2})")
+
+
+def month_key(value) -> str | None:
+    """Return 'YYYY-MM' for a date, a 'YYYY-MM[-DD]' or 'YYYYMM' string; None when there is no month."""
+    if value is None:
+        return None
+    if hasattr(value, "isoformat"):
+        value = value.isoformat()
+    m = _MONTH.match(str(value).strip())
+    if not m or not 1 <= int(m.group(2)) <= 12:
+        return None
+    return f"{m.group(1)}-{m.group(2)}"
+
+
+def check_month(text: str | None, label: str) -> str | None:
+    """Return a YYYY-MM month parameter, None when empty; raise ValueError naming the parameter otherwise."""
+    if text is None or not str(text).strip():
+        return None
+    text = str(text).strip()
+    if not re.fullmatch(r"\d{4}-\d{2}", text) or not 1 <= int(text[5:]) <= 12:
+        raise ValueError(f"{label}: '{text}' is not a month; write it as YYYY-MM, e.g. 2024-10.")
+    return text
+
+
+def months_between(first: str, last: str) -> int:
+    """Return the number of months from first to last inclusive (YYYY-MM)."""
+    return (int(last[:4]) - int(first[:4])) * 12 + int(last[5:]) - int(first[5:]) + 1
+
+
+@dataclass
+class Period:
+    """A month range; either end may be open (None)."""
+
+    start: str | None = None
+    end: str | None = None
+
+    def mask(self, months: np.ndarray) -> np.ndarray:
+        """Return which month keys fall in the period (a missing month falls in an unbounded period only)."""
+        months = np.asarray(months, dtype=object)
+        ok = np.ones(len(months), dtype=bool)
+        if self.start is None and self.end is None:
+            return ok
+        known = np.array([m is not None for m in months], dtype=bool)
+        ok &= known
+        keys = np.where(known, months, "")
+        if self.start is not None:
+            ok &= keys.astype(str) >= self.start
+        if self.end is not None:
+            ok &= keys.astype(str) <= self.end
+        return ok
+
+    def describe(self, months_present: Iterable[str | None]) -> tuple[str, int | None]:
+        """Return the period label ('2024-10 to 2024-12') and its number of months."""
+        present = sorted(m for m in months_present if m is not None)
+        first = self.start or (present[0] if present else None)
+        last = self.end or (present[-1] if present else None)
+        if first is None or last is None:
+            return "all records (no month)", None
+        return (first if first == last else f"{first} to {last}"), months_between(first, last)
+
+
+@dataclass
+class CodeMatch:
+    """Codes of one table that match the ward polygons, and those that do not."""
+
+    matched: int
+    unmatched: list[str] = field(default_factory=list)
+    unmatched_total: float = 0.0
+
+
+def aggregate_table(
+    codes: Sequence, counts: Sequence, ward_codes: Sequence[str]
+) -> tuple[np.ndarray, CodeMatch, list[int]]:
+    """Sum counts per ward code; return per-ward sums, the codes not among the wards, and bad row numbers."""
+    index = {c: i for i, c in enumerate(ward_codes)}
+    sums = np.zeros(len(ward_codes), dtype=np.int64)
+    unmatched: dict[str, float] = {}
+    bad: list[int] = []
+    matched = 0
+    for row, (code, value) in enumerate(zip(codes, counts)):
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            bad.append(row)
+            continue
+        if not np.isfinite(v) or v < 0 or v != int(v):
+            bad.append(row)
+            continue
+        key = "" if code is None else str(code).strip()
+        i = index.get(key)
+        if i is None:
+            unmatched[key] = unmatched.get(key, 0.0) + v
+            continue
+        sums[i] += int(v)
+        matched += 1
+    return sums, CodeMatch(matched, sorted(unmatched), float(sum(unmatched.values()))), bad
+
+
+def population_by_code(codes: Sequence, values: Sequence, ward_codes: Sequence[str]) -> tuple[list, list[str], list[str]]:
+    """Join a population table to the wards; return per-ward values, unknown codes and duplicated codes."""
+    seen: dict[str, object] = {}
+    duplicated: set[str] = set()
+    for code, value in zip(codes, values):
+        key = "" if code is None else str(code).strip()
+        if key in seen:
+            duplicated.add(key)
+        seen[key] = value
+    wards = set(ward_codes)
+    return [seen.get(c) for c in ward_codes], sorted(k for k in seen if k not in wards), sorted(duplicated)
+
+
+def short_list(items: Sequence[str], limit: int = 12) -> str:
+    """Return items joined for a message, cut after limit with the number left."""
+    items = list(items)
+    text = ", ".join(f"'{i}'" for i in items[:limit])
+    return text + (f" and {len(items) - limit} more" if len(items) > limit else "")

@@ -82,7 +82,10 @@ def gamma_ppf(p: float, a: float) -> float:
     lo, hi = 0.0, max(1.0, a + 10.0 * math.sqrt(a) + 10.0)
     while gammainc(a, hi) < p:
         lo, hi = hi, hi * 2.0
-    x = 0.5 * (lo + hi)
+    # Wilson-Hilferty start: Newton then converges in a few steps for all but tiny shapes.
+    z = NormalDist().inv_cdf(p)
+    guess = a * (1.0 - 1.0 / (9.0 * a) + z / (3.0 * math.sqrt(a))) ** 3
+    x = guess if lo < guess < hi else 0.5 * (lo + hi)
     for _ in range(2000):
         f = gammainc(a, x) - p
         if f < 0:
@@ -134,6 +137,24 @@ def funnel_count_limits(expected: float, level: float) -> tuple[float, float]:
     return lower, upper
 
 
+def funnel_position(count: float, expected: float, level: float) -> int:
+    """Return +1 or -1 when a count is significantly above or below a Poisson expectation, 0 otherwise.
+
+    Two-sided exact Poisson test at `level`: higher when P(X >= count) < alpha/2, lower when
+    P(X <= count) < alpha/2, X ~ Poisson(expected). Equivalently, the exact confidence interval of the
+    count excludes the expected count.
+    """
+    alpha = 1.0 - level
+    if expected <= 0:
+        return 0
+    # P(X >= k) = P(k, E) and P(X <= k) = 1 - P(k + 1, E), with P the regularised lower incomplete gamma.
+    if count >= 1 and gammainc(count, expected) < alpha / 2.0:
+        return 1
+    if 1.0 - gammainc(count + 1.0, expected) < alpha / 2.0:
+        return -1
+    return 0
+
+
 def population_flags(population: np.ndarray) -> list[str]:
     """Return, per area, why no rate can be computed ('' when the population is usable)."""
     flags = []
@@ -158,7 +179,6 @@ class RateTable:
     rate: np.ndarray
     limits: dict[float, tuple[np.ndarray, np.ndarray]]
     overall_rate: float
-    funnel: dict[float, tuple[np.ndarray, np.ndarray]]
     comparison: list[str | None]
     eb_rate: np.ndarray
     rank: np.ndarray
@@ -188,23 +208,20 @@ def rate_table(count, population, multiplier: float = 1000.0, smooth: bool = Tru
     total_pop = population[ok].sum()
     theta = count[ok].sum() / total_pop if total_pop > 0 else math.nan
     limits: dict[float, tuple[np.ndarray, np.ndarray]] = {}
-    funnel: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+    positions: dict[float, np.ndarray] = {}
     for level in LEVELS:
         lo = np.full(len(count), np.nan)
         hi = np.full(len(count), np.nan)
-        flo = np.full(len(count), np.nan)
-        fhi = np.full(len(count), np.nan)
+        pos = np.zeros(len(count), dtype=np.int8)
         for i in np.flatnonzero(ok):
             lc, uc = count_limits(count[i], level)
             lo[i] = lc / population[i] * multiplier
             hi[i] = uc / population[i] * multiplier
             if math.isfinite(theta):
-                fl, fu = funnel_count_limits(theta * population[i], level)
-                flo[i] = fl / population[i] * multiplier
-                fhi[i] = fu / population[i] * multiplier
+                pos[i] = funnel_position(count[i], theta * population[i], level)
         limits[level] = (lo, hi)
-        funnel[level] = (flo, fhi)
-    comparison = compare_with_funnel(rate, funnel)
+        positions[level] = pos
+    comparison = compare_with_funnel(ok & math.isfinite(theta), positions)
     eb = empirical_bayes(count, population) * multiplier if smooth else np.full(len(count), np.nan)
     return RateTable(
         count=count,
@@ -212,7 +229,6 @@ def rate_table(count, population, multiplier: float = 1000.0, smooth: bool = Tru
         rate=rate,
         limits=limits,
         overall_rate=theta * multiplier if math.isfinite(theta) else math.nan,
-        funnel=funnel,
         comparison=comparison,
         eb_rate=eb,
         rank=rank_descending(rate),
@@ -221,21 +237,20 @@ def rate_table(count, population, multiplier: float = 1000.0, smooth: bool = Tru
     )
 
 
-def compare_with_funnel(rate: np.ndarray, funnel: dict[float, tuple[np.ndarray, np.ndarray]]) -> list[str | None]:
-    """Label each rate against the funnel limits of the overall rate (None where there is no rate)."""
-    lo95, hi95 = funnel[0.95]
-    lo998, hi998 = funnel[0.998]
+def compare_with_funnel(usable: np.ndarray, positions: dict[float, np.ndarray]) -> list[str | None]:
+    """Label each area from its position against the 95 % and 99.8 % funnels (None where there is no rate)."""
     labels: list[str | None] = []
-    for i, r in enumerate(rate):
-        if not np.isfinite(r) or not np.isfinite(hi95[i]):
+    for i, ok in enumerate(np.broadcast_to(usable, positions[0.95].shape)):
+        p95, p998 = positions[0.95][i], positions[0.998][i]
+        if not ok:
             labels.append(None)
-        elif r > hi998[i]:
+        elif p998 > 0:
             labels.append(HIGHER_998)
-        elif r > hi95[i]:
+        elif p95 > 0:
             labels.append(HIGHER_95)
-        elif r < lo998[i]:
+        elif p998 < 0:
             labels.append(LOWER_998)
-        elif r < lo95[i]:
+        elif p95 < 0:
             labels.append(LOWER_95)
         else:
             labels.append(SAME)
@@ -297,7 +312,11 @@ def binom_two_sided_p(k: int, n: int, p: float) -> float:
 def change_test(count_before: int, count_after: int, exposure_before: float, exposure_after: float) -> float:
     """Return the exact two-sided p-value that two Poisson counts have the same rate per unit exposure."""
     n = int(count_before) + int(count_after)
-    if exposure_before <= 0 or exposure_after <= 0 or not (math.isfinite(exposure_before) and math.isfinite(exposure_after)):
+    if (
+        exposure_before <= 0
+        or exposure_after <= 0
+        or not (math.isfinite(exposure_before) and math.isfinite(exposure_after))
+    ):
         return math.nan
     p = exposure_after / (exposure_before + exposure_after)
     return binom_two_sided_p(int(count_after), n, p)

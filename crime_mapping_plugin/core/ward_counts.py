@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -21,6 +21,31 @@ def month_key(value) -> str | None:
     if not m or not 1 <= int(m.group(2)) <= 12:
         return None
     return f"{m.group(1)}-{m.group(2)}"
+
+
+def month_number(key: str | None) -> int:
+    """Return year * 12 + month - 1 for 'YYYY-MM', -1 for None."""
+    if key is None:
+        return -1
+    return int(key[:4]) * 12 + int(key[5:7]) - 1
+
+
+def month_label(number: int) -> str:
+    """Return 'YYYY-MM' for a month number."""
+    year, month = divmod(int(number), 12)
+    return f"{year:04d}-{month + 1:02d}"
+
+
+def month_numbers(values: Sequence) -> np.ndarray:
+    """Return month numbers (-1 when missing) for dates or month texts, parsing each distinct value once."""
+    cache: dict = {}
+    out = np.empty(len(values), dtype=np.int64)
+    for i, v in enumerate(values):
+        n = cache.get(v)
+        if n is None:
+            n = cache[v] = month_number(month_key(v))
+        out[i] = n
+    return out
 
 
 def check_month(text: str | None, label: str) -> str | None:
@@ -46,25 +71,24 @@ class Period:
     end: str | None = None
 
     def mask(self, months: np.ndarray) -> np.ndarray:
-        """Return which month keys fall in the period (a missing month falls in an unbounded period only)."""
-        months = np.asarray(months, dtype=object)
+        """Return which month numbers fall in the period (a missing month, -1, only in an unbounded one)."""
+        months = np.asarray(months, dtype=np.int64)
         ok = np.ones(len(months), dtype=bool)
         if self.start is None and self.end is None:
             return ok
-        known = np.array([m is not None for m in months], dtype=bool)
-        ok &= known
-        keys = np.where(known, months, "")
+        ok &= months >= 0
         if self.start is not None:
-            ok &= keys.astype(str) >= self.start
+            ok &= months >= month_number(self.start)
         if self.end is not None:
-            ok &= keys.astype(str) <= self.end
+            ok &= months <= month_number(self.end)
         return ok
 
-    def describe(self, months_present: Iterable[str | None]) -> tuple[str, int | None]:
+    def describe(self, months_present: np.ndarray) -> tuple[str, int | None]:
         """Return the period label ('2024-10 to 2024-12') and its number of months."""
-        present = sorted(m for m in months_present if m is not None)
-        first = self.start or (present[0] if present else None)
-        last = self.end or (present[-1] if present else None)
+        present = np.asarray(months_present, dtype=np.int64)
+        present = present[present >= 0]
+        first = self.start or (month_label(present.min()) if len(present) else None)
+        last = self.end or (month_label(present.max()) if len(present) else None)
         if first is None or last is None:
             return "all records (no month)", None
         return (first if first == last else f"{first} to {last}"), months_between(first, last)
@@ -107,7 +131,9 @@ def aggregate_table(
     return sums, CodeMatch(matched, sorted(unmatched), float(sum(unmatched.values()))), bad
 
 
-def population_by_code(codes: Sequence, values: Sequence, ward_codes: Sequence[str]) -> tuple[list, list[str], list[str]]:
+def population_by_code(
+    codes: Sequence, values: Sequence, ward_codes: Sequence[str]
+) -> tuple[list, list[str], list[str]]:
     """Join a population table to the wards; return per-ward values, unknown codes and duplicated codes."""
     seen: dict[str, object] = {}
     duplicated: set[str] = set()

@@ -68,7 +68,7 @@ def ward_population(
             pop = float(value)
         except (TypeError, ValueError):
             pop = float("nan")
-        if not pop == pop or pop < 0:  # NaN or negative
+        if pop != pop or pop < 0:  # NaN or negative
             result.bad_population.append(key)
             continue
         ward = ward_of.get(key)
@@ -82,7 +82,9 @@ def ward_population(
         result.assigned_population += pop
     if result.duplicated_population:
         listed = ", ".join(sorted(set(result.duplicated_population))[:10])
-        raise ValueError(f"The population table lists LSOA code(s) more than once (e.g. {listed}): give one row per LSOA.")
+        raise ValueError(
+            f"The population table lists LSOA code(s) more than once (e.g. {listed}): give one row per LSOA."
+        )
     result.lookup_without_population = sorted(k for k in ward_of if k not in seen)
     for ward in sorted(totals):
         result.codes.append(ward)

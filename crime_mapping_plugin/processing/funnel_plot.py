@@ -93,9 +93,7 @@ def draw_funnel_plot(
         for t in _nice_ticks(xmin, xmax):
             p = to_px(t, ymin)
             painter.drawText(QRectF(p.x() - 50, plot.bottom() + 6, 100, 18), Qt.AlignHCenter, f"{t:,.0f}")
-        painter.drawText(
-            QRectF(plot.left(), height - 30, plot.width(), 20), Qt.AlignHCenter, "Population (residents)"
-        )
+        painter.drawText(QRectF(plot.left(), height - 30, plot.width(), 20), Qt.AlignHCenter, "Population (residents)")
         painter.save()
         painter.translate(18, plot.center().y())
         painter.rotate(-90)

@@ -50,7 +50,9 @@ def ranges_for(breaks: Sequence[float], max_value: float) -> list[tuple[float, f
     return out
 
 
-def graduated_style(field: str, breaks: Sequence[float], max_value: float, layer_title: str) -> Callable[[QgsMapLayer], None]:
+def graduated_style(
+    field: str, breaks: Sequence[float], max_value: float, layer_title: str
+) -> Callable[[QgsMapLayer], None]:
     """Return a function that gives a layer a graduated fill on field with the given breaks."""
     classes = ranges_for(breaks, max_value)
     ramp = QgsGradientColorRamp(QColor(255, 255, 204), QColor(189, 0, 38))

@@ -64,7 +64,9 @@ class WardPopulationAlgorithm(CrimeMappingAlgorithm):
     )
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        pop = QgsProcessingParameterFeatureSource(self.LSOA_POPULATION, self.tr("LSOA population table"), [QgsProcessing.TypeVector])
+        pop = QgsProcessingParameterFeatureSource(
+            self.LSOA_POPULATION, self.tr("LSOA population table"), [QgsProcessing.TypeVector]
+        )
         pop.setHelp(self.tr("One row per LSOA with its residents (persons), e.g. a CSV of Census 2021 TS007A."))
         self.addParameter(pop)
         for name, label, default, parent, help_text in (
@@ -75,11 +77,21 @@ class WardPopulationAlgorithm(CrimeMappingAlgorithm):
             param = QgsProcessingParameterField(name, self.tr(label), default, parent, optional=True)
             param.setHelp(self.tr(help_text))
             self.addParameter(param)
-        lookup = QgsProcessingParameterFeatureSource(self.LOOKUP, self.tr("LSOA to ward lookup table"), [QgsProcessing.TypeVector])
-        lookup.setHelp(self.tr("A best-fit lookup with one row per LSOA, e.g. ONS LSOA21 to WD24 (filter to your area)."))
+        lookup = QgsProcessingParameterFeatureSource(
+            self.LOOKUP, self.tr("LSOA to ward lookup table"), [QgsProcessing.TypeVector]
+        )
+        lookup.setHelp(
+            self.tr("A best-fit lookup with one row per LSOA, e.g. ONS LSOA21 to WD24 (filter to your area).")
+        )
         self.addParameter(lookup)
-        for name, label, default, optional, help_text in (
-            (self.LOOKUP_LSOA_FIELD, "Lookup: LSOA code field", "LSOA21CD", False, "LSOA code, as in the population table."),
+        for name, label, default, _optional, help_text in (
+            (
+                self.LOOKUP_LSOA_FIELD,
+                "Lookup: LSOA code field",
+                "LSOA21CD",
+                False,
+                "LSOA code, as in the population table.",
+            ),
             (self.LOOKUP_WARD_FIELD, "Lookup: ward code field", "WD24CD", False, "Ward code, as in the ward polygons."),
             (self.LOOKUP_WARD_NAME_FIELD, "Lookup: ward name field", "WD24NM", True, "Ward name, copied for reading."),
         ):
@@ -112,10 +124,13 @@ class WardPopulationAlgorithm(CrimeMappingAlgorithm):
         missing = [n for n in names if n and source.fields().lookupField(n) < 0]
         if missing:
             raise QgsProcessingException(
-                f"The {label} has no field {', '.join(map(repr, missing))}; its fields are: {', '.join(source.fields().names())}."
+                f"The {label} has no field {', '.join(map(repr, missing))}; "
+                f"its fields are: {', '.join(source.fields().names())}."
             )
         used = [n for n in names if n]
-        request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes(used, source.fields())
+        request = (
+            QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry).setSubsetOfAttributes(used, source.fields())
+        )
         cols: list[list] = [[] for _ in names]
         for f in source.getFeatures(request):
             for i, n in enumerate(names):
@@ -124,11 +139,18 @@ class WardPopulationAlgorithm(CrimeMappingAlgorithm):
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         codes, pops = self._columns(
-            parameters, context, self.LSOA_POPULATION, [self.LSOA_CODE_FIELD, self.POPULATION_FIELD], "LSOA population table"
+            parameters,
+            context,
+            self.LSOA_POPULATION,
+            [self.LSOA_CODE_FIELD, self.POPULATION_FIELD],
+            "LSOA population table",
         )
         lsoa, ward, name = self._columns(
-            parameters, context, self.LOOKUP,
-            [self.LOOKUP_LSOA_FIELD, self.LOOKUP_WARD_FIELD, self.LOOKUP_WARD_NAME_FIELD], "lookup table",
+            parameters,
+            context,
+            self.LOOKUP,
+            [self.LOOKUP_LSOA_FIELD, self.LOOKUP_WARD_FIELD, self.LOOKUP_WARD_NAME_FIELD],
+            "lookup table",
         )
         try:
             result = ward_population(codes, pops, lsoa, ward, name)
@@ -136,8 +158,14 @@ class WardPopulationAlgorithm(CrimeMappingAlgorithm):
             raise QgsProcessingException(str(err)) from err
         output = TableOutput(self, parameters, self.OUTPUT, context, OUTPUT_FIELDS, None)
         try:
-            output.add({"ward_code": result.codes, "ward_name": result.names, "population": result.population,
-                        "lsoas": result.lsoas})
+            output.add(
+                {
+                    "ward_code": result.codes,
+                    "ward_name": result.names,
+                    "population": result.population,
+                    "lsoas": result.lsoas,
+                }
+            )
             if feedback.isCanceled():
                 raise QgsProcessingException(self.tr("Cancelled; no output was written."))
             dest_id = output.commit()
@@ -147,7 +175,8 @@ class WardPopulationAlgorithm(CrimeMappingAlgorithm):
         lines = [
             f"{len(codes)} LSOA rows read: {result.assigned_lsoas} assigned to {len(result.codes)} wards "
             f"({result.assigned_population:,.0f} residents); {len(result.not_in_lookup)} not in the lookup "
-            f"({result.not_in_lookup_population:,.0f} residents); {len(result.bad_population)} without a usable population.",
+            f"({result.not_in_lookup_population:,.0f} residents); "
+            f"{len(result.bad_population)} without a usable population.",
         ]
         if result.not_in_lookup:
             lines.append("LSOAs not in the lookup: " + short_list(result.not_in_lookup))
@@ -161,8 +190,11 @@ class WardPopulationAlgorithm(CrimeMappingAlgorithm):
         for line in lines:
             feedback.pushInfo(line)
         describe_layer(
-            context, dest_id, title="Ward populations from LSOA populations",
-            abstract="Residents by ward: LSOA populations summed through an LSOA-to-ward best-fit lookup. " + " ".join(lines),
+            context,
+            dest_id,
+            title="Ward populations from LSOA populations",
+            abstract="Residents by ward: LSOA populations summed through an LSOA-to-ward best-fit lookup. "
+            + " ".join(lines),
             keywords=["population", "ward", "lsoa"],
         )
         return {

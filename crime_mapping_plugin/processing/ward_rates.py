@@ -33,14 +33,14 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from crime_mapping_plugin.core import crime_types, gpkg_read, rates
+from crime_mapping_plugin.core import crime_types, ogr_read, rates
 from crime_mapping_plugin.core import point_in_polygon as pip
 from crime_mapping_plugin.core.reproject import BulkTransformer
 from crime_mapping_plugin.core.ward_counts import (
     Period,
     aggregate_table,
     check_month,
-    month_key,
+    month_numbers,
     population_by_code,
     short_list,
 )
@@ -122,9 +122,11 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         "(χ²(α/2; 2x)/2, χ²(1−α/2; 2x+2)/2) and Byar's method from 10, divided by the population and "
         "multiplied by the multiplier (PHEindicatormethods phe_rate).<br>"
         "<b>Comparison with all wards</b>: the overall rate is Σcrimes/Σpopulation over wards with a "
-        "population; a ward of population n is 'higher' or 'lower' at 95 % / 99.8 % when its count lies outside "
-        "the exact Poisson funnel limits around the expected count E = overall rate × n "
-        "(χ²(α/2; 2E)/2 and χ²(1−α/2; 2E+2)/2).<br>"
+        "population; with E = overall rate × population of the ward, the ward is 'higher' at 95 % / 99.8 % when "
+        "the exact Poisson probability P(X ≥ count | E) is below 2.5 % / 0.1 %, 'lower' when P(X ≤ count | E) is "
+        "(an exact two-sided test; equivalently the exact interval of the count excludes E). The funnel plot "
+        "draws the continuous limits χ²(α/2; 2E)/2 and χ²(1−α/2; 2E+2)/2; as counts are whole numbers a ward "
+        "very close to a curve can fall on either side of it.<br>"
         "<b>Empirical Bayes</b> (optional): GeoDa's smoothed rate, shrinking small wards towards the overall rate.<br>"
         "<b>Comparison period</b> (optional): counts and rates of an earlier month range, the change and an "
         "exact test of it: given both counts, the later count is Binomial(total, p) with p = exposure of the "
@@ -140,16 +142,33 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         crimes = QgsProcessingParameterFeatureSource(
             self.CRIMES, self.tr("Crime points"), [QgsProcessing.TypeVectorPoint], optional=True
         )
-        crimes.setHelp(self.tr("Crime points, e.g. from 'Import police.uk street crime'; any CRS (reprojected to the wards')."))
+        crimes.setHelp(
+            self.tr("Crime points, e.g. from 'Import police.uk street crime'; any CRS (reprojected to the wards').")
+        )
         self.addParameter(crimes)
         table = QgsProcessingParameterFeatureSource(
-            self.COUNTS_TABLE, self.tr("Or: table of crime counts by ward code"), [QgsProcessing.TypeVector], optional=True
+            self.COUNTS_TABLE,
+            self.tr("Or: table of crime counts by ward code"),
+            [QgsProcessing.TypeVector],
+            optional=True,
         )
-        table.setHelp(self.tr("A table with a ward code and a count per row (rows are summed), e.g. the MPS ward-level import."))
+        table.setHelp(
+            self.tr("A table with a ward code and a count per row (rows are summed), e.g. the MPS ward-level import.")
+        )
         self.addParameter(table)
         for name, label, default, help_text in (
-            (self.COUNTS_CODE_FIELD, "Ward code field of the count table", "ward_code", "Joined to the ward code of the polygons."),
-            (self.COUNTS_FIELD, "Count field of the count table", "count", "Number of crimes in the row (a whole number)."),
+            (
+                self.COUNTS_CODE_FIELD,
+                "Ward code field of the count table",
+                "ward_code",
+                "Joined to the ward code of the polygons.",
+            ),
+            (
+                self.COUNTS_FIELD,
+                "Count field of the count table",
+                "count",
+                "Number of crimes in the row (a whole number).",
+            ),
         ):
             param = QgsProcessingParameterField(name, self.tr(label), default, self.COUNTS_TABLE, optional=True)
             param.setHelp(self.tr(help_text))
@@ -157,55 +176,90 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         category = QgsProcessingParameterField(
             self.CATEGORY_FIELD, self.tr("Category field of the count table"), None, self.COUNTS_TABLE, optional=True
         )
-        category.setHelp(self.tr("A category to filter the table on, e.g. major_category of the MPS table; empty for none."))
+        category.setHelp(
+            self.tr("A category to filter the table on, e.g. major_category of the MPS table; empty for none.")
+        )
         self.addParameter(category)
-        values = QgsProcessingParameterString(self.CATEGORY_VALUES, self.tr("Categories to keep (comma-separated)"), optional=True)
+        values = QgsProcessingParameterString(
+            self.CATEGORY_VALUES, self.tr("Categories to keep (comma-separated)"), optional=True
+        )
         values.setHelp(self.tr("Values of the category field to keep, e.g. 'Burglary, Robbery'; empty keeps all."))
         self.addParameter(values)
         types = QgsProcessingParameterEnum(
-            self.CRIME_TYPES, self.tr("Crime types (points)"), options=list(crime_types.ALL_TYPES), allowMultiple=True, optional=True
+            self.CRIME_TYPES,
+            self.tr("Crime types (points)"),
+            options=list(crime_types.ALL_TYPES),
+            allowMultiple=True,
+            optional=True,
         )
         types.setHelp(self.tr("police.uk crime types to count (field crime_type); none selected counts all."))
         self.addParameter(types)
         groups = QgsProcessingParameterEnum(
-            self.CRIME_GROUPS, self.tr("Harmonised crime groups (points)"), options=list(crime_types.GROUPS),
-            allowMultiple=True, optional=True,
+            self.CRIME_GROUPS,
+            self.tr("Harmonised crime groups (points)"),
+            options=list(crime_types.GROUPS),
+            allowMultiple=True,
+            optional=True,
         )
         groups.setHelp(self.tr("Harmonised groups to count (field crime_group); none selected counts all."))
         self.addParameter(groups)
         month_field = QgsProcessingParameterString(self.MONTH_FIELD, self.tr("Month field"), "month", optional=True)
-        month_field.setHelp(self.tr("The field holding the month (a date or YYYY-MM text) in the crime points or table."))
+        month_field.setHelp(
+            self.tr("The field holding the month (a date or YYYY-MM text) in the crime points or table.")
+        )
         month_field.setFlags(month_field.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
         self.addParameter(month_field)
         for name, label, help_text in (
             (self.START_MONTH, "First month (YYYY-MM)", "Inclusive; empty: from the first month in the data."),
             (self.END_MONTH, "Last month (YYYY-MM)", "Inclusive; empty: to the last month in the data."),
-            (self.PREV_START_MONTH, "Comparison period: first month (YYYY-MM)", "Inclusive; set both ends for a comparison."),
-            (self.PREV_END_MONTH, "Comparison period: last month (YYYY-MM)", "Inclusive; set both ends for a comparison."),
+            (
+                self.PREV_START_MONTH,
+                "Comparison period: first month (YYYY-MM)",
+                "Inclusive; set both ends for a comparison.",
+            ),
+            (
+                self.PREV_END_MONTH,
+                "Comparison period: last month (YYYY-MM)",
+                "Inclusive; set both ends for a comparison.",
+            ),
         ):
             param = QgsProcessingParameterString(name, self.tr(label), optional=True)
             param.setHelp(self.tr(help_text))
             self.addParameter(param)
-        wards = QgsProcessingParameterFeatureSource(self.WARDS, self.tr("Ward polygons"), [QgsProcessing.TypeVectorPolygon])
-        wards.setHelp(self.tr("One polygon per ward with a unique code, e.g. ONS wards (WD24CD). The output keeps their CRS."))
+        wards = QgsProcessingParameterFeatureSource(
+            self.WARDS, self.tr("Ward polygons"), [QgsProcessing.TypeVectorPolygon]
+        )
+        wards.setHelp(
+            self.tr("One polygon per ward with a unique code, e.g. ONS wards (WD24CD). The output keeps their CRS.")
+        )
         self.addParameter(wards)
         # Optional with a default: QGIS 3.22 rejects a missing value of a required field despite its default.
-        code = QgsProcessingParameterField(self.WARD_CODE_FIELD, self.tr("Ward code field"), "WD24CD", self.WARDS, optional=True)
+        code = QgsProcessingParameterField(
+            self.WARD_CODE_FIELD, self.tr("Ward code field"), "WD24CD", self.WARDS, optional=True
+        )
         code.setHelp(self.tr("Unique ward code; also decides the boundary rule (lowest code wins)."))
         self.addParameter(code)
-        name = QgsProcessingParameterField(self.WARD_NAME_FIELD, self.tr("Ward name field"), "WD24NM", self.WARDS, optional=True)
+        name = QgsProcessingParameterField(
+            self.WARD_NAME_FIELD, self.tr("Ward name field"), "WD24NM", self.WARDS, optional=True
+        )
         name.setHelp(self.tr("Copied to the output for reading; optional."))
         self.addParameter(name)
         pop_field = QgsProcessingParameterField(
-            self.POPULATION_FIELD, self.tr("Population field of the ward layer"), None, self.WARDS,
-            QgsProcessingParameterField.Numeric, optional=True,
+            self.POPULATION_FIELD,
+            self.tr("Population field of the ward layer"),
+            None,
+            self.WARDS,
+            QgsProcessingParameterField.Numeric,
+            optional=True,
         )
         pop_field.setHelp(self.tr("Residents per ward (persons). Give this or a population table."))
         self.addParameter(pop_field)
         pop_table = QgsProcessingParameterFeatureSource(
             self.POPULATION_TABLE, self.tr("Or: population table"), [QgsProcessing.TypeVector], optional=True
         )
-        pop_table.setHelp(self.tr("A table of residents (persons) by ward code, e.g. from 'Ward populations from LSOA populations'."))
+        pop_table.setHelp(
+            self.tr("A table of residents (persons) by ward code, e.g. from 'Ward populations from LSOA populations'.")
+        )
         self.addParameter(pop_table)
         for pname, label, default, help_text in (
             (self.POP_CODE_FIELD, "Ward code field of the population table", "ward_code", "Joined to the ward code."),
@@ -223,13 +277,19 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         smooth = QgsProcessingParameterBoolean(self.SMOOTH, self.tr("Add Empirical Bayes smoothed rates"), True)
         smooth.setHelp(self.tr("GeoDa's Empirical Bayes rate, in the same unit as the rate."))
         self.addParameter(smooth)
-        breaks = QgsProcessingParameterString(self.CLASS_BREAKS, self.tr("Class breaks of the map (rates)"), optional=True)
+        breaks = QgsProcessingParameterString(
+            self.CLASS_BREAKS, self.tr("Class breaks of the map (rates)"), optional=True
+        )
         breaks.setHelp(
-            self.tr("Increasing rate values such as 0,5,10,20,40 (crimes per 1,000 residents); fix them to map two "
-                    "periods on one scale. Empty: five quantile classes.")
+            self.tr(
+                "Increasing rate values such as 0,5,10,20,40 (crimes per 1,000 residents); fix them to map two "
+                "periods on one scale. Empty: five quantile classes."
+            )
         )
         self.addParameter(breaks)
-        output = QgsProcessingParameterFeatureSink(self.OUTPUT, self.tr("Ward crime rates"), QgsProcessing.TypeVectorPolygon)
+        output = QgsProcessingParameterFeatureSink(
+            self.OUTPUT, self.tr("Ward crime rates"), QgsProcessing.TypeVectorPolygon
+        )
         output.setHelp(self.tr("Ward polygons with counts, rates, confidence limits and comparisons."))
         self.addParameter(output)
         plot = QgsProcessingParameterFileDestination(
@@ -282,7 +342,9 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         has_pop_field = bool(self.parameterAsString(parameters, self.POPULATION_FIELD, context))
         has_pop_table = parameters.get(self.POPULATION_TABLE) not in (None, "")
         if has_pop_field == has_pop_table:
-            return False, self.tr("Give either a population field of the ward layer or a population table (one of the two).")
+            return False, self.tr(
+                "Give either a population field of the ward layer or a population table (one of the two)."
+            )
         try:
             self._periods(parameters, context)
             parse_breaks(self.parameterAsString(parameters, self.CLASS_BREAKS, context))
@@ -319,10 +381,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
                 )
         feedback.setProgress(75)
 
-        if pop_field:
-            population = ward["population"]
-        else:
-            population = self._read_population(parameters, context, codes, unmatched)
+        population = ward["population"] if pop_field else self._read_population(parameters, context, codes, unmatched)
         no_pop = [c for c, p in zip(codes, population) if p is None]
         if no_pop:
             unmatched.append(f"wards without a population ({len(no_pop)}): {short_list(no_pop)}")
@@ -405,12 +464,17 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
                 f"Crimes by ward and rate ({unit}). {result['description']} Population: "
                 f"{'field ' + pop_field if pop_field else 'population table'}. 95 % and 99.8 % confidence limits: "
                 "exact Poisson below 10 crimes, Byar's method from 10 (PHEindicatormethods phe_rate). vs_all compares "
-                "each ward with the rate of all wards by exact Poisson funnel limits. eb_rate: GeoDa Empirical Bayes. "
+                "each ward with the rate of all wards by an exact two-sided Poisson test at 95 % and 99.8 %. "
+                "eb_rate: GeoDa Empirical Bayes. "
                 f"rank 1 = highest rate. {BOUNDARY_RULE} Wards without a usable population have no rate and a flag."
             ),
             keywords=["crime", "rate", "ward", period_label],
-            style=graduated_style("rate", breaks, float(np.nanmax(table.rate)) if np.isfinite(table.rate).any() else math.nan,
-                                  f"Ward crime rates: {unit}"),
+            style=graduated_style(
+                "rate",
+                breaks,
+                float(np.nanmax(table.rate)) if np.isfinite(table.rate).any() else math.nan,
+                f"Ward crime rates: {unit}",
+            ),
         )
         results.update(
             {
@@ -504,7 +568,9 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
                 )
             name = f[name_field] if name_field else None
             pop = f[pop_field] if pop_field else None
-            rows.append((str(code).strip(), None if _is_null(name) else str(name), None if _is_null(pop) else pop, f.geometry()))
+            rows.append(
+                (str(code).strip(), None if _is_null(name) else str(name), None if _is_null(pop) else pop, f.geometry())
+            )
         codes = [r[0] for r in rows]
         dupes = sorted({c for c in codes if codes.count(c) > 1}) if len(set(codes)) != len(codes) else []
         if dupes:
@@ -558,8 +624,8 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         population, unknown, duplicated = population_by_code(table_codes, values, codes)
         if duplicated:
             raise QgsProcessingException(
-                f"The population table has ward codes on more than one row in '{code_field}': {short_list(duplicated)}. "
-                "Give one row per ward."
+                f"The population table has ward codes on more than one row in '{code_field}': "
+                f"{short_list(duplicated)}. Give one row per ward."
             )
         if unknown:
             unmatched.append(f"population table codes not among the wards ({len(unknown)}): {short_list(unknown)}")
@@ -593,9 +659,9 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
                 raise QgsProcessingException(self.tr("Cancelled."))
             rows_code.append(None if _is_null(f[code_field]) else str(f[code_field]))
             rows_count.append(None if _is_null(f[count_field]) else f[count_field])
-            rows_month.append(month_key(_pyvalue(f[month_field])) if has_month else None)
+            rows_month.append(_pyvalue(f[month_field]) if has_month else None)
             rows_cat.append(None if not cat_field or _is_null(f[cat_field]) else str(f[cat_field]))
-        months = np.array(rows_month, dtype=object)
+        months = month_numbers(rows_month)
         counts = np.array([_safe_float(v) for v in rows_count])
         cat_ok = np.ones(len(counts), dtype=bool)
         if keep_cats:
@@ -612,7 +678,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         out["current"] = sums
         out["unmatched_codes"] = match.unmatched
         out["unmatched_crimes"] = match.unmatched_total
-        out["months_current"] = set(months[sel].tolist())
+        out["months_current"] = months[sel]
         out["left_out_months"] = float(np.nansum(counts[~cur]))
         out["left_out_types"] = float(np.nansum(counts[cur & ~cat_ok]))
         if previous is not None:
@@ -620,7 +686,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             psel = np.flatnonzero(pm & cat_ok)
             psums, _, _ = aggregate_table([rows_code[i] for i in psel], [rows_count[i] for i in psel], codes)
             out["previous"] = psums
-            out["months_previous"] = set(months[psel].tolist())
+            out["months_previous"] = months[psel]
         filt = f"categories {cat_field} in {sorted(keep_cats)}" if keep_cats else "all categories"
         out["description"] = f"Counts from a table of crime counts by ward code ({filt})."
         out["report"].append(
@@ -641,25 +707,28 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         has_month = bool(month_field) and fields.lookupField(month_field) >= 0
         if (current.start or current.end or previous is not None) and not has_month:
             raise QgsProcessingException(
-                f"The crime points have no month field '{month_field}' but a month range was given: set the month field."
+                f"The crime points have no month field '{month_field}' but a month range was given: "
+                "set the month field."
             )
-        wanted = [month_field] if has_month else []
+        wanted = []
         if types:
             wanted.append("crime_type")
         if groups:
             wanted.append("crime_group")
         _require_fields(source, "crime points", wanted)
         feedback.setProgressText(self.tr("Reading crime points"))
-        x, y, values, how = self._read_points(parameters, context, source, wanted, feedback)
+        x, y, values, months, how = self._read_points(
+            parameters, context, source, wanted, month_field if has_month else None, feedback
+        )
         n = len(x)
-        months = np.array([month_key(v) for v in values[month_field]], dtype=object) if has_month else np.full(n, None)
         type_ok = np.ones(n, dtype=bool)
         if types:
             keep = {crime_types.ALL_TYPES[i].casefold() for i in types}
-            type_ok &= np.array([v is not None and str(v).strip().casefold() in keep for v in values["crime_type"]])
+            labels = {v: v is not None and str(v).strip().casefold() in keep for v in set(values["crime_type"])}
+            type_ok &= np.fromiter((labels[v] for v in values["crime_type"]), dtype=bool, count=n)
         if groups:
             keep = {crime_types.GROUPS[i] for i in groups}
-            type_ok &= np.array([v in keep for v in values["crime_group"]])
+            type_ok &= np.fromiter((v in keep for v in values["crime_group"]), dtype=bool, count=n)
         if source.sourceCrs() != wards.sourceCrs() and n:
             transform = QgsCoordinateTransform(source.sourceCrs(), wards.sourceCrs(), context.transformContext())
             x, y = BulkTransformer(transform)(x, y)
@@ -682,7 +751,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         out = {
             "read": n,
             "current": counts,
-            "months_current": set(months[cur & type_ok].tolist()),
+            "months_current": months[cur & type_ok],
             "left_out_months": int((~cur).sum()),
             "left_out_types": int((cur & ~type_ok).sum()),
             "no_location": int((cur & type_ok & ~located).sum()),
@@ -694,7 +763,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         if previous is not None:
             psel = prev & type_ok & located
             out["previous"] = np.bincount(owner[psel & (owner >= 0)], minlength=len(polygons)).astype(np.int64)
-            out["months_previous"] = set(months[prev & type_ok].tolist())
+            out["months_previous"] = months[prev & type_ok]
         filt = []
         if types:
             filt.append("crime types " + ", ".join(crime_types.ALL_TYPES[i] for i in types))
@@ -718,18 +787,19 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             feedback.pushWarning(self.tr(f"{out['outside']} crime(s) lie outside every ward and are not in any rate."))
         return out
 
-    def _read_points(self, parameters, context, source, wanted, feedback):
-        """Return x, y, the wanted columns and how they were read; in bulk for a plain GeoPackage layer."""
-        gpkg = self._plain_gpkg(parameters, context)
-        if gpkg is not None:
+    def _read_points(self, parameters, context, source, wanted, month_field, feedback):
+        """Return x, y, the wanted columns, month numbers and how they were read (in bulk from a GeoPackage)."""
+        plain = self._plain_ogr_layer(parameters, context)
+        if plain is not None:
             try:
-                x, y, values = gpkg_read.read_points(gpkg[0], gpkg[1], wanted)
-                return x, y, values, "GeoPackage, in bulk"
-            except (ValueError, OSError) as err:
+                x, y, values, months = ogr_read.read_points(plain[0], plain[1], wanted, month_field)
+                return x, y, values, months, "in bulk through GDAL"
+            except (ogr_read.BulkReadUnavailableError, RuntimeError) as err:
                 feedback.pushInfo(f"Bulk read not possible ({err}); reading feature by feature.")
-        request = QgsFeatureRequest().setSubsetOfAttributes(wanted, source.fields())
+        columns = wanted + ([month_field] if month_field else [])
+        request = QgsFeatureRequest().setSubsetOfAttributes(columns, source.fields())
         xs, ys = [], []
-        values = {w: [] for w in wanted}
+        values = {w: [] for w in columns}
         multi = 0
         for k, f in enumerate(source.getFeatures(request)):
             if k % 20000 == 0 and feedback.isCanceled():
@@ -746,30 +816,30 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
                     pt = g.asPoint()
                 xs.append(pt.x())
                 ys.append(pt.y())
-            for w in wanted:
+            for w in columns:
                 values[w].append(_pyvalue(f[w]))
         if multi:
             feedback.pushWarning(f"{multi} multi-point feature(s) were located at their first point.")
-        return np.array(xs, float), np.array(ys, float), values, "feature by feature"
+        months = month_numbers(values[month_field]) if month_field else np.full(len(xs), -1, dtype=np.int64)
+        return np.array(xs, float), np.array(ys, float), values, months, "feature by feature"
 
-    def _plain_gpkg(self, parameters, context) -> tuple[str, str] | None:
+    def _plain_ogr_layer(self, parameters, context) -> tuple[str, str] | None:
+        """Return (path, layer name) when the crime points are a whole, unedited, unfiltered GDAL layer."""
         value = parameters.get(self.CRIMES)
-        if isinstance(value, QgsProcessingFeatureSourceDefinition):
-            if value.selectedFeaturesOnly or value.featureLimit != -1:
-                return None
-            if getattr(value, "filterExpression", ""):
-                return None
+        if isinstance(value, QgsProcessingFeatureSourceDefinition) and (
+            value.selectedFeaturesOnly or value.featureLimit != -1 or getattr(value, "filterExpression", "")
+        ):
+            return None
         layer = self.parameterAsVectorLayer(parameters, self.CRIMES, context)
         if layer is None or layer.providerType() != "ogr" or layer.subsetString() or layer.isModified():
             return None
         parts = QgsProviderRegistry.instance().decodeUri("ogr", layer.source())
-        path, name = parts.get("path", ""), parts.get("layerName") or ""
-        if not path.lower().endswith(".gpkg") or not os.path.isfile(path):
+        path = parts.get("path", "")
+        if not os.path.isfile(path):
             return None
-        if not name:
-            name = gpkg_read.single_feature_table(path)
-            if name is None:
-                return None
+        name = parts.get("layerName") or ""
+        if not name and parts.get("layerId") not in (None, 0, "0"):
+            return None
         return path, name
 
 
@@ -778,7 +848,8 @@ def _require_fields(source, label: str, names) -> None:
     missing = [n for n in names if n and fields.lookupField(n) < 0]
     if missing:
         raise QgsProcessingException(
-            f"The {label} has no field {', '.join(repr(m) for m in missing)}; its fields are: {', '.join(fields.names())}."
+            f"The {label} has no field {', '.join(repr(m) for m in missing)}; "
+            f"its fields are: {', '.join(fields.names())}."
         )
 
 

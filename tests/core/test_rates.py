@@ -77,31 +77,32 @@ def test_rate_table_divides_limits_by_population_and_flags_unusable_populations(
     assert table.overall_rate == pytest.approx(sum(counts[:6]) / sum(pops[:6]) * 1000)
 
 
-def test_funnel_labels_use_exact_poisson_limits_around_the_overall_rate():
-    counts = np.array([5, 40, 100, 300, 12, 61])
-    pops = np.array([1000.0, 8000, 9000, 11000, 6000, 10000])
+def _reference_label(x: int, expected: float) -> str:
+    """Exact two-sided Poisson test of x against the expectation, with scipy's Poisson tails."""
+    upper_tail = stats.poisson.sf(x - 1, expected)  # P(X >= x)
+    lower_tail = stats.poisson.cdf(x, expected)  # P(X <= x)
+    if upper_tail < 0.001:
+        return rates.HIGHER_998
+    if upper_tail < 0.025:
+        return rates.HIGHER_95
+    if lower_tail < 0.001:
+        return rates.LOWER_998
+    if lower_tail < 0.025:
+        return rates.LOWER_95
+    return rates.SAME
+
+
+def test_comparison_with_all_areas_is_an_exact_poisson_test_against_the_overall_rate():
+    counts = np.array([5, 40, 100, 300, 12, 61, 0, 0, 1])
+    pops = np.array([1000.0, 8000, 9000, 11000, 6000, 10000, 300, 2500, 50])
     table = rates.rate_table(counts, pops)
     theta = counts.sum() / pops.sum()
     for i in range(len(counts)):
-        expected = theta * pops[i]
-        labels = []
-        for level in (0.998, 0.95):
-            alpha = 1 - level
-            lo = stats.chi2.ppf(alpha / 2, 2 * expected) / 2
-            hi = stats.chi2.ppf(1 - alpha / 2, 2 * expected + 2) / 2
-            labels.append("high" if counts[i] > hi else "low" if counts[i] < lo else "")
-        if labels[0] == "high":
-            want = rates.HIGHER_998
-        elif labels[1] == "high":
-            want = rates.HIGHER_95
-        elif labels[0] == "low":
-            want = rates.LOWER_998
-        elif labels[1] == "low":
-            want = rates.LOWER_95
-        else:
-            want = rates.SAME
-        assert table.comparison[i] == want
-    assert set(table.comparison) >= {rates.HIGHER_998, rates.LOWER_998}
+        assert table.comparison[i] == _reference_label(int(counts[i]), theta * pops[i]), i
+    assert set(table.comparison) >= {rates.HIGHER_998, rates.LOWER_998, rates.SAME}
+    # A zero count is only 'lower' when zero itself is unlikely: not with 3.3 crimes expected (P = 0.039).
+    assert theta * pops[6] == pytest.approx(3.25, abs=0.01) and table.comparison[6] == rates.SAME
+    assert table.comparison[7] == rates.LOWER_998
 
 
 def test_empirical_bayes_equals_the_geoda_formula_with_the_clamp():
@@ -124,7 +125,8 @@ def test_ranks_put_the_highest_rate_first_and_share_ties():
 
 
 @pytest.mark.parametrize(
-    ("k", "n", "p"), [(0, 0, 0.5), (3, 10, 0.5), (5, 10, 0.5), (30, 50, 0.5), (7, 40, 0.25), (140, 230, 0.4), (0, 12, 0.3)]
+    ("k", "n", "p"),
+    [(0, 0, 0.5), (3, 10, 0.5), (5, 10, 0.5), (30, 50, 0.5), (7, 40, 0.25), (140, 230, 0.4), (0, 12, 0.3)],
 )
 def test_two_sided_binomial_p_matches_scipy(k, n, p):
     want = 1.0 if n == 0 else stats.binomtest(k, n, p).pvalue

@@ -132,7 +132,8 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         "exact test of it: given both counts, the later count is Binomial(total, p) with p = exposure of the "
         "later period / both exposures (exposure = population × months); the two-sided p-value adds the "
         "probabilities of all outcomes no more likely than the observed one. 'increase'/'decrease' at 95 % "
-        "when p < 0.05, at 99.8 % when p < 0.002.<br>"
+        "when p < 0.05, at 99.8 % when p < 0.002. change_pct is the change of the monthly rate in %, so periods "
+        "of different lengths compare fairly.<br>"
         "<b>Output</b>: the ward polygons with count, population, rate, limits, comparison, smoothed rate, "
         "rank (1 = highest rate) and flag, styled by classes of the rate (fix the class breaks to map two "
         "periods on one scale), and optionally a funnel plot PNG."
@@ -401,9 +402,9 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         )
         if sink is None:
             raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+        # Everything slow is done before the sink exists, so a cancelled run leaves no output; writing
+        # a few hundred wards is not interrupted half way.
         for i, code in enumerate(codes):
-            if feedback.isCanceled():
-                raise QgsProcessingException(self.tr("Cancelled; the output is incomplete and should be discarded."))
             f = QgsFeature(sink_fields)
             f.setGeometry(ward["geometries"][i])
             attrs = [
@@ -586,6 +587,9 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             g = QgsGeometry(r[3])
             if not g.isNull():
                 g.convertToMultiType()
+                # The output is 2D (the counting is): drop Z and M rather than let the sink refuse them.
+                g.get().dropZValue()
+                g.get().dropMValue()
             geometries.append(g)
         return {
             "codes": [r[0] for r in rows],

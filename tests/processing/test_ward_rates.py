@@ -400,3 +400,35 @@ def test_month_and_group_filters_match_native_counts_on_extracted_points(run_alg
     left_out = bulk["LEFT_OUT_MONTHS"] + bulk["LEFT_OUT_TYPES"] + bulk["NO_LOCATION"]
     assert bulk["CRIMES_COUNTED"] + bulk["OUTSIDE_WARDS"] + left_out == n
     assert bulk["CRIMES_COUNTED"] + bulk["OUTSIDE_WARDS"] == extracted.featureCount()
+
+
+def test_the_loaded_layer_is_styled_on_fixed_breaks_and_says_what_it_shows(run_alg, ward_population, tmp_path):
+    from qgis import processing
+    from qgis.core import QgsProject
+
+    table = run_alg("crimemapping:importmpswardcrime", {"INPUT": str(MPS), "OUTPUT": str(tmp_path / "mps.gpkg")})
+    result = processing.runAndLoadResults(
+        "crimemapping:wardrates",
+        {
+            "COUNTS_TABLE": table["OUTPUT"],
+            "CATEGORY_FIELD": "major_category",
+            "CATEGORY_VALUES": "burglary",
+            "START_MONTH": "2024-12",
+            "END_MONTH": "2024-12",
+            "WARDS": str(WARDS),
+            "POPULATION_TABLE": str(ward_population),
+            "CLASS_BREAKS": "0,0.5,1,2",
+            "OUTPUT": str(tmp_path / "styled.gpkg"),
+        },
+    )
+    loaded = [lyr for lyr in QgsProject.instance().mapLayers().values() if lyr.source().startswith(result["OUTPUT"])]
+    assert len(loaded) == 1
+    layer = loaded[0]
+    try:
+        assert layer.renderer().type() == "graduatedSymbol" and layer.renderer().classAttribute() == "rate"
+        ranges = [(r.lowerValue(), r.upperValue()) for r in layer.renderer().ranges()]
+        assert ranges[:3] == [(0, 0.5), (0.5, 1), (1, 2)]
+        assert layer.name() == "Ward crime rates: crimes per 1,000 residents, 2024-12"
+        assert "Byar" in layer.metadata().abstract() and "lowest ward code" in layer.metadata().abstract()
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())

@@ -132,3 +132,47 @@ def read_points(
     y = np.concatenate(ys) if ys else np.zeros(0)
     month = np.concatenate(months) if months else np.full(len(x), -1, dtype=np.int64)
     return x, y, texts, month
+
+
+def read_table(path: str, layer_name: str, columns: Sequence[str], month_column: str | None) -> dict[str, object]:
+    """Return columns of a GDAL layer: numbers as float arrays (NaN for NULL), text as lists, the month as numbers."""
+    if not hasattr(ogr.Layer, "GetArrowStreamAsNumPy"):
+        raise BulkReadUnavailableError("GDAL is older than 3.6")
+    ds = ogr.Open(path)
+    if ds is None:
+        raise BulkReadUnavailableError(f"GDAL cannot open {path}")
+    layer = ds.GetLayerByName(layer_name) if layer_name else ds.GetLayer(0)
+    if layer is None:
+        raise BulkReadUnavailableError(f"{path} has no layer '{layer_name}'")
+    defn = layer.GetLayerDefn()
+    kinds = {defn.GetFieldDefn(i).GetName(): defn.GetFieldDefn(i).GetType() for i in range(defn.GetFieldCount())}
+    wanted = list(columns) + ([month_column] if month_column else [])
+    missing = [w for w in wanted if w not in kinds]
+    if missing:
+        raise BulkReadUnavailableError(f"no field {', '.join(missing)}")
+    layer.SetIgnoredFields([n for n in kinds if n not in wanted] + ["OGR_GEOMETRY"])
+    parts: dict[str, list] = {c: [] for c in wanted}
+    numeric = (ogr.OFTInteger, ogr.OFTInteger64, ogr.OFTReal)
+    try:
+        for batch in layer.GetArrowStreamAsNumPy(options=["MAX_FEATURES_IN_BATCH=1000000"]):
+            for c in wanted:
+                values = batch[c]
+                if c == month_column:
+                    parts[c].append(_months(values))
+                elif kinds[c] in numeric:
+                    data = np.ma.getdata(values).astype(float)
+                    if isinstance(values, np.ma.MaskedArray):
+                        data[np.ma.getmaskarray(values)] = np.nan
+                    parts[c].append(data)
+                else:
+                    parts[c].append(_texts(values))
+    finally:
+        layer.SetIgnoredFields([])
+        ds = None
+    out: dict[str, object] = {}
+    for c in wanted:
+        if c == month_column or kinds[c] in numeric:
+            out[c] = np.concatenate(parts[c]) if parts[c] else np.zeros(0)
+        else:
+            out[c] = [v for part in parts[c] for v in part]
+    return out

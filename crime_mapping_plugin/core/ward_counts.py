@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 
 _MONTH = re.compile(r"^(\d{4})-?(\d{2})")
 
@@ -107,28 +108,17 @@ def aggregate_table(
     codes: Sequence, counts: Sequence, ward_codes: Sequence[str]
 ) -> tuple[np.ndarray, CodeMatch, list[int]]:
     """Sum counts per ward code; return per-ward sums, the codes not among the wards, and bad row numbers."""
-    index = {c: i for i, c in enumerate(ward_codes)}
-    sums = np.zeros(len(ward_codes), dtype=np.int64)
-    unmatched: dict[str, float] = {}
-    bad: list[int] = []
-    matched = 0
-    for row, (code, value) in enumerate(zip(codes, counts)):
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            bad.append(row)
-            continue
-        if not np.isfinite(v) or v < 0 or v != int(v):
-            bad.append(row)
-            continue
-        key = "" if code is None else str(code).strip()
-        i = index.get(key)
-        if i is None:
-            unmatched[key] = unmatched.get(key, 0.0) + v
-            continue
-        sums[i] += int(v)
-        matched += 1
-    return sums, CodeMatch(matched, sorted(unmatched), float(sum(unmatched.values()))), bad
+    values = pd.to_numeric(pd.Series(list(counts), dtype=object), errors="coerce").to_numpy(dtype=float)
+    bad_mask = ~np.isfinite(values) | (values < 0) | (values != np.floor(np.where(np.isfinite(values), values, 0)))
+    keys = pd.Series(["" if c is None else str(c).strip() for c in codes], dtype=object)
+    good = ~bad_mask
+    sums_by_code = pd.Series(values[good], index=keys[good].to_numpy()).groupby(level=0).sum()
+    index = pd.Index(list(ward_codes))
+    sums = sums_by_code.reindex(index, fill_value=0).to_numpy().astype(np.int64)
+    unknown = sums_by_code[~sums_by_code.index.isin(index)]
+    matched = int(keys[good].isin(index).sum())
+    match = CodeMatch(matched, sorted(unknown.index.tolist()), float(unknown.sum()))
+    return sums, match, np.flatnonzero(bad_mask).tolist()
 
 
 def population_by_code(

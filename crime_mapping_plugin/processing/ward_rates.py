@@ -655,25 +655,21 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             )
         wanted = [code_field, count_field] + ([month_field] if has_month else []) + ([cat_field] if cat_field else [])
         _require_fields(source, "count table", wanted)
-        request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry)
-        request.setSubsetOfAttributes(wanted, source.fields())
-        rows_code, rows_count, rows_month, rows_cat = [], [], [], []
-        for n, f in enumerate(source.getFeatures(request)):
-            if n % 50000 == 0 and feedback.isCanceled():
-                raise QgsProcessingException(self.tr("Cancelled."))
-            rows_code.append(None if _is_null(f[code_field]) else str(f[code_field]))
-            rows_count.append(None if _is_null(f[count_field]) else f[count_field])
-            rows_month.append(_pyvalue(f[month_field]) if has_month else None)
-            rows_cat.append(None if not cat_field or _is_null(f[cat_field]) else str(f[cat_field]))
-        months = month_numbers(rows_month)
-        counts = np.array([_safe_float(v) for v in rows_count])
+        columns = [code_field, count_field] + ([cat_field] if cat_field else [])
+        table = self._read_table(parameters, context, source, columns, month_field if has_month else None, feedback)
+        rows_code = table[code_field]
+        rows_count = table[count_field]
+        rows_cat = table[cat_field] if cat_field else [None] * len(rows_code)
+        months = table[month_field] if has_month else np.full(len(rows_code), -1, dtype=np.int64)
+        counts = np.array([_safe_float(v) for v in rows_count]) if isinstance(rows_count, list) else rows_count
         cat_ok = np.ones(len(counts), dtype=bool)
         if keep_cats:
-            cat_ok = np.array([c is not None and c.strip().casefold() in keep_cats for c in rows_cat], dtype=bool)
+            keep = {c: c is not None and str(c).strip().casefold() in keep_cats for c in set(rows_cat)}
+            cat_ok = np.fromiter((keep[c] for c in rows_cat), dtype=bool, count=len(rows_cat))
         cur = current.mask(months)
         out = {"report": [], "read": float(np.nansum(counts))}
         sel = np.flatnonzero(cur & cat_ok)
-        sums, match, bad = aggregate_table([rows_code[i] for i in sel], [rows_count[i] for i in sel], codes)
+        sums, match, bad = aggregate_table([rows_code[i] for i in sel], counts[sel], codes)
         if bad:
             raise QgsProcessingException(
                 f"{len(bad)} row(s) of the count table have a count in '{count_field}' that is not a whole number "
@@ -688,7 +684,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         if previous is not None:
             pm = previous.mask(months)
             psel = np.flatnonzero(pm & cat_ok)
-            psums, _, _ = aggregate_table([rows_code[i] for i in psel], [rows_count[i] for i in psel], codes)
+            psums, _, _ = aggregate_table([rows_code[i] for i in psel], counts[psel], codes)
             out["previous"] = psums
             out["months_previous"] = months[psel]
         filt = f"categories {cat_field} in {sorted(keep_cats)}" if keep_cats else "all categories"
@@ -791,9 +787,32 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             feedback.pushWarning(self.tr(f"{out['outside']} crime(s) lie outside every ward and are not in any rate."))
         return out
 
+    def _read_table(self, parameters, context, source, columns, month_field, feedback) -> dict:
+        """Return the table's columns (and month numbers), in bulk for a whole GDAL layer."""
+        plain = self._plain_ogr_layer(parameters, context, self.COUNTS_TABLE)
+        if plain is not None:
+            try:
+                return ogr_read.read_table(plain[0], plain[1], columns, month_field)
+            except (ogr_read.BulkReadUnavailableError, RuntimeError) as err:
+                feedback.pushInfo(f"Bulk read not possible ({err}); reading feature by feature.")
+        wanted = columns + ([month_field] if month_field else [])
+        request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry)
+        request.setSubsetOfAttributes(wanted, source.fields())
+        out: dict = {c: [] for c in wanted}
+        for n, f in enumerate(source.getFeatures(request)):
+            if n % 50000 == 0 and feedback.isCanceled():
+                raise QgsProcessingException(self.tr("Cancelled; nothing was written."))
+            for c in wanted:
+                out[c].append(_pyvalue(f[c]))
+        for c in columns:
+            out[c] = [None if v is None else (v if isinstance(v, (int, float)) else str(v)) for v in out[c]]
+        if month_field:
+            out[month_field] = month_numbers(out[month_field])
+        return out
+
     def _read_points(self, parameters, context, source, wanted, month_field, feedback):
         """Return x, y, the wanted columns, month numbers and how they were read (in bulk from a GeoPackage)."""
-        plain = self._plain_ogr_layer(parameters, context)
+        plain = self._plain_ogr_layer(parameters, context, self.CRIMES)
         if plain is not None:
             try:
                 x, y, values, months = ogr_read.read_points(plain[0], plain[1], wanted, month_field)
@@ -827,24 +846,24 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         months = month_numbers(values[month_field]) if month_field else np.full(len(xs), -1, dtype=np.int64)
         return np.array(xs, float), np.array(ys, float), values, months, "feature by feature"
 
-    def _plain_ogr_layer(self, parameters, context) -> tuple[str, str] | None:
-        """Return (path, layer name) when the crime points are a whole, unedited, unfiltered GDAL layer."""
-        value = parameters.get(self.CRIMES)
+    def _plain_ogr_layer(self, parameters, context, name: str) -> tuple[str, str] | None:
+        """Return (path, layer name) when an input is a whole, unedited, unfiltered GDAL layer."""
+        value = parameters.get(name)
         if isinstance(value, QgsProcessingFeatureSourceDefinition) and (
             value.selectedFeaturesOnly or value.featureLimit != -1 or getattr(value, "filterExpression", "")
         ):
             return None
-        layer = self.parameterAsVectorLayer(parameters, self.CRIMES, context)
+        layer = self.parameterAsVectorLayer(parameters, name, context)
         if layer is None or layer.providerType() != "ogr" or layer.subsetString() or layer.isModified():
             return None
         parts = QgsProviderRegistry.instance().decodeUri("ogr", layer.source())
         path = parts.get("path", "")
         if not os.path.isfile(path):
             return None
-        name = parts.get("layerName") or ""
-        if not name and parts.get("layerId") not in (None, 0, "0"):
+        layer_name = parts.get("layerName") or ""
+        if not layer_name and parts.get("layerId") not in (None, 0, "0"):
             return None
-        return path, name
+        return path, layer_name
 
 
 def _require_fields(source, label: str, names) -> None:

@@ -266,12 +266,17 @@ def test_funnel_plot_is_written(rates_run):
     assert not image.isNull() and image.width() == 1200 and image.height() == 800
 
 
-def test_mps_table_counts_are_summed_per_ward_with_a_category_filter(run_alg, ward_population, tmp_path):
-    table = run_alg("crimemapping:importmpswardcrime", {"INPUT": str(MPS), "OUTPUT": str(tmp_path / "mps.gpkg")})
+@pytest.fixture(scope="module")
+def mps_table(run_alg, tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("mps") / "mps.gpkg"
+    return run_alg("crimemapping:importmpswardcrime", {"INPUT": str(MPS), "OUTPUT": str(path)})["OUTPUT"]
+
+
+def test_mps_table_counts_are_summed_per_ward_with_a_category_filter(run_alg, mps_table, ward_population, tmp_path):
     result = run_alg(
         "crimemapping:wardrates",
         {
-            "COUNTS_TABLE": table["OUTPUT"],
+            "COUNTS_TABLE": mps_table,
             "CATEGORY_FIELD": "major_category",
             "CATEGORY_VALUES": "Burglary",
             "START_MONTH": "2024-10",
@@ -402,15 +407,14 @@ def test_month_and_group_filters_match_native_counts_on_extracted_points(run_alg
     assert bulk["CRIMES_COUNTED"] + bulk["OUTSIDE_WARDS"] == extracted.featureCount()
 
 
-def test_the_loaded_layer_is_styled_on_fixed_breaks_and_says_what_it_shows(run_alg, ward_population, tmp_path):
+def test_the_loaded_layer_is_styled_on_fixed_breaks_and_says_what_it_shows(mps_table, ward_population, tmp_path):
     from qgis import processing
     from qgis.core import QgsProject
 
-    table = run_alg("crimemapping:importmpswardcrime", {"INPUT": str(MPS), "OUTPUT": str(tmp_path / "mps.gpkg")})
     result = processing.runAndLoadResults(
         "crimemapping:wardrates",
         {
-            "COUNTS_TABLE": table["OUTPUT"],
+            "COUNTS_TABLE": mps_table,
             "CATEGORY_FIELD": "major_category",
             "CATEGORY_VALUES": "burglary",
             "START_MONTH": "2024-12",

@@ -141,17 +141,23 @@ def _closed_contains(px: np.ndarray, py: np.ndarray, e: Edges) -> tuple[np.ndarr
             continue
         ex1, ey1, ex2, ey2 = e.x1[sel], e.y1[sel], e.x2[sel], e.y2[sel]
         exlo, exhi, eylo, eyhi = xlo[sel], xhi[sel], ylo[sel], yhi[sel]
+        esign = np.sign(ey2 - ey1)
         step = max(1, _BLOCK // len(sel))
         for s in range(0, len(idx), step):
             pts = idx[s : s + step]
             qx = px[pts][:, None]
             qy = py[pts][:, None]
             orient = (ex2 - ex1) * (qy - ey1) - (ey2 - ey1) * (qx - ex1)
-            up = (ey1 <= qy) & (qy < ey2)
-            down = (ey2 <= qy) & (qy < ey1)
-            crossings = ((up & (orient > 0)) | (down & (orient < 0))).sum(axis=1)
-            touching = (orient == 0) & (exlo <= qx) & (qx <= exhi) & (eylo <= qy) & (qy <= eyhi)
-            on_edge = touching.any(axis=1)
+            # The edge spans the point's y half-open (y1 <= y < y2 upwards, y2 <= y < y1 downwards) and the
+            # point is left of an upward or right of a downward edge: the ray to +x crosses it.
+            spans = (ey1 <= qy) != (ey2 <= qy)
+            crossings = (spans & (orient * esign > 0)).sum(axis=1)
+            zero = orient == 0
+            if zero.any():
+                touching = zero & (exlo <= qx) & (qx <= exhi) & (eylo <= qy) & (qy <= eyhi)
+                on_edge = touching.any(axis=1)
+            else:
+                on_edge = np.zeros(len(pts), dtype=bool)
             inside[pts] = (crossings % 2 == 1) | on_edge
             on[pts] = on_edge
     return inside, on

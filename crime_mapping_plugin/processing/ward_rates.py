@@ -490,7 +490,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
                 self.UNMATCHED_CRIMES: result.get("unmatched_crimes", 0),
                 self.UNMATCHED_CODES: "; ".join(unmatched),
                 self.WARDS_WITHOUT_RATE: without_rate,
-                self.OVERALL_RATE: table.overall_rate,
+                self.OVERALL_RATE: _num(table.overall_rate),
                 self.MONTHS: n_months,
                 self.PERIOD: period_label,
                 self.REPORT: "\n".join(report + unmatched),

@@ -211,6 +211,7 @@ def test_rates_and_limits_follow_the_published_formulas(rates_run, crimes):
     assert checked[0] > 0 and sum(checked.values()) > 3
     total = sum(r["crimes"] for r in out.values())
     assert out[next(iter(out))]["rate_all"] == pytest.approx(total / pop.sum() * 1000)
+    assert type(result["OVERALL_RATE"]) is float and result["OVERALL_RATE"] == pytest.approx(total / pop.sum() * 1000)
     assert result["CRIMES_COUNTED"] == total
 
 
@@ -436,3 +437,27 @@ def test_the_loaded_layer_is_styled_on_fixed_breaks_and_says_what_it_shows(mps_t
         assert "Byar" in layer.metadata().abstract() and "lowest ward code" in layer.metadata().abstract()
     finally:
         QgsProject.instance().removeMapLayer(layer.id())
+
+
+def test_points_in_another_crs_are_reprojected_to_the_wards(run_alg, tmp_path):
+    from qgis.core import QgsFeature, QgsGeometry, QgsPointXY, QgsVectorLayer
+
+    wards = QgsVectorLayer(str(WARDS), "w", "ogr")
+    points = QgsVectorLayer("Point?crs=EPSG:4326", "wgs84", "memory")
+    feats = []
+    for ward in wards.getFeatures():  # the ONS label point of each ward, in longitude/latitude
+        f = QgsFeature(points.fields())
+        f.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(ward["LONG"], ward["LAT"])))
+        feats.append(f)
+    points.dataProvider().addFeatures(feats)
+    result = run_alg(
+        "crimemapping:wardrates",
+        {"CRIMES": points, "WARDS": str(WARDS), "POPULATION_FIELD": "BNG_E", "OUTPUT": str(tmp_path / "p.gpkg")},
+    )
+    native = run_alg(
+        "native:countpointsinpolygon",
+        {"POLYGONS": str(WARDS), "POINTS": points, "FIELD": "N", "OUTPUT": "memory:"},
+    )["OUTPUT"]
+    theirs = {f["WD24CD"]: int(f["N"]) for f in native.getFeatures()}
+    assert {c: r["crimes"] for c, r in _read(tmp_path / "p.gpkg").items()} == theirs
+    assert result["CRIMES_COUNTED"] + result["OUTSIDE_WARDS"] == 684 and result["CRIMES_COUNTED"] > 600

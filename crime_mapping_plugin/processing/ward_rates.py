@@ -447,7 +447,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         plot_path = self.parameterAsFileOutput(parameters, self.FUNNEL_PLOT, context)
         results = {}
         if plot_path:
-            title = f"Ward crime rates, {period_label}: funnel plot"
+            title = f"Ward crime rates ({result['what']}), {period_label}: funnel plot"
             drawn = draw_funnel_plot(
                 plot_path, table.population, table.rate, table.comparison, table.overall_rate, multiplier, title
             )
@@ -688,6 +688,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             out["previous"] = psums
             out["months_previous"] = months[psel]
         filt = f"categories {cat_field} in {sorted(keep_cats)}" if keep_cats else "all categories"
+        out["what"] = cat_text.strip() if keep_cats else "all categories"
         out["description"] = f"Counts from a table of crime counts by ward code ({filt})."
         out["report"].append(
             f"Count table: {out['read']:.0f} crimes in {len(counts)} rows; {sums.sum()} counted in wards, "
@@ -769,6 +770,13 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             filt.append("crime types " + ", ".join(crime_types.ALL_TYPES[i] for i in types))
         if groups:
             filt.append("groups " + ", ".join(crime_types.GROUPS[i] for i in groups))
+        out["what"] = (
+            "; ".join(
+                [", ".join(crime_types.ALL_TYPES[i] for i in types)] * bool(types)
+                + [", ".join(crime_types.GROUPS[i] for i in groups)] * bool(groups)
+            )
+            or "all crime types"
+        )
         out["description"] = (
             f"Counts of crime points by ward ({'; '.join(filt) if filt else 'all crime types'}; "
             f"crime groups {crime_types.GROUPS_VERSION})."

@@ -59,6 +59,7 @@ bench: $(VENV)/.ready
 	$(PY) benchmarks/bench_import.py
 	$(PY) benchmarks/bench_hotspot_density.py
 	$(PY) benchmarks/bench_gistar.py
+	$(PY) benchmarks/bench_wardrates.py
 
 clean:
 	rm -rf build $(ZIP) demo_output benchmarks/_work

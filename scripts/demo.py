@@ -21,7 +21,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from qgis.core import QgsApplication, QgsProcessingContext, QgsProcessingFeedback, QgsProject  # noqa: E402
 
 # In the order an analyst works: import first, the analyses read its output.
-STEPS = ("demo_import", "demo_hotspot_density", "demo_ward_rates", "demo_gistar")
+STEPS = ("demo_import", "demo_hotspot_density", "demo_wardrates", "demo_gistar")
 
 
 class _Quiet(QgsProcessingFeedback):
@@ -52,8 +52,6 @@ def main(sample_dir: Path, out_dir: Path) -> int:
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     for step in STEPS:
-        if not (ROOT / "scripts" / f"{step}.py").exists():
-            continue
         module = importlib.import_module(step)
         for line in module.demo(sample_dir, out_dir, run_alg):
             print(line)

@@ -11,6 +11,8 @@ from crime_mapping_plugin.processing.gistar_hotspots import GiStarHotspotsAlgori
 from crime_mapping_plugin.processing.hotspot_density import HotspotDensityAlgorithm
 from crime_mapping_plugin.processing.import_mps_ward_crime import ImportMpsWardCrimeAlgorithm
 from crime_mapping_plugin.processing.import_police_uk import ImportPoliceUkAlgorithm
+from crime_mapping_plugin.processing.ward_population import WardPopulationAlgorithm
+from crime_mapping_plugin.processing.ward_rates import WardRatesAlgorithm
 
 PROVIDER_ID = "crimemapping"
 
@@ -23,6 +25,8 @@ def algorithm_classes() -> list[type]:
         HotspotDensityAlgorithm,
         GiStarHotspotsAlgorithm,
         EmergingHotspotsAlgorithm,
+        WardRatesAlgorithm,
+        WardPopulationAlgorithm,
     ]
 
 

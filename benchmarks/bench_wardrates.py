@@ -1,0 +1,125 @@
+"""Benchmark: counting about 1,000,000 crime points into the 684 London wards, ours against QGIS.
+
+QGIS's own way: native:countpointsinpolygon (wards as polygons, crimes as points, with their R-tree).
+Ours: crimemapping:wardrates (which also computes rates and limits; population: any numeric ward
+field, as only the counts are compared). Both run in this process on the same GeoPackage of points.
+
+Two data sets, both from the bundled real police.uk points (imported to British National Grid):
+- "real snap points": the real points repeated until about 1,000,000 rows, so most rows share a snap
+  point, as real police.uk data do (a year of Met crime has about 1.1 million rows);
+- "all distinct": the same points each moved by a random offset of up to 25 m, so every row is a
+  distinct location and our shortcut of locating each distinct point once gains nothing.
+The ward counts of both must be identical (no point lies exactly on a ward boundary). Prints the times
+and the ratio. Usage: python benchmarks/bench_wardrates.py [ROWS]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.append("/usr/share/qgis/python/plugins")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from qgis.core import QgsApplication, QgsCoordinateReferenceSystem, QgsVectorLayer  # noqa: E402
+
+WORK = ROOT / "benchmarks" / "_work"
+WARDS = ROOT / "sample_data" / "boundaries" / "london_wards_2024.gpkg"
+
+
+def make_points(processing, rows: int, jitter: float, name: str) -> Path:
+    """Write (once) a GeoPackage of about `rows` real police.uk points, optionally jittered, and return it."""
+    from crime_mapping_plugin.core.gpkg import GeoPackageWriter
+    from crime_mapping_plugin.core.ogr_read import read_points
+
+    target = WORK / f"{name}-{rows}.gpkg"
+    if target.exists():
+        return target
+    WORK.mkdir(parents=True, exist_ok=True)
+    seed = WORK / "seed.gpkg"
+    if not seed.exists():
+        processing.run(
+            "crimemapping:importpoliceuk",
+            {"INPUT": [str(ROOT / "sample_data" / "police_uk")], "OUTPUT": str(seed)},
+        )
+    x, y, _, months = read_points(str(seed), "seed", [], "month")
+    ok = np.isfinite(x)
+    x, y = x[ok], y[ok]
+    month = np.array([f"{m // 12:04d}-{m % 12 + 1:02d}-01" for m in months[ok]], dtype=object)
+    reps = -(-rows // len(x))
+    xx = np.tile(x, reps)[:rows]
+    yy = np.tile(y, reps)[:rows]
+    mm = np.tile(month, reps)[:rows]
+    if jitter:
+        rng = np.random.default_rng(20241)
+        xx = xx + rng.uniform(-jitter, jitter, rows)
+        yy = yy + rng.uniform(-jitter, jitter, rows)
+    crs = QgsCoordinateReferenceSystem("EPSG:27700").toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL)
+    writer = GeoPackageWriter(str(target), target.stem, [("month", "date")], crs)
+    writer.add({"month": mm.tolist()}, xx, yy, np.ones(rows, dtype=bool))
+    writer.commit()
+    return target
+
+
+def compare(processing, points: Path, label: str) -> float:
+    """Run both algorithms on points, check the counts agree, print and return the ratio."""
+    layer = QgsVectorLayer(str(points), "p", "ogr")
+    n = layer.featureCount()
+    t0 = time.perf_counter()
+    native = processing.run(
+        "native:countpointsinpolygon",
+        {"POLYGONS": str(WARDS), "POINTS": str(points), "FIELD": "NUMPOINTS", "OUTPUT": "memory:"},
+    )["OUTPUT"]
+    t_native = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ours = processing.run(
+        "crimemapping:wardrates",
+        {"CRIMES": str(points), "WARDS": str(WARDS), "POPULATION_FIELD": "BNG_E", "OUTPUT": "memory:"},
+    )
+    t_ours = time.perf_counter() - t0
+    theirs = {f["WD24CD"]: int(f["NUMPOINTS"]) for f in native.getFeatures()}
+    mine = {f["ward_code"]: int(f["crimes"]) for f in ours["OUTPUT"].getFeatures()}
+    same = mine == theirs
+    balanced = sum(mine.values()) + ours["OUTSIDE_WARDS"] + ours["NO_LOCATION"] == n
+    print(f"{label}: {n:,} points into {len(mine)} wards")
+    print(f"  native:countpointsinpolygon  {t_native:8.2f} s")
+    print(f"  crimemapping:wardrates       {t_ours:8.2f} s   (counts, rates, limits, EB, ranks)")
+    print(f"  ratio native/ours            {t_native / t_ours:8.1f} x")
+    print(
+        f"  identical ward counts: {same}; counted {sum(mine.values()):,} + outside {ours['OUTSIDE_WARDS']:,} "
+        f"= input: {balanced}; on a boundary: {ours['ON_BOUNDARY']}"
+    )
+    if not (same and balanced):
+        raise SystemExit("RESULTS DIFFER")
+    return t_native / t_ours
+
+
+def main() -> None:
+    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    QgsApplication.setPrefixPath("/usr", True)
+    app = QgsApplication([], False)
+    app.initQgis()
+    from processing.core.Processing import Processing
+
+    Processing.initialize()
+    from qgis import processing
+
+    from crime_mapping_plugin.processing.provider import CrimeMappingProvider
+
+    provider = CrimeMappingProvider()  # the registry does not keep the Python object alive
+    QgsApplication.processingRegistry().addProvider(provider)
+    snap = make_points(processing, rows, 0.0, "snap")
+    distinct = make_points(processing, rows, 25.0, "distinct")
+    compare(processing, snap, "real snap points (repeated)")
+    compare(processing, distinct, "all distinct (jittered up to 25 m)")
+    app.exitQgis()
+
+
+if __name__ == "__main__":
+    main()

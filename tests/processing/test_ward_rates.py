@@ -1,0 +1,463 @@
+"""crimemapping:wardrates and crimemapping:wardpopulation on the bundled real police.uk, ONS and MPS data."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from tests.conftest import POLICE_UK, SAMPLE
+
+WARDS = SAMPLE / "boundaries" / "london_wards_2024.gpkg"
+POPULATION = SAMPLE / "population" / "london_lsoa21_population_census2021.csv"
+LOOKUP = SAMPLE / "population" / "london_lsoa21_to_ward24_lookup.csv"
+MPS = SAMPLE / "mps" / "MPS Ward Level Crime (most recent 24 months).csv"
+
+
+def _csv_layer(path: Path, name: str):
+    from qgis.core import QgsVectorLayer
+
+    uri = f"file://{path}?type=csv&delimiter=,&detectTypes=no&geomType=none"
+    layer = QgsVectorLayer(uri, name, "delimitedtext")
+    assert layer.isValid(), path
+    return layer
+
+
+def _read(path) -> dict[str, dict]:
+    from qgis.core import QgsVectorLayer
+
+    layer = QgsVectorLayer(str(path), "out", "ogr")
+    assert layer.isValid(), path
+    out = {}
+    for f in layer.getFeatures():
+        out[f["ward_code"]] = {k: _py(f[k]) for k in layer.fields().names()}
+        out[f["ward_code"]]["_geom"] = f.geometry()
+    return out
+
+
+def _py(value):
+    from qgis.PyQt.QtCore import QVariant
+
+    return None if value is None or (isinstance(value, QVariant) and value.isNull()) else value
+
+
+@pytest.fixture(scope="module")
+def crimes(run_alg, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("crimes") / "crimes.gpkg"
+    run_alg("crimemapping:importpoliceuk", {"INPUT": [str(POLICE_UK)], "OUTPUT": str(path)})
+    return path
+
+
+@pytest.fixture(scope="module")
+def ward_population(run_alg, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("pop") / "ward_population.gpkg"
+    result = run_alg(
+        "crimemapping:wardpopulation",
+        {
+            "LSOA_POPULATION": _csv_layer(POPULATION, "pop"),
+            "LOOKUP": _csv_layer(LOOKUP, "lookup"),
+            "OUTPUT": str(path),
+        },
+    )
+    assert result["LSOAS_ASSIGNED"] == 4994 and result["LSOAS_NOT_IN_LOOKUP"] == 0
+    return path
+
+
+@pytest.fixture(scope="module")
+def rates_run(run_alg, crimes, ward_population, tmp_path_factory):
+    out = tmp_path_factory.mktemp("rates")
+    result = run_alg(
+        "crimemapping:wardrates",
+        {
+            "CRIMES": str(crimes),
+            "WARDS": str(WARDS),
+            "POPULATION_TABLE": str(ward_population),
+            "START_MONTH": "2024-11",
+            "END_MONTH": "2024-12",
+            "PREV_START_MONTH": "2024-10",
+            "PREV_END_MONTH": "2024-10",
+            "OUTPUT": str(out / "rates.gpkg"),
+            "FUNNEL_PLOT": str(out / "funnel.png"),
+        },
+    )
+    return result, _read(out / "rates.gpkg"), out
+
+
+def test_ward_population_sums_the_lsoas_of_each_ward(ward_population):
+    pop = pd.read_csv(POPULATION)
+    lookup = pd.read_csv(LOOKUP)
+    want = pop.merge(lookup[["LSOA21CD", "WD24CD"]], on="LSOA21CD").groupby("WD24CD")["population"].sum()
+    got = {r["ward_code"]: r["population"] for r in _read_table(ward_population)}
+    assert len(got) == 684 == len(want)
+    assert all(got[c] == want[c] for c in want.index)
+    assert sum(got.values()) == 8_799_631  # Census 2021 usual residents of London's LSOAs
+
+
+def _read_table(path):
+    from qgis.core import QgsVectorLayer
+
+    layer = QgsVectorLayer(str(path), "t", "ogr")
+    return [{n: f[n] for n in layer.fields().names()} for f in layer.getFeatures()]
+
+
+def test_ward_population_reports_lsoas_outside_the_lookup_and_bad_values(run_alg, tmp_path):
+    from qgis.core import QgsFeature, QgsField, QgsVectorLayer
+    from qgis.PyQt.QtCore import QVariant
+
+    pop = QgsVectorLayer("None", "pop", "memory")
+    pop.dataProvider().addAttributes([QgsField("LSOA21CD", QVariant.String), QgsField("population", QVariant.String)])
+    pop.updateFields()
+    feats = []
+    for code, value in (("E01000001", "1473"), ("E01000002", "1384"), ("W01000001", "900"), ("E01000003", "n/a")):
+        f = QgsFeature(pop.fields())
+        f.setAttributes([code, value])
+        feats.append(f)
+    pop.dataProvider().addFeatures(feats)
+    result = run_alg(
+        "crimemapping:wardpopulation",
+        {"LSOA_POPULATION": pop, "LOOKUP": _csv_layer(LOOKUP, "lookup"), "OUTPUT": str(tmp_path / "p.gpkg")},
+    )
+    assert result["LSOAS_ASSIGNED"] == 2 and result["POPULATION_ASSIGNED"] == 1473 + 1384
+    assert result["LSOAS_NOT_IN_LOOKUP"] == 1 and result["POPULATION_NOT_IN_LOOKUP"] == 900
+    assert result["LSOAS_BAD_POPULATION"] == 1
+    assert result["LOOKUP_WITHOUT_POPULATION"] == 4994 - 3
+    assert "W01000001" in result["REPORT"] and "E01000003" in result["REPORT"]
+
+
+def test_counts_equal_native_count_points_in_polygon_and_balance(run_alg, crimes, tmp_path):
+    from qgis.core import QgsVectorLayer
+
+    ours_run = run_alg(
+        "crimemapping:wardrates",
+        {
+            "CRIMES": str(crimes),
+            "WARDS": str(WARDS),
+            "POPULATION_FIELD": "BNG_E",  # any numeric field: this test is about counts
+            "OUTPUT": str(tmp_path / "ours.gpkg"),
+        },
+    )
+    native = run_alg(
+        "native:countpointsinpolygon",
+        {"POLYGONS": str(WARDS), "POINTS": str(crimes), "FIELD": "NUMPOINTS", "OUTPUT": str(tmp_path / "native.gpkg")},
+    )
+    theirs = {f["WD24CD"]: int(f["NUMPOINTS"]) for f in QgsVectorLayer(native["OUTPUT"], "n", "ogr").getFeatures()}
+    ours = {c: r["crimes"] for c, r in _read(tmp_path / "ours.gpkg").items()}
+    n_points = QgsVectorLayer(str(crimes), "c", "ogr").featureCount()
+    assert ours_run["CRIMES_READ"] == n_points
+    # No real snap point lies exactly on a ward boundary here, so every ward count is QGIS's count.
+    assert ours_run["ON_BOUNDARY"] == 0
+    assert ours == theirs
+    assert sum(ours.values()) + ours_run["OUTSIDE_WARDS"] + ours_run["NO_LOCATION"] == n_points
+    assert ours_run["OUTSIDE_WARDS"] == n_points - sum(theirs.values())
+    assert ours_run["OUTSIDE_WARDS"] > 0  # the sample has City of London crimes in wards the extract lacks
+
+
+def test_a_point_on_a_shared_boundary_is_counted_once_in_the_lowest_code(run_alg, tmp_path):
+    from qgis.core import QgsFeature, QgsGeometry, QgsPointXY, QgsVectorLayer
+
+    wards = QgsVectorLayer(str(WARDS), "w", "ogr")
+    geoms = {f["WD24CD"]: f.geometry() for f in wards.getFeatures()}
+    # Find a vertex shared by two real wards (exactly the same coordinates in both polygons).
+    vertices: dict[tuple, set] = {}
+    for code, g in geoms.items():
+        for v in g.vertices():
+            vertices.setdefault((v.x(), v.y()), set()).add(code)
+    shared = next((xy, codes) for xy, codes in sorted(vertices.items()) if len(codes) == 2)
+    (x, y), codes = shared
+    points = QgsVectorLayer("Point?crs=EPSG:27700&field=month:date", "p", "memory")
+    f = QgsFeature(points.fields())
+    f.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(x, y)))
+    points.dataProvider().addFeatures([f])
+    result = run_alg(
+        "crimemapping:wardrates",
+        {"CRIMES": points, "WARDS": str(WARDS), "POPULATION_FIELD": "BNG_E", "OUTPUT": str(tmp_path / "b.gpkg")},
+    )
+    out = _read(tmp_path / "b.gpkg")
+    assert result["ON_BOUNDARY"] == 1 and result["OUTSIDE_WARDS"] == 0
+    assert {c for c, r in out.items() if r["crimes"]} == {min(codes)}
+    native = run_alg(
+        "native:countpointsinpolygon",
+        {"POLYGONS": str(WARDS), "POINTS": points, "FIELD": "N", "OUTPUT": "memory:"},
+    )["OUTPUT"]
+    assert sum(int(f["N"]) for f in native.getFeatures()) == 0  # GEOS 'contains' drops boundary points
+
+
+def test_rates_and_limits_follow_the_published_formulas(rates_run, crimes):
+    result, out, _ = rates_run
+    pop = pd.read_csv(POPULATION).merge(pd.read_csv(LOOKUP)[["LSOA21CD", "WD24CD"]], on="LSOA21CD")
+    pop = pop.groupby("WD24CD")["population"].sum()
+    checked = {0: 0, 3: 0, 9: 0, 10: 0, 25: 0, 150: 0}
+    for code, r in out.items():
+        x, n = r["crimes"], pop[code]
+        assert r["population"] == n and r["months"] == 2 and r["period"] == "2024-11 to 2024-12"
+        assert r["rate"] == pytest.approx(x / n * 1000)
+        for level, lo_key, hi_key in ((0.95, "rate_lcl95", "rate_ucl95"), (0.998, "rate_lcl998", "rate_ucl998")):
+            a = 1 - level
+            if x < 10:
+                lo = 0.0 if x == 0 else stats.chi2.ppf(a / 2, 2 * x) / 2
+                hi = stats.chi2.ppf(1 - a / 2, 2 * x + 2) / 2
+            else:
+                z = stats.norm.ppf(1 - a / 2)
+                lo = x * (1 - 1 / (9 * x) - z / (3 * math.sqrt(x))) ** 3
+                hi = (x + 1) * (1 - 1 / (9 * (x + 1)) + z / (3 * math.sqrt(x + 1))) ** 3
+            assert r[lo_key] == pytest.approx(lo / n * 1000, rel=1e-9, abs=1e-12)
+            assert r[hi_key] == pytest.approx(hi / n * 1000, rel=1e-9)
+        if x in checked:
+            checked[x] += 1
+    assert checked[0] > 0 and sum(checked.values()) > 3
+    total = sum(r["crimes"] for r in out.values())
+    assert out[next(iter(out))]["rate_all"] == pytest.approx(total / pop.sum() * 1000)
+    assert type(result["OVERALL_RATE"]) is float and result["OVERALL_RATE"] == pytest.approx(total / pop.sum() * 1000)
+    assert result["CRIMES_COUNTED"] == total
+
+
+def test_comparison_labels_ranks_and_empirical_bayes(rates_run):
+    _, out, _ = rates_run
+    codes = sorted(out)
+    x = np.array([out[c]["crimes"] for c in codes], float)
+    n = np.array([out[c]["population"] for c in codes], float)
+    theta = x.sum() / n.sum()
+    r = x / n
+    var = max((n * (r - theta) ** 2).sum() / n.sum() - theta / (n.sum() / len(n)), 0)
+    w = var / (var + theta / n)
+    eb = (w * r + (1 - w) * theta) * 1000
+    for i, c in enumerate(codes):
+        assert out[c]["eb_rate"] == pytest.approx(eb[i], rel=1e-9)
+        e = theta * n[i]
+        up, down = stats.poisson.sf(x[i] - 1, e), stats.poisson.cdf(x[i], e)
+        want = (
+            "higher (99.8 %)"
+            if up < 0.001
+            else "higher (95 %)"
+            if up < 0.025
+            else "lower (99.8 %)"
+            if down < 0.001
+            else "lower (95 %)"
+            if down < 0.025
+            else "not significantly different"
+        )
+        assert out[c]["vs_all"] == want
+        assert out[c]["rank"] == 1 + int((r > r[i]).sum())
+
+
+def test_comparison_period_change_uses_the_exact_conditional_test(rates_run):
+    _, out, _ = rates_run
+    tested = 0
+    for r in out.values():
+        before, after = r["prev_crimes"], r["crimes"]
+        assert r["prev_months"] == 1 and r["prev_period"] == "2024-10"
+        if before + after == 0:
+            assert r["change_p"] == pytest.approx(1.0)
+            continue
+        want = stats.binomtest(after, before + after, 2 / 3).pvalue
+        assert r["change_p"] == pytest.approx(want, rel=1e-8)
+        tested += 1
+    assert tested > 600
+
+
+def test_funnel_plot_is_written(rates_run):
+    from qgis.PyQt.QtGui import QImage
+
+    result, _, out = rates_run
+    image = QImage(result["FUNNEL_PLOT"])
+    assert not image.isNull() and image.width() == 1200 and image.height() == 800
+
+
+@pytest.fixture(scope="module")
+def mps_table(run_alg, tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("mps") / "mps.gpkg"
+    return run_alg("crimemapping:importmpswardcrime", {"INPUT": str(MPS), "OUTPUT": str(path)})["OUTPUT"]
+
+
+def test_mps_table_counts_are_summed_per_ward_with_a_category_filter(run_alg, mps_table, ward_population, tmp_path):
+    result = run_alg(
+        "crimemapping:wardrates",
+        {
+            "COUNTS_TABLE": mps_table,
+            "CATEGORY_FIELD": "major_category",
+            "CATEGORY_VALUES": "Burglary",
+            "START_MONTH": "2024-10",
+            "END_MONTH": "2024-12",
+            "WARDS": str(WARDS),
+            "POPULATION_TABLE": str(ward_population),
+            "SMOOTH": False,
+            "OUTPUT": str(tmp_path / "mps_rates.gpkg"),
+        },
+    )
+    wide = pd.read_csv(MPS, dtype={"WardCode": str})
+    # Categories match without regard to case: the MPS file writes them in capitals.
+    want = (
+        wide[wide["MajorText"].str.casefold() == "burglary"]
+        .groupby("WardCode")[["202410", "202411", "202412"]]
+        .sum()
+        .sum(axis=1)
+    )
+    out = _read(tmp_path / "mps_rates.gpkg")
+    for code, r in out.items():
+        assert r["crimes"] == int(want.get(code, 0))
+    assert result["MONTHS"] == 3 and result["UNMATCHED_CRIMES"] == 0
+    assert all(r["eb_rate"] is None for r in out.values())
+
+
+def test_unmatched_codes_and_unusable_populations_are_listed_not_fatal(run_alg, tmp_path):
+    from qgis.core import QgsFeature, QgsField, QgsVectorLayer
+    from qgis.PyQt.QtCore import QVariant
+
+    counts = QgsVectorLayer("None", "counts", "memory")
+    counts.dataProvider().addAttributes([QgsField("ward_code", QVariant.String), QgsField("count", QVariant.Int)])
+    counts.updateFields()
+    pops = QgsVectorLayer("None", "pops", "memory")
+    pops.dataProvider().addAttributes([QgsField("ward_code", QVariant.String), QgsField("population", QVariant.Double)])
+    pops.updateFields()
+
+    def add(layer, rows):
+        feats = []
+        for row in rows:
+            f = QgsFeature(layer.fields())
+            f.setAttributes(list(row))
+            feats.append(f)
+        layer.dataProvider().addFeatures(feats)
+
+    add(counts, [("E05009288", 4), ("E05009288", 3), ("E05009302", 12), ("X99", 5), ("E05009317", 2)])
+    add(pops, [("E05009288", 1500.0), ("E05009302", 0.0), ("E05009317", None), ("Y42", 100.0)])
+    result = run_alg(
+        "crimemapping:wardrates",
+        {"COUNTS_TABLE": counts, "WARDS": str(WARDS), "POPULATION_TABLE": pops, "OUTPUT": str(tmp_path / "u.gpkg")},
+    )
+    out = _read(tmp_path / "u.gpkg")
+    assert out["E05009288"]["crimes"] == 7 and out["E05009288"]["rate"] == pytest.approx(7 / 1500 * 1000)
+    assert out["E05009302"]["rate"] is None and out["E05009302"]["flag"] == "zero population"
+    assert out["E05009317"]["rate"] is None and out["E05009317"]["flag"] == "no population"
+    assert result["UNMATCHED_CRIMES"] == 5
+    assert "'X99'" in result["UNMATCHED_CODES"] and "'Y42'" in result["UNMATCHED_CODES"]
+    assert result["WARDS_WITHOUT_RATE"] == 684 - 1
+
+
+def test_bad_month_and_missing_inputs_give_actionable_messages(run_alg, crimes):
+    from qgis.core import QgsProcessingException
+
+    with pytest.raises(QgsProcessingException, match="YYYY-MM"):
+        run_alg(
+            "crimemapping:wardrates",
+            {
+                "CRIMES": str(crimes),
+                "WARDS": str(WARDS),
+                "POPULATION_FIELD": "BNG_E",
+                "START_MONTH": "Oct 2024",
+                "OUTPUT": "memory:",
+            },
+        )
+    with pytest.raises(QgsProcessingException, match="either crime points or a table"):
+        run_alg("crimemapping:wardrates", {"WARDS": str(WARDS), "POPULATION_FIELD": "BNG_E", "OUTPUT": "memory:"})
+
+
+def test_fixed_class_breaks_style_the_rate(run_alg):
+    from qgis.core import QgsVectorLayer
+
+    from crime_mapping_plugin.processing.rate_style import graduated_style, parse_breaks
+
+    layer = QgsVectorLayer("Polygon?crs=EPSG:27700&field=rate:double", "r", "memory")
+    graduated_style("rate", parse_breaks("0,5,10,20,40"), 55.0, "Ward crime rates")(layer)
+    ranges = layer.renderer().ranges()
+    assert [(r.lowerValue(), r.upperValue()) for r in ranges] == [(0, 5), (5, 10), (10, 20), (20, 40), (40, 55)]
+    assert layer.renderer().classAttribute() == "rate"
+    with pytest.raises(ValueError, match="increasing"):
+        parse_breaks("5,1")
+
+
+def test_month_and_group_filters_match_native_counts_on_extracted_points(run_alg, crimes, tmp_path):
+    from qgis.core import QgsVectorLayer
+
+    from crime_mapping_plugin.core import crime_types
+
+    extracted = run_alg(
+        "native:extractbyexpression",
+        {
+            "INPUT": str(crimes),
+            "EXPRESSION": "\"month\" >= to_date('2024-11-01') AND \"crime_group\" = 'Burglary'",
+            "OUTPUT": "memory:",
+        },
+    )["OUTPUT"]
+    native = run_alg(
+        "native:countpointsinpolygon",
+        {"POLYGONS": str(WARDS), "POINTS": extracted, "FIELD": "N", "OUTPUT": "memory:"},
+    )["OUTPUT"]
+    theirs = {f["WD24CD"]: int(f["N"]) for f in native.getFeatures()}
+    params = {
+        "WARDS": str(WARDS),
+        "POPULATION_FIELD": "BNG_E",
+        "START_MONTH": "2024-11",
+        "CRIME_GROUPS": [crime_types.GROUPS.index("Burglary")],
+    }
+    bulk = run_alg("crimemapping:wardrates", {**params, "CRIMES": str(crimes), "OUTPUT": str(tmp_path / "a.gpkg")})
+    # A layer with a subset string is read feature by feature: both paths must agree.
+    layer = QgsVectorLayer(str(crimes), "subset", "ogr")
+    layer.setSubsetString("1 = 1")
+    slow = run_alg("crimemapping:wardrates", {**params, "CRIMES": layer, "OUTPUT": str(tmp_path / "b.gpkg")})
+    for path in ("a.gpkg", "b.gpkg"):
+        assert {c: r["crimes"] for c, r in _read(tmp_path / path).items()} == theirs
+    assert "in bulk" in bulk["REPORT"] and "feature by feature" in slow["REPORT"]
+    assert bulk["PERIOD"] == slow["PERIOD"] == "2024-11 to 2024-12" and bulk["MONTHS"] == 2
+    n = QgsVectorLayer(str(crimes), "c", "ogr").featureCount()
+    left_out = bulk["LEFT_OUT_MONTHS"] + bulk["LEFT_OUT_TYPES"] + bulk["NO_LOCATION"]
+    assert bulk["CRIMES_COUNTED"] + bulk["OUTSIDE_WARDS"] + left_out == n
+    assert bulk["CRIMES_COUNTED"] + bulk["OUTSIDE_WARDS"] == extracted.featureCount()
+
+
+def test_the_loaded_layer_is_styled_on_fixed_breaks_and_says_what_it_shows(mps_table, ward_population, tmp_path):
+    from qgis import processing
+    from qgis.core import QgsProject
+
+    result = processing.runAndLoadResults(
+        "crimemapping:wardrates",
+        {
+            "COUNTS_TABLE": mps_table,
+            "CATEGORY_FIELD": "major_category",
+            "CATEGORY_VALUES": "burglary",
+            "START_MONTH": "2024-12",
+            "END_MONTH": "2024-12",
+            "WARDS": str(WARDS),
+            "POPULATION_TABLE": str(ward_population),
+            "CLASS_BREAKS": "0,0.5,1,2",
+            "OUTPUT": str(tmp_path / "styled.gpkg"),
+        },
+    )
+    loaded = [lyr for lyr in QgsProject.instance().mapLayers().values() if lyr.source().startswith(result["OUTPUT"])]
+    assert len(loaded) == 1
+    layer = loaded[0]
+    try:
+        assert layer.renderer().type() == "graduatedSymbol" and layer.renderer().classAttribute() == "rate"
+        ranges = [(r.lowerValue(), r.upperValue()) for r in layer.renderer().ranges()]
+        assert ranges[:3] == [(0, 0.5), (0.5, 1), (1, 2)]
+        assert layer.name() == "Ward crime rates: crimes per 1,000 residents, 2024-12"
+        assert "Byar" in layer.metadata().abstract() and "lowest ward code" in layer.metadata().abstract()
+    finally:
+        QgsProject.instance().removeMapLayer(layer.id())
+
+
+def test_points_in_another_crs_are_reprojected_to_the_wards(run_alg, tmp_path):
+    from qgis.core import QgsFeature, QgsGeometry, QgsPointXY, QgsVectorLayer
+
+    wards = QgsVectorLayer(str(WARDS), "w", "ogr")
+    points = QgsVectorLayer("Point?crs=EPSG:4326", "wgs84", "memory")
+    feats = []
+    for ward in wards.getFeatures():  # the ONS label point of each ward, in longitude/latitude
+        f = QgsFeature(points.fields())
+        f.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(ward["LONG"], ward["LAT"])))
+        feats.append(f)
+    points.dataProvider().addFeatures(feats)
+    result = run_alg(
+        "crimemapping:wardrates",
+        {"CRIMES": points, "WARDS": str(WARDS), "POPULATION_FIELD": "BNG_E", "OUTPUT": str(tmp_path / "p.gpkg")},
+    )
+    native = run_alg(
+        "native:countpointsinpolygon",
+        {"POLYGONS": str(WARDS), "POINTS": points, "FIELD": "N", "OUTPUT": "memory:"},
+    )["OUTPUT"]
+    theirs = {f["WD24CD"]: int(f["N"]) for f in native.getFeatures()}
+    assert {c: r["crimes"] for c, r in _read(tmp_path / "p.gpkg").items()} == theirs
+    assert result["CRIMES_COUNTED"] + result["OUTSIDE_WARDS"] == 684 and result["CRIMES_COUNTED"] > 600

@@ -43,8 +43,8 @@ def test_zip_holds_one_plugin_folder_with_metadata_from_the_root(plugin_zip):
         assert general.get(key), key
 
 
-@pytest.mark.skipif(QGIS_PROCESS is None, reason="qgis_process is part of the qgis package installed by make")
 def test_installed_zip_runs_from_qgis_process(plugin_zip, tmp_path):
+    assert QGIS_PROCESS, "qgis_process comes with the qgis package that make installs"
     config = tmp_path / "config"
     plugins = config / "profiles" / "default" / "python" / "plugins"
     subprocess.run(

@@ -148,8 +148,8 @@ class DockController(QObject):
     def cancel(self) -> None:
         """Cancel the background run, if any."""
         if self.is_busy():
+            self.say("Cancelling…", Qgis.Info)  # first: a task not yet started reports at once
             self.run.cancel()
-            self.say("Cancelling…", Qgis.Info)
 
     def _start(self, key: str, algorithm, parameters: dict, description: str, on_done) -> bool:
         if self.is_busy():

@@ -87,7 +87,7 @@ class AlgorithmRun(QObject):
             self.done.emit(True, self.results, "")
             return
         if self.feedback.isCanceled():
-            message = "Cancelled: nothing was written."
+            message = "nothing was written."
         else:
             message = self.feedback.errors[-1] if self.feedback.errors else "The algorithm failed (see the log)."
         self.done.emit(False, self.results, message)

@@ -26,8 +26,10 @@ class CrimeMappingPlugin:
     def initProcessing(self) -> None:  # noqa: N802 - QGIS API
         """Register the provider; QGIS calls this in qgis_process too, where there is no GUI."""
         if self.provider is None:
-            self.provider = CrimeMappingProvider()
-            QgsApplication.processingRegistry().addProvider(self.provider)
+            provider = CrimeMappingProvider()
+            # The registry refuses (and deletes) a second provider with our id: keep only one we own.
+            if QgsApplication.processingRegistry().addProvider(provider):
+                self.provider = provider
 
     def initGui(self) -> None:  # noqa: N802 - QGIS API
         """Register the provider, and add the dock toggle and the import action to the toolbar and menu."""

@@ -61,7 +61,11 @@ class CrimeFilter:
             clauses.append(f"{quote_field(MONTH_FIELD)} >= {quote_value(self.start_month.strip() + '-01')}")
         if self.end_month.strip():
             clauses.append(f"{quote_field(MONTH_FIELD)} <= {quote_value(self.end_month.strip() + '-01')}")
-        for name, values in ((TYPE_FIELD, self.crime_types), (GROUP_FIELD, self.crime_groups), (FORCE_FIELD, self.forces)):
+        for name, values in (
+            (TYPE_FIELD, self.crime_types),
+            (GROUP_FIELD, self.crime_groups),
+            (FORCE_FIELD, self.forces),
+        ):
             if values:
                 clauses.append(f"{quote_field(name)} IN ({', '.join(quote_value(v) for v in values)})")
         return " AND ".join(clauses)
@@ -105,8 +109,9 @@ class CrimeFilter:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "CrimeFilter":
+    def from_dict(cls, data: dict) -> CrimeFilter:
         """Return the filter remembered by to_dict (unknown keys ignored)."""
+
         def strings(key: str) -> list[str]:
             value = data.get(key) or []
             return [str(v) for v in ([value] if isinstance(value, str) else value) if str(v)]

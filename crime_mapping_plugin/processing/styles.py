@@ -99,9 +99,7 @@ def parse_breaks(text: str) -> list[float]:
     return breaks
 
 
-def style_ward_rates(
-    layer: QgsVectorLayer, field: str, breaks: Sequence[float], unit: str = RATE_UNIT
-) -> list[float]:
+def style_ward_rates(layer: QgsVectorLayer, field: str, breaks: Sequence[float], unit: str = RATE_UNIT) -> list[float]:
     """Draw wards in graduated classes at fixed thresholds: below the first, between each pair, above the last."""
     if field not in layer.fields().names():
         raise ValueError(f"The layer '{layer.name()}' has no field '{field}' to classify.")

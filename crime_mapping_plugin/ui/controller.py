@@ -200,7 +200,9 @@ class DockController(QObject):
             return False
         algorithm = QgsApplication.processingRegistry().createAlgorithmById(IMPORT_ALG)
         if algorithm is None:
-            self.say("The police.uk import algorithm is not registered: re-enable the Crime Mapping plugin.", Qgis.Critical)
+            self.say(
+                "The police.uk import algorithm is not registered: re-enable the Crime Mapping plugin.", Qgis.Critical
+            )
             return False
         store = self.store_path
         os.makedirs(os.path.dirname(store) or ".", exist_ok=True)
@@ -256,7 +258,9 @@ class DockController(QObject):
         out = os.path.splitext(self.store_path)[0] + "_mps_ward_crime.gpkg"
         os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
         self._release(out)
-        return self._start("mps", algorithm, {"INPUT": path, "OUTPUT": out}, "Loading MPS ward crime", self._mps_imported)
+        return self._start(
+            "mps", algorithm, {"INPUT": path, "OUTPUT": out}, "Loading MPS ward crime", self._mps_imported
+        )
 
     def _mps_imported(self, run: AlgorithmRun, results: dict) -> None:
         layer = QgsVectorLayer(results["OUTPUT"], "MPS ward-level crime", "ogr")
@@ -327,7 +331,9 @@ class DockController(QObject):
         self.selected_count = int(layer.featureCount())
         self.count_changed.emit(self.selected_count)
         if self.selected_count == 0:
-            self.say(f"No crimes match the filter ({crime_filter.label()}): widen the months or the types.", Qgis.Warning)
+            self.say(
+                f"No crimes match the filter ({crime_filter.label()}): widen the months or the types.", Qgis.Warning
+            )
         else:
             self.say(f"{self.selected_count:,} crimes selected: {crime_filter.label()}.", Qgis.Info)
         return self.selected_count
@@ -372,7 +378,10 @@ class DockController(QObject):
             parameters[definition.name()] = QgsProcessingOutputLayerDefinition(path, self.project)
         created = QgsApplication.processingRegistry().createAlgorithmById(row.algorithm_id)
         return self._start(
-            row.key, created, parameters, f"{row.label} ({label})",
+            row.key,
+            created,
+            parameters,
+            f"{row.label} ({label})",
             lambda run, results: self._mapped(row.key, run, label),
         )
 
@@ -411,7 +420,8 @@ class DockController(QObject):
         try:
             if preset == "ward_rates":
                 if not isinstance(layer, QgsVectorLayer) or styles.first_field(layer, styles.RATE_FIELDS) is None:
-                    raise ValueError(f"'{layer.name()}' has no rate field ({', '.join(styles.RATE_FIELDS)}): choose a ward rates layer.")
+                    fields = ", ".join(styles.RATE_FIELDS)
+                    raise ValueError(f"'{layer.name()}' has no rate field ({fields}): choose a ward rates layer.")
                 field = styles.first_field(layer, styles.RATE_FIELDS)
                 # The first breaks are kept, so that the next period is drawn in the same classes.
                 self.rate_breaks = styles.style_ward_rates(layer, field, self.rate_breaks)
@@ -430,7 +440,9 @@ class DockController(QObject):
                 top = f"{self.heatmap_max:g}" if self.heatmap_max > 0 else "the busiest spot"
                 text = f"Heatmap of crimes, radius {self.heatmap_radius:g} m, darkest at {top}."
             elif preset == "gistar":
-                field = styles.first_field(layer, styles.GISTAR_BIN_FIELDS) if isinstance(layer, QgsVectorLayer) else None
+                field = (
+                    styles.first_field(layer, styles.GISTAR_BIN_FIELDS) if isinstance(layer, QgsVectorLayer) else None
+                )
                 if field is None:
                     raise ValueError(f"'{layer.name()}' has no Gi* bin field: choose a Gi* hotspots layer.")
                 styles.style_gistar(layer, field)

@@ -292,13 +292,17 @@ class CrimeMappingDock(QgsDockWidget):
     # Actions.
 
     def _choose_store(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Keep imported crimes in", self.controller.store_path, "GeoPackage (*.gpkg)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Keep imported crimes in", self.controller.store_path, "GeoPackage (*.gpkg)"
+        )
         if path:
             self.store_edit.setText(path)
 
     def _choose_files(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(
-            self, "police.uk street files or zips", os.path.dirname(self.controller.store_path),
+            self,
+            "police.uk street files or zips",
+            os.path.dirname(self.controller.store_path),
             "police.uk downloads (*.csv *.zip);;All files (*)",
         )
         if paths:
@@ -319,7 +323,9 @@ class CrimeMappingDock(QgsDockWidget):
         """Choose the police.uk files, zips or folders to load."""
         self.paths = list(paths)
         names = [os.path.basename(p.rstrip("/\\")) or p for p in self.paths]
-        self.paths_label.setText(", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "") or "nothing chosen")
+        self.paths_label.setText(
+            ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "") or "nothing chosen"
+        )
 
     def load(self) -> bool:
         """Import the chosen police.uk files into the store, in the background."""
@@ -386,7 +392,9 @@ class CrimeMappingDock(QgsDockWidget):
         for key, button in self.map_buttons.items():
             available, reason = self.controller.action_available(key)
             button.setEnabled(available and not busy)
-            button.setToolTip(reason or f"Run it on the filtered crimes ({self.controller.state.crime_filter.label()}).")
+            button.setToolTip(
+                reason or f"Run it on the filtered crimes ({self.controller.state.crime_filter.label()})."
+            )
 
     def _count(self, count: int) -> None:
         self.count_label.setText(f"{count:,} crimes selected")
@@ -421,4 +429,3 @@ class CrimeMappingDock(QgsDockWidget):
         self._collect()
         self.controller.save_settings()
         super().closeEvent(event)
-

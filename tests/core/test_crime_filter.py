@@ -15,7 +15,9 @@ def test_an_empty_filter_selects_everything():
 
 
 def test_months_are_inclusive_first_days_and_lists_become_in_clauses():
-    subset = CrimeFilter("2024-11", "2024-12", ["Burglary"], ["Robbery", "Drugs"], ["City of London Police"]).subset_string()
+    subset = CrimeFilter(
+        "2024-11", "2024-12", ["Burglary"], ["Robbery", "Drugs"], ["City of London Police"]
+    ).subset_string()
     assert subset == (
         "\"month\" >= '2024-11-01' AND \"month\" <= '2024-12-01' AND \"crime_type\" IN ('Burglary') AND "
         "\"crime_group\" IN ('Robbery', 'Drugs') AND \"reported_by\" IN ('City of London Police')"

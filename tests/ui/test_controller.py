@@ -101,13 +101,19 @@ def test_a_malformed_month_is_explained_and_the_old_filter_kept(loaded):
     loaded.apply_filter(CrimeFilter("2024-11", "2024-11"))
     before = loaded.state.crimes.subsetString()
     assert loaded.apply_filter(CrimeFilter("Nov 2024", "")) is None
-    assert loaded.last_message == ("The first month 'Nov 2024' is not a month: write it as YYYY-MM, e.g. 2024-11.", Qgis.Warning)
+    assert loaded.last_message == (
+        "The first month 'Nov 2024' is not a month: write it as YYYY-MM, e.g. 2024-11.",
+        Qgis.Warning,
+    )
     assert loaded.state.crimes.subsetString() == before
 
 
 def test_nothing_chosen_or_missing_files_are_said(controller, tmp_path):
     assert not controller.import_police_uk([])
-    assert controller.last_message == ("Choose police.uk street files, zip archives or a folder to load first.", Qgis.Warning)
+    assert controller.last_message == (
+        "Choose police.uk street files, zip archives or a folder to load first.",
+        Qgis.Warning,
+    )
     assert not controller.import_police_uk([str(tmp_path / "nowhere.zip")])
     assert "cannot be found" in controller.last_message[0] and controller.last_message[1] == Qgis.Critical
     assert not controller.run_map_action("density")
@@ -230,13 +236,17 @@ def test_ward_rates_map_the_filtered_crimes_in_graduated_classes(loaded, wards):
     assert len(polygons[0].renderer().ranges()) == 4
 
 
-@pytest.mark.skipif(not registered("crimemapping:gistarhotspots"), reason="crimemapping:gistarhotspots is not merged yet")
+@pytest.mark.skipif(
+    not registered("crimemapping:gistarhotspots"), reason="crimemapping:gistarhotspots is not merged yet"
+)
 def test_gistar_maps_the_filtered_crimes_in_seven_classes(loaded):
     loaded.apply_filter(CrimeFilter("2024-12", "2024-12", crime_groups=["Burglary"]))
     assert loaded.run_map_action("gistar"), loaded.messages
     wait_for(loaded)
     assert loaded.last_message[1] == Qgis.Success, loaded.messages
-    assert any(lyr.renderer().type() == "categorizedSymbol" for lyr in loaded.last_outputs if isinstance(lyr, QgsVectorLayer))
+    assert any(
+        lyr.renderer().type() == "categorizedSymbol" for lyr in loaded.last_outputs if isinstance(lyr, QgsVectorLayer)
+    )
 
 
 def test_ward_rates_need_wards(loaded):

@@ -9,6 +9,7 @@ from crime_mapping_plugin.processing.base import ICON_PATH
 from crime_mapping_plugin.processing.hotspot_density import HotspotDensityAlgorithm
 from crime_mapping_plugin.processing.import_mps_ward_crime import ImportMpsWardCrimeAlgorithm
 from crime_mapping_plugin.processing.import_police_uk import ImportPoliceUkAlgorithm
+from crime_mapping_plugin.processing.models import shipped_models
 
 PROVIDER_ID = "crimemapping"
 
@@ -36,3 +37,5 @@ class CrimeMappingProvider(QgsProcessingProvider):
     def loadAlgorithms(self) -> None:  # noqa: N802
         for cls in algorithm_classes():
             self.addAlgorithm(cls())
+        for model in shipped_models():
+            self.addAlgorithm(model)

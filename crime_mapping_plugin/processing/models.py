@@ -50,7 +50,7 @@ class ShippedModel(QgsProcessingModelAlgorithm):
     def icon(self) -> QIcon:
         return QIcon(ICON_PATH)
 
-    def createInstance(self) -> "ShippedModel":  # noqa: N802 - QGIS API
+    def createInstance(self) -> ShippedModel:  # noqa: N802 - QGIS API
         return ShippedModel(self.path)
 
 

@@ -99,6 +99,7 @@ class AlgorithmRun(QObject):
         group = root.findGroup(group_name)
         if not isinstance(group, QgsLayerTreeGroup):
             group = root.insertGroup(0, group_name)
+        group.setExpanded(True)
         loaded = []
         for key, details in self.context.layersToLoadOnCompletion().items():
             layer = QgsProcessingUtils.mapLayerFromString(key, self.context, typeHint=details.layerTypeHint)

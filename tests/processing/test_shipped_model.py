@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 
-import pytest
 from osgeo import gdal
 from qgis.core import QgsApplication, QgsVectorLayer
 
@@ -57,8 +56,8 @@ def test_the_model_imports_and_maps_the_chosen_crimes(run_alg, tmp_path):
     assert os.path.exists(results["density:hotspots"])
 
 
-@pytest.mark.skipif(QGIS_PROCESS is None, reason="qgis_process is part of the qgis package installed by make")
 def test_the_model_runs_from_qgis_process(tmp_path):
+    assert QGIS_PROCESS, "qgis_process is part of the qgis package that make installs"
     config = tmp_path / "config"
     plugins = config / "profiles" / "default" / "python" / "plugins"
     package = [sys.executable, str(ROOT / "scripts" / "package.py")]

@@ -14,8 +14,8 @@ import time
 import traceback
 
 from qgis.core import QgsApplication, QgsProject, QgsRectangle, QgsVectorLayer
-from qgis.PyQt.QtCore import Qt, QTimer
 from qgis.gui import QgsCollapsibleGroupBox
+from qgis.PyQt.QtCore import Qt, QTimer
 from qgis.utils import iface, plugins
 
 SAMPLE = os.environ["CRIME_MAPPING_SAMPLE"]

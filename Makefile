@@ -15,7 +15,7 @@ PLUGIN := crime_mapping_plugin
 PROFILE_DIR ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
 ZIP := $(PLUGIN).zip
 
-.PHONY: help system venv test lint demo package deploy bench clean
+.PHONY: help system venv test lint demo package deploy bench clean screenshot
 
 help:
 	@echo "make demo     import the bundled police.uk sample data (and run the analyses) into demo_output/"
@@ -63,3 +63,15 @@ bench: $(VENV)/.ready
 
 clean:
 	rm -rf build $(ZIP) demo_output benchmarks/_work
+
+# The real QGIS desktop under Xvfb, the packaged plugin installed and enabled in a throw-away profile:
+# scripts/screenshot.py opens the dock, loads the sample, maps burglary density and saves docs/screenshot.png.
+SHOT_PROFILES := build/screenshot_profiles
+screenshot: package
+	rm -rf $(SHOT_PROFILES) && mkdir -p $(SHOT_PROFILES)/profiles/default/QGIS
+	$(PY) scripts/package.py $(ZIP) --install "$(SHOT_PROFILES)/profiles/default/python/plugins"
+	printf '[PythonPlugins]\ncrime_mapping_plugin=true\n\n[qgis]\ncheckVersion=false\nshowTips=false\n' \
+	  > $(SHOT_PROFILES)/profiles/default/QGIS/QGIS3.ini
+	CRIME_MAPPING_SAMPLE="$(CURDIR)/sample_data" CRIME_MAPPING_SHOT="$(CURDIR)/docs/screenshot.png" QT_QPA_PLATFORM=xcb \
+	  xvfb-run -a -s "-screen 0 1600x1000x24" qgis --nologo --noversioncheck \
+	  --profiles-path "$(CURDIR)/$(SHOT_PROFILES)" --code scripts/screenshot.py

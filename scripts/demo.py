@@ -21,7 +21,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from qgis.core import QgsApplication, QgsProcessingContext, QgsProcessingFeedback, QgsProject  # noqa: E402
 
 # In the order an analyst works: import first, the analyses read its output.
-STEPS = ("demo_import", "demo_hotspot_density", "demo_wardrates", "demo_gistar")
+STEPS = ("demo_import", "demo_hotspot_density", "demo_wardrates", "demo_gistar", "demo_model")
 
 
 class _Quiet(QgsProcessingFeedback):

@@ -11,6 +11,7 @@ from crime_mapping_plugin.processing.gistar_hotspots import GiStarHotspotsAlgori
 from crime_mapping_plugin.processing.hotspot_density import HotspotDensityAlgorithm
 from crime_mapping_plugin.processing.import_mps_ward_crime import ImportMpsWardCrimeAlgorithm
 from crime_mapping_plugin.processing.import_police_uk import ImportPoliceUkAlgorithm
+from crime_mapping_plugin.processing.models import shipped_models
 from crime_mapping_plugin.processing.ward_population import WardPopulationAlgorithm
 from crime_mapping_plugin.processing.ward_rates import WardRatesAlgorithm
 
@@ -48,3 +49,5 @@ class CrimeMappingProvider(QgsProcessingProvider):
     def loadAlgorithms(self) -> None:  # noqa: N802
         for cls in algorithm_classes():
             self.addAlgorithm(cls())
+        for model in shipped_models():
+            self.addAlgorithm(model)

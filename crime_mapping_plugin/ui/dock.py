@@ -1,0 +1,476 @@
+"""The Crime Mapping dock: load police.uk downloads, filter them, map and style them, at the desk.
+
+A thin widget built in code: it collects the analyst's choices and shows what the controller
+(ui.controller.DockController) reports; the controller owns the state and runs the Processing
+algorithms as background tasks.
+"""
+
+from __future__ import annotations
+
+import os
+
+from qgis.core import Qgis, QgsFieldProxyModel, QgsMapLayerProxyModel, QgsVectorLayer
+from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget, QgsFieldComboBox, QgsMapLayerComboBox
+from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from crime_mapping_plugin.core import crime_types
+from crime_mapping_plugin.core.crime_filter import FORCE_FIELD, CrimeFilter
+from crime_mapping_plugin.processing.hotspot_density import UNITS
+from crime_mapping_plugin.processing.styles import parse_breaks
+from crime_mapping_plugin.ui.actions import MAP_ACTIONS
+from crime_mapping_plugin.ui.controller import DockController
+
+STYLE_LABELS = {
+    "ward_rates": "Ward rate classes (fixed breaks)",
+    "density": "Density colour ramp (fixed maximum)",
+    "heatmap": "Point heatmap (fixed maximum)",
+    "gistar": "Gi* hot and cold spot classes",
+}
+LEVEL_COLOURS = {Qgis.Info: "#303030", Qgis.Success: "#1a7f37", Qgis.Warning: "#9a6700", Qgis.Critical: "#cf222e"}
+
+
+def _checkable_list(values, checked=()) -> QListWidget:
+    widget = QListWidget()
+    for value in values:
+        item = QListWidgetItem(value)
+        item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
+        item.setCheckState(Qt.Checked if value in checked else Qt.Unchecked)
+        widget.addItem(item)
+    widget.setMaximumHeight(110)
+    return widget
+
+
+def checked_items(widget: QListWidget) -> list[str]:
+    """Return the texts of the ticked items of a checkable list."""
+    return [widget.item(i).text() for i in range(widget.count()) if widget.item(i).checkState() == Qt.Checked]
+
+
+def set_checked(widget: QListWidget, values) -> None:
+    """Tick exactly the items whose text is in values."""
+    for i in range(widget.count()):
+        item = widget.item(i)
+        item.setCheckState(Qt.Checked if item.text() in values else Qt.Unchecked)
+
+
+class CrimeMappingDock(QgsDockWidget):
+    """Load, filter, map and style police.uk crime, without freezing QGIS."""
+
+    def __init__(self, iface=None, controller: DockController | None = None, parent: QWidget | None = None) -> None:
+        super().__init__("Crime Mapping", parent)
+        self.setObjectName("CrimeMappingDock")
+        self.iface = iface
+        self.controller = controller or DockController()
+        self.paths: list[str] = []
+        self.mps_path = ""
+        self.map_buttons: dict[str, QPushButton] = {}
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        # Progress and messages on top, where they stay in sight whatever box is open.
+        run = QHBoxLayout()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 100)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.controller.cancel)
+        run.addWidget(self.progress)
+        run.addWidget(self.cancel_button)
+        layout.addLayout(run)
+        self.status = QLabel("Choose police.uk files, zips or a folder, then Load.")
+        self.status.setWordWrap(True)
+        self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
+        layout.addWidget(self.status)
+        layout.addWidget(self._load_box())
+        layout.addWidget(self._filter_box())
+        layout.addWidget(self._map_box())
+        layout.addWidget(self._style_box())
+        layout.addStretch(1)
+        self.setMinimumWidth(380)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(body)
+        self.setWidget(scroll)
+
+        ctl = self.controller
+        ctl.message.connect(self.show_message)
+        ctl.progress.connect(self.progress.setValue)
+        ctl.busy_changed.connect(self._busy)
+        ctl.count_changed.connect(self._count)
+        ctl.layer_changed.connect(self._layer_changed)
+        self._restore()
+        self.refresh_actions()
+
+    # Building.
+
+    def _load_box(self) -> QWidget:
+        box = QgsCollapsibleGroupBox("Load crime data")
+        form = QFormLayout(box)
+        store_row = QHBoxLayout()
+        self.store_edit = QLineEdit()
+        self.store_edit.setPlaceholderText("beside the project (default)")
+        self.store_edit.setToolTip("The GeoPackage the imported crimes are kept in.")
+        store_button = QPushButton("…")
+        store_button.clicked.connect(self._choose_store)
+        store_row.addWidget(self.store_edit)
+        store_row.addWidget(store_button)
+        form.addRow("Store", store_row)
+        pick = QHBoxLayout()
+        files = QPushButton("Files or zips…")
+        files.clicked.connect(self._choose_files)
+        folder = QPushButton("Folder…")
+        folder.clicked.connect(self._choose_folder)
+        pick.addWidget(files)
+        pick.addWidget(folder)
+        form.addRow("police.uk", pick)
+        self.paths_label = QLabel("nothing chosen")
+        self.paths_label.setWordWrap(True)
+        form.addRow("", self.paths_label)
+        self.load_button = QPushButton("Load crimes")
+        self.load_button.clicked.connect(self.load)
+        form.addRow("", self.load_button)
+        mps = QHBoxLayout()
+        mps_button = QPushButton("MPS ward CSV…")
+        mps_button.clicked.connect(self._choose_mps)
+        self.mps_load_button = QPushButton("Load table")
+        self.mps_load_button.clicked.connect(self.load_mps)
+        mps.addWidget(mps_button)
+        mps.addWidget(self.mps_load_button)
+        form.addRow("MPS", mps)
+        return box
+
+    def _filter_box(self) -> QWidget:
+        box = QgsCollapsibleGroupBox("Filter")
+        form = QFormLayout(box)
+        self.layer_combo = QgsMapLayerComboBox()
+        self.layer_combo.setFilters(QgsMapLayerProxyModel.PointLayer)
+        self.layer_combo.setAllowEmptyLayer(True)
+        self.layer_combo.layerChanged.connect(self._layer_chosen)
+        form.addRow("Crimes", self.layer_combo)
+        months = QHBoxLayout()
+        self.start_edit = QLineEdit()
+        self.start_edit.setPlaceholderText("YYYY-MM")
+        self.end_edit = QLineEdit()
+        self.end_edit.setPlaceholderText("YYYY-MM")
+        months.addWidget(self.start_edit)
+        months.addWidget(QLabel("to"))
+        months.addWidget(self.end_edit)
+        form.addRow("Months", months)
+        self.group_list = _checkable_list(crime_types.GROUPS)
+        form.addRow("Crime groups", self.group_list)
+        self.type_list = _checkable_list(crime_types.CURRENT_TYPES)
+        self.type_list.setMaximumHeight(80)
+        form.addRow("Crime types", self.type_list)
+        self.force_list = _checkable_list([])
+        self.force_list.setMaximumHeight(60)
+        form.addRow("Forces", self.force_list)
+        row = QHBoxLayout()
+        self.filter_button = QPushButton("Apply filter")
+        self.filter_button.clicked.connect(self.apply_filter)
+        self.count_label = QLabel("no crimes loaded")
+        row.addWidget(self.filter_button)
+        row.addWidget(self.count_label, 1)
+        form.addRow(row)
+        return box
+
+    def _population_source_changed(self, *_args) -> None:
+        table = self.population_combo.currentLayer()
+        source = table if table is not None else self.wards_combo.currentLayer()
+        self.population_field_combo.setLayer(source)
+        self.population_code_combo.setLayer(table)
+        self.population_code_combo.setEnabled(table is not None)
+        # Preselect the names that 'Ward populations from LSOA populations' writes.
+        names = source.fields().names() if source is not None else []
+        if "population" in names:
+            self.population_field_combo.setField("population")
+        if table is not None and "ward_code" in table.fields().names():
+            self.population_code_combo.setField("ward_code")
+        self._population_changed()
+
+    def _population_changed(self, *_args) -> None:
+        self.controller.set_population(
+            self.population_combo.currentLayer(),
+            self.population_field_combo.currentField(),
+            self.population_code_combo.currentField(),
+        )
+
+    def _map_box(self) -> QWidget:
+        box = QgsCollapsibleGroupBox("Map")
+        form = QFormLayout(box)
+        self.wards_combo = QgsMapLayerComboBox()
+        self.wards_combo.setFilters(QgsMapLayerProxyModel.PolygonLayer)
+        self.wards_combo.setAllowEmptyLayer(True)
+        self.wards_combo.setLayer(None)
+        self.wards_combo.layerChanged.connect(self.controller.set_wards_layer)
+        form.addRow("Wards", self.wards_combo)
+        # Residents per ward for ward rates: a field of the ward layer, or a table joined on the ward code.
+        self.population_combo = QgsMapLayerComboBox()
+        self.population_combo.setFilters(QgsMapLayerProxyModel.VectorLayer)
+        self.population_combo.setAllowEmptyLayer(True)
+        self.population_combo.setLayer(None)
+        self.population_combo.setToolTip(
+            "Empty: the population is a field of the ward layer. Or a table of residents by ward code, e.g. from "
+            "Processing › Crime mapping › Ward populations from LSOA populations."
+        )
+        form.addRow("Population table", self.population_combo)
+        self.population_field_combo = QgsFieldComboBox()
+        self.population_field_combo.setFilters(QgsFieldProxyModel.Numeric)
+        self.population_field_combo.setAllowEmptyFieldName(True)
+        form.addRow("Residents field", self.population_field_combo)
+        self.population_code_combo = QgsFieldComboBox()
+        form.addRow("Ward code field", self.population_code_combo)
+        self.wards_combo.layerChanged.connect(self._population_source_changed)
+        self.population_combo.layerChanged.connect(self._population_source_changed)
+        self.population_field_combo.fieldChanged.connect(self._population_changed)
+        self.population_code_combo.fieldChanged.connect(self._population_changed)
+        self._population_source_changed()
+        self.bandwidth_spin = QDoubleSpinBox()
+        self.bandwidth_spin.setRange(0, 100000)
+        self.bandwidth_spin.setSuffix(" m")
+        self.bandwidth_spin.setSpecialValueText("automatic")
+        form.addRow("Bandwidth", self.bandwidth_spin)
+        self.cell_spin = QDoubleSpinBox()
+        self.cell_spin.setRange(0, 10000)
+        self.cell_spin.setSuffix(" m")
+        self.cell_spin.setSpecialValueText("automatic")
+        form.addRow("Cell size", self.cell_spin)
+        self.units_combo = QComboBox()
+        self.units_combo.addItems(list(UNITS))
+        form.addRow("Density in", self.units_combo)
+        buttons = QHBoxLayout()
+        for row in MAP_ACTIONS:
+            button = QPushButton(row.label)
+            button.clicked.connect(lambda _checked=False, key=row.key: self.run_action(key))
+            self.map_buttons[row.key] = button
+            buttons.addWidget(button)
+        form.addRow(buttons)
+        return box
+
+    def _style_box(self) -> QWidget:
+        box = QgsCollapsibleGroupBox("Style")
+        form = QFormLayout(box)
+        self.style_layer_combo = QgsMapLayerComboBox()
+        self.style_layer_combo.setAllowEmptyLayer(True)
+        self.style_layer_combo.setLayer(None)
+        form.addRow("Layer", self.style_layer_combo)
+        self.preset_combo = QComboBox()
+        for key, label in STYLE_LABELS.items():
+            self.preset_combo.addItem(label, key)
+        form.addRow("Preset", self.preset_combo)
+        self.breaks_edit = QLineEdit()
+        self.breaks_edit.setPlaceholderText("empty: quantiles of the first map, then kept")
+        self.breaks_edit.setToolTip("Ward rate class breaks, e.g. 5, 10, 20, 40: the same in every period.")
+        form.addRow("Rate breaks", self.breaks_edit)
+        self.density_max_spin = QDoubleSpinBox()
+        self.density_max_spin.setRange(0, 1e9)
+        self.density_max_spin.setDecimals(2)
+        self.density_max_spin.setSpecialValueText("from the first map, then kept")
+        form.addRow("Density maximum", self.density_max_spin)
+        heat = QHBoxLayout()
+        self.heat_radius_spin = QDoubleSpinBox()
+        self.heat_radius_spin.setRange(1, 10000)
+        self.heat_radius_spin.setSuffix(" m")
+        self.heat_max_spin = QDoubleSpinBox()
+        self.heat_max_spin.setRange(0, 1e6)
+        self.heat_max_spin.setSpecialValueText("automatic")
+        heat.addWidget(self.heat_radius_spin)
+        heat.addWidget(QLabel("max"))
+        heat.addWidget(self.heat_max_spin)
+        form.addRow("Heatmap radius", heat)
+        self.style_button = QPushButton("Apply style")
+        self.style_button.clicked.connect(self.apply_style)
+        form.addRow("", self.style_button)
+        return box
+
+    # State in and out.
+
+    def _restore(self) -> None:
+        ctl = self.controller
+        self.store_edit.setText(ctl._store_path)
+        crime_filter = ctl.state.crime_filter
+        self.start_edit.setText(crime_filter.start_month)
+        self.end_edit.setText(crime_filter.end_month)
+        set_checked(self.group_list, crime_filter.crime_groups)
+        set_checked(self.type_list, crime_filter.crime_types)
+        self.bandwidth_spin.setValue(ctl.state.bandwidth_m)
+        self.cell_spin.setValue(ctl.state.cell_size_m)
+        self.units_combo.setCurrentIndex(ctl.state.density_units)
+        self.breaks_edit.setText(", ".join(f"{b:g}" for b in ctl.rate_breaks))
+        self.density_max_spin.setValue(ctl.density_max)
+        self.heat_radius_spin.setValue(ctl.heatmap_radius)
+        self.heat_max_spin.setValue(ctl.heatmap_max)
+
+    def current_filter(self) -> CrimeFilter:
+        """Return the filter as set in the dock."""
+        return CrimeFilter(
+            self.start_edit.text().strip(),
+            self.end_edit.text().strip(),
+            checked_items(self.type_list),
+            checked_items(self.group_list),
+            checked_items(self.force_list),
+        )
+
+    def _collect(self) -> None:
+        ctl = self.controller
+        ctl.set_store_path(self.store_edit.text())
+        ctl.state.bandwidth_m = self.bandwidth_spin.value()
+        ctl.state.cell_size_m = self.cell_spin.value()
+        ctl.state.density_units = self.units_combo.currentIndex()
+        ctl.density_max = self.density_max_spin.value()
+        ctl.heatmap_radius = self.heat_radius_spin.value()
+        ctl.heatmap_max = self.heat_max_spin.value()
+
+    # Actions.
+
+    def _choose_store(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Keep imported crimes in", self.controller.store_path, "GeoPackage (*.gpkg)"
+        )
+        if path:
+            self.store_edit.setText(path)
+
+    def _choose_files(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(
+            self,
+            "police.uk street files or zips",
+            os.path.dirname(self.controller.store_path),
+            "police.uk downloads (*.csv *.zip);;All files (*)",
+        )
+        if paths:
+            self.set_paths(paths)
+
+    def _choose_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Folder of police.uk downloads")
+        if path:
+            self.set_paths([path])
+
+    def _choose_mps(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "MPS ward-level crime CSV", "", "CSV (*.csv)")
+        if path:
+            self.mps_path = path
+            self.show_message(f"MPS table chosen: {os.path.basename(path)}", Qgis.Info)
+
+    def set_paths(self, paths: list[str]) -> None:
+        """Choose the police.uk files, zips or folders to load."""
+        self.paths = list(paths)
+        names = [os.path.basename(p.rstrip("/\\")) or p for p in self.paths]
+        self.paths_label.setText(
+            ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "") or "nothing chosen"
+        )
+
+    def load(self) -> bool:
+        """Import the chosen police.uk files into the store, in the background."""
+        self._collect()
+        self.controller.save_settings()
+        return self.controller.import_police_uk(self.paths)
+
+    def load_mps(self) -> bool:
+        """Import the chosen MPS ward-level CSV, in the background."""
+        self._collect()
+        return self.controller.import_mps(self.mps_path)
+
+    def apply_filter(self) -> int | None:
+        """Apply the dock's filter to the crimes layer; return the crimes selected."""
+        count = self.controller.apply_filter(self.current_filter())
+        if count is not None:
+            self.controller.save_settings()
+        return count
+
+    def run_action(self, key: str) -> bool:
+        """Run a map action on the filtered crimes, in the background."""
+        self._collect()
+        if self.apply_filter() is None and self.controller.state.crimes is not None:
+            return False
+        self.controller.save_settings()
+        return self.controller.run_map_action(key)
+
+    def apply_style(self) -> bool:
+        """Apply the chosen style preset to the chosen layer."""
+        self._collect()
+        try:
+            self.controller.rate_breaks = parse_breaks(self.breaks_edit.text())
+        except ValueError as err:
+            self.show_message(str(err), Qgis.Warning)
+            return False
+        layer = self.style_layer_combo.currentLayer()
+        if layer is None and self.iface is not None:
+            layer = self.iface.activeLayer()
+        ok = self.controller.apply_style(self.preset_combo.currentData(), layer)
+        self._restore_style_values()
+        return ok
+
+    def _restore_style_values(self) -> None:
+        self.breaks_edit.setText(", ".join(f"{b:g}" for b in self.controller.rate_breaks))
+        self.density_max_spin.setValue(self.controller.density_max)
+
+    # Feedback.
+
+    def show_message(self, text: str, level: int) -> None:
+        """Show a message in the dock; warnings and errors also in QGIS's message bar."""
+        self.status.setText(text)
+        self.status.setStyleSheet(f"color: {LEVEL_COLOURS.get(level, '#303030')}")
+        if self.iface is not None and level in (Qgis.Warning, Qgis.Critical):
+            self.iface.messageBar().pushMessage("Crime Mapping", text, level, 10)
+
+    def _busy(self, busy: bool) -> None:
+        self.cancel_button.setEnabled(busy)
+        for widget in (self.load_button, self.mps_load_button, self.filter_button):
+            widget.setEnabled(not busy)
+        self.refresh_actions(busy)
+
+    def refresh_actions(self, busy: bool = False) -> None:
+        """Enable the map buttons whose algorithm is registered; the others say why they are disabled."""
+        for key, button in self.map_buttons.items():
+            available, reason = self.controller.action_available(key)
+            button.setEnabled(available and not busy)
+            button.setToolTip(
+                reason or f"Run it on the filtered crimes ({self.controller.state.crime_filter.label()})."
+            )
+
+    def _count(self, count: int) -> None:
+        self.count_label.setText(f"{count:,} crimes selected")
+
+    def _layer_chosen(self, layer) -> None:
+        if layer is not self.controller.state.crimes:
+            self.controller.set_crimes_layer(layer if isinstance(layer, QgsVectorLayer) else None)
+
+    def _layer_changed(self) -> None:
+        layer = self.controller.state.crimes
+        if self.layer_combo.currentLayer() is not layer:
+            self.layer_combo.setLayer(layer)
+        if layer is None:
+            self.count_label.setText("no crimes loaded")
+            return
+        index = layer.fields().lookupField(FORCE_FIELD)
+        chosen = checked_items(self.force_list)
+        self.force_list.clear()
+        if index >= 0:
+            # The forces in the file, read once with the filter off so that every force can be chosen.
+            subset = layer.subsetString()
+            layer.setSubsetString("")
+            forces = sorted(str(v) for v in layer.uniqueValues(index) if v)
+            layer.setSubsetString(subset)
+            for force in forces:
+                item = QListWidgetItem(force)
+                item.setFlags(item.flags() | Qt.ItemIsUserCheckable)
+                item.setCheckState(Qt.Checked if force in chosen else Qt.Unchecked)
+                self.force_list.addItem(item)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self._collect()
+        self.controller.save_settings()
+        super().closeEvent(event)

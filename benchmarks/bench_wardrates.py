@@ -35,8 +35,8 @@ WARDS = ROOT / "sample_data" / "boundaries" / "london_wards_2024.gpkg"
 
 def make_points(processing, rows: int, jitter: float, name: str) -> Path:
     """Write (once) a GeoPackage of about `rows` real police.uk points, optionally jittered, and return it."""
+    from crime_mapping_plugin.core.crime_points import MONTH, read_ogr_table
     from crime_mapping_plugin.core.gpkg import GeoPackageWriter
-    from crime_mapping_plugin.core.ogr_read import read_points
 
     target = WORK / f"{name}-{rows}.gpkg"
     if target.exists():
@@ -48,7 +48,8 @@ def make_points(processing, rows: int, jitter: float, name: str) -> Path:
             "crimemapping:importpoliceuk",
             {"INPUT": [str(ROOT / "sample_data" / "police_uk")], "OUTPUT": str(seed)},
         )
-    x, y, _, months = read_points(str(seed), "seed", [], "month")
+    seed_table = read_ogr_table(str(seed), "seed", {"month": MONTH})
+    x, y, months = seed_table.x, seed_table.y, seed_table.columns["month"]
     ok = np.isfinite(x)
     x, y = x[ok], y[ok]
     month = np.array([f"{m // 12:04d}-{m % 12 + 1:02d}-01" for m in months[ok]], dtype=object)

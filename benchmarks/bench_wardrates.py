@@ -24,10 +24,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.append("/usr/share/qgis/python/plugins")
+sys.path.insert(0, str(ROOT / "scripts"))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from qgis.core import QgsApplication, QgsCoordinateReferenceSystem, QgsVectorLayer  # noqa: E402
+from qgis.core import QgsCoordinateReferenceSystem, QgsVectorLayer  # noqa: E402
+from standalone import start_qgis  # noqa: E402
 
 WORK = ROOT / "benchmarks" / "_work"
 WARDS = ROOT / "sample_data" / "boundaries" / "london_wards_2024.gpkg"
@@ -103,18 +104,9 @@ def compare(processing, points: Path, label: str) -> float:
 
 def main() -> None:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-    QgsApplication.setPrefixPath("/usr", True)
-    app = QgsApplication([], False)
-    app.initQgis()
-    from processing.core.Processing import Processing
-
-    Processing.initialize()
+    app, provider = start_qgis()
     from qgis import processing
 
-    from crime_mapping_plugin.processing.provider import CrimeMappingProvider
-
-    provider = CrimeMappingProvider()  # the registry does not keep the Python object alive
-    QgsApplication.processingRegistry().addProvider(provider)
     snap = make_points(processing, rows, 0.0, "snap")
     distinct = make_points(processing, rows, 25.0, "distinct")
     compare(processing, snap, "real snap points (repeated)")

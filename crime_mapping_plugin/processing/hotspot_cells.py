@@ -19,6 +19,8 @@ from qgis.core import (
     QgsPoint,
     QgsProcessing,
     QgsProcessingException,
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputString,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterDistance,
@@ -35,6 +37,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QVariant
 
 from crime_mapping_plugin.core import crime_points, gistar
+from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
 
 INPUT = "INPUT"
 WEIGHT_FIELD = "WEIGHT_FIELD"
@@ -83,6 +86,33 @@ STATS_HELP = (
     "(Benjamini-Hochberg, on by default) each level's critical p is the largest sorted p<sub>(k)</sub> with "
     "p<sub>(k)</sub> &le; k&middot;&alpha;/m over all m cells with a z-score, and a bin needs p at or below it.<br>"
 )
+
+
+class HotspotCellsAlgorithm(CrimeMappingAlgorithm):
+    """Base of the Gi* algorithms: the outputs and parameter checks they share."""
+
+    INPUT = INPUT
+    OUTPUT = "OUTPUT"
+    POINTS_READ = "POINTS_READ"
+    POINTS_COUNTED = "POINTS_COUNTED"
+    POINTS_LEFT_OUT = "POINTS_LEFT_OUT"
+    CELLS_ANALYSED = "CELLS_ANALYSED"
+    CELLS_WITHOUT_NEIGHBOURS = "CELLS_WITHOUT_NEIGHBOURS"
+    REPORT = "REPORT"
+
+    def add_outputs(self, numbers: tuple[tuple[str, str], ...]) -> None:
+        """Add the number outputs (key, label) and the report."""
+        for key, label in numbers:
+            self.addOutput(QgsProcessingOutputNumber(key, self.tr(label)))
+        self.addOutput(QgsProcessingOutputString(self.REPORT, self.tr("Report")))
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
+        if self.parameterAsEnum(parameters, CELLS, context) == 2 and not parameters.get(POLYGONS):
+            return False, self.tr("Cells is 'My polygons (e.g. wards)': choose the polygon layer under 'My polygons'.")
+        return True, ""
 
 
 def add_cell_parameters(alg, point_help: str) -> None:

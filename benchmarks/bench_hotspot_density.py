@@ -22,7 +22,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from standalone import start_qgis  # noqa: E402
+
 WORK = ROOT / "benchmarks" / "_work" / "kde"
 COPIES = 62
 RADIUS, CELL = 400.0, 50.0
@@ -36,21 +40,11 @@ def peak_mb() -> float:
 
 def main() -> None:
     """Build the points, run both algorithms, print times, ratio, memory and agreement."""
-    from qgis.core import QgsApplication
-
-    app = QgsApplication([], False)
-    app.initQgis()
-    sys.path.append("/usr/share/qgis/python/plugins")
-    from processing.core.Processing import Processing
-
-    Processing.initialize()
+    app, provider = start_qgis()
     from qgis import processing
 
     from crime_mapping_plugin.core.gpkg import GeoPackageWriter
-    from crime_mapping_plugin.processing.provider import CrimeMappingProvider
 
-    provider = CrimeMappingProvider()
-    QgsApplication.processingRegistry().addProvider(provider)
     WORK.mkdir(parents=True, exist_ok=True)
     sample = WORK / "sample.gpkg"
     processing.run(

@@ -21,10 +21,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.append("/usr/share/qgis/python/plugins")
+sys.path.insert(0, str(ROOT / "scripts"))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from qgis.core import QgsApplication, QgsVectorLayer  # noqa: E402
+from qgis.core import QgsVectorLayer  # noqa: E402
+from standalone import start_qgis  # noqa: E402
 
 WORK = ROOT / "benchmarks" / "_work"
 
@@ -66,18 +67,9 @@ def make_data(rows_wanted: int) -> Path:
 
 def main() -> None:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-    QgsApplication.setPrefixPath("/usr", True)
-    app = QgsApplication([], False)
-    app.initQgis()
-    from processing.core.Processing import Processing
-
-    Processing.initialize()
+    app, provider = start_qgis()
     from qgis import processing
 
-    from crime_mapping_plugin.processing.provider import CrimeMappingProvider
-
-    provider = CrimeMappingProvider()  # the registry does not keep the Python object alive
-    QgsApplication.processingRegistry().addProvider(provider)
     data = make_data(rows)
     print(f"data: {data.name}, {rows} rows")
 

@@ -24,10 +24,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.append("/usr/share/qgis/python/plugins")
+sys.path.insert(0, str(ROOT / "scripts"))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from qgis.core import QgsApplication, QgsCoordinateReferenceSystem, QgsVectorLayer  # noqa: E402
+from qgis.core import QgsCoordinateReferenceSystem, QgsVectorLayer  # noqa: E402
+from standalone import start_qgis  # noqa: E402
 
 WORK = ROOT / "benchmarks" / "_work"
 WARDS = ROOT / "sample_data" / "boundaries" / "london_wards_2024.gpkg"
@@ -35,8 +36,8 @@ WARDS = ROOT / "sample_data" / "boundaries" / "london_wards_2024.gpkg"
 
 def make_points(processing, rows: int, jitter: float, name: str) -> Path:
     """Write (once) a GeoPackage of about `rows` real police.uk points, optionally jittered, and return it."""
+    from crime_mapping_plugin.core.crime_points import MONTH, read_ogr_table
     from crime_mapping_plugin.core.gpkg import GeoPackageWriter
-    from crime_mapping_plugin.core.ogr_read import read_points
 
     target = WORK / f"{name}-{rows}.gpkg"
     if target.exists():
@@ -48,7 +49,8 @@ def make_points(processing, rows: int, jitter: float, name: str) -> Path:
             "crimemapping:importpoliceuk",
             {"INPUT": [str(ROOT / "sample_data" / "police_uk")], "OUTPUT": str(seed)},
         )
-    x, y, _, months = read_points(str(seed), "seed", [], "month")
+    seed_table = read_ogr_table(str(seed), "seed", {"month": MONTH})
+    x, y, months = seed_table.x, seed_table.y, seed_table.columns["month"]
     ok = np.isfinite(x)
     x, y = x[ok], y[ok]
     month = np.array([f"{m // 12:04d}-{m % 12 + 1:02d}-01" for m in months[ok]], dtype=object)
@@ -102,18 +104,9 @@ def compare(processing, points: Path, label: str) -> float:
 
 def main() -> None:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-    QgsApplication.setPrefixPath("/usr", True)
-    app = QgsApplication([], False)
-    app.initQgis()
-    from processing.core.Processing import Processing
-
-    Processing.initialize()
+    app, provider = start_qgis()
     from qgis import processing
 
-    from crime_mapping_plugin.processing.provider import CrimeMappingProvider
-
-    provider = CrimeMappingProvider()  # the registry does not keep the Python object alive
-    QgsApplication.processingRegistry().addProvider(provider)
     snap = make_points(processing, rows, 0.0, "snap")
     distinct = make_points(processing, rows, 25.0, "distinct")
     compare(processing, snap, "real snap points (repeated)")

@@ -15,10 +15,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.append("/usr/share/qgis/python/plugins")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from qgis.core import QgsApplication, QgsProcessingContext, QgsProcessingFeedback, QgsProject  # noqa: E402
+from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject  # noqa: E402
+from standalone import start_qgis  # noqa: E402
 
 # In the order an analyst works: import first, the analyses read its output.
 STEPS = ("demo_import", "demo_hotspot_density", "demo_wardrates", "demo_gistar", "demo_model")
@@ -30,18 +30,8 @@ class _Quiet(QgsProcessingFeedback):
 
 
 def main(sample_dir: Path, out_dir: Path) -> int:
-    QgsApplication.setPrefixPath("/usr", True)
-    app = QgsApplication([], False)
-    app.initQgis()
-    from processing.core.Processing import Processing
-
-    Processing.initialize()
+    app, provider = start_qgis()
     from qgis import processing
-
-    from crime_mapping_plugin.processing.provider import CrimeMappingProvider
-
-    provider = CrimeMappingProvider()  # the registry does not keep the Python object alive
-    QgsApplication.processingRegistry().addProvider(provider)
 
     def run_alg(alg_id: str, params: dict, feedback=None, context=None):
         context = context or QgsProcessingContext()

@@ -1,10 +1,11 @@
-"""Read crime points with an optional weight and month from a vector source, as numpy arrays.
+"""Read crime points and a few of their columns from a vector layer as numpy arrays, in bulk where GDAL can.
 
 A year of London crime is a million points; one QgsFeature per point from Python costs several
-seconds. A plain OGR file layer (the import's GeoPackage, a shapefile) is read column-wise through
-GDAL's Arrow interface instead; any other source (a selection, a filter, a database, a memory layer)
-goes through the ordinary feature iterator. Both return the same thing, and every feature is either a
-point in the result or counted under a reason.
+seconds, more than counting a point into a ward. GDAL 3.6 and later hand a plain OGR file layer (the
+import's GeoPackage, a shapefile) over in column batches (RFC 86, `GetArrowStreamAsNumPy`): points
+arrive as WKB, dates as datetime64 and text as bytes, with no Python object per row. Older GDAL or an
+unusual layout raises `BulkReadUnavailableError`; any other source (a selection, a filter, an edited,
+memory or database layer) goes through the ordinary feature iterator, and both return the same thing.
 """
 
 from __future__ import annotations
@@ -12,16 +13,47 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
+from osgeo import ogr
 
-# WKB point, little endian: byte order, type 1, x, y.
-_WKB_POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
+ogr.UseExceptions()
+
+# Kinds of column read_ogr_table and read_feature_table return: a float array (NaN for NULL or not a number),
+# month numbers (year·12 + month − 1, −1 when missing), a list of str (None for NULL), or by field type
+# (numbers as floats, anything else as text; from features, a list of Python values).
+NUMBER = "number"
+MONTH = "month"
+TEXT = "text"
+AUTO = "auto"
+
 _MONTH = re.compile(r"^\s*(\d{4})-(\d{1,2})")
 
 NO_GEOMETRY = "no point geometry"
 NO_WEIGHT = "weight missing or not a number"
+
+IN_BULK = "in bulk through GDAL"
+BY_FEATURE = "feature by feature"
+
+
+class BulkReadUnavailableError(Exception):
+    """The layer cannot be read in bulk here; read it feature by feature."""
+
+
+@dataclass
+class PointTable:
+    """One row per point (per feature; per part of a multipoint when exploded), in the layer's CRS.
+
+    x and y are NaN where a row has no point; columns holds each requested column by its kind; multipart
+    counts the multipoint features (located at their first point unless exploded); how says how it was read.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    columns: dict
+    multipart: int = 0
+    how: str = ""
 
 
 @dataclass
@@ -64,33 +96,6 @@ def month_index(value) -> int:
     return -1
 
 
-def _month_column(values: np.ndarray) -> np.ndarray:
-    if np.ma.isMaskedArray(values):
-        mask = np.ma.getmaskarray(values)
-        values = np.ma.getdata(values)
-    else:
-        mask = np.zeros(len(values), dtype=bool)
-    if np.issubdtype(values.dtype, np.datetime64):
-        nat = np.isnat(values)
-        out = values.astype("datetime64[M]").astype(np.int64) + 1970 * 12
-        out[nat | mask] = -1
-        return out
-    out = np.array([month_index(v.decode() if isinstance(v, bytes) else v) for v in values], dtype=np.int64)
-    out[mask] = -1
-    return out
-
-
-def _weight_column(values: np.ndarray) -> np.ndarray:
-    mask = np.ma.getmaskarray(values) if np.ma.isMaskedArray(values) else np.zeros(len(values), dtype=bool)
-    data = np.ma.getdata(values)
-    try:
-        out = data.astype(float)
-    except (TypeError, ValueError):
-        out = np.array([_to_float(v) for v in data], dtype=float)
-    out[mask] = np.nan
-    return out
-
-
 def _to_float(value) -> float:
     try:
         return float(value)
@@ -98,84 +103,348 @@ def _to_float(value) -> float:
         return float("nan")
 
 
-def _wkb_points(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return x, y of WKB point geometries (NaN for anything else)."""
-    if geoms.dtype.kind == "V" and geoms.dtype.itemsize == _WKB_POINT.itemsize:
-        parsed = np.frombuffer(geoms.tobytes(), dtype=_WKB_POINT)
-        ok = (parsed["order"] == 1) & (parsed["type"] == 1)
-        return np.where(ok, parsed["x"], np.nan), np.where(ok, parsed["y"], np.nan)
-    from osgeo import ogr
+def _mask_of(values: np.ndarray) -> np.ndarray:
+    return np.ma.getmaskarray(values) if np.ma.isMaskedArray(values) else np.zeros(len(values), dtype=bool)
 
-    x = np.full(len(geoms), np.nan)
-    y = np.full(len(geoms), np.nan)
-    for i, wkb in enumerate(geoms):
-        if wkb is None or wkb is np.ma.masked or len(wkb) == 0:
+
+def _number_column(values: np.ndarray) -> np.ndarray:
+    data = np.ma.getdata(values)
+    try:
+        out = data.astype(float)
+    except (TypeError, ValueError):
+        out = np.array([_to_float(v) for v in data], dtype=float)
+    out[_mask_of(values)] = np.nan
+    return out
+
+
+def _text_column(values: np.ndarray) -> list:
+    """Return a text column as Python strings, None for NULL."""
+    mask = _mask_of(values)
+    # Decode each distinct value once: a crime-type column holds a handful of labels.
+    uniq, inverse = np.unique(np.ma.getdata(values), return_inverse=True)
+    decoded = [u.decode("utf-8", "replace") if isinstance(u, bytes) else (None if u is None else str(u)) for u in uniq]
+    out = [decoded[i] for i in inverse.ravel()]
+    for i in np.flatnonzero(mask):
+        out[i] = None
+    return out
+
+
+def _parse_months(values, month_of: Callable[[object], int]) -> np.ndarray:
+    """Return month numbers of dates or month texts, parsing each distinct value once."""
+    cache: dict = {}
+    out = np.empty(len(values), dtype=np.int64)
+    for i, v in enumerate(values):
+        n = cache.get(v)
+        if n is None:
+            n = cache[v] = month_of(v)
+        out[i] = n
+    return out
+
+
+def _month_column(values: np.ndarray, month_of: Callable[[object], int]) -> np.ndarray:
+    data = np.ma.getdata(values)
+    if data.dtype.kind != "M":
+        return _parse_months(_text_column(values), month_of)
+    out = data.astype("datetime64[M]").astype(np.int64) + 1970 * 12
+    out[_mask_of(values) | np.isnat(data)] = -1
+    return out
+
+
+def _wkb_points(geom: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return x, y of WKB points (a fixed-width void array or an object array of bytes) and the other rows' WKB.
+
+    x and y are NaN where a row holds no point; the third array lists the rows holding some other WKB.
+    """
+    n = len(geom)
+    x = np.full(n, np.nan)
+    y = np.full(n, np.nan)
+    other = np.zeros(n, dtype=bool)
+    if n == 0:
+        return x, y, np.flatnonzero(other)
+    if geom.dtype.kind == "V":
+        width = geom.dtype.itemsize
+        raw = np.frombuffer(geom.tobytes(), dtype=np.uint8).reshape(n, width)
+        groups = [(np.arange(n), raw)]
+    else:
+        blobs = [b if isinstance(b, (bytes, bytearray)) else b"" for b in geom]
+        lengths = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=n)
+        groups = []
+        for length in np.unique(lengths):
+            idx = np.flatnonzero(lengths == length)
+            if length < 21:
+                other[idx] = length >= 9  # an empty multipoint is 9 bytes
+                continue
+            raw = np.frombuffer(b"".join(blobs[i] for i in idx), dtype=np.uint8).reshape(len(idx), int(length))
+            groups.append((idx, raw))
+    for idx, raw in groups:
+        if raw.shape[1] < 21:
             continue
-        geom = ogr.CreateGeometryFromWkb(bytes(wkb))
-        if geom is not None and ogr.GT_Flatten(geom.GetGeometryType()) == ogr.wkbPoint and not geom.IsEmpty():
-            x[i], y[i] = geom.GetX(), geom.GetY()
-    return x, y
+        for order, endian in ((1, "<"), (0, ">")):
+            sel = np.flatnonzero(raw[:, 0] == order)
+            if len(sel) == 0:
+                continue
+            sub = raw[sel]
+            gtype = sub[:, 1:5].copy().view(endian + "u4").ravel()
+            # Point, Point Z/M/ZM (ISO 1001.. and the EWKB 0x80000000/0x40000000 flags): x, y come first.
+            is_point = ((gtype & 0x0FFFFFFF) % 1000) == 1
+            coords = sub[:, 5:21].copy().view(endian + "f8").reshape(len(sel), 2)
+            x[idx[sel[is_point]]] = coords[is_point, 0]
+            y[idx[sel[is_point]]] = coords[is_point, 1]
+            other[idx[sel[~is_point]]] = True
+    return x, y, np.flatnonzero(other)
 
 
-def read_ogr_points(
+def _wkb_parts(blob: bytes) -> list[tuple[float, float]] | None:
+    """Return the parts of a WKB multipoint ([] when empty); None for anything that is not a multipoint."""
+    try:
+        geom = ogr.CreateGeometryFromWkb(blob)
+    except RuntimeError:
+        return None
+    if geom is None or ogr.GT_Flatten(geom.GetGeometryType()) != ogr.wkbMultiPoint:
+        return None
+    return [(p.GetX(), p.GetY()) for p in (geom.GetGeometryRef(i) for i in range(geom.GetGeometryCount()))]
+
+
+def _explode(table: PointTable, parts: dict[int, list[tuple[float, float]]]) -> None:
+    """Give each part of a multipoint its own row, repeating the feature's columns."""
+    counts = np.ones(len(table.x), dtype=np.int64)
+    for i, pts in parts.items():
+        counts[i] = max(len(pts), 1)
+    if (counts == 1).all():
+        return
+    rows = np.repeat(np.arange(len(table.x)), counts)
+    starts = np.cumsum(counts) - counts
+    x, y = table.x[rows], table.y[rows]
+    for i, pts in parts.items():
+        for k, (px, py) in enumerate(pts):
+            x[starts[i] + k], y[starts[i] + k] = px, py
+    table.x, table.y = x, y
+    for name, values in table.columns.items():
+        table.columns[name] = values[rows] if isinstance(values, np.ndarray) else [values[i] for i in rows]
+
+
+def _open_layer(path: str, layer_name: str | None, wanted):
+    if not hasattr(ogr.Layer, "GetArrowStreamAsNumPy"):
+        raise BulkReadUnavailableError("GDAL is older than 3.6")
+    ds = ogr.Open(path)
+    if ds is None:
+        raise BulkReadUnavailableError(f"GDAL cannot open {path}")
+    layer = ds.GetLayerByName(layer_name) if layer_name else ds.GetLayer(0)
+    if layer is None:
+        raise BulkReadUnavailableError(f"{path} has no layer '{layer_name}'")
+    defn = layer.GetLayerDefn()
+    kinds = {defn.GetFieldDefn(i).GetName(): defn.GetFieldDefn(i).GetType() for i in range(defn.GetFieldCount())}
+    missing = [w for w in wanted if w not in kinds]
+    if missing:
+        raise BulkReadUnavailableError(f"no field {', '.join(missing)}")
+    return ds, layer, kinds
+
+
+def read_ogr_table(
     path: str,
     layer_name: str | None,
-    weight_field: str | None,
-    month_field: str | None,
+    columns: Mapping[str, str],
+    geometry: bool = True,
+    explode: bool = False,
+    month_of: Callable[[object], int] = month_index,
     is_cancelled: Callable[[], bool] = lambda: False,
-) -> CrimePoints | None:
-    """Read a file layer column-wise through GDAL's Arrow interface; None when GDAL cannot."""
-    from osgeo import ogr
+) -> PointTable:
+    """Read points (unless geometry is False) and columns of a whole file layer column-wise through GDAL's Arrow.
 
-    if not hasattr(ogr.Layer, "GetArrowStreamAsNumPy"):  # GDAL < 3.6
-        return None
-    dataset = ogr.Open(path)
-    if dataset is None:
-        return None
-    layer = dataset.GetLayerByName(layer_name) if layer_name else dataset.GetLayer(0)
-    if layer is None or not layer.GetGeometryColumn():
-        return None
-    defn = layer.GetLayerDefn()
-    wanted = {f for f in (weight_field, month_field) if f}
-    names = [defn.GetFieldDefn(i).GetName() for i in range(defn.GetFieldCount())]
-    if not wanted <= set(names):
-        return None
-    layer.SetIgnoredFields([n for n in names if n not in wanted])
-    geom_name = layer.GetGeometryColumn()
-    xs, ys, ws, ms = [], [], [], []
+    columns maps each field to its kind (NUMBER, MONTH, TEXT, AUTO); month_of turns a month text into a month
+    number. Raise BulkReadUnavailableError when GDAL cannot, InterruptedError when cancelled.
+    """
+    ds, layer, kinds = _open_layer(path, layer_name, list(columns))
+    numeric = (ogr.OFTInteger, ogr.OFTInteger64, ogr.OFTReal)
+    ignored = [n for n in kinds if n not in columns]
+    layer.SetIgnoredFields(ignored if geometry else ignored + ["OGR_GEOMETRY"])
+    geom_name = layer.GetGeometryColumn() or "wkb_geometry"
+    xs, ys, parts, blobs = [], [], {}, {}
+    values: dict[str, list] = {c: [] for c in columns}
+    offset = 0
     try:
         # Not INCLUDE_FID=NO: GDAL 3.6 then returns empty geometries for a layer without other fields.
-        stream = layer.GetArrowStreamAsNumPy()
-    except (RuntimeError, AttributeError):
+        for batch in layer.GetArrowStreamAsNumPy(options=["MAX_FEATURES_IN_BATCH=1000000"]):
+            if is_cancelled():
+                raise InterruptedError("cancelled")
+            rows = 0
+            if geometry:
+                geom = batch.get(geom_name)
+                if geom is None:
+                    raise BulkReadUnavailableError("the layer has no geometry column in its Arrow stream")
+                gone = _mask_of(geom)
+                x, y, other = _wkb_points(np.ma.getdata(geom))
+                x[gone] = np.nan
+                y[gone] = np.nan
+                for i in other:
+                    if not gone[i]:
+                        blobs[offset + int(i)] = bytes(np.ma.getdata(geom)[i])
+                xs.append(x)
+                ys.append(y)
+                rows = len(x)
+            for c, kind in columns.items():
+                column = batch[c]
+                rows = len(column)
+                if kind == MONTH:
+                    values[c].append(_month_column(column, month_of))
+                elif kind == NUMBER or (kind == AUTO and kinds[c] in numeric):
+                    values[c].append(_number_column(column))
+                else:
+                    values[c].append(_text_column(column))
+            offset += rows
+        x = np.concatenate(xs) if xs else np.zeros(0)
+        y = np.concatenate(ys) if ys else np.zeros(0)
+        if geometry and len(x) and not np.isfinite(x).any() and not blobs:
+            layer.ResetReading()
+            first = layer.GetNextFeature()
+            if first is not None and first.GetGeometryRef() is not None:
+                # GDAL 3.6 Arrow losing geometries: let the feature iterator read them.
+                raise BulkReadUnavailableError("GDAL lost the geometries")
+    finally:
+        layer.SetIgnoredFields([])
+        del ds  # close the file now rather than whenever Python collects it
+    out: dict = {}
+    for c, kind in columns.items():
+        if kind in (MONTH, NUMBER) or (kind == AUTO and kinds[c] in numeric):
+            out[c] = np.concatenate(values[c]) if values[c] else np.zeros(0, np.int64 if kind == MONTH else float)
+        else:
+            out[c] = [v for part in values[c] for v in part]
+    table = PointTable(x if geometry else None, y if geometry else None, out, how=IN_BULK)
+    for i, blob in blobs.items():
+        pts = _wkb_parts(blob)
+        if not pts:
+            continue
+        table.multipart += 1
+        x[i], y[i] = pts[0]
+        parts[i] = pts
+    if explode:
+        _explode(table, parts)
+    return table
+
+
+def _pyvalue(value):
+    """Return an attribute as a plain Python value: None for NULL, datetime.date for a date."""
+    if value is None or (hasattr(value, "isNull") and value.isNull()):
         return None
-    for batch in stream:
-        if is_cancelled():
-            return None
-        x, y = _wkb_points(np.asarray(batch[geom_name]))
-        xs.append(x)
-        ys.append(y)
-        if weight_field:
-            ws.append(_weight_column(batch[weight_field]))
-        if month_field:
-            ms.append(_month_column(batch[month_field]))
-    x = np.concatenate(xs) if xs else np.zeros(0)
-    y = np.concatenate(ys) if ys else np.zeros(0)
-    weight = np.concatenate(ws) if weight_field else None
-    month = np.concatenate(ms) if month_field else None
-    if weight_field and not ws:
-        weight = np.zeros(0)
-    if month_field and not ms:
-        month = np.zeros(0, dtype=np.int64)
-    if len(x) and not np.isfinite(x).any():
-        layer.ResetReading()
-        first = layer.GetNextFeature()
-        if first is not None and first.GetGeometryRef() is not None:
-            return None  # GDAL lost the geometries: let the feature iterator read them
-    return _finish(x, y, weight, month)
+    if hasattr(value, "toPyDate"):
+        return value.toPyDate() if value.isValid() else None
+    if hasattr(value, "toPyDateTime"):
+        return value.toPyDateTime() if value.isValid() else None
+    return value
 
 
-def _finish(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None, month: np.ndarray | None) -> CrimePoints:
-    read = len(x)
+def read_feature_table(
+    features,
+    columns: Mapping[str, str],
+    geometry: bool = True,
+    explode: bool = False,
+    month_of: Callable[[object], int] = month_index,
+    is_cancelled: Callable[[], bool] = lambda: False,
+    progress: Callable[[float], None] | None = None,
+    total: int = 0,
+) -> PointTable:
+    """Read QgsFeatures one by one into what read_ogr_table returns; raise InterruptedError when cancelled."""
+    xs: list[float] = []
+    ys: list[float] = []
+    raw: dict[str, list] = {c: [] for c in columns}
+    parts: dict[int, list[tuple[float, float]]] = {}
+    multipart = 0
+    for count, feature in enumerate(features):
+        if count % 10000 == 0:
+            if is_cancelled():
+                raise InterruptedError("cancelled")
+            if progress is not None and total:
+                progress(min(1.0, count / total))
+        for c in columns:
+            raw[c].append(_pyvalue(feature[c]))
+        if not geometry:
+            continue
+        geom = feature.geometry()
+        point = (np.nan, np.nan)
+        if geom is not None and not geom.isNull() and not geom.isEmpty() and geom.type() == 0:
+            if geom.isMultipart():
+                multipart += 1
+                pts = [(p.x(), p.y()) for p in geom.asMultiPoint()]
+                parts[len(xs)] = pts
+                point = pts[0] if pts else point
+            else:
+                p = geom.asPoint()
+                point = (p.x(), p.y())
+        xs.append(point[0])
+        ys.append(point[1])
+    out: dict = {}
+    for c, kind in columns.items():
+        if kind == MONTH:
+            out[c] = _parse_months(raw[c], month_of)
+        elif kind == NUMBER:
+            out[c] = np.array([_to_float(v) for v in raw[c]], dtype=float)
+        elif kind == TEXT:
+            out[c] = [None if v is None else str(v) for v in raw[c]]
+        else:
+            out[c] = [v if v is None or isinstance(v, (int, float)) else str(v) for v in raw[c]]
+    x = np.array(xs, dtype=float) if geometry else None
+    y = np.array(ys, dtype=float) if geometry else None
+    table = PointTable(x, y, out, multipart, BY_FEATURE)
+    if explode:
+        _explode(table, parts)
+    return table
+
+
+def read_layer(
+    source,
+    plain: tuple[str, str | None] | None,
+    columns: Mapping[str, str],
+    geometry: bool = True,
+    explode: bool = False,
+    month_of: Callable[[object], int] = month_index,
+    crs=None,
+    transform_context=None,
+    is_cancelled: Callable[[], bool] = lambda: False,
+    progress: Callable[[float], None] | None = None,
+    on_fallback: Callable[[str], None] | None = None,
+) -> PointTable:
+    """Read a QgsFeatureSource in bulk from its file (plain: path, layer name) when possible, else feature by feature.
+
+    Points are returned in crs when it is given (else in the source's CRS); NaN where they cannot be placed.
+    on_fallback hears why a plain layer could not be read in bulk. Raise InterruptedError when cancelled.
+    """
+    from qgis.core import QgsCoordinateTransform, QgsFeatureRequest
+
+    if plain is not None:
+        try:
+            table = read_ogr_table(plain[0], plain[1], columns, geometry, explode, month_of, is_cancelled)
+        except (BulkReadUnavailableError, RuntimeError) as err:
+            if on_fallback is not None:
+                on_fallback(str(err))
+        else:
+            if geometry and crs is not None and crs != source.sourceCrs() and len(table.x):
+                from crime_mapping_plugin.core.reproject import BulkTransformer
+
+                transform = QgsCoordinateTransform(source.sourceCrs(), crs, transform_context)
+                table.x, table.y = BulkTransformer(transform)(table.x, table.y)
+            return table
+    request = QgsFeatureRequest().setSubsetOfAttributes(list(columns), source.fields())
+    if not geometry:
+        request.setFlags(QgsFeatureRequest.NoGeometry)
+    elif crs is not None:
+        request.setDestinationCrs(crs, transform_context)
+    return read_feature_table(
+        source.getFeatures(request),
+        columns,
+        geometry,
+        explode,
+        month_of,
+        is_cancelled,
+        progress,
+        source.featureCount(),
+    )
+
+
+def crime_points_from(table: PointTable, weight_field: str | None, month_field: str | None) -> CrimePoints:
+    """Return the crimes of a table with a point and (given a weight field) a numeric weight, counting the rest."""
+    x, y = table.x, table.y
+    weight = table.columns[weight_field] if weight_field else None
+    month = table.columns[month_field] if month_field else None
     left_out: Counter = Counter()
     keep = np.isfinite(x) & np.isfinite(y)
     left_out[NO_GEOMETRY] = int((~keep).sum())
@@ -189,56 +458,34 @@ def _finish(x: np.ndarray, y: np.ndarray, weight: np.ndarray | None, month: np.n
         y[keep],
         None if weight is None else weight[keep],
         None if month is None else month[keep],
-        read,
+        len(x),
         left_out,
     )
 
 
-def read_feature_points(
-    features,
+def point_columns(weight_field: str | None, month_field: str | None) -> dict[str, str]:
+    """Return the columns to read for a weight field and a month field (either may be None)."""
+    columns = {weight_field: NUMBER} if weight_field else {}
+    if month_field:
+        columns[month_field] = MONTH
+    return columns
+
+
+def read_ogr_points(
+    path: str,
+    layer_name: str | None,
     weight_field: str | None,
     month_field: str | None,
-    transform=None,
     is_cancelled: Callable[[], bool] = lambda: False,
-    progress: Callable[[float], None] | None = None,
-    total: int = 0,
 ) -> CrimePoints | None:
-    """Read QgsFeatures one by one (multipoints give one point per part); None when cancelled."""
-    xs: list[float] = []
-    ys: list[float] = []
-    ws: list[float] = []
-    ms: list[int] = []
-    for count, feature in enumerate(features, start=1):
-        if count % 10000 == 0:
-            if is_cancelled():
-                return None
-            if progress is not None and total:
-                progress(min(1.0, count / total))
-        weight = _to_float(feature[weight_field]) if weight_field else 1.0
-        month = month_index(feature[month_field]) if month_field else -1
-        geom = feature.geometry()
-        points = []
-        if geom is not None and not geom.isNull() and not geom.isEmpty():
-            if transform is not None:
-                geom.transform(transform)
-            if geom.isMultipart():
-                points = [(p.x(), p.y()) for p in geom.asMultiPoint()] if geom.type() == 0 else []
-            elif geom.type() == 0:
-                p = geom.asPoint()
-                points = [(p.x(), p.y())]
-        if not points:
-            points = [(np.nan, np.nan)]
-        for px, py in points:
-            xs.append(px)
-            ys.append(py)
-            ws.append(weight)
-            ms.append(month)
-    return _finish(
-        np.array(xs, dtype=float),
-        np.array(ys, dtype=float),
-        np.array(ws, dtype=float) if weight_field else None,
-        np.array(ms, dtype=np.int64) if month_field else None,
-    )
+    """Read a file layer column-wise through GDAL's Arrow interface; None when GDAL cannot or when cancelled."""
+    try:
+        table = read_ogr_table(
+            path, layer_name, point_columns(weight_field, month_field), explode=True, is_cancelled=is_cancelled
+        )
+    except (BulkReadUnavailableError, RuntimeError, InterruptedError):
+        return None
+    return crime_points_from(table, weight_field, month_field)
 
 
 def core_size(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

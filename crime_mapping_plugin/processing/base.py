@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import os
 
-from qgis.core import QgsProcessingAlgorithm, QgsProcessingException
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingFeatureSourceDefinition,
+    QgsProviderRegistry,
+)
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
@@ -58,6 +63,25 @@ class CrimeMappingAlgorithm(QgsProcessingAlgorithm):
         if value is None or value == "" or value == []:
             return []
         return self.parameterAsEnums(parameters, name, context)
+
+    def plain_ogr_layer(self, parameters: dict, name: str, context) -> tuple[str, str] | None:
+        """Return (path, layer name) when an input is a whole, unedited, unfiltered GDAL file layer."""
+        value = parameters.get(name)
+        if isinstance(value, QgsProcessingFeatureSourceDefinition) and (
+            value.selectedFeaturesOnly or value.featureLimit != -1 or getattr(value, "filterExpression", "")
+        ):
+            return None
+        layer = self.parameterAsVectorLayer(parameters, name, context)
+        if layer is None or layer.providerType() != "ogr" or layer.subsetString() or layer.isModified():
+            return None
+        parts = QgsProviderRegistry.instance().decodeUri("ogr", layer.source())
+        path = parts.get("path", "")
+        if not path or not os.path.isfile(path):
+            return None
+        layer_name = parts.get("layerName") or ""
+        if not layer_name and parts.get("layerId") not in (None, 0, "0", ""):
+            return None
+        return path, layer_name
 
 
 def input_error(err: Exception) -> QgsProcessingException:

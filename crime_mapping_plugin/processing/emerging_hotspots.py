@@ -6,8 +6,6 @@ import numpy as np
 from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
-    QgsProcessingOutputNumber,
-    QgsProcessingOutputString,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSink,
@@ -18,7 +16,6 @@ from qgis.PyQt.QtCore import QVariant
 
 from crime_mapping_plugin.core import gistar
 from crime_mapping_plugin.processing import hotspot_cells as hc
-from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
 from crime_mapping_plugin.processing.layer_info import describe_layer
 
 REASON_BEFORE_FIRST_SLICE = "before the first whole time slice"
@@ -39,23 +36,15 @@ def month_label(month: int) -> str:
     return f"{month // 12:04d}-{month % 12 + 1:02d}"
 
 
-class EmergingHotspotsAlgorithm(CrimeMappingAlgorithm):
+class EmergingHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
     """Classify cells by how their Gi* hot or cold spot status changes over monthly (or longer) time slices."""
 
-    INPUT = hc.INPUT
     DATE_FIELD = "DATE_FIELD"
     SLICE_MONTHS = "SLICE_MONTHS"
     CONFIDENCE = "CONFIDENCE"
     TREND_CONFIDENCE = "TREND_CONFIDENCE"
-    OUTPUT = "OUTPUT"
 
-    POINTS_READ = "POINTS_READ"
-    POINTS_COUNTED = "POINTS_COUNTED"
-    POINTS_LEFT_OUT = "POINTS_LEFT_OUT"
-    CELLS_ANALYSED = "CELLS_ANALYSED"
-    CELLS_WITHOUT_NEIGHBOURS = "CELLS_WITHOUT_NEIGHBOURS"
     SLICES = "SLICES"
-    REPORT = "REPORT"
 
     NAME = "emerginghotspots"
     DISPLAY_NAME = "Emerging hot spot analysis (Gi* over time)"
@@ -132,24 +121,16 @@ class EmergingHotspotsAlgorithm(CrimeMappingAlgorithm):
         )
         output.setHelp(self.tr("Cells with their per-slice z-scores, trend and emerging hot spot category."))
         self.addParameter(output)
-        for key, label in (
-            (self.POINTS_READ, "Points read"),
-            (self.POINTS_COUNTED, "Points counted in cells"),
-            (self.POINTS_LEFT_OUT, "Points left out"),
-            (self.CELLS_ANALYSED, "Cells analysed"),
-            (self.CELLS_WITHOUT_NEIGHBOURS, "Cells without neighbours"),
-            (self.SLICES, "Time slices"),
-        ):
-            self.addOutput(QgsProcessingOutputNumber(key, self.tr(label)))
-        self.addOutput(QgsProcessingOutputString(self.REPORT, self.tr("Report")))
-
-    def checkParameterValues(self, parameters, context):  # noqa: N802
-        ok, message = super().checkParameterValues(parameters, context)
-        if not ok:
-            return ok, message
-        if self.parameterAsEnum(parameters, hc.CELLS, context) == 2 and not parameters.get(hc.POLYGONS):
-            return False, self.tr("Cells is 'My polygons (e.g. wards)': choose the polygon layer under 'My polygons'.")
-        return True, ""
+        self.add_outputs(
+            (
+                (self.POINTS_READ, "Points read"),
+                (self.POINTS_COUNTED, "Points counted in cells"),
+                (self.POINTS_LEFT_OUT, "Points left out"),
+                (self.CELLS_ANALYSED, "Cells analysed"),
+                (self.CELLS_WITHOUT_NEIGHBOURS, "Cells without neighbours"),
+                (self.SLICES, "Time slices"),
+            )
+        )
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         crs = hc.analysis_crs(self, parameters, context)

@@ -6,35 +6,23 @@ import numpy as np
 from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
-    QgsProcessingOutputNumber,
-    QgsProcessingOutputString,
     QgsProcessingParameterFeatureSink,
 )
 from qgis.PyQt.QtCore import QVariant
 
 from crime_mapping_plugin.core import gistar
 from crime_mapping_plugin.processing import hotspot_cells as hc
-from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
 from crime_mapping_plugin.processing.layer_info import describe_layer
 
 REASONS = (hc.REASON_NO_GEOMETRY, hc.REASON_NULL_WEIGHT, hc.REASON_OUTSIDE_AREA, hc.REASON_OUTSIDE_CELLS)
 
 
-class GiStarHotspotsAlgorithm(CrimeMappingAlgorithm):
+class GiStarHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
     """Find statistically significant hot and cold spots of crime with Getis-Ord Gi*."""
 
-    INPUT = hc.INPUT
-    OUTPUT = "OUTPUT"
-
-    POINTS_READ = "POINTS_READ"
-    POINTS_COUNTED = "POINTS_COUNTED"
-    POINTS_LEFT_OUT = "POINTS_LEFT_OUT"
-    CELLS_ANALYSED = "CELLS_ANALYSED"
-    CELLS_WITHOUT_NEIGHBOURS = "CELLS_WITHOUT_NEIGHBOURS"
     HOT_SPOTS = "HOT_SPOTS"
     COLD_SPOTS = "COLD_SPOTS"
     CELL_SIZE_USED = "CELL_SIZE_USED"
-    REPORT = "REPORT"
 
     NAME = "gistarhotspots"
     DISPLAY_NAME = "Hot spot analysis (Getis-Ord Gi*)"
@@ -65,26 +53,18 @@ class GiStarHotspotsAlgorithm(CrimeMappingAlgorithm):
         )
         output.setHelp(self.tr("Cells with count, Gi* z-score, two-sided p-value and confidence bin."))
         self.addParameter(output)
-        for key, label in (
-            (self.POINTS_READ, "Points read"),
-            (self.POINTS_COUNTED, "Points counted in cells"),
-            (self.POINTS_LEFT_OUT, "Points left out"),
-            (self.CELLS_ANALYSED, "Cells analysed"),
-            (self.CELLS_WITHOUT_NEIGHBOURS, "Cells without neighbours (no z-score)"),
-            (self.HOT_SPOTS, "Hot spot cells (any confidence)"),
-            (self.COLD_SPOTS, "Cold spot cells (any confidence)"),
-            (self.CELL_SIZE_USED, "Grid cell size used (m)"),
-        ):
-            self.addOutput(QgsProcessingOutputNumber(key, self.tr(label)))
-        self.addOutput(QgsProcessingOutputString(self.REPORT, self.tr("Report")))
-
-    def checkParameterValues(self, parameters, context):  # noqa: N802
-        ok, message = super().checkParameterValues(parameters, context)
-        if not ok:
-            return ok, message
-        if self.parameterAsEnum(parameters, hc.CELLS, context) == 2 and not parameters.get(hc.POLYGONS):
-            return False, self.tr("Cells is 'My polygons (e.g. wards)': choose the polygon layer under 'My polygons'.")
-        return True, ""
+        self.add_outputs(
+            (
+                (self.POINTS_READ, "Points read"),
+                (self.POINTS_COUNTED, "Points counted in cells"),
+                (self.POINTS_LEFT_OUT, "Points left out"),
+                (self.CELLS_ANALYSED, "Cells analysed"),
+                (self.CELLS_WITHOUT_NEIGHBOURS, "Cells without neighbours (no z-score)"),
+                (self.HOT_SPOTS, "Hot spot cells (any confidence)"),
+                (self.COLD_SPOTS, "Cold spot cells (any confidence)"),
+                (self.CELL_SIZE_USED, "Grid cell size used (m)"),
+            )
+        )
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         crs = hc.analysis_crs(self, parameters, context)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -21,6 +19,8 @@ from qgis.core import (
     QgsPoint,
     QgsProcessing,
     QgsProcessingException,
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputString,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterDistance,
@@ -34,9 +34,10 @@ from qgis.core import (
     QgsUnitTypes,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QDate, QDateTime, QVariant
+from qgis.PyQt.QtCore import QVariant
 
 from crime_mapping_plugin.core import crime_points, gistar
+from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
 
 INPUT = "INPUT"
 WEIGHT_FIELD = "WEIGHT_FIELD"
@@ -85,6 +86,33 @@ STATS_HELP = (
     "(Benjamini-Hochberg, on by default) each level's critical p is the largest sorted p<sub>(k)</sub> with "
     "p<sub>(k)</sub> &le; k&middot;&alpha;/m over all m cells with a z-score, and a bin needs p at or below it.<br>"
 )
+
+
+class HotspotCellsAlgorithm(CrimeMappingAlgorithm):
+    """Base of the Gi* algorithms: the outputs and parameter checks they share."""
+
+    INPUT = INPUT
+    OUTPUT = "OUTPUT"
+    POINTS_READ = "POINTS_READ"
+    POINTS_COUNTED = "POINTS_COUNTED"
+    POINTS_LEFT_OUT = "POINTS_LEFT_OUT"
+    CELLS_ANALYSED = "CELLS_ANALYSED"
+    CELLS_WITHOUT_NEIGHBOURS = "CELLS_WITHOUT_NEIGHBOURS"
+    REPORT = "REPORT"
+
+    def add_outputs(self, numbers: tuple[tuple[str, str], ...]) -> None:
+        """Add the number outputs (key, label) and the report."""
+        for key, label in numbers:
+            self.addOutput(QgsProcessingOutputNumber(key, self.tr(label)))
+        self.addOutput(QgsProcessingOutputString(self.REPORT, self.tr("Report")))
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
+        if self.parameterAsEnum(parameters, CELLS, context) == 2 and not parameters.get(POLYGONS):
+            return False, self.tr("Cells is 'My polygons (e.g. wards)': choose the polygon layer under 'My polygons'.")
+        return True, ""
 
 
 def add_cell_parameters(alg, point_help: str) -> None:
@@ -212,69 +240,43 @@ def analysis_crs(alg, parameters, context) -> QgsCoordinateReferenceSystem:
     )
 
 
-def _month_of(value) -> int | None:
-    if value is None or (hasattr(value, "isNull") and value.isNull()):
-        return None
-    if isinstance(value, QDateTime):
-        value = value.date()
-    if isinstance(value, QDate):
-        return value.year() * 12 + value.month() - 1 if value.isValid() else None
-    if isinstance(value, (_dt.date, _dt.datetime)):
-        return value.year * 12 + value.month - 1
-    match = re.match(r"^\s*(\d{4})-(\d{1,2})", str(value))
-    if match and 1 <= int(match.group(2)) <= 12:
-        return int(match.group(1)) * 12 + int(match.group(2)) - 1
-    return None
-
-
 def read_points(alg, parameters, context, feedback, crs, date_field: str | None = None) -> PointData:
     """Read the points (and weights, months) in crs, counting those left out by reason."""
     source = alg.parameterAsSource(parameters, INPUT, context)
     if source is None:
         raise QgsProcessingException("The crime points layer could not be read.")
     weight_name = alg.parameterAsString(parameters, WEIGHT_FIELD, context) or None
-    names = [n for n in (weight_name, date_field) if n]
-    for n in names:
-        if source.fields().lookupField(n) < 0:
+    for n in (weight_name, date_field):
+        if n and source.fields().lookupField(n) < 0:
             raise QgsProcessingException(f"The crime points layer has no field '{n}'.")
-    request = QgsFeatureRequest().setSubsetOfAttributes(names, source.fields())
-    request.setDestinationCrs(crs, context.transformContext())
-    xs, ys, ws, ms = [], [], [], []
+    try:
+        table = crime_points.read_layer(
+            source,
+            alg.plain_ogr_layer(parameters, INPUT, context),
+            crime_points.point_columns(weight_name, date_field),
+            crs=crs,
+            transform_context=context.transformContext(),
+            is_cancelled=feedback.isCanceled,
+            progress=lambda f: feedback.setProgress(20.0 * f),
+        )
+    except InterruptedError as err:
+        raise QgsProcessingException("Cancelled; no output was written.") from err
+    # A multipoint counts once, at its first part: it is one crime record.
+    x, y = table.x, table.y
+    read = len(x)
+    weight = table.columns[weight_name] if weight_name else np.ones(read)
+    month = table.columns[date_field] if date_field else np.zeros(read, np.int64)
     reasons: Counter = Counter()
-    read = 0
-    total = max(source.featureCount(), 1)
-    for feature in source.getFeatures(request):
-        if read % 10000 == 0:
-            if feedback.isCanceled():
-                raise QgsProcessingException("Cancelled; no output was written.")
-            feedback.setProgress(20.0 * read / total)
-        read += 1
-        geom = feature.geometry()
-        if geom.isNull() or geom.isEmpty():
-            reasons[REASON_NO_GEOMETRY] += 1
-            continue
-        w = 1.0
-        if weight_name:
-            value = feature[weight_name]
-            if value is None or (hasattr(value, "isNull") and value.isNull()):
-                reasons[REASON_NULL_WEIGHT] += 1
-                continue
-            w = float(value)
-        month = 0
-        if date_field:
-            month = _month_of(feature[date_field])
-            if month is None:
-                reasons[REASON_NO_DATE] += 1
-                continue
-        # A multipoint counts once, at its first part: it is one crime record.
-        point = geom.asMultiPoint()[0] if QgsWkbTypes.isMultiType(geom.wkbType()) else geom.asPoint()
-        xs.append(point.x())
-        ys.append(point.y())
-        ws.append(w)
-        ms.append(month)
-    return PointData(
-        np.array(xs, float), np.array(ys, float), np.array(ws, float), np.array(ms, np.int64), read, reasons
-    )
+    keep = np.isfinite(x) & np.isfinite(y)
+    reasons[REASON_NO_GEOMETRY] += int((~keep).sum())
+    if weight_name:
+        reasons[REASON_NULL_WEIGHT] += int((keep & np.isnan(weight)).sum())
+        keep &= ~np.isnan(weight)
+    if date_field:
+        reasons[REASON_NO_DATE] += int((keep & (month < 0)).sum())
+        keep &= month >= 0
+    reasons = Counter({k: v for k, v in reasons.items() if v})
+    return PointData(x[keep], y[keep], weight[keep].astype(float), month[keep].astype(np.int64), read, reasons)
 
 
 def _dissolved(alg, parameters, name, context, crs) -> QgsGeometry | None:

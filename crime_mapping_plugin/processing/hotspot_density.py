@@ -18,7 +18,6 @@ from qgis.core import (
     QgsPointXY,
     QgsProcessing,
     QgsProcessingException,
-    QgsProcessingFeatureSourceDefinition,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
     QgsProcessingParameterDefinition,
@@ -29,7 +28,6 @@ from qgis.core import (
     QgsProcessingParameterField,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
-    QgsProviderRegistry,
     QgsRasterFileWriter,
     QgsRectangle,
     QgsUnitTypes,
@@ -269,43 +267,21 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         zone = int((centre.x() + 180) // 6) + 1
         return QgsCoordinateReferenceSystem(f"EPSG:{32600 + zone if centre.y() >= 0 else 32700 + zone}")
 
-    def _fast_path(self, parameters, context) -> tuple[str, str | None] | None:
-        """Return (file, layer name) when the input is a whole OGR file layer, readable column-wise."""
-        value = parameters.get(self.INPUT)
-        if isinstance(value, QgsProcessingFeatureSourceDefinition) and (
-            value.selectedFeaturesOnly or value.featureLimit != -1 or getattr(value, "filterExpression", "")
-        ):
-            return None
-        layer = self.parameterAsVectorLayer(parameters, self.INPUT, context)
-        if layer is None or layer.providerType() != "ogr" or layer.subsetString():
-            return None
-        parts = QgsProviderRegistry.instance().decodeUri("ogr", layer.source())
-        path = parts.get("path")
-        if not path or not os.path.isfile(path) or parts.get("layerId") not in (None, ""):
-            return None
-        return path, parts.get("layerName") or None
-
     def _read(self, parameters, context, feedback, source, weight_field, month_field) -> crime_points.CrimePoints:
-        fast = self._fast_path(parameters, context)
-        points = None
-        if fast is not None:
-            points = crime_points.read_ogr_points(fast[0], fast[1], weight_field, month_field, feedback.isCanceled)
-        if points is None and not feedback.isCanceled():
-            request = QgsFeatureRequest()
-            attributes = [f for f in (weight_field, month_field) if f]
-            request.setSubsetOfAttributes(attributes, source.fields())
-            points = crime_points.read_feature_points(
-                source.getFeatures(request),
-                weight_field,
-                month_field,
-                None,
-                feedback.isCanceled,
-                lambda f: feedback.setProgress(20 * f),
-                source.featureCount(),
+        try:
+            table = crime_points.read_layer(
+                source,
+                self.plain_ogr_layer(parameters, self.INPUT, context),
+                crime_points.point_columns(weight_field, month_field),
+                explode=True,
+                is_cancelled=feedback.isCanceled,
+                progress=lambda f: feedback.setProgress(20 * f),
             )
-        if points is None or feedback.isCanceled():
+        except InterruptedError as err:
+            raise QgsProcessingException(self.tr("Cancelled; no output was written.")) from err
+        if feedback.isCanceled():
             raise QgsProcessingException(self.tr("Cancelled; no output was written."))
-        return points
+        return crime_points.crime_points_from(table, weight_field, month_field)
 
     def _study_mask(self, parameters, context, grid: kde.Grid, crs) -> np.ndarray | None:
         area = self.parameterAsSource(parameters, self.STUDY_AREA, context)

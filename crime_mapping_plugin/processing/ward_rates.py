@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 from qgis.core import (
@@ -16,7 +15,6 @@ from qgis.core import (
     QgsGeometry,
     QgsProcessing,
     QgsProcessingException,
-    QgsProcessingFeatureSourceDefinition,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
     QgsProcessingParameterBoolean,
@@ -28,19 +26,19 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
-    QgsProviderRegistry,
     QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QVariant
 
-from crime_mapping_plugin.core import crime_types, ogr_read, rates
+from crime_mapping_plugin.core import crime_points, crime_types, rates
 from crime_mapping_plugin.core import point_in_polygon as pip
 from crime_mapping_plugin.core.reproject import BulkTransformer
 from crime_mapping_plugin.core.ward_counts import (
     Period,
     aggregate_table,
     check_month,
-    month_numbers,
+    month_key,
+    month_number,
     population_by_code,
     short_list,
 )
@@ -797,81 +795,42 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
 
     def _read_table(self, parameters, context, source, columns, month_field, feedback) -> dict:
         """Return the table's columns (and month numbers), in bulk for a whole GDAL layer."""
-        plain = self._plain_ogr_layer(parameters, context, self.COUNTS_TABLE)
-        if plain is not None:
-            try:
-                return ogr_read.read_table(plain[0], plain[1], columns, month_field)
-            except (ogr_read.BulkReadUnavailableError, RuntimeError) as err:
-                feedback.pushInfo(f"Bulk read not possible ({err}); reading feature by feature.")
-        wanted = columns + ([month_field] if month_field else [])
-        request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry)
-        request.setSubsetOfAttributes(wanted, source.fields())
-        out: dict = {c: [] for c in wanted}
-        for n, f in enumerate(source.getFeatures(request)):
-            if n % 50000 == 0 and feedback.isCanceled():
-                raise QgsProcessingException(self.tr("Cancelled; nothing was written."))
-            for c in wanted:
-                out[c].append(_pyvalue(f[c]))
-        for c in columns:
-            out[c] = [None if v is None else (v if isinstance(v, (int, float)) else str(v)) for v in out[c]]
+        wanted = {c: crime_points.AUTO for c in columns}
         if month_field:
-            out[month_field] = month_numbers(out[month_field])
-        return out
+            wanted[month_field] = crime_points.MONTH
+        return self._read(parameters, context, self.COUNTS_TABLE, source, wanted, False, feedback).columns
 
     def _read_points(self, parameters, context, source, wanted, month_field, feedback):
         """Return x, y, the wanted columns, month numbers and how they were read (in bulk from a GeoPackage)."""
-        plain = self._plain_ogr_layer(parameters, context, self.CRIMES)
-        if plain is not None:
-            try:
-                x, y, values, months = ogr_read.read_points(plain[0], plain[1], wanted, month_field)
-                return x, y, values, months, "in bulk through GDAL"
-            except (ogr_read.BulkReadUnavailableError, RuntimeError) as err:
-                feedback.pushInfo(f"Bulk read not possible ({err}); reading feature by feature.")
-        columns = wanted + ([month_field] if month_field else [])
-        request = QgsFeatureRequest().setSubsetOfAttributes(columns, source.fields())
-        xs, ys = [], []
-        values = {w: [] for w in columns}
-        multi = 0
-        for k, f in enumerate(source.getFeatures(request)):
-            if k % 20000 == 0 and feedback.isCanceled():
-                raise QgsProcessingException(self.tr("Cancelled; nothing was written."))
-            g = f.geometry()
-            if g.isNull() or g.isEmpty():
-                xs.append(math.nan)
-                ys.append(math.nan)
-            else:
-                if g.isMultipart():
-                    multi += 1
-                    pt = g.asMultiPoint()[0]
-                else:
-                    pt = g.asPoint()
-                xs.append(pt.x())
-                ys.append(pt.y())
-            for w in columns:
-                values[w].append(_pyvalue(f[w]))
-        if multi:
-            feedback.pushWarning(f"{multi} multi-point feature(s) were located at their first point.")
-        months = month_numbers(values[month_field]) if month_field else np.full(len(xs), -1, dtype=np.int64)
-        return np.array(xs, float), np.array(ys, float), values, months, "feature by feature"
+        columns = {c: crime_points.TEXT for c in wanted}
+        if month_field:
+            columns[month_field] = crime_points.MONTH
+        table = self._read(parameters, context, self.CRIMES, source, columns, True, feedback)
+        if table.multipart:
+            feedback.pushWarning(f"{table.multipart} multi-point feature(s) were located at their first point.")
+        values = {c: table.columns[c] for c in wanted}
+        months = table.columns[month_field] if month_field else np.full(len(table.x), -1, dtype=np.int64)
+        return table.x, table.y, values, months, table.how
 
-    def _plain_ogr_layer(self, parameters, context, name: str) -> tuple[str, str] | None:
-        """Return (path, layer name) when an input is a whole, unedited, unfiltered GDAL layer."""
-        value = parameters.get(name)
-        if isinstance(value, QgsProcessingFeatureSourceDefinition) and (
-            value.selectedFeaturesOnly or value.featureLimit != -1 or getattr(value, "filterExpression", "")
-        ):
-            return None
-        layer = self.parameterAsVectorLayer(parameters, name, context)
-        if layer is None or layer.providerType() != "ogr" or layer.subsetString() or layer.isModified():
-            return None
-        parts = QgsProviderRegistry.instance().decodeUri("ogr", layer.source())
-        path = parts.get("path", "")
-        if not os.path.isfile(path):
-            return None
-        layer_name = parts.get("layerName") or ""
-        if not layer_name and parts.get("layerId") not in (None, 0, "0"):
-            return None
-        return path, layer_name
+    def _read(self, parameters, context, name, source, columns, geometry, feedback) -> crime_points.PointTable:
+        try:
+            return crime_points.read_layer(
+                source,
+                self.plain_ogr_layer(parameters, name, context),
+                columns,
+                geometry=geometry,
+                month_of=_month_number,
+                is_cancelled=feedback.isCanceled,
+                on_fallback=lambda why: feedback.pushInfo(
+                    f"Bulk read not possible ({why}); reading feature by feature."
+                ),
+            )
+        except InterruptedError as err:
+            raise QgsProcessingException(self.tr("Cancelled; nothing was written.")) from err
+
+
+def _month_number(value) -> int:
+    return month_number(month_key(value))
 
 
 def _require_fields(source, label: str, names) -> None:
@@ -886,16 +845,6 @@ def _require_fields(source, label: str, names) -> None:
 
 def _is_null(value) -> bool:
     return value is None or (isinstance(value, QVariant) and value.isNull())
-
-
-def _pyvalue(value):
-    if _is_null(value):
-        return None
-    if hasattr(value, "toPyDate"):
-        return value.toPyDate() if value.isValid() else None
-    if hasattr(value, "toPyDateTime"):
-        return value.toPyDateTime()
-    return value
 
 
 def _safe_float(value) -> float:

@@ -49,3 +49,43 @@ def test_file_layer_is_read_columnwise_with_reasons(tmp_path):
     assert pts.month.tolist() == [2024 * 12 + 9, -1]
     assert pts.months_present() == ["2024-10"]
     assert np.array_equal(pts.y, [2.0, 6.0])
+
+
+def _multipoint_layer(path: str) -> None:
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(path)
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(27700)
+    layer = ds.CreateLayer("crimes", srs, ogr.wkbMultiPoint)
+    layer.CreateField(ogr.FieldDefn("w", ogr.OFTReal))
+    layer.CreateField(ogr.FieldDefn("month", ogr.OFTString))
+    for i, wkt in enumerate(["MULTIPOINT ((1 2),(3 4))", "MULTIPOINT ((5 6))", None, "MULTIPOINT EMPTY"]):
+        f = ogr.Feature(layer.GetLayerDefn())
+        if wkt:
+            f.SetGeometry(ogr.CreateGeometryFromWkt(wkt))
+        f.SetField("w", float(i))
+        f.SetField("month", f"2024-{i + 1:02d}")
+        layer.CreateFeature(f)
+    ds = None
+
+
+def test_bulk_and_feature_reads_agree_on_multipoints(tmp_path):
+    from qgis.core import QgsVectorLayer
+
+    path = str(tmp_path / "multi.gpkg")
+    _multipoint_layer(path)
+    columns = {"w": crime_points.NUMBER, "month": crime_points.MONTH}
+    features = QgsVectorLayer(path, "crimes", "ogr")
+    months = [2024 * 12 + m for m in range(4)]
+    for explode, xs, ws, ms in (
+        (False, [1.0, 5.0], [0.0, 1.0, 2.0, 3.0], months),
+        (True, [1.0, 3.0, 5.0], [0.0, 0.0, 1.0, 2.0, 3.0], [months[0]] + months),
+    ):
+        bulk = crime_points.read_ogr_table(path, "crimes", columns, explode=explode)
+        one_by_one = crime_points.read_feature_table(features.getFeatures(), columns, explode=explode)
+        for table in (bulk, one_by_one):
+            assert table.x[np.isfinite(table.x)].tolist() == xs
+            assert int(np.isnan(table.x).sum()) == 2  # the NULL and the empty geometry
+            assert table.columns["w"].tolist() == ws
+            assert table.columns["month"].tolist() == ms
+            assert table.multipart == 2
+        assert (bulk.how, one_by_one.how) == (crime_points.IN_BULK, crime_points.BY_FEATURE)

@@ -208,12 +208,10 @@ def build() -> QgsProcessingModelAlgorithm:
 
 
 def main() -> int:
-    app = QgsApplication([], False)
-    app.initQgis()
-    from crime_mapping_plugin.processing.provider import CrimeMappingProvider
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from standalone import start_qgis
 
-    provider = CrimeMappingProvider()  # held: the registry does not keep the Python object alive
-    QgsApplication.processingRegistry().addProvider(provider)
+    app, provider = start_qgis()  # both held: the registry does not keep the provider's Python object alive
     model = build()
     ok, errors = model.validate()
     if not ok:

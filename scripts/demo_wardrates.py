@@ -84,31 +84,3 @@ def demo(sample_dir: Path, out_dir: Path, run_alg: Callable) -> list[str]:
         f"-> {mps['OUTPUT']}"
     )
     return lines
-
-
-if __name__ == "__main__":
-    import os
-    import sys
-
-    root = Path(__file__).resolve().parent.parent
-    sys.path.insert(0, str(root))
-    sys.path.append("/usr/share/qgis/python/plugins")
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from qgis.core import QgsApplication
-
-    QgsApplication.setPrefixPath("/usr", True)
-    app = QgsApplication([], False)
-    app.initQgis()
-    from processing.core.Processing import Processing
-
-    Processing.initialize()
-    from qgis import processing
-
-    from crime_mapping_plugin.processing.provider import CrimeMappingProvider
-
-    provider = CrimeMappingProvider()
-    QgsApplication.processingRegistry().addProvider(provider)
-    sample_arg = Path(sys.argv[1]) if len(sys.argv) > 1 else root / "sample_data"
-    out_arg = Path(sys.argv[2]) if len(sys.argv) > 2 else root / "demo_output"
-    for line in demo(sample_arg, out_arg, lambda alg, params: processing.run(alg, params)):
-        print(line)

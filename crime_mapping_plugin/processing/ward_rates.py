@@ -45,7 +45,7 @@ from crime_mapping_plugin.core.ward_counts import (
 from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
 from crime_mapping_plugin.processing.funnel_plot import draw_funnel_plot
 from crime_mapping_plugin.processing.layer_info import describe_layer
-from crime_mapping_plugin.processing.rate_style import graduated_style, parse_breaks, quantile_breaks
+from crime_mapping_plugin.processing.rate_style import parse_breaks, quantile_breaks, rate_style
 
 BOUNDARY_RULE = (
     "A crime is counted in the ward whose polygon contains it, boundary included; a point on the "
@@ -281,8 +281,10 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         )
         breaks.setHelp(
             self.tr(
-                "Increasing rate values such as 0,5,10,20,40 (crimes per 1,000 residents); fix them to map two "
-                "periods on one scale. Empty: five quantile classes."
+                "Thresholds of the map's classes in the rate's unit, increasing, e.g. 0.5,1,2,4: a class below the "
+                "first (none when it is 0), one between each pair and one at or above the last; a ward at a "
+                "threshold goes in the class it opens; wards without a rate are drawn grey. Fix them to map two "
+                "periods on one scale. Empty: thresholds at the quintiles of the rates."
             )
         )
         self.addParameter(breaks)
@@ -452,7 +454,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             feedback.pushInfo(f"Funnel plot of {drawn} wards written to {plot_path}")
             results[self.FUNNEL_PLOT] = plot_path
 
-        if breaks is None:
+        if not breaks:
             breaks = quantile_breaks(table.rate)
         unit = f"crimes per {multiplier:,.0f} residents, {period_label}"
         describe_layer(
@@ -468,12 +470,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
                 f"rank 1 = highest rate. {BOUNDARY_RULE} Wards without a usable population have no rate and a flag."
             ),
             keywords=["crime", "rate", "ward", period_label],
-            style=graduated_style(
-                "rate",
-                breaks,
-                float(np.nanmax(table.rate)) if np.isfinite(table.rate).any() else math.nan,
-                f"Ward crime rates: {unit}",
-            ),
+            style=rate_style("rate", breaks, f"crimes per {multiplier:,.0f} residents", f"Ward crime rates: {unit}"),
         )
         results.update(
             {

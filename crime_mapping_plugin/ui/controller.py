@@ -31,7 +31,7 @@ from qgis.PyQt.QtCore import QObject, pyqtSignal
 
 from crime_mapping_plugin.core import policeuk
 from crime_mapping_plugin.core.crime_filter import CrimeFilter
-from crime_mapping_plugin.processing import styles
+from crime_mapping_plugin.processing import rate_style, styles
 from crime_mapping_plugin.ui.actions import DockState, action, registered_algorithm, unavailable_reason
 from crime_mapping_plugin.ui.tasks import AlgorithmRun
 
@@ -434,8 +434,8 @@ class DockController(QObject):
                     raise ValueError(f"'{layer.name()}' has no rate field ({fields}): choose a ward rates layer.")
                 field = styles.first_field(layer, styles.RATE_FIELDS)
                 # The first breaks are kept, so that the next period is drawn in the same classes.
-                self.rate_breaks = styles.style_ward_rates(layer, field, self.rate_breaks)
-                text = f"Ward rate classes at {', '.join(f'{b:g}' for b in self.rate_breaks)} {styles.RATE_UNIT}."
+                self.rate_breaks = rate_style.style_ward_rates(layer, field, self.rate_breaks)
+                text = f"Ward rate classes at {', '.join(f'{b:g}' for b in self.rate_breaks)} {rate_style.RATE_UNIT}."
             elif preset == "density":
                 if not isinstance(layer, QgsRasterLayer):
                     raise ValueError(f"'{layer.name()}' is not a density raster: choose a hotspot density layer.")

@@ -32,7 +32,7 @@ from qgis.PyQt.QtWidgets import (
 from crime_mapping_plugin.core import crime_types
 from crime_mapping_plugin.core.crime_filter import FORCE_FIELD, CrimeFilter
 from crime_mapping_plugin.processing.hotspot_density import UNITS
-from crime_mapping_plugin.processing.styles import parse_breaks
+from crime_mapping_plugin.processing.rate_style import parse_breaks
 from crime_mapping_plugin.ui.actions import MAP_ACTIONS
 from crime_mapping_plugin.ui.controller import DockController
 

@@ -11,16 +11,16 @@ from qgis.core import (
     QgsCategorizedSymbolRenderer,
     QgsFeature,
     QgsGeometry,
-    QgsGraduatedSymbolRenderer,
     QgsHeatmapRenderer,
     QgsRasterLayer,
     QgsRenderContext,
+    QgsRuleBasedRenderer,
     QgsSingleBandPseudoColorRenderer,
     QgsUnitTypes,
     QgsVectorLayer,
 )
 
-from crime_mapping_plugin.processing import styles
+from crime_mapping_plugin.processing import rate_style, styles
 
 RATES = [0.0, 1.2, 4.99, 5.0, 7.5, 10.0, 19.9, 20.0, 55.0, None]
 
@@ -45,14 +45,17 @@ def drawn_class(layer, renderer, feature) -> str | None:
     finally:
         renderer.stopRender(context)
     labels = {item.ruleKey(): item.label() for item in renderer.legendSymbolItems()}
-    return labels[next(iter(keys))] if keys else None
+    # A rule-based renderer also answers its (legend-less) root rule: keep the keys of legend classes.
+    drawn = [labels[key] for key in keys if key in labels]
+    assert len(drawn) <= 1, drawn
+    return drawn[0] if drawn else None
 
 
 def test_ward_rates_fall_in_the_classes_the_thresholds_open():
     layer = polygons("rate", RATES)
-    breaks = styles.style_ward_rates(layer, "rate", [5, 10, 20])
+    breaks = rate_style.style_ward_rates(layer, "rate", [5, 10, 20])
     renderer = layer.renderer()
-    assert isinstance(renderer, QgsGraduatedSymbolRenderer)
+    assert isinstance(renderer, QgsRuleBasedRenderer)
     assert breaks == [5, 10, 20]
     labels = [item.label() for item in renderer.legendSymbolItems()]
     assert labels == [
@@ -60,34 +63,50 @@ def test_ward_rates_fall_in_the_classes_the_thresholds_open():
         "5 to 10 crimes per 1,000 residents",
         "10 to 20 crimes per 1,000 residents",
         "20 or more crimes per 1,000 residents",
+        "no rate (population missing or zero)",
     ]
     for feature in layer.getFeatures():
         value = feature["rate"]
-        expected = None if not isinstance(value, float) else labels[bisect.bisect_right([5, 10, 20], value)]
+        # A ward without a rate is drawn too, in the class that says so, not left off the map.
+        expected = labels[-1] if not isinstance(value, float) else labels[bisect.bisect_right([5, 10, 20], value)]
         assert drawn_class(layer, renderer, feature) == expected, value
+
+
+def test_thresholds_from_zero_have_no_class_below_zero():
+    layer = polygons("rate", [0.0, 0.4, 3.0])
+    rate_style.style_ward_rates(layer, "rate", [0, 0.5, 1, 2])
+    labels = [item.label() for item in layer.renderer().legendSymbolItems()]
+    assert labels[:4] == [
+        "0 to 0.5 crimes per 1,000 residents",
+        "0.5 to 1 crimes per 1,000 residents",
+        "1 to 2 crimes per 1,000 residents",
+        "2 or more crimes per 1,000 residents",
+    ]
+    assert [drawn_class(layer, layer.renderer(), f) for f in layer.getFeatures()] == [labels[0], labels[0], labels[3]]
 
 
 def test_breaks_kept_from_one_period_draw_the_next_alike():
     first = polygons("rate", [1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
-    breaks = styles.style_ward_rates(first, "rate", [])
+    breaks = rate_style.style_ward_rates(first, "rate", [])
     # Quantile thresholds of 1..10 at 20/40/60/80 %, computed by hand (linear interpolation).
     assert breaks == [2.8, 4.6, 6.4, 8.2]
     later = polygons("rate", [100, 200])
-    styles.style_ward_rates(later, "rate", breaks)
-    assert [r.label() for r in later.renderer().ranges()][-1] == "8.2 or more crimes per 1,000 residents"
+    rate_style.style_ward_rates(later, "rate", breaks)
+    labels = [item.label() for item in later.renderer().legendSymbolItems()]
+    assert labels[-2:] == ["8.2 or more crimes per 1,000 residents", "no rate (population missing or zero)"]
     assert all(drawn_class(later, later.renderer(), f).startswith("8.2 or more") for f in later.getFeatures())
 
 
 @pytest.mark.parametrize(("text", "words"), [("5, ten", "numbers"), ("10, 5", "increase")])
 def test_typed_breaks_are_checked(text, words):
     with pytest.raises(ValueError, match=words):
-        styles.parse_breaks(text)
-    assert styles.parse_breaks(" 5; 10 ,20 ") == [5, 10, 20]
+        rate_style.parse_breaks(text)
+    assert rate_style.parse_breaks(" 5; 10 ,20 ") == [5, 10, 20]
 
 
 def test_a_layer_without_the_field_is_refused_by_name():
     with pytest.raises(ValueError, match="no field 'rate'"):
-        styles.style_ward_rates(polygons("other", [1.0]), "rate", [1])
+        rate_style.style_ward_rates(polygons("other", [1.0]), "rate", [1])
 
 
 def density_raster(path, values) -> QgsRasterLayer:

@@ -358,13 +358,20 @@ def test_bad_month_and_missing_inputs_give_actionable_messages(run_alg, crimes):
 def test_fixed_class_breaks_style_the_rate(run_alg):
     from qgis.core import QgsVectorLayer
 
-    from crime_mapping_plugin.processing.rate_style import graduated_style, parse_breaks
+    from crime_mapping_plugin.processing.rate_style import parse_breaks, rate_style
 
     layer = QgsVectorLayer("Polygon?crs=EPSG:27700&field=rate:double", "r", "memory")
-    graduated_style("rate", parse_breaks("0,5,10,20,40"), 55.0, "Ward crime rates")(layer)
-    ranges = layer.renderer().ranges()
-    assert [(r.lowerValue(), r.upperValue()) for r in ranges] == [(0, 5), (5, 10), (10, 20), (20, 40), (40, 55)]
-    assert layer.renderer().classAttribute() == "rate"
+    rate_style("rate", parse_breaks("0,5,10,20,40"), title="Ward crime rates")(layer)
+    rules = layer.renderer().rootRule().children()
+    assert [r.filterExpression() for r in rules] == [
+        '"rate" >= 0.0 AND "rate" < 5.0',
+        '"rate" >= 5.0 AND "rate" < 10.0',
+        '"rate" >= 10.0 AND "rate" < 20.0',
+        '"rate" >= 20.0 AND "rate" < 40.0',
+        '"rate" >= 40.0',
+        '"rate" IS NULL',
+    ]
+    assert layer.name() == "Ward crime rates"
     with pytest.raises(ValueError, match="increasing"):
         parse_breaks("5,1")
 
@@ -430,9 +437,15 @@ def test_the_loaded_layer_is_styled_on_fixed_breaks_and_says_what_it_shows(mps_t
     assert len(loaded) == 1
     layer = loaded[0]
     try:
-        assert layer.renderer().type() == "graduatedSymbol" and layer.renderer().classAttribute() == "rate"
-        ranges = [(r.lowerValue(), r.upperValue()) for r in layer.renderer().ranges()]
-        assert ranges[:3] == [(0, 0.5), (0.5, 1), (1, 2)]
+        assert layer.renderer().type() == "RuleRenderer"
+        labels = [item.label() for item in layer.renderer().legendSymbolItems()]
+        assert labels == [
+            "0 to 0.5 crimes per 1,000 residents",
+            "0.5 to 1 crimes per 1,000 residents",
+            "1 to 2 crimes per 1,000 residents",
+            "2 or more crimes per 1,000 residents",
+            "no rate (population missing or zero)",
+        ]
         assert layer.name() == "Ward crime rates: crimes per 1,000 residents, 2024-12"
         assert "Byar" in layer.metadata().abstract() and "lowest ward code" in layer.metadata().abstract()
     finally:

@@ -519,13 +519,13 @@ BIN_STYLE = (
 BIN_LABELS = {value: label for value, _, label in BIN_STYLE}
 
 
-def style_bins(layer) -> None:
-    """Colour cells by gi_bin, cold blue to hot red, as ArcGIS's hot spot maps."""
+def style_bins(layer, field: str = "gi_bin") -> None:
+    """Colour cells by their Gi* bin field, cold blue to hot red, as ArcGIS's hot spot maps."""
     categories = []
     for value, colour, label in BIN_STYLE:
         symbol = QgsFillSymbol.createSimple({"color": colour, "outline_color": "#9a9a9a", "outline_width": "0.1"})
         categories.append(QgsRendererCategory(value, symbol, label))
-    layer.setRenderer(QgsCategorizedSymbolRenderer("gi_bin", categories))
+    layer.setRenderer(QgsCategorizedSymbolRenderer(field, categories))
 
 
 EMERGING_COLOURS = {

@@ -10,45 +10,25 @@ from __future__ import annotations
 from typing import Sequence
 
 from qgis.core import (
-    QgsCategorizedSymbolRenderer,
     QgsGradientColorRamp,
     QgsHeatmapRenderer,
     QgsRasterLayer,
-    QgsRendererCategory,
     QgsStyle,
-    QgsSymbol,
     QgsUnitTypes,
     QgsVectorLayer,
 )
 from qgis.PyQt.QtGui import QColor
 
 from crime_mapping_plugin.processing.density_style import style_density
+from crime_mapping_plugin.processing.hotspot_cells import style_bins
 
 # Field and unit names the ward rate and Gi* algorithms are expected to write; the first present is used.
 RATE_FIELDS = ("rate", "rate_per_1000", "crime_rate")
 GISTAR_BIN_FIELDS = ("gi_bin", "bin", "gistar_bin")
 
-GISTAR_CLASSES = (
-    (3, "Hot spot, 99 % confidence", "215,25,28"),
-    (2, "Hot spot, 95 % confidence", "236,112,99"),
-    (1, "Hot spot, 90 % confidence", "250,185,176"),
-    (0, "Not significant", "242,242,242"),
-    (-1, "Cold spot, 90 % confidence", "182,205,232"),
-    (-2, "Cold spot, 95 % confidence", "103,146,200"),
-    (-3, "Cold spot, 99 % confidence", "44,123,182"),
-)
-
 
 def _ramp(name: str, start: QColor, end: QColor):
     return QgsStyle.defaultStyle().colorRamp(name) or QgsGradientColorRamp(start, end)
-
-
-def _number(value: float) -> str:
-    if value == 0:
-        return "0"
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    return f"{value:.3g}"
 
 
 def first_field(layer: QgsVectorLayer, candidates: Sequence[str]) -> str | None:
@@ -97,16 +77,8 @@ def style_point_heatmap(layer: QgsVectorLayer, radius_m: float, maximum: float) 
 
 
 def style_gistar(layer: QgsVectorLayer, field: str) -> None:
-    """Draw Gi* cells in the seven usual classes, hot spots red and cold spots blue, by confidence."""
+    """Draw Gi* cells in the seven usual classes, as the Gi* algorithms style their own outputs."""
     if field not in layer.fields().names():
         raise ValueError(f"The layer '{layer.name()}' has no Gi* bin field '{field}'.")
-    categories = []
-    for value, label, color in GISTAR_CLASSES:
-        symbol = QgsSymbol.defaultSymbol(layer.geometryType())
-        symbol.setColor(QColor(*[int(c) for c in color.split(",")]))
-        if hasattr(symbol.symbolLayer(0), "setStrokeStyle"):
-            symbol.symbolLayer(0).setStrokeColor(QColor(200, 200, 200))
-            symbol.symbolLayer(0).setStrokeWidth(0.05)
-        categories.append(QgsRendererCategory(value, symbol, label))
-    layer.setRenderer(QgsCategorizedSymbolRenderer(field, categories))
+    style_bins(layer, field)
     layer.triggerRepaint()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+from typing import Sequence
 
 from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingFeatureSourceDefinition,
+    QgsProcessingOutputNumber,
+    QgsProcessingOutputString,
     QgsProviderRegistry,
 )
 from qgis.PyQt.QtCore import QCoreApplication
@@ -55,6 +58,13 @@ class CrimeMappingAlgorithm(QgsProcessingAlgorithm):
 
     def icon(self) -> QIcon:
         return QIcon(ICON_PATH)
+
+    def add_outputs(self, numbers: Sequence[tuple[str, str]] = (), texts: Sequence[tuple[str, str]] = ()) -> None:
+        """Declare the algorithm's number and text outputs, each a (key, label) pair."""
+        for key, label in numbers:
+            self.addOutput(QgsProcessingOutputNumber(key, self.tr(label)))
+        for key, label in texts:
+            self.addOutput(QgsProcessingOutputString(key, self.tr(label)))
 
     def selected_enums(self, parameters: dict, name: str, context) -> list[int]:
         """Return the chosen options of an optional multiple enum, [] when none were chosen."""

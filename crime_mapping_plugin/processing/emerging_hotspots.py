@@ -129,7 +129,8 @@ class EmergingHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
                 (self.CELLS_ANALYSED, "Cells analysed"),
                 (self.CELLS_WITHOUT_NEIGHBOURS, "Cells without neighbours"),
                 (self.SLICES, "Time slices"),
-            )
+            ),
+            texts=((self.REPORT, "Report"),),
         )
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802

@@ -63,7 +63,8 @@ class GiStarHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
                 (self.HOT_SPOTS, "Hot spot cells (any confidence)"),
                 (self.COLD_SPOTS, "Cold spot cells (any confidence)"),
                 (self.CELL_SIZE_USED, "Grid cell size used (m)"),
-            )
+            ),
+            texts=((self.REPORT, "Report"),),
         )
 
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802

@@ -19,8 +19,6 @@ from qgis.core import (
     QgsPoint,
     QgsProcessing,
     QgsProcessingException,
-    QgsProcessingOutputNumber,
-    QgsProcessingOutputString,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterDistance,
@@ -99,12 +97,6 @@ class HotspotCellsAlgorithm(CrimeMappingAlgorithm):
     CELLS_ANALYSED = "CELLS_ANALYSED"
     CELLS_WITHOUT_NEIGHBOURS = "CELLS_WITHOUT_NEIGHBOURS"
     REPORT = "REPORT"
-
-    def add_outputs(self, numbers: tuple[tuple[str, str], ...]) -> None:
-        """Add the number outputs (key, label) and the report."""
-        for key, label in numbers:
-            self.addOutput(QgsProcessingOutputNumber(key, self.tr(label)))
-        self.addOutput(QgsProcessingOutputString(self.REPORT, self.tr("Report")))
 
     def checkParameterValues(self, parameters, context):  # noqa: N802
         ok, message = super().checkParameterValues(parameters, context)

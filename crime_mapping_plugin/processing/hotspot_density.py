@@ -18,8 +18,6 @@ from qgis.core import (
     QgsPointXY,
     QgsProcessing,
     QgsProcessingException,
-    QgsProcessingOutputNumber,
-    QgsProcessingOutputString,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
@@ -230,20 +228,20 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         )
         areas.setHelp(self.tr("Polygons of hot cells with crimes (count), share of crimes (%), area (km²) and peak."))
         self.addParameter(areas)
-        for name, label in (
-            (self.BANDWIDTH_USED, "Bandwidth used (m)"),
-            (self.CELL_SIZE_USED, "Cell size used (m)"),
-            (self.CRIMES, "Crimes used"),
-            (self.CRIMES_LEFT_OUT, "Crimes left out"),
-            (self.MONTHS, "Months in the data"),
-            (self.THRESHOLD_USED, "Hotspot threshold used (output units)"),
-            (self.HOTSPOT_COUNT, "Hotspot areas"),
-            (self.HOTSPOT_CRIMES, "Crimes in hotspot areas"),
-            (self.HOTSPOT_SHARE, "Share of crimes in hotspot areas (%)"),
-        ):
-            self.addOutput(QgsProcessingOutputNumber(name, self.tr(label)))
-        self.addOutput(QgsProcessingOutputString(self.CRS_USED, self.tr("CRS of the grid")))
-        self.addOutput(QgsProcessingOutputString(self.UNIT, self.tr("Unit of the density")))
+        self.add_outputs(
+            numbers=(
+                (self.BANDWIDTH_USED, "Bandwidth used (m)"),
+                (self.CELL_SIZE_USED, "Cell size used (m)"),
+                (self.CRIMES, "Crimes used"),
+                (self.CRIMES_LEFT_OUT, "Crimes left out"),
+                (self.MONTHS, "Months in the data"),
+                (self.THRESHOLD_USED, "Hotspot threshold used (output units)"),
+                (self.HOTSPOT_COUNT, "Hotspot areas"),
+                (self.HOTSPOT_CRIMES, "Crimes in hotspot areas"),
+                (self.HOTSPOT_SHARE, "Share of crimes in hotspot areas (%)"),
+            ),
+            texts=[(self.CRS_USED, "CRS of the grid"), (self.UNIT, "Unit of the density")],
+        )
 
     def _number(self, parameters, name, context) -> float | None:
         value = parameters.get(name)

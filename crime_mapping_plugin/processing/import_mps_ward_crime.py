@@ -5,8 +5,6 @@ from __future__ import annotations
 from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
-    QgsProcessingOutputNumber,
-    QgsProcessingOutputString,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterFeatureSink,
@@ -72,12 +70,15 @@ class ImportMpsWardCrimeAlgorithm(CrimeMappingAlgorithm):
         output = QgsProcessingParameterFeatureSink(self.OUTPUT, self.tr("Ward crime counts"), QgsProcessing.TypeVector)
         output.setHelp(self.tr("A table without geometry; a GeoPackage by default."))
         self.addParameter(output)
-        self.addOutput(QgsProcessingOutputNumber(self.ROWS_READ, self.tr("Rows read")))
-        self.addOutput(QgsProcessingOutputNumber(self.CELLS_READ, self.tr("Cells read")))
-        self.addOutput(QgsProcessingOutputNumber(self.CELLS_WRITTEN, self.tr("Cells written")))
-        self.addOutput(QgsProcessingOutputNumber(self.OFFENCES_WRITTEN, self.tr("Offences written")))
-        self.addOutput(QgsProcessingOutputString(self.MONTHS, self.tr("Months written")))
-        self.addOutput(QgsProcessingOutputString(self.REPORT, self.tr("Import report")))
+        self.add_outputs(
+            numbers=[
+                (self.ROWS_READ, "Rows read"),
+                (self.CELLS_READ, "Cells read"),
+                (self.CELLS_WRITTEN, "Cells written"),
+                (self.OFFENCES_WRITTEN, "Offences written"),
+            ],
+            texts=[(self.MONTHS, "Months written"), (self.REPORT, "Import report")],
+        )
 
     def checkParameterValues(self, parameters, context):  # noqa: N802
         ok, message = super().checkParameterValues(parameters, context)

@@ -9,8 +9,6 @@ from qgis.core import (
     QgsCoordinateTransform,
     QgsProcessing,
     QgsProcessingException,
-    QgsProcessingOutputNumber,
-    QgsProcessingOutputString,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterCrs,
     QgsProcessingParameterDefinition,
@@ -128,17 +126,20 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
         output = QgsProcessingParameterFeatureSink(self.OUTPUT, self.tr("Crimes"), QgsProcessing.TypeVectorPoint)
         output.setHelp(self.tr("The crime points; a GeoPackage by default (written in bulk, all or nothing)."))
         self.addParameter(output)
-        self.addOutput(QgsProcessingOutputNumber(self.ROWS_READ, self.tr("Rows read")))
-        self.addOutput(QgsProcessingOutputNumber(self.ROWS_WRITTEN, self.tr("Rows written")))
-        self.addOutput(QgsProcessingOutputNumber(self.ROWS_LEFT_OUT, self.tr("Rows left out")))
-        for reason, key in policeuk.REASON_KEYS.items():
-            self.addOutput(QgsProcessingOutputNumber(key, self.tr(f"Rows left out: {reason}")))
-        self.addOutput(QgsProcessingOutputNumber(self.FILES_READ, self.tr("Files read")))
-        self.addOutput(QgsProcessingOutputString(self.MONTHS, self.tr("Months written")))
-        self.addOutput(
-            QgsProcessingOutputString(self.UNMAPPED_LABELS, self.tr("Crime types not in the harmonised table"))
+        self.add_outputs(
+            numbers=[
+                (self.ROWS_READ, "Rows read"),
+                (self.ROWS_WRITTEN, "Rows written"),
+                (self.ROWS_LEFT_OUT, "Rows left out"),
+                *((key, f"Rows left out: {reason}") for reason, key in policeuk.REASON_KEYS.items()),
+                (self.FILES_READ, "Files read"),
+            ],
+            texts=[
+                (self.MONTHS, "Months written"),
+                (self.UNMAPPED_LABELS, "Crime types not in the harmonised table"),
+                (self.REPORT, "Import report"),
+            ],
         )
-        self.addOutput(QgsProcessingOutputString(self.REPORT, self.tr("Import report")))
 
     def _paths(self, parameters, context) -> list[str]:
         # QGIS 3.22 answers [''] for a missing file list.

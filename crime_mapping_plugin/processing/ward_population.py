@@ -6,8 +6,6 @@ from qgis.core import (
     QgsFeatureRequest,
     QgsProcessing,
     QgsProcessingException,
-    QgsProcessingOutputNumber,
-    QgsProcessingOutputString,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
@@ -101,17 +99,18 @@ class WardPopulationAlgorithm(CrimeMappingAlgorithm):
         out = QgsProcessingParameterFeatureSink(self.OUTPUT, self.tr("Ward populations"), QgsProcessing.TypeVector)
         out.setHelp(self.tr("Table: ward_code, ward_name, population (persons), lsoas (number of LSOAs added)."))
         self.addParameter(out)
-        for key, label in (
-            (self.WARDS, "Wards"),
-            (self.LSOAS_ASSIGNED, "LSOAs assigned to a ward"),
-            (self.POPULATION_ASSIGNED, "Residents assigned to a ward"),
-            (self.LSOAS_NOT_IN_LOOKUP, "LSOAs not in the lookup"),
-            (self.POPULATION_NOT_IN_LOOKUP, "Residents of LSOAs not in the lookup"),
-            (self.LSOAS_BAD_POPULATION, "LSOAs without a usable population"),
-            (self.LOOKUP_WITHOUT_POPULATION, "Lookup LSOAs without a population row"),
-        ):
-            self.addOutput(QgsProcessingOutputNumber(key, self.tr(label)))
-        self.addOutput(QgsProcessingOutputString(self.REPORT, self.tr("Report")))
+        self.add_outputs(
+            numbers=(
+                (self.WARDS, "Wards"),
+                (self.LSOAS_ASSIGNED, "LSOAs assigned to a ward"),
+                (self.POPULATION_ASSIGNED, "Residents assigned to a ward"),
+                (self.LSOAS_NOT_IN_LOOKUP, "LSOAs not in the lookup"),
+                (self.POPULATION_NOT_IN_LOOKUP, "Residents of LSOAs not in the lookup"),
+                (self.LSOAS_BAD_POPULATION, "LSOAs without a usable population"),
+                (self.LOOKUP_WITHOUT_POPULATION, "Lookup LSOAs without a population row"),
+            ),
+            texts=[(self.REPORT, "Report")],
+        )
 
     def _columns(self, parameters, context, source_name: str, field_names: list[str], label: str) -> list[list]:
         source = self.parameterAsSource(parameters, source_name, context)

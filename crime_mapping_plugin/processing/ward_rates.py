@@ -15,8 +15,6 @@ from qgis.core import (
     QgsGeometry,
     QgsProcessing,
     QgsProcessingException,
-    QgsProcessingOutputNumber,
-    QgsProcessingOutputString,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
@@ -298,23 +296,26 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         )
         plot.setHelp(self.tr("Rate against population with the 95 % and 99.8 % limits around the overall rate (PNG)."))
         self.addParameter(plot)
-        for key, label in (
-            (self.CRIMES_READ, "Crimes read"),
-            (self.CRIMES_COUNTED, "Crimes counted in wards"),
-            (self.OUTSIDE_WARDS, "Crimes outside every ward"),
-            (self.ON_BOUNDARY, "Crimes on a ward boundary (counted by the boundary rule)"),
-            (self.NO_LOCATION, "Crimes without a location"),
-            (self.LEFT_OUT_MONTHS, "Crimes outside the months"),
-            (self.LEFT_OUT_TYPES, "Crimes of types or categories not selected"),
-            (self.UNMATCHED_CRIMES, "Crimes in table rows whose ward code matches no polygon"),
-            (self.WARDS_WITHOUT_RATE, "Wards without a rate (no usable population)"),
-            (self.OVERALL_RATE, "Rate of all wards together"),
-            (self.MONTHS, "Number of months"),
-        ):
-            self.addOutput(QgsProcessingOutputNumber(key, self.tr(label)))
-        self.addOutput(QgsProcessingOutputString(self.UNMATCHED_CODES, self.tr("Ward codes that do not match")))
-        self.addOutput(QgsProcessingOutputString(self.PERIOD, self.tr("Period")))
-        self.addOutput(QgsProcessingOutputString(self.REPORT, self.tr("Report")))
+        self.add_outputs(
+            numbers=(
+                (self.CRIMES_READ, "Crimes read"),
+                (self.CRIMES_COUNTED, "Crimes counted in wards"),
+                (self.OUTSIDE_WARDS, "Crimes outside every ward"),
+                (self.ON_BOUNDARY, "Crimes on a ward boundary (counted by the boundary rule)"),
+                (self.NO_LOCATION, "Crimes without a location"),
+                (self.LEFT_OUT_MONTHS, "Crimes outside the months"),
+                (self.LEFT_OUT_TYPES, "Crimes of types or categories not selected"),
+                (self.UNMATCHED_CRIMES, "Crimes in table rows whose ward code matches no polygon"),
+                (self.WARDS_WITHOUT_RATE, "Wards without a rate (no usable population)"),
+                (self.OVERALL_RATE, "Rate of all wards together"),
+                (self.MONTHS, "Number of months"),
+            ),
+            texts=[
+                (self.UNMATCHED_CODES, "Ward codes that do not match"),
+                (self.PERIOD, "Period"),
+                (self.REPORT, "Report"),
+            ],
+        )
 
     def _periods(self, parameters, context) -> tuple[Period, Period | None]:
         def month(name: str, label: str) -> str | None:

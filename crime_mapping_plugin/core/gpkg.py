@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 from osgeo import ogr, osr
 
-from crime_mapping_plugin.core.rtree_bulk import bulk_load_rtree
+from crime_mapping_plugin.core.rtree_bulk import bulk_load_rtree_boxes
 
 ogr.UseExceptions()
 osr.UseExceptions()
@@ -39,8 +39,11 @@ _HEADER = struct.Struct("<2sBBi")
 _POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
 
 
+_OGR_GEOMETRY = {"point": ogr.wkbPoint, "multipolygon": ogr.wkbMultiPolygon}
+
+
 class GeoPackageWriter:
-    """Write one point layer (or a table, without a CRS) into a new GeoPackage; commit() publishes it."""
+    """Write one layer (points, multipolygons, or a table without a CRS) into a new GeoPackage."""
 
     def __init__(
         self,
@@ -49,10 +52,16 @@ class GeoPackageWriter:
         fields: Sequence[tuple[str, str]],
         crs_wkt: str | None,
         description: str = "",
+        geometry_type: str = "point",
     ) -> None:
         self.path = os.path.abspath(path)
         self.layer_name = layer_name
         self.fields = list(fields)
+        self.geometry_type = geometry_type
+        # The table's own row id, numbered 1, 2, 3 … as the R-tree expects; a field already called fid
+        # (a GeoPackage source's feature id) stays an ordinary column beside it.
+        taken = {name.lower() for name, _ in self.fields}
+        self.fid_column = next(c for c in ("fid", "fid_1", "fid_2", "fid_3") if c not in taken)
         self.count = 0
         self._bounds = [np.inf, np.inf, -np.inf, -np.inf]
         folder = os.path.dirname(self.path) or "."
@@ -69,8 +78,7 @@ class GeoPackageWriter:
         ).fetchall()
         for name, _ in self._triggers:
             self._db.execute(f"DROP TRIGGER {_quote(name)}")
-        self._xs: list[np.ndarray] = []
-        self._ys: list[np.ndarray] = []
+        self._boxes: list[np.ndarray] = []  # per batch, rows of (min x, max x, min y, max y)
         self._fids: list[np.ndarray] = []
         self.geometry = crs_wkt is not None
         names = [_quote(n) for n, _ in self.fields]
@@ -87,10 +95,10 @@ class GeoPackageWriter:
             srs = osr.SpatialReference()
             srs.ImportFromWkt(crs_wkt)
             srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-        options = ["SPATIAL_INDEX=YES", "GEOMETRY_NAME=geom", "FID=fid"]
+        options = ["SPATIAL_INDEX=YES", "GEOMETRY_NAME=geom", f"FID={self.fid_column}"]
         if description:
             options.append(f"DESCRIPTION={description}")
-        kind = ogr.wkbPoint if srs is not None else ogr.wkbNone
+        kind = _OGR_GEOMETRY[self.geometry_type] if srs is not None else ogr.wkbNone
         layer = ds.CreateLayer(self.layer_name, srs, kind, options=options)
         for name, kind in self.fields:
             layer.CreateField(ogr.FieldDefn(name, _OGR_TYPES[kind][0]))
@@ -131,22 +139,35 @@ class GeoPackageWriter:
         raw = points.tobytes()
         size = _POINT.itemsize
         geoms: list = [header + raw[i * size : (i + 1) * size] for i in range(n)]
-        fids = np.arange(self.count + 1, self.count + n + 1)
+        x = np.asarray(x, float)
+        y = np.asarray(y, float)
         if located is not None and not located.all():
             for i in np.flatnonzero(~located):
                 geoms[i] = None
-            x = x[located]
-            y = y[located]
-            fids = fids[located]
-        self._xs.append(np.asarray(x, float))
-        self._ys.append(np.asarray(y, float))
+        self._append(values, geoms, np.column_stack([x, x, y, y]))
+
+    def add_wkb(self, columns: dict[str, Sequence], wkbs: Sequence[bytes | None], boxes: np.ndarray) -> None:
+        """Append rows with WKB geometries (None: no geometry) and their boxes (min x, max x, min y, max y)."""
+        values = [columns[name] for name, _ in self.fields]
+        header = _HEADER.pack(b"GP", 0, 1, self._srs_id)
+        geoms = [None if wkb is None else header + bytes(wkb) for wkb in wkbs]
+        self._append(values, geoms, np.asarray(boxes, float).reshape(-1, 4))
+
+    def _append(self, values: list[Sequence], geoms: list, boxes: np.ndarray) -> None:
+        n = len(geoms)
+        if n == 0:
+            return
+        has_geometry = np.array([g is not None for g in geoms], dtype=bool)
+        fids = np.arange(self.count + 1, self.count + n + 1)[has_geometry]
+        boxes = boxes[has_geometry]
         self._fids.append(fids)
-        if len(x):
+        self._boxes.append(boxes)
+        if len(boxes):
             b = self._bounds
-            b[0] = min(b[0], float(np.min(x)))
-            b[1] = min(b[1], float(np.min(y)))
-            b[2] = max(b[2], float(np.max(x)))
-            b[3] = max(b[3], float(np.max(y)))
+            b[0] = min(b[0], float(np.min(boxes[:, 0])))
+            b[1] = min(b[1], float(np.min(boxes[:, 2])))
+            b[2] = max(b[2], float(np.max(boxes[:, 1])))
+            b[3] = max(b[3], float(np.max(boxes[:, 3])))
         self._db.executemany(self._insert, zip(geoms, *values))
         self.count += n
 
@@ -170,16 +191,21 @@ class GeoPackageWriter:
         ).fetchone()
         if has_counts:
             db.execute("UPDATE gpkg_ogr_contents SET feature_count=? WHERE table_name=?", (self.count, self.layer_name))
-        stored, top = db.execute(f"SELECT count(*), coalesce(max(fid), 0) FROM {_quote(self.layer_name)}").fetchone()
+        stored, top = db.execute(
+            f"SELECT count(*), coalesce(max({_quote(self.fid_column)}), 0) FROM {_quote(self.layer_name)}"
+        ).fetchone()
         if stored != self.count or top != self.count:
             raise RuntimeError(f"{self._tmp}: {stored} rows stored (last fid {top}), {self.count} written")
         if self.geometry and self._fids:
-            bulk_load_rtree(
+            boxes = np.concatenate(self._boxes)
+            bulk_load_rtree_boxes(
                 db,
                 f"rtree_{self.layer_name}_geom",
                 np.concatenate(self._fids),
-                np.concatenate(self._xs),
-                np.concatenate(self._ys),
+                boxes[:, 0],
+                boxes[:, 1],
+                boxes[:, 2],
+                boxes[:, 3],
             )
         for _, sql in self._triggers:
             db.execute(sql)

@@ -64,6 +64,19 @@ def _node_blobs(cells: np.ndarray, node_of: np.ndarray, node_size: int, depth: i
 
 def bulk_load_rtree(db: sqlite3.Connection, rtree: str, ids: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
     """Fill the empty 2-D R*Tree table `rtree` with points (ids, x, y) in one pass."""
+    bulk_load_rtree_boxes(db, rtree, ids, x, x, y, y)
+
+
+def bulk_load_rtree_boxes(
+    db: sqlite3.Connection,
+    rtree: str,
+    ids: np.ndarray,
+    min_x: np.ndarray,
+    max_x: np.ndarray,
+    min_y: np.ndarray,
+    max_y: np.ndarray,
+) -> None:
+    """Fill the empty 2-D R*Tree table `rtree` with bounding boxes (ids, x and y ranges) in one pass."""
     if len(ids) == 0:
         return
     node_size = db.execute(f'SELECT length(data) FROM "{rtree}_node" WHERE nodeno = 1').fetchone()[0]
@@ -72,8 +85,8 @@ def bulk_load_rtree(db: sqlite3.Connection, rtree: str, ids: np.ndarray, x: np.n
     if db.execute(f'SELECT count(*) FROM "{rtree}_rowid"').fetchone()[0]:
         raise ValueError(f"{rtree} is not empty: bulk loading needs an empty index")
 
-    minx, maxx = _round_out(np.asarray(x, float), np.asarray(x, float))
-    miny, maxy = _round_out(np.asarray(y, float), np.asarray(y, float))
+    minx, maxx = _round_out(np.asarray(min_x, float), np.asarray(max_x, float))
+    miny, maxy = _round_out(np.asarray(min_y, float), np.asarray(max_y, float))
     entry_id = np.asarray(ids, dtype=np.int64)
     boxes = np.column_stack([minx, maxx, miny, maxy]).astype(np.float32)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -11,7 +12,6 @@ from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsFeature,
     QgsFeatureRequest,
-    QgsFeatureSink,
     QgsField,
     QgsFields,
     QgsFillSymbol,
@@ -30,12 +30,12 @@ from qgis.core import (
     QgsRendererCategory,
     QgsSpatialIndex,
     QgsUnitTypes,
-    QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QVariant
 
 from crime_mapping_plugin.core import crime_points, gistar
 from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
+from crime_mapping_plugin.processing.output import TableOutput, plain_value, spec_of
 
 INPUT = "INPUT"
 WEIGHT_FIELD = "WEIGHT_FIELD"
@@ -206,6 +206,24 @@ class CellSet:
                 yield geom
         else:
             yield from self.polygons
+
+    def multipolygon_wkb(self) -> tuple[list[bytes], np.ndarray]:
+        """Return each cell as multipolygon WKB, and its box (min x, max x, min y, max y)."""
+        if self.grid is not None:
+            rings = self.grid.vertices()
+            # A one-part multipolygon: byte order, type 6, one part, then the polygon itself.
+            prefix = b"\x01" + struct.pack("<II", 6, 1)
+            wkbs = [prefix + blob for blob in gistar.polygon_wkb(rings)]
+            xs, ys = rings[:, :, 0], rings[:, :, 1]
+            return wkbs, np.column_stack([xs.min(axis=1), xs.max(axis=1), ys.min(axis=1), ys.max(axis=1)])
+        wkbs, boxes = [], []
+        for polygon in self.polygons:
+            geom = QgsGeometry(polygon)
+            geom.convertToMultiType()
+            wkbs.append(bytes(geom.asWkb()))
+            box = geom.boundingBox()
+            boxes.append((box.xMinimum(), box.xMaximum(), box.yMinimum(), box.yMaximum()))
+        return wkbs, np.array(boxes, dtype=float).reshape(-1, 4)
 
 
 REASON_NO_GEOMETRY = "no geometry"
@@ -479,22 +497,24 @@ def write_cells(
     fields = QgsFields(cells.fields)
     for field_name, kind in extra:
         fields.append(QgsField(field_name, kind))
-    # Features are made before the sink exists, so a cancel here leaves no half-written output behind.
-    features = []
-    for n, geom in enumerate(cells.geometries()):
-        if n % 5000 == 0 and feedback.isCanceled():
-            raise QgsProcessingException("Cancelled; no output was written.")
-        feature = QgsFeature(fields)
-        geom.convertToMultiType()
-        feature.setGeometry(geom)
-        feature.setAttributes(list(cells.attributes[n]) + rows[n])
-        features.append(feature)
-    sink, dest_id = alg.parameterAsSink(parameters, name, context, fields, QgsWkbTypes.MultiPolygon, crs)
-    if sink is None:
-        raise QgsProcessingException(f"Could not create the output '{name}'.")
+    spec = spec_of(fields)
+    wkbs, boxes = cells.multipolygon_wkb()
+    output = TableOutput(alg, parameters, name, context, spec, crs, geometry_type="multipolygon")
     feedback.setProgressText("Writing the cells")
-    if not sink.addFeatures(features, QgsFeatureSink.FastInsert):
-        raise QgsProcessingException(f"Writing the output '{name}' failed: {sink.lastError()}")
+    step = 20000
+    try:
+        for start in range(0, len(wkbs), step):
+            if feedback.isCanceled():
+                raise QgsProcessingException("Cancelled; no output was written.")
+            stop = min(start + step, len(wkbs))
+            values = [list(cells.attributes[n]) + rows[n] for n in range(start, stop)]
+            columns = {field_name: [plain_value(row[k]) for row in values] for k, (field_name, _) in enumerate(spec)}
+            output.add_wkb(columns, wkbs[start:stop], boxes[start:stop])
+            feedback.setProgress(100.0 * stop / max(1, len(wkbs)))
+        dest_id = output.commit()
+    except BaseException:
+        output.abort()
+        raise
     feedback.setProgress(100.0)
     return dest_id
 

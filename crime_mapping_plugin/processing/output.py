@@ -28,7 +28,7 @@ from qgis.core import (
     QgsProcessingUtils,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QDate, QVariant
+from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QVariant
 
 from crime_mapping_plugin.core.gpkg import GeoPackageWriter
 
@@ -39,6 +39,34 @@ _QVARIANT = {
     "integer64": QVariant.LongLong,
     "double": QVariant.Double,
 }
+
+
+_KIND_OF = {
+    QVariant.String: "string",
+    QVariant.Int: "integer",
+    QVariant.Bool: "integer",
+    QVariant.UInt: "integer64",
+    QVariant.LongLong: "integer64",
+    QVariant.ULongLong: "integer64",
+    QVariant.Double: "double",
+    QVariant.Date: "date",
+}
+
+
+def spec_of(fields: QgsFields) -> list[tuple[str, str]]:
+    """Return (name, kind) pairs for QgsFields; types with no kind of their own (times, lists) are kept as text."""
+    return [(f.name(), _KIND_OF.get(f.type(), "string")) for f in fields]
+
+
+def plain_value(value):
+    """Return a value that both SQLite and a QgsFeature take: NULL as None, dates and times as ISO text."""
+    if value is None or isinstance(value, QVariant):  # QGIS's NULL is an empty QVariant
+        return None
+    if isinstance(value, (QDate, QDateTime)):
+        return value.toString(Qt.ISODate)
+    if isinstance(value, bool):
+        return int(value)
+    return value
 
 
 def qgs_fields(spec: Sequence[tuple[str, str]]) -> QgsFields:
@@ -61,6 +89,7 @@ class TableOutput:
         spec: Sequence[tuple[str, str]],
         crs: QgsCoordinateReferenceSystem | None,
         description: str = "",
+        geometry_type: str = "point",
     ) -> None:
         self.spec = list(spec)
         self.geometry = crs is not None
@@ -78,11 +107,13 @@ class TableOutput:
                 self.spec,
                 crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL) if crs else None,
                 description,
+                geometry_type,
             )
             self.dest_id = dest
             self._register_load(parameters.get(name), definition, context, dest, name)
         else:
-            wkb = QgsWkbTypes.Point if self.geometry else QgsWkbTypes.NoGeometry
+            kinds = {"point": QgsWkbTypes.Point, "multipolygon": QgsWkbTypes.MultiPolygon}
+            wkb = kinds[geometry_type] if self.geometry else QgsWkbTypes.NoGeometry
             self._fields = qgs_fields(self.spec)
             sink, self.dest_id = algorithm.parameterAsSink(
                 parameters, name, context, self._fields, wkb, crs or QgsCoordinateReferenceSystem()
@@ -116,18 +147,43 @@ class TableOutput:
             self._gpkg.add(columns, x, y, located)
             self.count = self._gpkg.count
             return
-        values = [columns[n] for n, _ in self.spec]
-        n = len(values[0]) if values else len(x)
-        date_cols = {i: _dates(values[i]) for i in self._dates}
-        for i in date_cols:
-            values[i] = date_cols[i]
+
+        def point(row: int) -> QgsGeometry | None:
+            if not self.geometry or (located is not None and not located[row]):
+                return None
+            return QgsGeometry.fromPointXY(QgsPointXY(float(x[row]), float(y[row])))
+
+        self._add_features(columns, len(x) if x is not None else None, point)
+
+    def add_wkb(self, columns: dict[str, Sequence], wkbs: Sequence[bytes | None], boxes: np.ndarray) -> None:
+        """Append rows with WKB geometries and their boxes (min x, max x, min y, max y) for the spatial index."""
+        if self._gpkg is not None:
+            self._gpkg.add_wkb(columns, wkbs, boxes)
+            self.count = self._gpkg.count
+            return
+
+        def geometry(row: int) -> QgsGeometry | None:
+            if wkbs[row] is None:
+                return None
+            geom = QgsGeometry()
+            geom.fromWkb(bytes(wkbs[row]))
+            return geom
+
+        self._add_features(columns, len(wkbs), geometry)
+
+    def _add_features(self, columns: dict[str, Sequence], n: int | None, geometry_of) -> None:
+        values = [columns[name] for name, _ in self.spec]
+        n = len(values[0]) if values else n
+        for i in self._dates:
+            values[i] = _dates(values[i])
         features = []
         fields = self._fields
         for row in range(n):
             f = QgsFeature(fields)
             f.setAttributes([col[row] for col in values])
-            if self.geometry and (located is None or located[row]):
-                f.setGeometry(QgsGeometry.fromPointXY(QgsPointXY(float(x[row]), float(y[row]))))
+            geom = geometry_of(row)
+            if geom is not None:
+                f.setGeometry(geom)
             features.append(f)
         if not self._sink.addFeatures(features, QgsFeatureSink.FastInsert):
             raise QgsProcessingException(f"Could not write to {self.dest_id}: {self._sink.lastError()}")

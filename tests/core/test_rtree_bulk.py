@@ -44,3 +44,30 @@ def test_refuses_a_tree_that_is_not_empty():
     db.execute("INSERT INTO r VALUES (1, 0, 1, 0, 1)")
     with pytest.raises(ValueError, match="not empty"):
         bulk_load_rtree(db, "r", np.array([2]), np.array([5.0]), np.array([5.0]))
+
+
+def test_boxes_are_found_by_every_window_they_overlap():
+    from crime_mapping_plugin.core.rtree_bulk import bulk_load_rtree_boxes
+
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE VIRTUAL TABLE r USING rtree(id, minx, maxx, miny, maxy)")
+    rng = np.random.default_rng(7)
+    n = 5000
+    x0 = rng.uniform(500000, 560000, n)
+    y0 = rng.uniform(150000, 200000, n)
+    w = rng.uniform(10, 500, n)  # 250 m grid cells, hexagons, wards: boxes of many sizes
+    h = rng.uniform(10, 500, n)
+    ids = np.arange(1, n + 1)
+    bulk_load_rtree_boxes(db, "r", ids, x0, x0 + w, y0, y0 + h)
+    assert db.execute("SELECT rtreecheck('r')").fetchone()[0] == "ok"
+    for _ in range(30):
+        qx, qy, size = rng.uniform(500000, 560000), rng.uniform(150000, 200000), rng.uniform(1, 5000)
+        found = {
+            row[0]
+            for row in db.execute(
+                "SELECT id FROM r WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?",
+                (qx, qx + size, qy, qy + size),
+            )
+        }
+        overlapping = ids[(x0 + w >= qx) & (x0 <= qx + size) & (y0 + h >= qy) & (y0 <= qy + size)]
+        assert set(overlapping.tolist()) <= found

@@ -259,3 +259,68 @@ def test_a_cancelled_run_writes_no_output(run_alg, tmp_path):
     with pytest.raises(QgsProcessingException, match="Cancelled"):
         run_alg(ALG, {"INPUT": point_layer(REF["city_px"], REF["city_py"]), "OUTPUT": str(out)}, feedback=feedback)
     assert not out.exists()
+
+
+@pytest.mark.parametrize("cells", [0, 1, 2], ids=["square", "hexagon", "wards"])
+def test_geopackage_output_equals_the_memory_output_and_is_indexed(run_alg, tmp_path, cells):
+    import sqlite3
+
+    from qgis.core import QgsVectorLayer
+
+    wards = tmp_path / "wards.gpkg"
+    shutil.copy(SAMPLE / "boundaries" / "london_wards_2024.gpkg", wards)
+    params = {"INPUT": point_layer(REF["city_px"], REF["city_py"]), "CELLS": cells, "CELL_SIZE": 150}
+    if cells == 2:
+        params["POLYGONS"] = f"{wards}|layername=wards"
+    out = tmp_path / "cells.gpkg"
+    on_disk = QgsVectorLayer(run_alg(ALG, {**params, "OUTPUT": str(out)})["OUTPUT"], "disk", "ogr")
+    in_memory = run_alg(ALG, {**params, "OUTPUT": "TEMPORARY_OUTPUT"})["OUTPUT"]
+    assert on_disk.featureCount() == in_memory.featureCount() > 0
+    assert on_disk.wkbType() == in_memory.wkbType()
+    # The GeoPackage adds its own row id first; the wards' own fid (a source feature id) stays a field.
+    assert on_disk.dataProvider().pkAttributeIndexes() == [0]
+    assert on_disk.fields().names()[1:] == in_memory.fields().names()
+    if cells == 2:  # the wards' own fields keep their types
+        assert [on_disk.fields().field(n).type() for n in ("WD24CD", "BNG_E", "LAT")] == [
+            in_memory.fields().field(n).type() for n in ("WD24CD", "BNG_E", "LAT")
+        ]
+    for a, b in zip(on_disk.getFeatures(), in_memory.getFeatures()):
+        assert a.attributes()[1:] == b.attributes()
+        assert a.geometry().equals(b.geometry())
+    db = sqlite3.connect(str(out))
+    assert db.execute("SELECT rtreecheck('rtree_cells_geom')").fetchone()[0] == "ok"
+    # Every cell is found by a window over its own box, through the index.
+    for feature in list(on_disk.getFeatures())[:50]:
+        box = feature.geometry().boundingBox()
+        found = {
+            r[0]
+            for r in db.execute(
+                "SELECT id FROM rtree_cells_geom WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?",
+                (box.xMinimum(), box.xMaximum(), box.yMinimum(), box.yMaximum()),
+            )
+        }
+        assert feature.id() in found
+
+
+def test_polygons_with_gaps_in_their_feature_ids_are_written_whole(run_alg, tmp_path):
+    from qgis.core import QgsVectorLayer
+
+    wards = tmp_path / "wards.gpkg"
+    shutil.copy(SAMPLE / "boundaries" / "london_wards_2024.gpkg", wards)
+    # Every third ward: the source's feature ids (3, 6, 9 …) are not the output's row numbers.
+    some = QgsVectorLayer(f"{wards}|layername=wards", "some wards", "ogr")
+    some.setSubsetString("fid % 3 = 0")
+    expected = some.featureCount()
+    result = run_alg(
+        ALG,
+        {
+            "INPUT": point_layer(REF["city_px"], REF["city_py"]),
+            "CELLS": 2,
+            "POLYGONS": some,
+            "DISTANCE": 20000,
+            "OUTPUT": str(tmp_path / "some.gpkg"),
+        },
+    )
+    out = QgsVectorLayer(result["OUTPUT"], "out", "ogr")
+    assert out.featureCount() == expected
+    assert sorted(f["fid"] for f in out.getFeatures()) == sorted(f.id() for f in some.getFeatures())

@@ -6,10 +6,9 @@ Processing algorithm run on that layer sees only the chosen crimes, and names it
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+from crime_mapping_plugin.core.policeuk import check_month
 
 # Field names written by crimemapping:importpoliceuk (core.policeuk.OUTPUT_FIELDS).
 MONTH_FIELD = "month"
@@ -26,14 +25,6 @@ def quote_value(value: str) -> str:
 def quote_field(name: str) -> str:
     """Return name as an SQL identifier, double quotes doubled."""
     return '"' + name.replace('"', '""') + '"'
-
-
-def check_month(text: str, what: str) -> str:
-    """Return a YYYY-MM month, or raise ValueError saying what to type."""
-    text = (text or "").strip()
-    if not MONTH.match(text):
-        raise ValueError(f"The {what} '{text}' is not a month: write it as YYYY-MM, e.g. 2024-11.")
-    return text
 
 
 @dataclass

@@ -76,6 +76,16 @@ class PoliceUkInputError(ValueError):
     """An input that is not usable police.uk street data; the message names the file and the problem."""
 
 
+def check_month(text: str | None, what: str) -> str | None:
+    """Return a month written YYYY-MM, None when empty; raise PoliceUkInputError naming `what` otherwise."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if not MONTH_RE.match(text):
+        raise PoliceUkInputError(f"The {what} '{text}' is not a month: write it as YYYY-MM, e.g. 2024-11.")
+    return text
+
+
 @dataclass(frozen=True)
 class StreetSource:
     """One street-level CSV: a file on disk or a member of a zip archive."""
@@ -218,9 +228,8 @@ class ImportOptions:
     keep_unlocated: bool = False
 
     def __post_init__(self) -> None:
-        for label, value in (("start month", self.start_month), ("end month", self.end_month)):
-            if value and not MONTH_RE.match(value):
-                raise PoliceUkInputError(f"The {label} '{value}' is not a month written as YYYY-MM.")
+        check_month(self.start_month, "start month")
+        check_month(self.end_month, "end month")
         if self.start_month and self.end_month and self.start_month > self.end_month:
             raise PoliceUkInputError(f"The start month {self.start_month} is after the end month {self.end_month}.")
 

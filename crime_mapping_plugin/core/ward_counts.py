@@ -49,16 +49,6 @@ def month_numbers(values: Sequence) -> np.ndarray:
     return out
 
 
-def check_month(text: str | None, label: str) -> str | None:
-    """Return a YYYY-MM month parameter, None when empty; raise ValueError naming the parameter otherwise."""
-    if text is None or not str(text).strip():
-        return None
-    text = str(text).strip()
-    if not re.fullmatch(r"\d{4}-\d{2}", text) or not 1 <= int(text[5:]) <= 12:
-        raise ValueError(f"{label}: '{text}' is not a month; write it as YYYY-MM, e.g. 2024-10.")
-    return text
-
-
 def months_between(first: str, last: str) -> int:
     """Return the number of months from first to last inclusive (YYYY-MM)."""
     return (int(last[:4]) - int(first[:4])) * 12 + int(last[5:]) - int(first[5:]) + 1

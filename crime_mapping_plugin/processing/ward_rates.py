@@ -30,11 +30,11 @@ from qgis.PyQt.QtCore import QVariant
 
 from crime_mapping_plugin.core import crime_points, crime_types, rates
 from crime_mapping_plugin.core import point_in_polygon as pip
+from crime_mapping_plugin.core.policeuk import check_month
 from crime_mapping_plugin.core.reproject import BulkTransformer
 from crime_mapping_plugin.core.ward_counts import (
     Period,
     aggregate_table,
-    check_month,
     month_key,
     month_number,
     population_by_code,
@@ -321,9 +321,9 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         def month(name: str, label: str) -> str | None:
             return check_month(self.parameterAsString(parameters, name, context), label)
 
-        current = Period(month(self.START_MONTH, "First month"), month(self.END_MONTH, "Last month"))
-        prev_start = month(self.PREV_START_MONTH, "Comparison period: first month")
-        prev_end = month(self.PREV_END_MONTH, "Comparison period: last month")
+        current = Period(month(self.START_MONTH, "first month"), month(self.END_MONTH, "last month"))
+        prev_start = month(self.PREV_START_MONTH, "comparison period's first month")
+        prev_end = month(self.PREV_END_MONTH, "comparison period's last month")
         for p in (current, Period(prev_start, prev_end)):
             if p.start and p.end and p.start > p.end:
                 raise ValueError(f"The month range {p.start} to {p.end} ends before it starts: swap the months.")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from crime_mapping_plugin.core import ward_counts as wc
+from crime_mapping_plugin.core.policeuk import check_month
 
 
 def test_month_keys_from_dates_and_texts():
@@ -32,7 +33,7 @@ def test_periods_count_their_months_and_select_rows():
     assert wc.Period().describe(months) == ("2024-09 to 2024-12", 4)
     assert wc.months_between("2023-11", "2024-02") == 4
     with pytest.raises(ValueError, match="YYYY-MM"):
-        wc.check_month("10/2024", "First month")
+        check_month("10/2024", "first month")
 
 
 def test_table_counts_are_summed_by_code_and_strangers_listed():

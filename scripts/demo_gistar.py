@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Callable
+
+import demo_inputs
 
 
 def render_map(gpkg: Path, png: Path, title: str) -> None:
@@ -51,13 +52,8 @@ def render_map(gpkg: Path, png: Path, title: str) -> None:
 def demo(sample_dir: Path, out_dir: Path, run_alg: Callable) -> list[str]:
     """Run crimemapping:gistarhotspots and crimemapping:emerginghotspots on the sample; return lines to print."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    crimes = out_dir / "crimes.gpkg"
-    if not crimes.exists():
-        run_alg("crimemapping:importpoliceuk", {"INPUT": [str(sample_dir / "police_uk")], "OUTPUT": str(crimes)})
-    # A copy: QGIS opens a GeoPackage for update and may touch it, and the bundled file must stay as it is.
-    wards_copy = out_dir / "gistar_wards.gpkg"
-    shutil.copy(sample_dir / "boundaries" / "london_wards_2024.gpkg", wards_copy)
-    wards = f"{wards_copy}|layername=wards"
+    crimes = demo_inputs.crimes(sample_dir, out_dir, run_alg)
+    wards = demo_inputs.wards(sample_dir, out_dir)
     hot_path = out_dir / "gistar_hotspots.gpkg"
     hot = run_alg(
         "crimemapping:gistarhotspots",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import demo_inputs
+
 from crime_mapping_plugin.core.policeuk import REASON_KEYS
 
 
 def demo(sample_dir: Path, out_dir: Path, run_alg) -> list[str]:
     """Import sample_dir/police_uk into out_dir/crimes.gpkg; return lines to print."""
-    target = out_dir / "crimes.gpkg"
+    target = out_dir / demo_inputs.CRIMES
     result = run_alg("crimemapping:importpoliceuk", {"INPUT": [str(sample_dir / "police_uk")], "OUTPUT": str(target)})
     lines = [
         "== Import police.uk street crime (crimemapping:importpoliceuk)",
@@ -21,9 +23,9 @@ def demo(sample_dir: Path, out_dir: Path, run_alg) -> list[str]:
         lines.append(f"  {reason}: {result[key]}")
     if result["UNMAPPED_LABELS"]:
         lines.append(f"Crime types not in the harmonised table (kept): {result['UNMAPPED_LABELS']}")
-    mps_csv = sample_dir / "mps" / "MPS Ward Level Crime (most recent 24 months).csv"
+    mps_csv = sample_dir / demo_inputs.MPS_CSV
     mps = run_alg(
-        "crimemapping:importmpswardcrime", {"INPUT": str(mps_csv), "OUTPUT": str(out_dir / "mps_ward_counts.gpkg")}
+        "crimemapping:importmpswardcrime", {"INPUT": str(mps_csv), "OUTPUT": str(out_dir / demo_inputs.MPS_COUNTS)}
     )
     lines += [
         "== Import MPS ward-level crime counts (crimemapping:importmpswardcrime)",

@@ -2,30 +2,23 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Callable
+
+import demo_inputs
 
 
 def demo(sample_dir: Path, out_dir: Path, run_alg: Callable) -> list[str]:
     """Run the shipped model for burglary, Oct-Dec 2024, in London's wards; return lines to print."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    wards = out_dir / "model_wards.gpkg"  # a copy: QGIS may touch a GeoPackage it opens
-    shutil.copy(sample_dir / "boundaries" / "london_wards_2024.gpkg", wards)
-    population = run_alg(
-        "crimemapping:wardpopulation",
-        {
-            "LSOA_POPULATION": str(sample_dir / "population" / "london_lsoa21_population_census2021.csv"),
-            "LOOKUP": str(sample_dir / "population" / "london_lsoa21_to_ward24_lookup.csv"),
-            "OUTPUT": str(out_dir / "model_ward_population.gpkg"),
-        },
-    )["OUTPUT"]
+    wards = demo_inputs.wards(sample_dir, out_dir)
+    population = str(demo_inputs.ward_population(sample_dir, out_dir, run_alg))
     results = run_alg(
         "crimemapping:importandmap",
         {
             "police_uk": [str(sample_dir / "police_uk")],
             "crime_groups": [1],  # Burglary
-            "wards": f"{wards}|layername=wards",
+            "wards": wards,
             "population": population,
             "bandwidth": 400,
             "cell_size": 50,

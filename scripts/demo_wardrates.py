@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+import demo_inputs
+
 
 def demo(sample_dir: Path, out_dir: Path, run_alg: Callable) -> list[str]:
     """Run wardpopulation and wardrates on the sample data; return lines to print."""
@@ -17,19 +19,10 @@ def demo(sample_dir: Path, out_dir: Path, run_alg: Callable) -> list[str]:
     out = Path(out_dir) / "ward_rates"
     out.mkdir(parents=True, exist_ok=True)
     sample = Path(sample_dir)
-    wards = str(sample / "boundaries" / "london_wards_2024.gpkg")
+    wards = demo_inputs.wards(sample, Path(out_dir))
     lines = []
-    crimes = out / "crimes.gpkg"
-    if not crimes.exists():
-        run_alg("crimemapping:importpoliceuk", {"INPUT": [str(sample / "police_uk")], "OUTPUT": str(crimes)})
-    pop = run_alg(
-        "crimemapping:wardpopulation",
-        {
-            "LSOA_POPULATION": str(sample / "population" / "london_lsoa21_population_census2021.csv"),
-            "LOOKUP": str(sample / "population" / "london_lsoa21_to_ward24_lookup.csv"),
-            "OUTPUT": str(out / "ward_population.gpkg"),
-        },
-    )
+    crimes = demo_inputs.crimes(sample, Path(out_dir), run_alg)
+    pop = run_alg("crimemapping:wardpopulation", demo_inputs.ward_population_parameters(sample, Path(out_dir)))
     lines.append(
         f"Ward populations: {pop['WARDS']} wards, {pop['POPULATION_ASSIGNED']:,.0f} residents (Census 2021) from "
         f"{pop['LSOAS_ASSIGNED']} LSOAs; {pop['LSOAS_NOT_IN_LOOKUP']} LSOAs not in the lookup -> {pop['OUTPUT']}"
@@ -44,7 +37,7 @@ def demo(sample_dir: Path, out_dir: Path, run_alg: Callable) -> list[str]:
             "PREV_START_MONTH": "2024-10",
             "PREV_END_MONTH": "2024-10",
             "WARDS": wards,
-            "POPULATION_TABLE": str(out / "ward_population.gpkg"),
+            "POPULATION_TABLE": pop["OUTPUT"],
             "CLASS_BREAKS": "0,0.25,0.5,0.75,1,1.5,2",
             "OUTPUT": str(out / "ward_burglary_rates_police_uk.gpkg"),
             "FUNNEL_PLOT": str(out / "ward_burglary_funnel_plot.png"),
@@ -56,23 +49,16 @@ def demo(sample_dir: Path, out_dir: Path, run_alg: Callable) -> list[str]:
         f"{points['OVERALL_RATE']:.3f} per 1,000 residents -> {points['OUTPUT']}"
     )
     lines.append(f"Funnel plot -> {points['FUNNEL_PLOT']}")
-    mps_table = run_alg(
-        "crimemapping:importmpswardcrime",
-        {
-            "INPUT": str(sample / "mps" / "MPS Ward Level Crime (most recent 24 months).csv"),
-            "OUTPUT": str(out / "mps.gpkg"),
-        },
-    )
     mps = run_alg(
         "crimemapping:wardrates",
         {
-            "COUNTS_TABLE": mps_table["OUTPUT"],
+            "COUNTS_TABLE": str(demo_inputs.mps_counts(sample, Path(out_dir), run_alg)),
             "CATEGORY_FIELD": "major_category",
             "CATEGORY_VALUES": "Burglary",
             "START_MONTH": "2024-11",
             "END_MONTH": "2024-12",
             "WARDS": wards,
-            "POPULATION_TABLE": str(out / "ward_population.gpkg"),
+            "POPULATION_TABLE": pop["OUTPUT"],
             "CLASS_BREAKS": "0,0.25,0.5,0.75,1,1.5,2",
             "OUTPUT": str(out / "ward_burglary_rates_mps.gpkg"),
             "FUNNEL_PLOT": str(out / "ward_burglary_funnel_plot_mps.png"),

@@ -71,9 +71,8 @@ LABELS: tuple[CrimeLabel, ...] = (
     CrimeLabel("Other crime", OTHER, "2010-12", None),
 )
 
-# Before 2011-05 "Other crime" also held the five categories introduced that month, so groups are
-# comparable over time from this month on; earlier months are flagged in the docs.
-GROUPS_STABLE_FROM = "2011-05"
+# Before 2011-05 "Other crime" also held the five categories introduced that month, so the groups are
+# comparable over time from 2011-05 on; docs/definitions.md says which groups reach further back.
 
 CURRENT_TYPES: tuple[str, ...] = tuple(lab.label for lab in LABELS if lab.last_month is None)
 ALL_TYPES: tuple[str, ...] = tuple(lab.label for lab in LABELS)
@@ -90,8 +89,3 @@ def group_of(label: str) -> str:
 def canonical_label(label: str) -> str | None:
     """Return the label spelt as police.uk spells it, or None when the label is unknown."""
     return _CANONICAL.get(label.strip().casefold())
-
-
-def group_table() -> dict[str, str]:
-    """Return the label to group mapping, keyed by the label as police.uk spells it."""
-    return {lab.label: lab.group for lab in LABELS}

@@ -7,7 +7,6 @@ from typing import Sequence
 
 from qgis.core import (
     QgsProcessingAlgorithm,
-    QgsProcessingException,
     QgsProcessingFeatureSourceDefinition,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
@@ -15,8 +14,6 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
-
-from crime_mapping_plugin.core.policeuk import PoliceUkInputError
 
 ICON_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "icon.png")
 
@@ -92,10 +89,3 @@ class CrimeMappingAlgorithm(QgsProcessingAlgorithm):
         if not layer_name and parts.get("layerId") not in (None, 0, "0", ""):
             return None
         return path, layer_name
-
-
-def input_error(err: Exception) -> QgsProcessingException:
-    """Turn a core input error into the exception Processing shows to the user."""
-    if isinstance(err, (PoliceUkInputError, ValueError)):
-        return QgsProcessingException(str(err))
-    return QgsProcessingException(f"{type(err).__name__}: {err}")

@@ -39,7 +39,6 @@ SETTINGS_GROUP = "crime_mapping"
 IMPORT_ALG = "crimemapping:importpoliceuk"
 MPS_ALG = "crimemapping:importmpswardcrime"
 DATA_GROUP = "Crime data"
-STYLE_PRESETS = ("ward_rates", "density", "heatmap", "gistar")
 
 
 def _slug(text: str) -> str:

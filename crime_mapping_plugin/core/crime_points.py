@@ -10,13 +10,14 @@ memory or database layer) goes through the ordinary feature iterator, and both r
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 import numpy as np
 from osgeo import ogr
+
+from crime_mapping_plugin.core.months import NO_MONTH, datetime_months, month_numbers, month_text
 
 ogr.UseExceptions()
 
@@ -27,8 +28,6 @@ NUMBER = "number"
 MONTH = "month"
 TEXT = "text"
 AUTO = "auto"
-
-_MONTH = re.compile(r"^\s*(\d{4})-(\d{1,2})")
 
 NO_GEOMETRY = "no point geometry"
 NO_WEIGHT = "weight missing or not a number"
@@ -74,26 +73,8 @@ class CrimePoints:
         """Return the distinct known months as YYYY-MM, in order."""
         if self.month is None:
             return []
-        known = np.unique(self.month[self.month >= 0])
-        return [f"{m // 12:04d}-{m % 12 + 1:02d}" for m in known.tolist()]
-
-
-def month_index(value) -> int:
-    """Return year·12 + month − 1 for a date, datetime or 'YYYY-MM…' string; −1 when there is none."""
-    if value is None:
-        return -1
-    if hasattr(value, "isNull") and value.isNull():
-        return -1
-    if hasattr(value, "date") and hasattr(value, "time") and callable(value.date):  # QDateTime
-        value = value.date()
-    if hasattr(value, "year") and hasattr(value, "month"):
-        year = value.year() if callable(value.year) else value.year
-        month = value.month() if callable(value.month) else value.month
-        return int(year) * 12 + int(month) - 1 if year and 1 <= month <= 12 else -1
-    match = _MONTH.match(str(value))
-    if match and 1 <= int(match.group(2)) <= 12:
-        return int(match.group(1)) * 12 + int(match.group(2)) - 1
-    return -1
+        known = np.unique(self.month[self.month != NO_MONTH])
+        return [month_text(m) for m in known.tolist()]
 
 
 def _to_float(value) -> float:
@@ -129,24 +110,12 @@ def _text_column(values: np.ndarray) -> list:
     return out
 
 
-def _parse_months(values, month_of: Callable[[object], int]) -> np.ndarray:
-    """Return month numbers of dates or month texts, parsing each distinct value once."""
-    cache: dict = {}
-    out = np.empty(len(values), dtype=np.int64)
-    for i, v in enumerate(values):
-        n = cache.get(v)
-        if n is None:
-            n = cache[v] = month_of(v)
-        out[i] = n
-    return out
-
-
-def _month_column(values: np.ndarray, month_of: Callable[[object], int]) -> np.ndarray:
+def _month_column(values: np.ndarray) -> np.ndarray:
     data = np.ma.getdata(values)
     if data.dtype.kind != "M":
-        return _parse_months(_text_column(values), month_of)
-    out = data.astype("datetime64[M]").astype(np.int64) + 1970 * 12
-    out[_mask_of(values) | np.isnat(data)] = -1
+        return month_numbers(_text_column(values))
+    out = datetime_months(data)
+    out[_mask_of(values)] = NO_MONTH
     return out
 
 
@@ -246,13 +215,12 @@ def read_ogr_table(
     columns: Mapping[str, str],
     geometry: bool = True,
     explode: bool = False,
-    month_of: Callable[[object], int] = month_index,
     is_cancelled: Callable[[], bool] = lambda: False,
 ) -> PointTable:
     """Read points (unless geometry is False) and columns of a whole file layer column-wise through GDAL's Arrow.
 
-    columns maps each field to its kind (NUMBER, MONTH, TEXT, AUTO); month_of turns a month text into a month
-    number. Raise BulkReadUnavailableError when GDAL cannot, InterruptedError when cancelled.
+    columns maps each field to its kind (NUMBER, MONTH, TEXT, AUTO); months are read by core.months'
+    rule. Raise BulkReadUnavailableError when GDAL cannot, InterruptedError when cancelled.
     """
     ds, layer, kinds = _open_layer(path, layer_name, list(columns))
     numeric = (ogr.OFTInteger, ogr.OFTInteger64, ogr.OFTReal)
@@ -286,7 +254,7 @@ def read_ogr_table(
                 column = batch[c]
                 rows = len(column)
                 if kind == MONTH:
-                    values[c].append(_month_column(column, month_of))
+                    values[c].append(_month_column(column))
                 elif kind == NUMBER or (kind == AUTO and kinds[c] in numeric):
                     values[c].append(_number_column(column))
                 else:
@@ -338,7 +306,6 @@ def read_feature_table(
     columns: Mapping[str, str],
     geometry: bool = True,
     explode: bool = False,
-    month_of: Callable[[object], int] = month_index,
     is_cancelled: Callable[[], bool] = lambda: False,
     progress: Callable[[float], None] | None = None,
     total: int = 0,
@@ -375,7 +342,7 @@ def read_feature_table(
     out: dict = {}
     for c, kind in columns.items():
         if kind == MONTH:
-            out[c] = _parse_months(raw[c], month_of)
+            out[c] = month_numbers(raw[c])
         elif kind == NUMBER:
             out[c] = np.array([_to_float(v) for v in raw[c]], dtype=float)
         elif kind == TEXT:
@@ -396,7 +363,6 @@ def read_layer(
     columns: Mapping[str, str],
     geometry: bool = True,
     explode: bool = False,
-    month_of: Callable[[object], int] = month_index,
     crs=None,
     transform_context=None,
     is_cancelled: Callable[[], bool] = lambda: False,
@@ -412,7 +378,7 @@ def read_layer(
 
     if plain is not None:
         try:
-            table = read_ogr_table(plain[0], plain[1], columns, geometry, explode, month_of, is_cancelled)
+            table = read_ogr_table(plain[0], plain[1], columns, geometry, explode, is_cancelled)
         except (BulkReadUnavailableError, RuntimeError) as err:
             if on_fallback is not None:
                 on_fallback(str(err))
@@ -433,7 +399,6 @@ def read_layer(
         columns,
         geometry,
         explode,
-        month_of,
         is_cancelled,
         progress,
         source.featureCount(),

@@ -2,51 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-_MONTH = re.compile(r"^(\d{4})-?(\d{2})")
-
-
-def month_key(value) -> str | None:
-    """Return 'YYYY-MM' for a date, a 'YYYY-MM[-DD]' or 'YYYYMM' string; None when there is no month."""
-    if value is None:
-        return None
-    if hasattr(value, "isoformat"):
-        value = value.isoformat()
-    m = _MONTH.match(str(value).strip())
-    if not m or not 1 <= int(m.group(2)) <= 12:
-        return None
-    return f"{m.group(1)}-{m.group(2)}"
+from crime_mapping_plugin.core import months
+from crime_mapping_plugin.core.months import NO_MONTH, month_text
 
 
 def month_number(key: str | None) -> int:
-    """Return year * 12 + month - 1 for 'YYYY-MM', -1 for None."""
-    if key is None:
-        return -1
-    return int(key[:4]) * 12 + int(key[5:7]) - 1
-
-
-def month_label(number: int) -> str:
-    """Return 'YYYY-MM' for a month number."""
-    year, month = divmod(int(number), 12)
-    return f"{year:04d}-{month + 1:02d}"
-
-
-def month_numbers(values: Sequence) -> np.ndarray:
-    """Return month numbers (-1 when missing) for dates or month texts, parsing each distinct value once."""
-    cache: dict = {}
-    out = np.empty(len(values), dtype=np.int64)
-    for i, v in enumerate(values):
-        n = cache.get(v)
-        if n is None:
-            n = cache[v] = month_number(month_key(v))
-        out[i] = n
-    return out
+    """Return the month number of 'YYYY-MM' (core.months' rule), NO_MONTH for None."""
+    return NO_MONTH if key is None else months.month_number(key)
 
 
 def months_between(first: str, last: str) -> int:
@@ -78,8 +46,8 @@ class Period:
         """Return the period label ('2024-10 to 2024-12') and its number of months."""
         present = np.asarray(months_present, dtype=np.int64)
         present = present[present >= 0]
-        first = self.start or (month_label(present.min()) if len(present) else None)
-        last = self.end or (month_label(present.max()) if len(present) else None)
+        first = self.start or (month_text(present.min()) if len(present) else None)
+        last = self.end or (month_text(present.max()) if len(present) else None)
         if first is None or last is None:
             return "all records (no month)", None
         return (first if first == last else f"{first} to {last}"), months_between(first, last)

@@ -35,8 +35,6 @@ from crime_mapping_plugin.core.reproject import BulkTransformer
 from crime_mapping_plugin.core.ward_counts import (
     Period,
     aggregate_table,
-    month_key,
-    month_number,
     population_by_code,
     short_list,
 )
@@ -817,7 +815,6 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
                 self.plain_ogr_layer(parameters, name, context),
                 columns,
                 geometry=geometry,
-                month_of=_month_number,
                 is_cancelled=feedback.isCanceled,
                 on_fallback=lambda why: feedback.pushInfo(
                     f"Bulk read not possible ({why}); reading feature by feature."
@@ -825,10 +822,6 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             )
         except InterruptedError as err:
             raise QgsProcessingException(self.tr("Cancelled; nothing was written.")) from err
-
-
-def _month_number(value) -> int:
-    return month_number(month_key(value))
 
 
 def _require_fields(source, label: str, names) -> None:

@@ -4,18 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 from osgeo import ogr, osr
-from qgis.PyQt.QtCore import QDate, QDateTime
 
 from crime_mapping_plugin.core import crime_points
-
-
-def test_month_index_of_dates_and_text():
-    assert crime_points.month_index(QDate(2024, 10, 1)) == 2024 * 12 + 9
-    assert crime_points.month_index(QDateTime(QDate(2024, 1, 31))) == 2024 * 12
-    assert crime_points.month_index("2024-12") == 2024 * 12 + 11
-    assert crime_points.month_index("2024-13") == -1
-    assert crime_points.month_index(None) == -1
-    assert crime_points.month_index(QDate()) == -1
 
 
 def test_file_layer_is_read_columnwise_with_reasons(tmp_path):

@@ -6,26 +6,12 @@ import numpy as np
 import pytest
 
 from crime_mapping_plugin.core import ward_counts as wc
+from crime_mapping_plugin.core.months import month_numbers
 from crime_mapping_plugin.core.policeuk import check_month
 
 
-def test_month_keys_from_dates_and_texts():
-    import datetime
-
-    assert wc.month_key(datetime.date(2024, 10, 1)) == "2024-10"
-    assert [wc.month_key(v) for v in ("2024-11", "202412", "2024-12-01", "2024-13", "", None)] == [
-        "2024-11",
-        "2024-12",
-        "2024-12",
-        None,
-        None,
-        None,
-    ]
-    assert wc.month_numbers(["2024-01", None, "2023-12"]).tolist() == [2024 * 12, -1, 2024 * 12 - 1]
-
-
 def test_periods_count_their_months_and_select_rows():
-    months = wc.month_numbers(["2024-09", "2024-10", "2024-12", None])
+    months = month_numbers(["2024-09", "2024-10", "2024-12", None])
     period = wc.Period("2024-10", "2024-12")
     assert period.mask(months).tolist() == [False, True, True, False]
     assert period.describe(months) == ("2024-10 to 2024-12", 3)

@@ -17,7 +17,8 @@ from typing import Callable, Mapping
 import numpy as np
 from osgeo import ogr
 
-from crime_mapping_plugin.core.months import NO_MONTH, datetime_months, month_numbers, month_text
+from crime_mapping_plugin.core import months
+from crime_mapping_plugin.core.months import REASON_NO_MONTH, datetime_months, month_numbers, month_text
 
 ogr.UseExceptions()
 
@@ -29,8 +30,15 @@ MONTH = "month"
 TEXT = "text"
 AUTO = "auto"
 
+# The reasons a crime read is left out of an analysis: one set, used by every algorithm's log and outputs.
 NO_GEOMETRY = "no point geometry"
 NO_WEIGHT = "weight missing or not a number"
+NO_MONTH = REASON_NO_MONTH
+OUTSIDE_MONTHS = "outside the months"
+TYPE_NOT_SELECTED = "crime type or group not selected"
+NOT_REPROJECTED = "could not be reprojected"
+OUTSIDE_STUDY_AREA = "outside the study area"
+OUTSIDE_AREAS = "outside every area"
 
 IN_BULK = "in bulk through GDAL"
 BY_FEATURE = "feature by feature"
@@ -73,7 +81,7 @@ class CrimePoints:
         """Return the distinct known months as YYYY-MM, in order."""
         if self.month is None:
             return []
-        known = np.unique(self.month[self.month != NO_MONTH])
+        known = np.unique(self.month[self.month != months.NO_MONTH])
         return [month_text(m) for m in known.tolist()]
 
 
@@ -115,7 +123,7 @@ def _month_column(values: np.ndarray) -> np.ndarray:
     if data.dtype.kind != "M":
         return month_numbers(_text_column(values))
     out = datetime_months(data)
-    out[_mask_of(values)] = NO_MONTH
+    out[_mask_of(values)] = months.NO_MONTH
     return out
 
 

@@ -50,6 +50,19 @@ def raster_unit(layer: QgsRasterLayer) -> str:
     return dataset.GetMetadataItem("UNIT") or dataset.GetRasterBand(1).GetUnitType() or ""
 
 
+def raster_ramp_maximum(layer: QgsRasterLayer) -> float | None:
+    """Return the ramp top a density raster states in its metadata (RAMP_MAXIMUM), or None."""
+    from osgeo import gdal
+
+    dataset = gdal.Open(layer.source())
+    text = dataset.GetMetadataItem("RAMP_MAXIMUM") if dataset is not None else None
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if value > 0 else None
+
+
 def style_density_fixed(layer: QgsRasterLayer, maximum: float, unit: str | None = None) -> None:
     """Draw a density raster on the plugin's ramp from 0 to a fixed maximum, legend in its unit."""
     if maximum <= 0:

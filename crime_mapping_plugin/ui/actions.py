@@ -137,6 +137,13 @@ def registered_algorithm(row: MapAction):
     return QgsApplication.processingRegistry().algorithmById(row.algorithm_id)
 
 
+def parameter_options(algorithm_id: str, name: str) -> list[str]:
+    """Return the options of an algorithm's enum parameter as the algorithm defines them ([] if not registered)."""
+    algorithm = QgsApplication.processingRegistry().algorithmById(algorithm_id)
+    definition = None if algorithm is None else algorithm.parameterDefinition(name)
+    return [] if definition is None else list(definition.options())
+
+
 def unavailable_reason(row: MapAction) -> str:
     """Return why the action's button is disabled, or '' when its algorithm is registered."""
     if registered_algorithm(row) is not None:

@@ -31,9 +31,8 @@ from qgis.PyQt.QtWidgets import (
 
 from crime_mapping_plugin.core import crime_types
 from crime_mapping_plugin.core.crime_filter import FORCE_FIELD, CrimeFilter
-from crime_mapping_plugin.processing.hotspot_density import UNITS
 from crime_mapping_plugin.processing.rate_style import parse_breaks
-from crime_mapping_plugin.ui.actions import MAP_ACTIONS
+from crime_mapping_plugin.ui.actions import MAP_ACTIONS, action, parameter_options
 from crime_mapping_plugin.ui.controller import DockController
 
 STYLE_LABELS = {
@@ -249,7 +248,8 @@ class CrimeMappingDock(QgsDockWidget):
         self.cell_spin.setSpecialValueText("automatic")
         form.addRow("Cell size", self.cell_spin)
         self.units_combo = QComboBox()
-        self.units_combo.addItems(list(UNITS))
+        # The options as the algorithm defines them, so the dock never lists units the algorithm lacks.
+        self.units_combo.addItems(parameter_options(action("density").algorithm_id, "UNITS"))
         form.addRow("Density in", self.units_combo)
         buttons = QHBoxLayout()
         for row in MAP_ACTIONS:

@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 from qgis.core import (
+    QgsCoordinateReferenceSystem,
     QgsFeature,
     QgsFeatureSink,
     QgsField,
     QgsFields,
     QgsGeometry,
     QgsProcessing,
+    QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingFeatureSource,
+    QgsProcessingFeedback,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
@@ -129,7 +134,7 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         "and its peak density."
     )
 
-    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802
         self._add_input_parameters()
         self._add_method_parameters()
         self._add_output_parameters()
@@ -278,7 +283,7 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
             ],
         )
 
-    def _month_field(self, parameters: dict, context) -> str | None:
+    def _month_field(self, parameters: dict, context: QgsProcessingContext) -> str | None:
         month_field = self.parameterAsString(parameters, self.MONTH_FIELD, context) or None
         if month_field is None:
             source = self.parameterAsSource(parameters, self.INPUT, context)
@@ -286,7 +291,7 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
                 month_field = "month"
         return month_field
 
-    def checkParameterValues(self, parameters: dict, context) -> tuple[bool, str]:  # noqa: N802
+    def checkParameterValues(self, parameters: dict, context: QgsProcessingContext) -> tuple[bool, str]:  # noqa: N802
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
@@ -313,14 +318,14 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
             ).format(bandwidth, cell)
         return True, ""
 
-    def _number(self, parameters: dict, name: str, context) -> float | None:
+    def _number(self, parameters: dict, name: str, context: QgsProcessingContext) -> float | None:
         value = parameters.get(name)
         if value is None or value == "":
             return None
         number = self.parameterAsDouble(parameters, name, context)
         return number if number > 0 else None
 
-    def _extent(self, parameters: dict, context) -> QgsReferencedRectangle | None:
+    def _extent(self, parameters: dict, context: QgsProcessingContext) -> QgsReferencedRectangle | None:
         if parameters.get(self.EXTENT) in (None, ""):
             return None
         extent = self.parameterAsExtent(parameters, self.EXTENT, context)
@@ -328,7 +333,15 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
             return None
         return QgsReferencedRectangle(extent, self.parameterAsExtentCrs(parameters, self.EXTENT, context))
 
-    def _read(self, parameters: dict, context, feedback, source, weight_field: str | None, month_field: str | None):
+    def _read(
+        self,
+        parameters: dict,
+        context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback,
+        source: QgsProcessingFeatureSource,
+        weight_field: str | None,
+        month_field: str | None,
+    ) -> tuple[crime_points.CrimePoints, np.ndarray | None]:
         """Return the crimes read (each multipoint part a crime) and the month of every record read."""
         try:
             table = crime_points.read_layer(
@@ -352,7 +365,9 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         points = crime_points.crime_points_from(table, weight_field, month_field)
         return points, (table.columns[month_field] if month_field else None)
 
-    def _request(self, parameters: dict, context, feedback) -> tuple[method.DensityRequest, str | None, str]:
+    def _request(
+        self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> tuple[method.DensityRequest, str | None, str]:
         """Return the request the parameters make, the weight field and the source's name."""
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:
@@ -380,7 +395,9 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         )
         return request, weight_field, source.sourceName()
 
-    def processAlgorithm(self, parameters: dict, context, feedback) -> dict:  # noqa: N802
+    def processAlgorithm(
+        self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> dict:  # noqa: N802
         request, weight_field, source_name = self._request(parameters, context, feedback)
         feedback.setProgressText(self.tr("Computing the density"))
         try:
@@ -431,7 +448,9 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         unit = method.UNIT_NAMES[result.unit]
         return unit if weight_field is None else self.tr("{0} (weighted by {1})").format(unit, weight_field)
 
-    def _log(self, result: method.DensityResult, source_crs, feedback) -> None:
+    def _log(
+        self, result: method.DensityResult, source_crs: QgsCoordinateReferenceSystem, feedback: QgsProcessingFeedback
+    ) -> None:
         for reason, count in result.left_out.items():
             feedback.pushWarning(self.tr("{0:,} crime(s) left out: {1}.").format(count, reason))
         if result.no_month and not result.per_month:
@@ -526,7 +545,13 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         }
 
     def _write_raster(
-        self, parameters: dict, context, result: method.DensityResult, unit_text: str, metadata: dict, abstract: str
+        self,
+        parameters: dict,
+        context: QgsProcessingContext,
+        result: method.DensityResult,
+        unit_text: str,
+        metadata: dict,
+        abstract: str,
     ) -> str:
         dest = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         driver = QgsRasterFileWriter.driverForExtension(os.path.splitext(dest)[1]) or "GTiff"
@@ -557,7 +582,12 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         return dest
 
     def _write_hotspots(
-        self, parameters: dict, context, result: method.DensityResult, unit_text: str, abstract: str
+        self,
+        parameters: dict,
+        context: QgsProcessingContext,
+        result: method.DensityResult,
+        unit_text: str,
+        abstract: str,
     ) -> str | None:
         fields = QgsFields()
         for name, kind in AREA_FIELDS:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from qgis.core import (
+    QgsColorRamp,
     QgsGradientColorRamp,
     QgsHeatmapRenderer,
     QgsRasterLayer,
@@ -27,7 +28,7 @@ RATE_FIELDS = ("rate", "rate_per_1000", "crime_rate")
 GISTAR_BIN_FIELDS = ("gi_bin", "bin", "gistar_bin")
 
 
-def _ramp(name: str, start: QColor, end: QColor):
+def _ramp(name: str, start: QColor, end: QColor) -> QgsColorRamp:
     return QgsStyle.defaultStyle().colorRamp(name) or QgsGradientColorRamp(start, end)
 
 

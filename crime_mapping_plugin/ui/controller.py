@@ -11,11 +11,13 @@ import json
 import os
 import re
 import time
+from typing import Callable
 
 from qgis.core import (
     Qgis,
     QgsApplication,
     QgsMapLayer,
+    QgsProcessingAlgorithm,
     QgsProcessingOutputLayerDefinition,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterRasterDestination,
@@ -81,10 +83,10 @@ class DockController(QObject):
         self.state.density_units = int(self._setting("density_units", 1) or 0)
         self.project.layersWillBeRemoved.connect(self._layers_removed)
 
-    def _setting(self, key: str, default):
+    def _setting(self, key: str, default: object) -> object:
         return self.settings.value(f"{SETTINGS_GROUP}/{key}", default)
 
-    def _setting_json(self, key: str, default):
+    def _setting_json(self, key: str, default: object) -> object:
         try:
             return json.loads(self._setting(key, "") or "null") or default
         except ValueError:
@@ -150,7 +152,14 @@ class DockController(QObject):
             self.say("Cancelling…", Qgis.Info)  # first: a task not yet started reports at once
             self.run.cancel()
 
-    def _start(self, key: str, algorithm, parameters: dict, description: str, on_done) -> bool:
+    def _start(
+        self,
+        key: str,
+        algorithm: QgsProcessingAlgorithm,
+        parameters: dict,
+        description: str,
+        on_done: Callable[[AlgorithmRun, dict], None],
+    ) -> bool:
         if self.is_busy():
             self.say("Wait for the current run to finish, or cancel it.", Qgis.Warning)
             return False
@@ -168,7 +177,15 @@ class DockController(QObject):
         run.start()
         return True
 
-    def _finished(self, key: str, run: AlgorithmRun, ok: bool, results: dict, message: str, on_done) -> None:
+    def _finished(
+        self,
+        key: str,
+        run: AlgorithmRun,
+        ok: bool,
+        results: dict,
+        message: str,
+        on_done: Callable[[AlgorithmRun, dict], None],
+    ) -> None:
         self.busy_changed.emit(False)
         if ok:
             try:
@@ -309,7 +326,7 @@ class DockController(QObject):
         self.state.population_field = value_field or ""
         self.state.population_code_field = code_field or "ward_code"
 
-    def _layers_removed(self, ids) -> None:
+    def _layers_removed(self, ids: list[str]) -> None:
         if self.state.crimes is not None and self.state.crimes.id() in ids:
             self.state.crimes = None
             self.selected_count = None

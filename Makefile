@@ -12,14 +12,21 @@ export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 # Debian's qgis_process wrapper passes --noversioncheck, which the binary rejects: call the binary.
 QGIS_PROCESS := $(shell command -v qgis_process.bin 2>/dev/null || echo qgis_process)
 PLUGIN := crime_mapping_plugin
+# `make test-ltr`: the same suite under QGIS 3.40 LTR from Debian trixie, in a root made once by mmdebstrap
+# (about 1.7 GB, kept until `make clean`; made again only when incomplete or when LTR_PACKAGES change).
+LTR_ROOT ?= build/trixie-root
+LTR_PYTEST_ARGS ?= tests
+LTR_PACKAGES := qgis,python3-qgis,qgis-providers,python3-pandas,python3-scipy,python3-venv,python3-pip
 PROFILE_DIR ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
 ZIP := $(PLUGIN).zip
 
-.PHONY: help system venv test lint demo package deploy bench clean screenshot
+.PHONY: help system venv test test-ltr ltr-root lint demo package deploy bench clean screenshot
 
 help:
 	@echo "make demo     import the bundled police.uk sample data (and run the analyses) into demo_output/"
 	@echo "make test     run the test suite against the real QGIS"
+	@echo "make test-ltr run the same suite under QGIS 3.40 (Debian trixie root in $(LTR_ROOT), made once)"
+	@echo "make lint     ruff check and ruff format --check"
 	@echo "make package  build $(ZIP) for QGIS's 'Install from ZIP'"
 	@echo "make deploy   install the plugin into the QGIS profile and enable it (also for qgis_process)"
 	@echo "make bench    run the benchmarks (ours against QGIS's own algorithms)"
@@ -42,6 +49,15 @@ venv: $(VENV)/.ready
 test: $(VENV)/.ready
 	$(PY) -m pytest --qgis_disable_gui -p no:cacheprovider tests
 
+# mmdebstrap makes the trixie root, chroot enters it: scripts/test_ltr.sh does both, as root.
+ltr-root:
+	@command -v mmdebstrap >/dev/null || { echo "Installing mmdebstrap (apt)…"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq mmdebstrap; }
+	$(SUDO) scripts/test_ltr.sh root $(LTR_ROOT) $(LTR_PACKAGES)
+
+test-ltr: ltr-root
+	$(SUDO) scripts/test_ltr.sh test $(LTR_ROOT) $(LTR_PYTEST_ARGS)
+
 lint: $(VENV)/.ready
 	$(VENV)/bin/ruff check $(PLUGIN) tests benchmarks scripts
 	$(VENV)/bin/ruff format --check $(PLUGIN) tests benchmarks scripts
@@ -63,7 +79,9 @@ bench: $(VENV)/.ready
 	$(PY) benchmarks/bench_wardrates.py
 
 clean:
-	rm -rf build $(ZIP) demo_output benchmarks/_work
+	@if [ -d $(LTR_ROOT) ]; then $(SUDO) scripts/test_ltr.sh unmount $(LTR_ROOT); \
+	  $(SUDO) rm -rf --one-file-system $(LTR_ROOT); fi
+	rm -rf --one-file-system build $(ZIP) demo_output benchmarks/_work
 
 # The real QGIS desktop under Xvfb, the packaged plugin installed and enabled in a throw-away profile:
 # scripts/screenshot.py opens the dock, loads the sample, maps burglary density and saves docs/screenshot.png.

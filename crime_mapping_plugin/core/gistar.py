@@ -1,7 +1,7 @@
 """Getis-Ord Gi* hot spots in numpy alone: grids, binary neighbour weights, z-scores, p-values and bins.
 
 No QGIS import here, so the maths can be checked and benchmarked against PySAL esda in a plain venv.
-Formulas: docs in METHODS.md section 3. With binary weights w_ij (w_ii = 1), N cells, x the values,
+Formulas: docs/methods.md §3 (Getis-Ord Gi*). With binary weights w_ij (w_ii = 1), N cells, x the values,
 x_bar and s their mean and population standard deviation, W_i = sum_j w_ij (= S1_i for binary weights):
 
     Z_i = (sum_j w_ij x_j - x_bar W_i) / (s sqrt((N W_i - W_i^2) / (N - 1)))

@@ -31,7 +31,7 @@ def test_funnel_limits_for_tiny_and_large_expected_counts(expected):
 
 
 def _reference_limits(x: int, level: float) -> tuple[float, float]:
-    """METHODS.md section 4, written out with scipy's chi-square and normal quantiles."""
+    """docs/methods.md §5.2, written out with scipy's chi-square and normal quantiles."""
     alpha = 1 - level
     if x < 10:
         lower = 0.0 if x == 0 else stats.chi2.ppf(alpha / 2, 2 * x) / 2

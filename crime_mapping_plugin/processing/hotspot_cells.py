@@ -188,7 +188,7 @@ class CellSet:
     cy: np.ndarray
     fields: QgsFields
     attributes: list
-    grid: gistar.Grid | None
+    grid: gistar.Cells | None
     polygons: list
     point_cell: np.ndarray
     size: float | None
@@ -376,7 +376,7 @@ def build_cells(alg, parameters, context, feedback, crs, points: PointData) -> C
     return CellSet(grid.cx, grid.cy, fields, ids, grid, [], cell, size, f"{kind} grid of {size:g} m cells")
 
 
-def _touching(grid: gistar.Grid, area: QgsGeometry, feedback) -> np.ndarray:
+def _touching(grid: gistar.Cells, area: QgsGeometry, feedback) -> np.ndarray:
     engine = QgsGeometry.createGeometryEngine(area.constGet())
     engine.prepareGeometry()
     keep = np.zeros(len(grid), bool)

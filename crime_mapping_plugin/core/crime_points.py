@@ -61,13 +61,15 @@ class PointTable:
     columns: dict
     multipart: int = 0
     how: str = ""
+    multipart_points: int = 0  # the points those multipoint features hold, every part counted
 
 
 @dataclass
 class CrimePoints:
     """Points (one per crime, in the source CRS), their weights and months (year·12 + month − 1, −1 if unknown).
 
-    read counts the points read (a multipoint counts once per part); read = len(x) + sum(left_out).
+    read counts the points read (a multipoint counts once per part); read = len(x) + sum(left_out) always.
+    multipart counts the multipoint features read and multipart_points the points they gave.
     """
 
     x: np.ndarray
@@ -76,6 +78,43 @@ class CrimePoints:
     month: np.ndarray | None
     read: int = 0
     left_out: Counter = field(default_factory=Counter)
+    multipart: int = 0
+    multipart_points: int = 0
+
+    @property
+    def counted(self) -> int:
+        """The number of points still in (not left out)."""
+        return len(self.x)
+
+    def weights(self) -> np.ndarray:
+        """Return each point's weight, 1 for every point when no weight field was read."""
+        return np.ones(len(self.x)) if self.weight is None else np.asarray(self.weight, float)
+
+    def keep_only(self, keep: np.ndarray, reason: str) -> None:
+        """Leave out the points where keep is False, counting them under reason."""
+        keep = np.asarray(keep, dtype=bool)
+        dropped = int((~keep).sum())
+        if dropped == 0:
+            return
+        self.left_out[reason] += dropped
+        self.x, self.y = self.x[keep], self.y[keep]
+        if self.weight is not None:
+            self.weight = self.weight[keep]
+        if self.month is not None:
+            self.month = self.month[keep]
+
+    def balanced(self) -> bool:
+        """True when every point read is counted or left out under exactly one reason."""
+        return self.read == self.counted + sum(self.left_out.values())
+
+    def multipart_note(self) -> str:
+        """Say how many multipoint features gave how many crime points ('' when none)."""
+        if not self.multipart:
+            return ""
+        return (
+            f"{self.multipart} multipoint feature(s) gave {self.multipart_points} crime points: "
+            "each part is one crime, with the feature's weight and month."
+        )
 
     def months_present(self) -> list[str]:
         """Return the distinct known months as YYYY-MM, in order."""
@@ -291,6 +330,7 @@ def read_ogr_table(
         if not pts:
             continue
         table.multipart += 1
+        table.multipart_points += len(pts)
         x[i], y[i] = pts[0]
         parts[i] = pts
     if explode:
@@ -359,7 +399,7 @@ def read_feature_table(
             out[c] = [v if v is None or isinstance(v, (int, float)) else str(v) for v in raw[c]]
     x = np.array(xs, dtype=float) if geometry else None
     y = np.array(ys, dtype=float) if geometry else None
-    table = PointTable(x, y, out, multipart, BY_FEATURE)
+    table = PointTable(x, y, out, multipart, BY_FEATURE, sum(len(p) for p in parts.values()))
     if explode:
         _explode(table, parts)
     return table
@@ -433,6 +473,8 @@ def crime_points_from(table: PointTable, weight_field: str | None, month_field: 
         None if month is None else month[keep],
         len(x),
         left_out,
+        table.multipart,
+        table.multipart_points,
     )
 
 

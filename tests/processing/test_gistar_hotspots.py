@@ -17,6 +17,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
+from crime_mapping_plugin.core import crime_points
 from crime_mapping_plugin.processing import hotspot_cells
 from tests.conftest import POLICE_UK, SAMPLE, TEST_DATA
 
@@ -215,7 +216,7 @@ def test_null_weights_are_left_out_and_counted(run_alg, tmp_path):
         },
     )
     assert result["POINTS_LEFT_OUT"] == 50 and result["POINTS_COUNTED"] == 450
-    assert "NULL weight: 50" in result["REPORT"]
+    assert f"{crime_points.NO_WEIGHT}: 50" in result["REPORT"]
 
 
 def test_points_in_degrees_are_refused_with_a_way_out(run_alg, tmp_path):

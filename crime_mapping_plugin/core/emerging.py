@@ -16,7 +16,7 @@ import numpy as np
 
 from crime_mapping_plugin.core import cells as cell_rule
 from crime_mapping_plugin.core import crime_points, gistar
-from crime_mapping_plugin.core.months import NO_MONTH, AnalysisPeriod, analysis_period, month_text
+from crime_mapping_plugin.core.months import NO_MONTH, AnalysisPeriod, analysis_period, month_text, ranges_text
 
 CONFIDENCE_ALPHA = (0.10, 0.05, 0.01)
 MIN_SLICES = 3
@@ -51,13 +51,18 @@ class TimeSlices:
         out[(months > last) | (months == NO_MONTH)] = -1
         return out
 
+    def _listed(self, starts: tuple[int, ...]) -> str:
+        if self.length == 1:
+            return ranges_text(starts)
+        return ", ".join(slice_text(s, self.length) for s in starts)
+
     def describe(self) -> list[str]:
         """Return what a reader must know of the slices: the missing ones and those with gaps."""
         lines = []
         if self.missing:
             lines.append(
                 f"{len(self.missing)} time slice(s) have no record at all and are left out (missing data, not "
-                "slices of zero crimes): " + ", ".join(slice_text(s, self.length) for s in self.missing) + "."
+                "slices of zero crimes): " + self._listed(self.missing) + "."
             )
         if self.partial:
             lines.append(
@@ -185,6 +190,4 @@ def emerging_hotspots(request: EmergingRequest) -> EmergingAnalysis:
         )
     if not counted.points.balanced():  # a bug, never the user's input
         raise AssertionError(f"{counted.points.read} points read but not all counted or left out under a reason.")
-    return EmergingAnalysis(
-        counted, slices, hood, values, z, bins, significant, mk_s, mk_z, mk_p, category, alone, flat
-    )
+    return EmergingAnalysis(counted, slices, hood, values, z, bins, significant, mk_s, mk_z, mk_p, category, card, flat)

@@ -193,6 +193,7 @@ class EmergingHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
             self.tr("Points read: {}; counted: {}; left out: {} ({}).").format(
                 points.read, points.counted, sum(points.left_out.values()), hc.reasons_text(points, REASONS)
             ),
+            *([points.multipart_note()] if points.multipart else []),
             self.tr("Period: {}.").format(slices.period.describe()),
             self.tr("{} slices of {} month(s); {} cells ({}); neighbours: {}; {} without neighbours.").format(
                 len(slices),

@@ -119,6 +119,7 @@ class GiStarHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
             self.tr("Points read: {}; counted in cells: {}; left out: {} ({}).").format(
                 points.read, points.counted, sum(points.left_out.values()), hc.reasons_text(points, hc.REASONS)
             ),
+            *([points.multipart_note()] if points.multipart else []),
             self.tr("Cells: {} ({}); neighbours: {}, the cell itself included; {} without neighbours.").format(
                 len(cell_set), cell_set.description, analysis.hood, analysis.without_neighbours
             ),

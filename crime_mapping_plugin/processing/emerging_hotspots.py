@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 from qgis.core import (
+    QgsCoordinateReferenceSystem,
     QgsProcessing,
+    QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingFeedback,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSink,
@@ -129,7 +132,9 @@ class EmergingHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
             texts=((self.REPORT, "Report"),),
         )
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+    def processAlgorithm(  # noqa: N802
+        self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> dict:
         crs = hc.analysis_crs(self, parameters, context)
         date_field = self.parameterAsString(parameters, self.DATE_FIELD, context) or "month"
         source = self.parameterAsSource(parameters, hc.INPUT, context)
@@ -207,11 +212,17 @@ class EmergingHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
             self.tr("Categories: {}").format(", ".join(f"{c}: {k}" for c, k in analysis.category_tally().items())),
         ]
 
-    def _abstract(self, request, analysis: emerging.EmergingAnalysis, crs, report: list[str]) -> str:
+    def _abstract(
+        self,
+        request: emerging.EmergingRequest,
+        analysis: emerging.EmergingAnalysis,
+        crs: QgsCoordinateReferenceSystem,
+        report: list[str],
+    ) -> str:
         text = self.tr(
             "Emerging hot spot analysis of {} crimes, {}, in {} slices of {} month(s), on {}; Gi* with binary "
             "weights ({}, the cell included), a slice significant at {} confidence{}, Mann-Kendall trend of the "
-            "z-scores significant at p < {}. {} CRS {}."
+            "z-scores significant at p < {}. {}CRS {}."
         )
         abstract = text.format(
             analysis.counted.points.counted,
@@ -223,7 +234,7 @@ class EmergingHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
             CONFIDENCE_OPTIONS[request.level - 1],
             self.tr(" after FDR correction") if request.fdr else "",
             request.trend_alpha,
-            areas.BOUNDARY_RULE,
+            areas.BOUNDARY_RULE + " " if analysis.counted.cells.grid is None else "",
             crs.authid(),
         )
         return abstract + " " + " ".join(report)

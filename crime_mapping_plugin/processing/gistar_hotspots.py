@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from qgis.core import (
+    QgsCoordinateReferenceSystem,
     QgsProcessing,
+    QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingFeedback,
     QgsProcessingParameterFeatureSink,
 )
 from qgis.PyQt.QtCore import QVariant
@@ -64,7 +67,9 @@ class GiStarHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
             texts=((self.REPORT, "Report"),),
         )
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+    def processAlgorithm(  # noqa: N802
+        self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> dict:
         crs = hc.analysis_crs(self, parameters, context)
         feedback.setProgressText(self.tr("Reading the crime points"))
         points, _ = hc.read_points(self, parameters, context, feedback, crs)
@@ -129,11 +134,13 @@ class GiStarHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
             ),
         ]
 
-    def _abstract(self, analysis: cells.GiStarAnalysis, weight: str, crs, report: list[str]) -> str:
+    def _abstract(
+        self, analysis: cells.GiStarAnalysis, weight: str, crs: QgsCoordinateReferenceSystem, report: list[str]
+    ) -> str:
         text = self.tr(
             "Getis-Ord Gi* hot spot analysis of {} crime points{} on {}; binary weights, {}, the cell itself "
             "included. gi_z equals PySAL esda G_Local(star=True, transform='B'); gi_p two-sided; gi_bin -3..+3 "
-            "for 99/95/90 % confidence{}. {} CRS {}."
+            "for 99/95/90 % confidence{}. {}CRS {}."
         )
         return (
             text.format(
@@ -144,7 +151,7 @@ class GiStarHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
                 self.tr(" after a Benjamini-Hochberg false discovery rate correction")
                 if analysis.fdr
                 else self.tr(" (no FDR correction)"),
-                areas.BOUNDARY_RULE,
+                areas.BOUNDARY_RULE + " " if analysis.counted.cells.grid is None else "",
                 crs.authid(),
             )
             + " "

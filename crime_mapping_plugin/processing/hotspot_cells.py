@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 from qgis.core import (
     QgsCategorizedSymbolRenderer,
@@ -22,6 +24,7 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsRendererCategory,
     QgsUnitTypes,
+    QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QVariant
 
@@ -95,7 +98,7 @@ class HotspotCellsAlgorithm(CrimeMappingAlgorithm):
     CELLS_WITHOUT_NEIGHBOURS = "CELLS_WITHOUT_NEIGHBOURS"
     REPORT = "REPORT"
 
-    def checkParameterValues(self, parameters, context):  # noqa: N802
+    def checkParameterValues(self, parameters: dict, context: QgsProcessingContext) -> tuple[bool, str]:  # noqa: N802
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
@@ -104,7 +107,7 @@ class HotspotCellsAlgorithm(CrimeMappingAlgorithm):
         return True, ""
 
 
-def add_cell_parameters(alg, point_help: str) -> None:
+def add_cell_parameters(alg: CrimeMappingAlgorithm, point_help: str) -> None:
     """Add the points, weight, cells, study area and neighbourhood parameters to alg."""
     tr = alg.tr
     points = QgsProcessingParameterFeatureSource(INPUT, tr("Crime points"), [QgsProcessing.TypeVectorPoint])
@@ -176,7 +179,7 @@ def add_cell_parameters(alg, point_help: str) -> None:
     alg.addParameter(k)
 
 
-def add_fdr_parameter(alg, label: str, help_text: str) -> None:
+def add_fdr_parameter(alg: CrimeMappingAlgorithm, label: str, help_text: str) -> None:
     """Add the false discovery rate switch (on by default)."""
     fdr = QgsProcessingParameterBoolean(FDR, alg.tr(label), True)
     fdr.setHelp(alg.tr(help_text))
@@ -191,7 +194,9 @@ REASONS = (
 )
 
 
-def analysis_crs(alg, parameters: dict, context: QgsProcessingContext) -> QgsCoordinateReferenceSystem:
+def analysis_crs(
+    alg: CrimeMappingAlgorithm, parameters: dict, context: QgsProcessingContext
+) -> QgsCoordinateReferenceSystem:
     """Return a projected CRS for the analysis: the points', else the polygons' or study area's."""
     for name in (INPUT, POLYGONS, STUDY_AREA):
         source = alg.parameterAsSource(parameters, name, context)
@@ -207,7 +212,7 @@ def analysis_crs(alg, parameters: dict, context: QgsProcessingContext) -> QgsCoo
 
 
 def read_points(
-    alg,
+    alg: CrimeMappingAlgorithm,
     parameters: dict,
     context: QgsProcessingContext,
     feedback: QgsProcessingFeedback,
@@ -239,7 +244,16 @@ def read_points(
     return crime_points.crime_points_from(table, weight_name, date_field), record_months
 
 
-def _read_areas(alg, parameters: dict, name: str, context, feedback, crs, code_field=None, fields=()):
+def _read_areas(
+    alg: CrimeMappingAlgorithm,
+    parameters: dict,
+    name: str,
+    context: QgsProcessingContext,
+    feedback: QgsProcessingFeedback,
+    crs: QgsCoordinateReferenceSystem,
+    code_field: str | None = None,
+    fields: Sequence[str] = (),
+) -> areas.Areas | None:
     source = alg.parameterAsSource(parameters, name, context)
     if source is None:
         return None
@@ -255,7 +269,7 @@ def _read_areas(alg, parameters: dict, name: str, context, feedback, crs, code_f
 
 
 def cell_request(
-    alg,
+    alg: CrimeMappingAlgorithm,
     parameters: dict,
     context: QgsProcessingContext,
     feedback: QgsProcessingFeedback,
@@ -288,7 +302,7 @@ def cell_request(
     return request, own
 
 
-def neighbour_rule(alg, parameters: dict, context: QgsProcessingContext) -> cells.NeighbourRule:
+def neighbour_rule(alg: CrimeMappingAlgorithm, parameters: dict, context: QgsProcessingContext) -> cells.NeighbourRule:
     """Return the neighbour rule of the parameters."""
     if alg.parameterAsEnum(parameters, NEIGHBOURHOOD, context) == 1:
         return cells.NeighbourRule(k=alg.parameterAsInt(parameters, NEIGHBOURS_K, context))
@@ -304,7 +318,7 @@ def tell(feedback: QgsProcessingFeedback, counted: cells.CountedCells) -> None:
 
 
 def write_cells(
-    alg,
+    alg: CrimeMappingAlgorithm,
     parameters: dict,
     name: str,
     context: QgsProcessingContext,
@@ -353,7 +367,7 @@ BIN_STYLE = (
 BIN_LABELS = {value: label for value, _, label in BIN_STYLE}
 
 
-def style_bins(layer, field: str = "gi_bin") -> None:
+def style_bins(layer: QgsVectorLayer, field: str = "gi_bin") -> None:
     """Colour cells by their Gi* bin field, cold blue to hot red, as ArcGIS's hot spot maps."""
     categories = []
     for value, colour, label in BIN_STYLE:
@@ -383,7 +397,7 @@ EMERGING_COLOURS = {
 }
 
 
-def style_categories(layer) -> None:
+def style_categories(layer: QgsVectorLayer) -> None:
     """Colour cells by emerging hot spot category: reds for hot, blues for cold."""
     categories = []
     for label in gistar.CATEGORIES:

@@ -127,9 +127,6 @@ def count_in_cells(request: CellRequest) -> CountedCells:
     if request.shape not in SHAPES:
         raise gistar.GiStarInputError(f"Unknown cells '{request.shape}': use one of {', '.join(SHAPES)}.")
     points = request.points
-    notes: list[str] = []
-    if points.multipart:
-        notes.append(points.multipart_note())
     union = None
     if request.study_area is not None:
         union = _study_area_union(request.study_area)
@@ -138,9 +135,7 @@ def count_in_cells(request: CellRequest) -> CountedCells:
             area_rule.inside(request.study_area, points.x, points.y, request.is_cancelled),
             crime_points.OUTSIDE_STUDY_AREA,
         )
-    counted = _polygon_cells(request) if request.shape == POLYGONS else _grid_cells(request, union)
-    counted.notes[:0] = notes
-    return counted
+    return _polygon_cells(request) if request.shape == POLYGONS else _grid_cells(request, union)
 
 
 def _grid_size(request: CellRequest, union: QgsGeometry | None, warnings: list[str]) -> tuple[float, list[str]]:

@@ -231,7 +231,7 @@ def _polygon_cells(request: CellRequest) -> CountedCells:
     notes = []
     if assignment.in_several:
         notes.append(
-            f"{assignment.in_several} crime(s) lie on a shared edge of (or where) several polygons (overlap): "
+            f"{assignment.in_several} crime(s) lie in more than one polygon (on a shared edge or in an overlap). "
             + area_rule.BOUNDARY_RULE
         )
     cx, cy = polygons.centroids()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from qgis.core import QgsApplication
 from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QIcon
@@ -10,13 +12,18 @@ from qgis.PyQt.QtWidgets import QAction
 from crime_mapping_plugin.processing.base import ICON_PATH
 from crime_mapping_plugin.processing.provider import CrimeMappingProvider
 
+if TYPE_CHECKING:
+    from qgis.gui import QgisInterface
+
+    from crime_mapping_plugin.ui.dock import CrimeMappingDock
+
 MENU = "&Crime Mapping"
 
 
 class CrimeMappingPlugin:
     """QGIS plugin: a Processing provider (usable without a GUI) and, in the desktop, a dock and a menu."""
 
-    def __init__(self, iface) -> None:
+    def __init__(self, iface: QgisInterface) -> None:
         self.iface = iface
         self.provider: CrimeMappingProvider | None = None
         self.actions: list[QAction] = []
@@ -45,7 +52,7 @@ class CrimeMappingPlugin:
             self.actions.append(action)
         self.iface.addToolBarIcon(self.dock_action)
 
-    def _dock(self):
+    def _dock(self) -> CrimeMappingDock:
         if self.dock is None:
             from crime_mapping_plugin.ui.dock import CrimeMappingDock
 
@@ -64,7 +71,7 @@ class CrimeMappingPlugin:
             self.dock_action.setChecked(visible)
             self.dock_action.blockSignals(False)
 
-    def show_dock(self):
+    def show_dock(self) -> CrimeMappingDock:
         """Open the dock (the toolbar button does the same) and return it."""
         if self.dock_action is not None:
             self.dock_action.setChecked(True)

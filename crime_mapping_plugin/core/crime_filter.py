@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from crime_mapping_plugin.core.policeuk import check_month
+from crime_mapping_plugin.core.months import MonthRange, month_parameter
 
 # Field names written by crimemapping:importpoliceuk (core.policeuk.OUTPUT_FIELDS).
 MONTH_FIELD = "month"
@@ -39,10 +39,7 @@ class CrimeFilter:
 
     def validate(self) -> None:
         """Raise ValueError, in words an analyst understands, when the months are malformed or reversed."""
-        start = check_month(self.start_month, "first month") if self.start_month.strip() else ""
-        end = check_month(self.end_month, "last month") if self.end_month.strip() else ""
-        if start and end and start > end:
-            raise ValueError(f"The first month ({start}) is after the last month ({end}): swap them.")
+        MonthRange(month_parameter(self.start_month, "first month"), month_parameter(self.end_month, "last month"))
 
     def subset_string(self) -> str:
         """Return the SQL WHERE clause selecting these crimes from an imported layer ('' selects all)."""

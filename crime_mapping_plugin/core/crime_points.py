@@ -53,7 +53,8 @@ class PointTable:
     """One row per point (per feature; per part of a multipoint when exploded), in the layer's CRS.
 
     x and y are NaN where a row has no point; columns holds each requested column by its kind; multipart
-    counts the multipoint features (located at their first point unless exploded); how says how it was read.
+    counts the multipoint features (located at their first point unless exploded); multipart_points counts the
+    points they hold, every part counted (each is a row when exploded); how says how it was read.
     """
 
     x: np.ndarray
@@ -61,7 +62,7 @@ class PointTable:
     columns: dict
     multipart: int = 0
     how: str = ""
-    multipart_points: int = 0  # the points those multipoint features hold, every part counted
+    multipart_points: int = 0
 
 
 @dataclass
@@ -226,6 +227,7 @@ def _explode(table: PointTable, parts: dict[int, list[tuple[float, float]]]) -> 
     counts = np.ones(len(table.x), dtype=np.int64)
     for i, pts in parts.items():
         counts[i] = max(len(pts), 1)
+    table.multipart_points = int(sum(len(pts) for pts in parts.values()))
     if (counts == 1).all():
         return
     rows = np.repeat(np.arange(len(table.x)), counts)

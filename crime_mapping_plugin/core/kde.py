@@ -7,7 +7,7 @@ evaluated on the cells of a fixed window around it, many points at once with num
 the grid with bincount. Each value is the kernel at the true distance from the point to the cell
 centre, so the surface equals a brute-force evaluation to floating-point precision.
 
-Kernels and their normalising constants are those of QGIS's qgskde.cpp (METHODS.md section 2) with
+Kernels and their normalising constants are those of QGIS's qgskde.cpp (docs/methods.md) with
 the scaled quartic corrected to 3/(πh²), so a scaled surface integrates to the number of crimes.
 """
 

@@ -7,6 +7,7 @@ from typing import Sequence
 
 from qgis.core import (
     QgsProcessingAlgorithm,
+    QgsProcessingContext,
     QgsProcessingFeatureSourceDefinition,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
@@ -63,7 +64,7 @@ class CrimeMappingAlgorithm(QgsProcessingAlgorithm):
         for key, label in texts:
             self.addOutput(QgsProcessingOutputString(key, self.tr(label)))
 
-    def selected_enums(self, parameters: dict, name: str, context) -> list[int]:
+    def selected_enums(self, parameters: dict, name: str, context: QgsProcessingContext) -> list[int]:
         """Return the chosen options of an optional multiple enum, [] when none were chosen."""
         # QGIS 3.22 answers [0] for a missing optional enum, which would filter on the first option.
         value = parameters.get(name)
@@ -71,7 +72,7 @@ class CrimeMappingAlgorithm(QgsProcessingAlgorithm):
             return []
         return self.parameterAsEnums(parameters, name, context)
 
-    def plain_ogr_layer(self, parameters: dict, name: str, context) -> tuple[str, str] | None:
+    def plain_ogr_layer(self, parameters: dict, name: str, context: QgsProcessingContext) -> tuple[str, str] | None:
         """Return (path, layer name) when an input is a whole, unedited, unfiltered GDAL file layer."""
         value = parameters.get(name)
         if isinstance(value, QgsProcessingFeatureSourceDefinition) and (

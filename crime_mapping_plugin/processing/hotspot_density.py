@@ -1,23 +1,26 @@
-"""Processing algorithm crimemapping:hotspotdensity: exact kernel density of crime in crimes per km², hotspot areas."""
+"""Processing algorithm crimemapping:hotspotdensity: exact kernel density of crime in crimes per km², hotspot areas.
+
+A thin adapter: parameters → core.density.DensityRequest → core.density.compute_density → the raster, the
+hotspot areas and the numbers. The method and its rules are in core/density.py and docs/methods.md.
+"""
 
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
 from qgis.core import (
     QgsCoordinateReferenceSystem,
-    QgsCoordinateTransform,
     QgsFeature,
-    QgsFeatureRequest,
     QgsFeatureSink,
     QgsField,
     QgsFields,
     QgsGeometry,
-    QgsPointXY,
     QgsProcessing,
+    QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingFeatureSource,
+    QgsProcessingFeedback,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
@@ -27,27 +30,35 @@ from qgis.core import (
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterDestination,
     QgsRasterFileWriter,
-    QgsRectangle,
-    QgsUnitTypes,
+    QgsReferencedRectangle,
     QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QVariant
 
 from crime_mapping_plugin.core import crime_points, kde
-from crime_mapping_plugin.core.density_output import crimes_in_areas, hotspot_areas, write_raster
-from crime_mapping_plugin.core.reproject import BulkTransformer
+from crime_mapping_plugin.core import density as method
+from crime_mapping_plugin.core.density_output import write_raster
+from crime_mapping_plugin.core.months import month_text, ranges_text
 from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
 from crime_mapping_plugin.processing.density_style import style_density, style_hotspot_areas
 from crime_mapping_plugin.processing.layer_info import describe_layer
 
-BNG = QgsCoordinateReferenceSystem("EPSG:27700")
-WGS84 = QgsCoordinateReferenceSystem("EPSG:4326")
-# British National Grid's area of use (EPSG), lon/lat.
-BNG_AREA = QgsRectangle(-9.01, 49.75, 2.01, 61.01)
-
-UNITS = ("crimes per km²", "crimes per km² per month", "kernel sum (raw)")
-UNIT_KEYS = ("crimes_per_km2", "crimes_per_km2_per_month", "kernel_sum")
+UNITS = tuple(method.UNIT_NAMES[key] for key in method.UNIT_KEYS)
+UNIT_KEYS = method.UNIT_KEYS
 RULES = ("percentile of cells", "value in the output units")
+
+# The fields of the hotspot areas, written by name.
+AREA_FIELDS = (
+    ("area_id", QVariant.Int),
+    ("crimes", QVariant.Int),
+    ("share_pct", QVariant.Double),
+    ("area_km2", QVariant.Double),
+    ("cells", QVariant.Int),
+    ("peak", QVariant.Double),
+    ("mean", QVariant.Double),
+    ("threshold", QVariant.Double),
+    ("unit", QVariant.String),
+)
 
 
 class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
@@ -76,10 +87,13 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
     CRIMES = "CRIMES"
     CRIMES_LEFT_OUT = "CRIMES_LEFT_OUT"
     MONTHS = "MONTHS"
+    MONTHS_MISSING = "MONTHS_MISSING"
     THRESHOLD_USED = "THRESHOLD_USED"
     HOTSPOT_COUNT = "HOTSPOT_COUNT"
     HOTSPOT_CRIMES = "HOTSPOT_CRIMES"
     HOTSPOT_SHARE = "HOTSPOT_SHARE"
+    CRIMES_IN_STUDY_AREA = "CRIMES_IN_STUDY_AREA"
+    RAMP_MAXIMUM = "RAMP_MAXIMUM"
 
     NAME = "hotspotdensity"
     DISPLAY_NAME = "Hotspot density (kernel density)"
@@ -94,9 +108,12 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         "(1−u²)², triangular 1−(1−r)u, uniform, triweight (1−u²)³, Epanechnikov 1−u², u = distance/bandwidth. "
         "Scaled, they integrate to 1 (quartic 3/(πh²); QGIS up to 3.40.3 scales its quartic 7.25× too high), "
         "so the surface integrates to the number of crimes.<br>"
-        "<b>Units</b>: crimes per km² (the density), crimes per km² per month (divided by the number of distinct "
-        "months in the month field), or the raw kernel sum (QGIS's 'raw' output). With a weight field, "
-        "'crimes' means the sum of weights.<br>"
+        "<b>Units</b>: crimes per km² (the density), crimes per km² per month, or the raw kernel sum (QGIS's "
+        "'raw' output). With a weight field, 'crimes' means the sum of weights. <b>Per month</b> divides by the "
+        "months with records of the period (its first to its last month): a month without any record is missing "
+        "data, listed in the log and the metadata, never counted as a month of zero crime. A crime whose month "
+        "field holds no month is left out of a per-month density (it belongs to no month) and counted; in the "
+        "other units it is mapped.<br>"
         "<b>Bandwidth and cell size</b> are in metres. Left empty, they follow ArcGIS Pro's rules, rounded to two "
         "significant figures: bandwidth 0.9·min(SD, √(1/ln 2)·Dm)·n^−0.2 (SD the standard distance, Dm the "
         "median distance of the crimes from their mean centre, n the number of crimes); cell size the shorter "
@@ -105,18 +122,24 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         "and returned.<br>"
         "<b>Coordinates</b>: a layer in degrees (or feet) is reprojected to British National Grid when it lies in "
         "Great Britain, otherwise to its UTM zone. A bandwidth below the cell size, or a grid above the cell "
-        "limit, stops the run with a message saying what to change.<br>"
+        "limit, stops the run with a message saying what to change. Each part of a multipoint is one crime.<br>"
         "<b>Grid</b>: the extent if given, else the study area's extent, else QGIS Heatmap's grid (the crimes' "
         "extent grown by the bandwidth), so the two compare cell for cell. Cells no crime reaches, and cells "
-        "whose centre is outside the study area, "
-        "are NoData. Crimes outside the study area still count near its edge.<br>"
+        "whose centre is outside the study area, are NoData. Crimes outside the study area still count near its "
+        "edge.<br>"
         "<b>Hotspot areas</b>: cells at or above the threshold (by default the 95th percentile of the cells with "
         "a density above 0), joined where they share an edge. Each area has the number of crimes in its cells, "
-        "its share of all crimes on the map (inside the study area, when one is given), its area and its peak "
-        "density."
+        "its share of the crimes in the study area (a crime is in the study area when its own location is inside "
+        "or on its boundary, whatever the cell size; without a study area, of the crimes on the grid), its area "
+        "and its peak density."
     )
 
-    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802
+        self._add_input_parameters()
+        self._add_method_parameters()
+        self._add_output_parameters()
+
+    def _add_input_parameters(self) -> None:
         source = QgsProcessingParameterFeatureSource(
             self.INPUT, self.tr("Crime points"), [QgsProcessing.TypeVectorPoint]
         )
@@ -136,21 +159,28 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         )
         month.setHelp(
             self.tr(
-                "Date or 'YYYY-MM' field giving each crime's month, used for 'per month' units. "
-                "Empty: the field 'month' when the layer has one."
+                "Date or 'YYYY-MM' field giving each crime's month, used for 'per month' units (divided by the "
+                "months with records) and the period. Empty: the field 'month' when the layer has one."
             )
         )
         self.addParameter(month)
         area = QgsProcessingParameterFeatureSource(
             self.STUDY_AREA, self.tr("Study area"), [QgsProcessing.TypeVectorPolygon], optional=True
         )
-        area.setHelp(self.tr("Optional polygons (e.g. wards of a borough): cells whose centre is outside are NoData."))
+        area.setHelp(
+            self.tr(
+                "Optional polygons (e.g. wards of a borough): cells whose centre is outside are NoData; the "
+                "hotspot share is of the crimes whose own location is inside (or on the boundary)."
+            )
+        )
         self.addParameter(area)
         extent = QgsProcessingParameterExtent(self.EXTENT, self.tr("Extent"), optional=True)
         extent.setHelp(
             self.tr("Optional grid extent; empty: the crimes' extent grown by the bandwidth (as QGIS Heatmap).")
         )
         self.addParameter(extent)
+
+    def _add_method_parameters(self) -> None:
         kernel = QgsProcessingParameterEnum(
             self.KERNEL, self.tr("Kernel shape"), options=[k.capitalize() for k in kde.KERNELS], defaultValue=0
         )
@@ -185,13 +215,15 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         )
         cell.setHelp(self.tr("Side of a square cell in metres; empty or 0: the shorter side of the extent / 250."))
         self.addParameter(cell)
-        units = QgsProcessingParameterEnum(self.UNITS, self.tr("Output units"), options=list(UNITS), defaultValue=0)
+        units = QgsProcessingParameterEnum(
+            self.UNITS, self.tr("Output units"), options=[self.tr(u) for u in UNITS], defaultValue=0
+        )
         units.setHelp(
-            self.tr("Crimes per km², crimes per km² per month (over the months in the data), or raw kernel sum.")
+            self.tr("Crimes per km², crimes per km² per month (over the months with records), or raw kernel sum.")
         )
         self.addParameter(units)
         rule = QgsProcessingParameterEnum(
-            self.HOTSPOT_RULE, self.tr("Hotspot threshold is a"), options=list(RULES), defaultValue=0
+            self.HOTSPOT_RULE, self.tr("Hotspot threshold is a"), options=[self.tr(r) for r in RULES], defaultValue=0
         )
         rule.setHelp(self.tr("Percentile: of the cells with a density above 0. Value: in the output units."))
         self.addParameter(rule)
@@ -216,6 +248,8 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         limit.setHelp(self.tr("A grid with more cells stops the run (memory: about 17 bytes a cell)."))
         limit.setFlags(limit.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
         self.addParameter(limit)
+
+    def _add_output_parameters(self) -> None:
         output = QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Density"))
         output.setHelp(self.tr("Float32 raster (GeoTIFF) in the chosen units; NoData where no crime reaches."))
         self.addParameter(output)
@@ -234,38 +268,81 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
                 (self.CELL_SIZE_USED, "Cell size used (m)"),
                 (self.CRIMES, "Crimes used"),
                 (self.CRIMES_LEFT_OUT, "Crimes left out"),
-                (self.MONTHS, "Months in the data"),
+                (self.MONTHS, "Months with records"),
                 (self.THRESHOLD_USED, "Hotspot threshold used (output units)"),
                 (self.HOTSPOT_COUNT, "Hotspot areas"),
                 (self.HOTSPOT_CRIMES, "Crimes in hotspot areas"),
                 (self.HOTSPOT_SHARE, "Share of crimes in hotspot areas (%)"),
+                (self.CRIMES_IN_STUDY_AREA, "Crimes in the study area (on the grid without one)"),
+                (self.RAMP_MAXIMUM, "Top of the colour ramp (output units)"),
             ),
-            texts=[(self.CRS_USED, "CRS of the grid"), (self.UNIT, "Unit of the density")],
+            texts=[
+                (self.CRS_USED, "CRS of the grid"),
+                (self.UNIT, "Unit of the density"),
+                (self.MONTHS_MISSING, "Months of the period without any record (YYYY-MM, comma-separated)"),
+            ],
         )
 
-    def _number(self, parameters, name, context) -> float | None:
+    def _month_field(self, parameters: dict, context: QgsProcessingContext) -> str | None:
+        month_field = self.parameterAsString(parameters, self.MONTH_FIELD, context) or None
+        if month_field is None:
+            source = self.parameterAsSource(parameters, self.INPUT, context)
+            if source is not None and source.fields().lookupField("month") >= 0:
+                month_field = "month"
+        return month_field
+
+    def checkParameterValues(self, parameters: dict, context: QgsProcessingContext) -> tuple[bool, str]:  # noqa: N802
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
+        threshold = self.parameterAsDouble(parameters, self.HOTSPOT_THRESHOLD, context)
+        if self.parameterAsEnum(parameters, self.HOTSPOT_RULE, context) == 0 and threshold > 100:
+            return False, self.tr("A percentile must be between 0 and 100, not {:g}.").format(threshold)
+        if (
+            self.parameterAsEnum(parameters, self.UNITS, context) == 1
+            and self._month_field(parameters, context) is None
+        ):
+            return False, self.tr(
+                "'Crimes per km² per month' needs a month field: choose one (a date or 'YYYY-MM' text field), "
+                "or choose 'crimes per km²'."
+            )
+        bandwidth, cell = (
+            self._number(parameters, self.BANDWIDTH, context),
+            self._number(parameters, self.CELL_SIZE, context),
+        )
+        if bandwidth is not None and cell is not None and bandwidth < cell:
+            return False, self.tr(
+                "The bandwidth ({0:g} m) is smaller than the cell size ({1:g} m): each crime would colour at most "
+                "one cell. Choose a bandwidth of at least {1:g} m (3 to 10 cells is usual) or a cell size below "
+                "{0:g} m."
+            ).format(bandwidth, cell)
+        return True, ""
+
+    def _number(self, parameters: dict, name: str, context: QgsProcessingContext) -> float | None:
         value = parameters.get(name)
         if value is None or value == "":
             return None
         number = self.parameterAsDouble(parameters, name, context)
         return number if number > 0 else None
 
-    def _working_crs(self, crs: QgsCoordinateReferenceSystem, x: np.ndarray, y: np.ndarray, context):
-        """Return the CRS to compute in: the layer's own when it is in metres, else BNG or a UTM zone."""
-        if not crs.isValid():
-            raise QgsProcessingException(
-                self.tr("The crime layer has no coordinate reference system: set its CRS (Layer Properties › Source).")
-            )
-        if not crs.isGeographic() and crs.mapUnits() == QgsUnitTypes.DistanceMeters:
-            return crs
-        to_wgs = QgsCoordinateTransform(crs, WGS84, context.transformContext())
-        centre = to_wgs.transform(QgsPointXY(float(np.median(x)), float(np.median(y))))
-        if BNG_AREA.contains(centre):
-            return BNG
-        zone = int((centre.x() + 180) // 6) + 1
-        return QgsCoordinateReferenceSystem(f"EPSG:{32600 + zone if centre.y() >= 0 else 32700 + zone}")
+    def _extent(self, parameters: dict, context: QgsProcessingContext) -> QgsReferencedRectangle | None:
+        if parameters.get(self.EXTENT) in (None, ""):
+            return None
+        extent = self.parameterAsExtent(parameters, self.EXTENT, context)
+        if extent.isNull() or extent.isEmpty():
+            return None
+        return QgsReferencedRectangle(extent, self.parameterAsExtentCrs(parameters, self.EXTENT, context))
 
-    def _read(self, parameters, context, feedback, source, weight_field, month_field) -> crime_points.CrimePoints:
+    def _read(
+        self,
+        parameters: dict,
+        context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback,
+        source: QgsProcessingFeatureSource,
+        weight_field: str | None,
+        month_field: str | None,
+    ) -> tuple[crime_points.CrimePoints, np.ndarray | None]:
+        """Return the crimes read (each multipoint part a crime) and the month of every record read."""
         try:
             table = crime_points.read_layer(
                 source,
@@ -279,322 +356,283 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
             raise QgsProcessingException(self.tr("Cancelled; no output was written.")) from err
         if feedback.isCanceled():
             raise QgsProcessingException(self.tr("Cancelled; no output was written."))
-        return crime_points.crime_points_from(table, weight_field, month_field)
-
-    def _study_mask(self, parameters, context, grid: kde.Grid, crs) -> np.ndarray | None:
-        area = self.parameterAsSource(parameters, self.STUDY_AREA, context)
-        if area is None:
-            return None
-        from osgeo import gdal, ogr
-
-        transform = QgsCoordinateTransform(area.sourceCrs(), crs, context.transformContext())
-        dataset = gdal.GetDriverByName("MEM").Create("", grid.cols, grid.rows, 1, gdal.GDT_Byte)
-        dataset.SetGeoTransform(grid.geotransform())
-        vector = ogr.GetDriverByName("Memory").CreateDataSource("")
-        layer = vector.CreateLayer("area", geom_type=ogr.wkbMultiPolygon)
-        polygons = 0
-        for feature in area.getFeatures(QgsFeatureRequest().setNoAttributes()):
-            geom = feature.geometry()
-            if geom is None or geom.isNull():
-                continue
-            geom.transform(transform)
-            out = ogr.Feature(layer.GetLayerDefn())
-            out.SetGeometry(ogr.CreateGeometryFromWkb(bytes(geom.asWkb())))
-            layer.CreateFeature(out)
-            polygons += 1
-        if polygons == 0:
-            raise QgsProcessingException(
-                self.tr("The study area layer has no polygons: choose another or leave it empty.")
+        if table.multipart:
+            feedback.pushInfo(
+                self.tr("{0:,} multipoint features gave {1:,} points: each part is one crime.").format(
+                    table.multipart, table.multipart_points
+                )
             )
-        gdal.PushErrorHandler("CPLQuietErrorHandler")  # the memory layers carry no CRS; both are in `crs`
-        try:
-            gdal.RasterizeLayer(dataset, [1], layer, burn_values=[1])
-        finally:
-            gdal.PopErrorHandler()
-        return dataset.GetRasterBand(1).ReadAsArray().astype(bool)
+        points = crime_points.crime_points_from(table, weight_field, month_field)
+        return points, (table.columns[month_field] if month_field else None)
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+    def _request(
+        self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> tuple[method.DensityRequest, str | None, str]:
+        """Return the request the parameters make, the weight field and the source's name."""
         source = self.parameterAsSource(parameters, self.INPUT, context)
         if source is None:
             raise QgsProcessingException(self.tr("The crime points layer could not be read."))
         weight_field = self.parameterAsString(parameters, self.WEIGHT_FIELD, context) or None
-        month_field = self.parameterAsString(parameters, self.MONTH_FIELD, context) or None
-        if month_field is None and source.fields().lookupField("month") >= 0:
-            month_field = "month"
-        kernel = kde.KERNELS[self.parameterAsEnum(parameters, self.KERNEL, context)]
-        decay = self.parameterAsDouble(parameters, self.DECAY, context) if kernel == "triangular" else 0.0
-        unit_index = self.parameterAsEnum(parameters, self.UNITS, context)
-        unit = UNITS[unit_index]
-        if unit_index == 1 and month_field is None:
-            raise QgsProcessingException(
-                self.tr(
-                    "'Crimes per km² per month' needs a month field: choose one (a date or 'YYYY-MM' text field), "
-                    "or choose 'crimes per km²'."
-                )
-            )
-
+        month_field = self._month_field(parameters, context)
         feedback.setProgressText(self.tr("Reading crimes"))
-        points = self._read(parameters, context, feedback, source, weight_field, month_field)
-        for reason, count in points.left_out.items():
-            feedback.pushWarning(self.tr(f"{count} crime(s) left out: {reason}."))
-        if len(points.x) == 0:
-            raise QgsProcessingException(
-                self.tr("The crime layer has no points to map (after leaving out those listed).")
-            )
-        crs = self._working_crs(source.sourceCrs(), points.x, points.y, context)
-        x, y = points.x, points.y
-        if crs != source.sourceCrs():
-            x, y = BulkTransformer(QgsCoordinateTransform(source.sourceCrs(), crs, context.transformContext()))(x, y)
-            feedback.pushInfo(
-                self.tr(
-                    f"The crime layer's CRS ({source.sourceCrs().authid()}) is not in metres: "
-                    f"computed in {crs.authid()} ({crs.description()})."
-                )
-            )
-        ok = np.isfinite(x) & np.isfinite(y)
-        if not ok.all():
-            points.left_out["could not be reprojected"] += int((~ok).sum())
-            feedback.pushWarning(
-                self.tr(f"{int((~ok).sum())} crime(s) left out: could not be reprojected to {crs.authid()}.")
-            )
-            x, y = x[ok], y[ok]
-            points.weight = None if points.weight is None else points.weight[ok]
-            points.month = None if points.month is None else points.month[ok]
-        if len(x) == 0:
-            raise QgsProcessingException(self.tr("No crime could be placed in the working CRS."))
-        weight = np.ones(len(x)) if points.weight is None else points.weight
-        months = points.months_present()
-        if unit_index == 1:
-            if not months:
-                raise QgsProcessingException(
-                    self.tr(f"The month field '{month_field}' holds no month: choose another field.")
-                )
-            unknown = int((points.month < 0).sum())
-            if unknown:
-                feedback.pushWarning(
-                    self.tr(f"{unknown} crime(s) have no month in '{month_field}'; they are still mapped.")
-                )
+        points, record_months = self._read(parameters, context, feedback, source, weight_field, month_field)
+        kernel = kde.KERNELS[self.parameterAsEnum(parameters, self.KERNEL, context)]
+        request = method.DensityRequest(
+            points=points,
+            source_crs=source.sourceCrs(),
+            transform_context=context.transformContext(),
+            kernel=kernel,
+            decay=self.parameterAsDouble(parameters, self.DECAY, context) if kernel == "triangular" else 0.0,
+            unit=method.UNIT_KEYS[self.parameterAsEnum(parameters, self.UNITS, context)],
+            bandwidth=self._number(parameters, self.BANDWIDTH, context),
+            cell_size=self._number(parameters, self.CELL_SIZE, context),
+            extent=self._extent(parameters, context),
+            study_area=self.parameterAsSource(parameters, self.STUDY_AREA, context),
+            hotspot_rule=method.HOTSPOT_RULES[self.parameterAsEnum(parameters, self.HOTSPOT_RULE, context)],
+            hotspot_threshold=self.parameterAsDouble(parameters, self.HOTSPOT_THRESHOLD, context),
+            max_cells=self.parameterAsInt(parameters, self.MAX_CELLS, context),
+            record_months=record_months,
+        )
+        return request, weight_field, source.sourceName()
 
-        extent = None
-        if parameters.get(self.EXTENT) not in (None, ""):
-            extent = self.parameterAsExtent(parameters, self.EXTENT, context, crs)
-            if extent.isNull() or extent.isEmpty():
-                extent = None
-        area_source = self.parameterAsSource(parameters, self.STUDY_AREA, context)
-        if extent is None and area_source is not None:
-            to_crs = QgsCoordinateTransform(area_source.sourceCrs(), crs, context.transformContext())
-            extent = to_crs.transformBoundingBox(area_source.sourceExtent())
+    def processAlgorithm(
+        self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> dict:  # noqa: N802
+        request, weight_field, source_name = self._request(parameters, context, feedback)
+        feedback.setProgressText(self.tr("Computing the density"))
+        try:
+            result = method.compute_density(request, feedback.isCanceled, lambda f: feedback.setProgress(20 + 70 * f))
+        except InterruptedError as err:
+            raise QgsProcessingException(self.tr("Cancelled; no output was written.")) from err
+        except method.DensityError as err:
+            raise QgsProcessingException(str(err)) from err
+        self._log(result, request.source_crs, feedback)
+        unit_text = self._unit_text(result, weight_field)
+        results = {
+            self.BANDWIDTH_USED: result.bandwidth,
+            self.CELL_SIZE_USED: result.cell_size,
+            self.CRS_USED: result.crs.authid(),
+            self.UNIT: unit_text,
+            self.CRIMES: result.crimes,
+            self.CRIMES_LEFT_OUT: sum(result.left_out.values()),
+            self.MONTHS: result.period.months_with_records if result.period else 0,
+            self.MONTHS_MISSING: ",".join(month_text(m) for m in result.period.missing) if result.period else "",
+            self.THRESHOLD_USED: result.threshold,
+            self.HOTSPOT_COUNT: len(result.hotspots),
+            self.HOTSPOT_CRIMES: result.hotspot_crimes,
+            self.HOTSPOT_SHARE: result.hotspot_share,
+            self.CRIMES_IN_STUDY_AREA: result.crimes_counted,
+            self.RAMP_MAXIMUM: result.ramp_maximum,
+        }
+        abstract = self._abstract(result, source_name, unit_text)
+        metadata = self._metadata(result, unit_text, weight_field, source_name)
+        results[self.OUTPUT] = self._write_raster(parameters, context, result, unit_text, metadata, abstract)
+        results[self.HOTSPOTS] = self._write_hotspots(parameters, context, result, unit_text, abstract)
+        if results[self.HOTSPOTS] is None:
+            del results[self.HOTSPOTS]
+        feedback.pushInfo(
+            self.tr("{0} hotspot area(s) at ≥ {1:.4g} {2}: {3:,} of {4:,} crimes ({5:.1f} %) in {6:.3g} km².").format(
+                len(result.hotspots),
+                result.threshold,
+                unit_text,
+                result.hotspot_crimes,
+                result.crimes_counted,
+                result.hotspot_share,
+                result.hotspot_km2,
+            )
+        )
+        feedback.setProgress(100)
+        return results
+
+    def _unit_text(self, result: method.DensityResult, weight_field: str | None) -> str:
+        unit = method.UNIT_NAMES[result.unit]
+        return unit if weight_field is None else self.tr("{0} (weighted by {1})").format(unit, weight_field)
+
+    def _log(
+        self, result: method.DensityResult, source_crs: QgsCoordinateReferenceSystem, feedback: QgsProcessingFeedback
+    ) -> None:
+        for reason, count in result.left_out.items():
+            feedback.pushWarning(self.tr("{0:,} crime(s) left out: {1}.").format(count, reason))
+        if result.no_month and not result.per_month:
+            feedback.pushWarning(
+                self.tr(
+                    "{:,} crime(s) have no month in the month field: mapped, but in no month of the period."
+                ).format(result.no_month)
+            )
+        if result.period is not None and result.period.missing:
+            feedback.pushWarning(
+                self.tr("{0} of {1} months of the period have no record at all (missing data, not zero): {2}.").format(
+                    len(result.period.missing), result.period.calendar_months, ranges_text(result.period.missing)
+                )
+            )
+        if result.per_month:
+            feedback.pushInfo(
+                self.tr("Per month: divided by the {0} month(s) with records of {1}.").format(
+                    result.period.months_with_records, result.period.label()
+                )
+            )
+        if result.crs != source_crs:
+            feedback.pushInfo(
+                self.tr("The crime layer's CRS ({0}) is not in metres: computed in {1} ({2}).").format(
+                    source_crs.authid(), result.crs.authid(), result.crs.description()
+                )
+            )
+        if result.bandwidth_chosen:
+            feedback.pushInfo(self.tr("Bandwidth chosen by ArcGIS Pro's rule: {:g} m.").format(result.bandwidth))
+        if result.cell_size_chosen:
+            feedback.pushInfo(
+                self.tr("Cell size chosen (shorter side of the extent / 250): {:g} m.").format(result.cell_size)
+            )
+        if result.grid_from == "study area":
             feedback.pushInfo(self.tr("The grid covers the study area's extent."))
-        bandwidth = self._number(parameters, self.BANDWIDTH, context)
-        if bandwidth is None:
-            try:
-                bandwidth = kde.default_bandwidth(x, y)
-            except ValueError as err:
-                raise QgsProcessingException(str(err)) from err
-            feedback.pushInfo(self.tr(f"Bandwidth chosen by ArcGIS Pro's rule: {bandwidth:g} m."))
-        cell = self._number(parameters, self.CELL_SIZE, context)
-        if cell is None:
-            if extent is not None:
-                width, height = extent.width(), extent.height()
-            else:
-                # A few crimes recorded far away (police.uk has some) must not set the cell size for the rest.
-                width, height = crime_points.core_size(x, y)
-            try:
-                cell = kde.default_cell_size(width, height)
-            except ValueError:
-                cell = kde.round_significant(bandwidth / 5)
-            if cell > bandwidth / 2:
-                cell = kde.round_significant(bandwidth / 5)
-            feedback.pushInfo(self.tr(f"Cell size chosen (shorter side of the extent / 250): {cell:g} m."))
-        if extent is None and crime_points.stretched_by_outliers(x, y):
+        if result.stretched:
             feedback.pushWarning(
                 self.tr("A few crimes lie far from the rest and stretch the grid: give an extent or a study area.")
             )
-        if bandwidth < cell:
-            raise QgsProcessingException(
-                self.tr(
-                    f"The bandwidth ({bandwidth:g} m) is smaller than the cell size ({cell:g} m): each crime would "
-                    f"colour at most one cell. Choose a bandwidth of at least {cell:g} m (3 to 10 cells is usual) "
-                    f"or a cell size below {bandwidth:g} m."
-                )
-            )
-        if extent is not None:
-            grid = kde.grid_for_extent(extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum(), cell)
-        else:
-            grid = kde.grid_around_points(x, y, bandwidth, cell)
-        limit = self.parameterAsInt(parameters, self.MAX_CELLS, context)
-        if grid.size > limit:
-            suggested = kde.round_significant(cell * math.sqrt(grid.size / limit) * 1.05)
-            raise QgsProcessingException(
-                self.tr(
-                    f"The grid would have {grid.rows:,} × {grid.cols:,} = {grid.size:,} cells at {cell:g} m, more than "
-                    f"the limit of {limit:,}. Choose a cell size of at least {suggested:g} m, a smaller extent, or "
-                    "raise 'Largest grid'."
-                )
-            )
         feedback.pushInfo(
             self.tr(
-                f"{len(x):,} crimes, {kernel} kernel, bandwidth {bandwidth:g} m, cells {cell:g} m, "
-                f"grid {grid.rows:,} × {grid.cols:,} in {crs.authid()}."
+                "{0:,} crimes at {1:,} distinct locations, {2} kernel, bandwidth {3:g} m, cells {4:g} m, "
+                "grid {5:,} × {6:,} in {7}."
+            ).format(
+                result.crimes,
+                result.locations,
+                result.kernel,
+                result.bandwidth,
+                result.cell_size,
+                result.grid.rows,
+                result.grid.cols,
+                result.crs.authid(),
             )
         )
 
-        feedback.setProgressText(self.tr("Computing the density"))
-        ux, uy, uw = kde.merge_identical_points(x, y, weight)
-        feedback.pushInfo(self.tr(f"{len(ux):,} distinct locations."))
-        raw, reached = kde.kernel_sum(
-            grid, ux, uy, uw, bandwidth, kernel, decay, feedback.isCanceled, lambda f: feedback.setProgress(20 + 65 * f)
+    def _abstract(self, result: method.DensityResult, source_name: str, unit_text: str) -> str:
+        period = result.period.describe() if result.period else self.tr("months unknown")
+        return self.tr(
+            "Kernel density of {0:,} crimes from '{1}', {2}, in {3}. {4} kernel, bandwidth {5:g} m, cells {6:g} m, "
+            "{7}. Values are exact at cell centres; NoData where no crime is within the bandwidth{8}."
+        ).format(
+            result.crimes,
+            source_name,
+            period,
+            unit_text,
+            result.kernel.capitalize(),
+            result.bandwidth,
+            result.cell_size,
+            result.crs.authid(),
+            self.tr(" or outside the study area") if result.has_study_area else "",
         )
-        if feedback.isCanceled():
-            raise QgsProcessingException(self.tr("Cancelled; no output was written."))
-        study = self._study_mask(parameters, context, grid, crs)
-        data = reached if study is None else reached & study
-        if unit_index == 2:
-            values = raw
-        else:
-            values = raw * (kde.kernel_scale(kernel, bandwidth, decay) * 1e6)
-            if unit_index == 1:
-                values /= len(months)
-        values[~data] = np.nan
 
-        feedback.setProgressText(self.tr("Outlining hotspot areas"))
-        rule = self.parameterAsEnum(parameters, self.HOTSPOT_RULE, context)
-        threshold = self.parameterAsDouble(parameters, self.HOTSPOT_THRESHOLD, context)
-        if rule == 0:
-            if threshold > 100:
-                raise QgsProcessingException(self.tr(f"A percentile must be between 0 and 100, not {threshold:g}."))
-            threshold_value = kde.percentile_threshold(np.nan_to_num(values), data, threshold)
-        else:
-            threshold_value = threshold
-        hot = data & (np.nan_to_num(values, nan=-np.inf) >= threshold_value) & (np.nan_to_num(values) > 0)
-        areas = hotspot_areas(grid, hot, crs.toWkt())
-        row, col, on = grid.cell_of(x, y)
-        counted = on.copy()
-        if study is not None:
-            counted[on] &= study[row[on], col[on]]
-        crimes_total = int(counted.sum())
-        crimes = crimes_in_areas(grid, areas, x, y, counted)
-        label_flat = areas.labels.ravel()
-        safe = np.nan_to_num(values).ravel()
-        n_areas = len(areas.polygons)
-        peak = np.full(n_areas + 1, -np.inf)
-        in_area = label_flat > 0
-        np.maximum.at(peak, label_flat[in_area], safe[in_area])
-        total_value = np.bincount(label_flat, weights=safe, minlength=n_areas + 1)
-        feedback.setProgress(92)
-        if feedback.isCanceled():
-            raise QgsProcessingException(self.tr("Cancelled; no output was written."))
-
-        unit_text = unit if weight_field is None else f"{unit} (weighted by {weight_field})"
-        period = f"{months[0]} to {months[-1]} ({len(months)} months)" if months else "months unknown"
-        title = f"Crime density, {unit}" if unit_index != 2 else "Crime density, raw kernel sum"
-        metadata = {
+    def _metadata(self, result: method.DensityResult, unit_text: str, weight_field: str | None, source: str) -> dict:
+        period = result.period
+        return {
             "UNIT": unit_text,
-            "UNIT_KEY": UNIT_KEYS[unit_index],
-            "KERNEL": kernel,
-            "KERNEL_DECAY": f"{decay:g}",
-            "BANDWIDTH_M": f"{bandwidth:g}",
-            "CELL_SIZE_M": f"{cell:g}",
-            "CRIMES": str(len(x)),
-            "MONTHS": ",".join(months),
-            "MONTH_COUNT": str(len(months)),
+            "UNIT_KEY": result.unit,
+            "KERNEL": result.kernel,
+            "KERNEL_DECAY": f"{result.decay:g}",
+            "BANDWIDTH_M": f"{result.bandwidth:g}",
+            "CELL_SIZE_M": f"{result.cell_size:g}",
+            "CRIMES": str(result.crimes),
+            "CRIMES_NO_MONTH": str(result.no_month),
+            "PERIOD": period.label() if period else "",
+            "MONTHS": ",".join(month_text(m) for m in period.with_records) if period else "",
+            "MONTH_COUNT": str(period.months_with_records if period else 0),
+            "MONTHS_MISSING": ",".join(month_text(m) for m in period.missing) if period else "",
+            "MONTH_RULE": "per month = divided by the months with records; crimes with no month left out per month",
+            "RAMP_MAXIMUM": f"{result.ramp_maximum:.6g}",
             "WEIGHT_FIELD": weight_field or "",
-            "SOURCE": source.sourceName(),
+            "SOURCE": source,
             "METHOD": "Exact kernel density at cell centres (Crime Mapping plugin, crimemapping:hotspotdensity)",
         }
+
+    def _write_raster(
+        self,
+        parameters: dict,
+        context: QgsProcessingContext,
+        result: method.DensityResult,
+        unit_text: str,
+        metadata: dict,
+        abstract: str,
+    ) -> str:
         dest = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         driver = QgsRasterFileWriter.driverForExtension(os.path.splitext(dest)[1]) or "GTiff"
-        write_raster(dest, grid, values, crs.toWkt(), metadata, unit_text, title, driver)
-        abstract = (
-            f"Kernel density of {len(x):,} crimes from '{source.sourceName()}', {period}, in {unit_text}. "
-            f"{kernel.capitalize()} kernel, bandwidth {bandwidth:g} m, cells {cell:g} m, {crs.authid()}. Values are "
-            "exact at cell centres; NoData where no crime is within the bandwidth"
-            + (" or outside the study area." if study is not None else ".")
+        unit = method.UNIT_NAMES[result.unit]
+        title = (
+            self.tr("Crime density, raw kernel sum")
+            if result.unit == method.KERNEL_SUM
+            else self.tr("Crime density, {}").format(unit)
         )
-        # The ramp tops out at the 99.5th percentile: a few extreme cells (the City) must not wash out the rest.
-        positive = values[np.isfinite(values) & (values > 0)]
-        vmax = float(np.percentile(positive, 99.5)) if positive.size else 1.0
-        legend_unit = "" if unit_index == 2 else unit
+        try:
+            write_raster(dest, result.grid, result.values, result.crs.toWkt(), metadata, unit_text, title, driver)
+        except (RuntimeError, ValueError, OSError) as err:
+            raise QgsProcessingException(
+                self.tr("The density could not be written to {0}: {1}").format(dest, err)
+            ) from err
         if context.willLoadLayerOnCompletion(dest):
             context.layerToLoadOnCompletionDetails(dest).name = title
+        legend_unit = "" if result.unit == method.KERNEL_SUM else unit
+        ramp_top = result.ramp_maximum
         describe_layer(
             context,
             dest,
             title,
             abstract,
-            ["crime", "kernel density", "hotspot", kernel, unit],
-            style=lambda layer: style_density(layer, max(vmax, 1e-12), legend_unit),
+            ["crime", "kernel density", "hotspot", result.kernel, unit],
+            style=lambda layer: style_density(layer, ramp_top, legend_unit),
         )
+        return dest
 
-        results = {
-            self.OUTPUT: dest,
-            self.BANDWIDTH_USED: bandwidth,
-            self.CELL_SIZE_USED: cell,
-            self.CRS_USED: crs.authid(),
-            self.UNIT: unit_text,
-            self.CRIMES: len(x),
-            self.CRIMES_LEFT_OUT: sum(points.left_out.values()),
-            self.MONTHS: len(months),
-            self.THRESHOLD_USED: float(threshold_value),
-            self.HOTSPOT_COUNT: n_areas,
-            self.HOTSPOT_CRIMES: int(crimes.sum()),
-            self.HOTSPOT_SHARE: float(100.0 * crimes.sum() / crimes_total) if crimes_total else 0.0,
-        }
+    def _write_hotspots(
+        self,
+        parameters: dict,
+        context: QgsProcessingContext,
+        result: method.DensityResult,
+        unit_text: str,
+        abstract: str,
+    ) -> str | None:
         fields = QgsFields()
-        for name, kind in (
-            ("area_id", QVariant.Int),
-            ("crimes", QVariant.Int),
-            ("share_pct", QVariant.Double),
-            ("area_km2", QVariant.Double),
-            ("cells", QVariant.Int),
-            ("peak", QVariant.Double),
-            ("mean", QVariant.Double),
-            ("threshold", QVariant.Double),
-            ("unit", QVariant.String),
-        ):
+        for name, kind in AREA_FIELDS:
             fields.append(QgsField(name, kind))
-        sink, sink_dest = self.parameterAsSink(parameters, self.HOTSPOTS, context, fields, QgsWkbTypes.Polygon, crs)
-        if sink is not None:
-            for i, wkb in enumerate(areas.polygons):
-                feature = QgsFeature(fields)
-                geom = QgsGeometry()
-                geom.fromWkb(wkb)
-                feature.setGeometry(geom)
-                cells = int(areas.cells[i])
-                feature.setAttributes(
-                    [
-                        i + 1,
-                        int(crimes[i]),
-                        float(100.0 * crimes[i] / crimes_total) if crimes_total else 0.0,
-                        float(cells * cell * cell / 1e6),
-                        cells,
-                        float(peak[i + 1]),
-                        float(total_value[i + 1] / cells),
-                        float(threshold_value),
-                        unit_text,
-                    ]
-                )
-                if not sink.addFeature(feature, QgsFeatureSink.FastInsert):
-                    raise QgsProcessingException(self.tr(f"Could not write a hotspot area: {sink.lastError()}"))
-            results[self.HOTSPOTS] = sink_dest
-            describe_layer(
-                context,
-                sink_dest,
-                f"Hotspot areas ({unit} ≥ {threshold_value:.4g})",
-                f"Areas of the density surface at or above {threshold_value:.4g} {unit_text}"
-                + (f" (the {threshold:g}th percentile of cells with a density above 0)" if rule == 0 else "")
-                + f"; {int(crimes.sum()):,} of {crimes_total:,} crimes "
-                + f"({results[self.HOTSPOT_SHARE]:.1f} %) fall in them. "
-                + abstract,
-                ["crime", "hotspot", kernel],
-                style=style_hotspot_areas,
+        sink, dest = self.parameterAsSink(parameters, self.HOTSPOTS, context, fields, QgsWkbTypes.Polygon, result.crs)
+        if sink is None:
+            return None
+        for i, area in enumerate(result.hotspots, start=1):
+            feature = QgsFeature(fields)
+            geometry = QgsGeometry()
+            geometry.fromWkb(area.wkb)
+            feature.setGeometry(geometry)
+            values = {
+                "area_id": i,
+                "crimes": area.crimes,
+                "share_pct": area.share_pct,
+                "area_km2": area.area_km2,
+                "cells": area.cells,
+                "peak": area.peak,
+                "mean": area.mean,
+                "threshold": result.threshold,
+                "unit": unit_text,
+            }
+            for name, value in values.items():
+                feature.setAttribute(name, value)
+            if not sink.addFeature(feature, QgsFeatureSink.FastInsert):
+                raise QgsProcessingException(self.tr("Could not write a hotspot area: {}").format(sink.lastError()))
+        unit = method.UNIT_NAMES[result.unit]
+        rule = ""
+        if self.parameterAsEnum(parameters, self.HOTSPOT_RULE, context) == 0:
+            rule = self.tr(" (the {:g}th percentile of cells with a density above 0)").format(
+                self.parameterAsDouble(parameters, self.HOTSPOT_THRESHOLD, context)
             )
-        feedback.pushInfo(
+        describe_layer(
+            context,
+            dest,
+            self.tr("Hotspot areas ({0} ≥ {1:.4g})").format(unit, result.threshold),
             self.tr(
-                f"{n_areas} hotspot area(s) at ≥ {threshold_value:.4g} {unit_text}: {int(crimes.sum()):,} of "
-                f"{crimes_total:,} crimes ({results[self.HOTSPOT_SHARE]:.1f} %) in "
-                f"{areas.cells.sum() * cell * cell / 1e6:.3g} km²."
+                "Areas of the density surface at or above {0:.4g} {1}{2}; {3:,} of {4:,} crimes ({5:.1f} %) fall "
+                "in them. "
+            ).format(
+                result.threshold, unit_text, rule, result.hotspot_crimes, result.crimes_counted, result.hotspot_share
             )
+            + abstract,
+            ["crime", "hotspot", result.kernel],
+            style=style_hotspot_areas,
         )
-        feedback.setProgress(100)
-        return results
+        return dest

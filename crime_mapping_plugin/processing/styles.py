@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from qgis.core import (
+    QgsColorRamp,
     QgsGradientColorRamp,
     QgsHeatmapRenderer,
     QgsRasterLayer,
@@ -27,7 +28,7 @@ RATE_FIELDS = ("rate", "rate_per_1000", "crime_rate")
 GISTAR_BIN_FIELDS = ("gi_bin", "bin", "gistar_bin")
 
 
-def _ramp(name: str, start: QColor, end: QColor):
+def _ramp(name: str, start: QColor, end: QColor) -> QgsColorRamp:
     return QgsStyle.defaultStyle().colorRamp(name) or QgsGradientColorRamp(start, end)
 
 
@@ -48,6 +49,19 @@ def raster_unit(layer: QgsRasterLayer) -> str:
     if dataset is None:
         return ""
     return dataset.GetMetadataItem("UNIT") or dataset.GetRasterBand(1).GetUnitType() or ""
+
+
+def raster_ramp_maximum(layer: QgsRasterLayer) -> float | None:
+    """Return the ramp top a density raster states in its metadata (RAMP_MAXIMUM), or None."""
+    from osgeo import gdal
+
+    dataset = gdal.Open(layer.source())
+    text = dataset.GetMetadataItem("RAMP_MAXIMUM") if dataset is not None else None
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if value > 0 else None
 
 
 def style_density_fixed(layer: QgsRasterLayer, maximum: float, unit: str | None = None) -> None:

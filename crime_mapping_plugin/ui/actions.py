@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from qgis.core import QgsApplication, QgsMapLayer, QgsVectorLayer
+from qgis.core import QgsApplication, QgsMapLayer, QgsProcessingAlgorithm, QgsVectorLayer
 
 from crime_mapping_plugin.core.crime_filter import CrimeFilter
 
@@ -132,9 +132,16 @@ def action(key: str) -> MapAction:
     raise KeyError(key)
 
 
-def registered_algorithm(row: MapAction):
+def registered_algorithm(row: MapAction) -> QgsProcessingAlgorithm | None:
     """Return the action's algorithm from the Processing registry, or None when it is not installed."""
     return QgsApplication.processingRegistry().algorithmById(row.algorithm_id)
+
+
+def parameter_options(algorithm_id: str, name: str) -> list[str]:
+    """Return the options of an algorithm's enum parameter as the algorithm defines them ([] if not registered)."""
+    algorithm = QgsApplication.processingRegistry().algorithmById(algorithm_id)
+    definition = None if algorithm is None else algorithm.parameterDefinition(name)
+    return [] if definition is None else list(definition.options())
 
 
 def unavailable_reason(row: MapAction) -> str:

@@ -11,11 +11,13 @@ import json
 import os
 import re
 import time
+from typing import Callable
 
 from qgis.core import (
     Qgis,
     QgsApplication,
     QgsMapLayer,
+    QgsProcessingAlgorithm,
     QgsProcessingOutputLayerDefinition,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterRasterDestination,
@@ -81,10 +83,10 @@ class DockController(QObject):
         self.state.density_units = int(self._setting("density_units", 1) or 0)
         self.project.layersWillBeRemoved.connect(self._layers_removed)
 
-    def _setting(self, key: str, default):
+    def _setting(self, key: str, default: object) -> object:
         return self.settings.value(f"{SETTINGS_GROUP}/{key}", default)
 
-    def _setting_json(self, key: str, default):
+    def _setting_json(self, key: str, default: object) -> object:
         try:
             return json.loads(self._setting(key, "") or "null") or default
         except ValueError:
@@ -150,7 +152,14 @@ class DockController(QObject):
             self.say("Cancelling…", Qgis.Info)  # first: a task not yet started reports at once
             self.run.cancel()
 
-    def _start(self, key: str, algorithm, parameters: dict, description: str, on_done) -> bool:
+    def _start(
+        self,
+        key: str,
+        algorithm: QgsProcessingAlgorithm,
+        parameters: dict,
+        description: str,
+        on_done: Callable[[AlgorithmRun, dict], None],
+    ) -> bool:
         if self.is_busy():
             self.say("Wait for the current run to finish, or cancel it.", Qgis.Warning)
             return False
@@ -168,7 +177,15 @@ class DockController(QObject):
         run.start()
         return True
 
-    def _finished(self, key: str, run: AlgorithmRun, ok: bool, results: dict, message: str, on_done) -> None:
+    def _finished(
+        self,
+        key: str,
+        run: AlgorithmRun,
+        ok: bool,
+        results: dict,
+        message: str,
+        on_done: Callable[[AlgorithmRun, dict], None],
+    ) -> None:
         self.busy_changed.emit(False)
         if ok:
             try:
@@ -309,7 +326,7 @@ class DockController(QObject):
         self.state.population_field = value_field or ""
         self.state.population_code_field = code_field or "ward_code"
 
-    def _layers_removed(self, ids) -> None:
+    def _layers_removed(self, ids: list[str]) -> None:
         if self.state.crimes is not None and self.state.crimes.id() in ids:
             self.state.crimes = None
             self.selected_count = None
@@ -391,17 +408,19 @@ class DockController(QObject):
             created,
             parameters,
             f"{row.label} ({label})",
-            lambda run, results: self._mapped(row.key, run, label),
+            lambda run, results: self._mapped(row.key, run, label, results),
         )
 
-    def _mapped(self, key: str, run: AlgorithmRun, label: str) -> None:
+    def _mapped(self, key: str, run: AlgorithmRun, label: str, results: dict) -> None:
         row = action(key)
         period = self.state.crime_filter.period_label()
         layers = run.load_outputs(label, rename=lambda name: f"{name}, {period}")
         self.last_outputs = layers
+        # The algorithm states the ramp top it used: the dock takes it, it does not recompute it.
+        ramp_top = results.get("RAMP_MAXIMUM")
         for layer in layers:
             if self._fits(row.style_preset, layer):
-                self.apply_style(row.style_preset, layer, quiet=True)
+                self.apply_style(row.style_preset, layer, quiet=True, ramp_maximum=ramp_top)
         if not layers:
             raise RuntimeError("the algorithm produced no layer to show")
         self.say(f"{row.label}: {len(layers)} layer(s) added to the group '{label}'.", Qgis.Success)
@@ -421,8 +440,14 @@ class DockController(QObject):
             return styles.first_field(layer, styles.GISTAR_BIN_FIELDS) is not None
         return False
 
-    def apply_style(self, preset: str, layer: QgsMapLayer | None, quiet: bool = False) -> bool:
-        """Apply a style preset to a layer with the dock's fixed breaks and maxima; False with a message if not."""
+    def apply_style(
+        self, preset: str, layer: QgsMapLayer | None, quiet: bool = False, ramp_maximum: float | None = None
+    ) -> bool:
+        """Apply a style preset to a layer with the dock's fixed breaks and maxima; False with a message if not.
+
+        ramp_maximum is the ramp top the density algorithm returned (RAMP_MAXIMUM); without it the raster's
+        own metadata says it. The first one is kept as the fixed maximum for later periods.
+        """
         if layer is None:
             self.say("Select a layer in the Layers panel to style.", Qgis.Warning)
             return False
@@ -439,7 +464,13 @@ class DockController(QObject):
                 if not isinstance(layer, QgsRasterLayer):
                     raise ValueError(f"'{layer.name()}' is not a density raster: choose a hotspot density layer.")
                 if self.density_max <= 0:
-                    self.density_max = self._raster_top(layer)
+                    top = ramp_maximum if ramp_maximum else styles.raster_ramp_maximum(layer)
+                    if not top:
+                        raise ValueError(
+                            f"'{layer.name()}' does not state the top of its colour ramp (made by another tool?): "
+                            "type a density maximum."
+                        )
+                    self.density_max = float(top)
                 styles.style_density_fixed(layer, self.density_max)
                 text = f"Density ramp fixed at 0 to {self.density_max:g} {styles.raster_unit(layer)}."
             elif preset == "heatmap":
@@ -465,18 +496,3 @@ class DockController(QObject):
             self.say(text, Qgis.Success)
         self.save_settings()
         return True
-
-    @staticmethod
-    def _raster_top(layer: QgsRasterLayer) -> float:
-        """Return the density's 99.5th percentile, the plugin's own ramp top, to fix for later periods."""
-        import numpy as np
-        from osgeo import gdal
-
-        dataset = gdal.Open(layer.source())
-        band = dataset.GetRasterBand(1)
-        data = band.ReadAsArray().astype(float)
-        nodata = band.GetNoDataValue()
-        ok = np.isfinite(data) & (data > 0)
-        if nodata is not None:
-            ok &= data != nodata
-        return float(np.percentile(data[ok], 99.5)) if ok.any() else 1.0

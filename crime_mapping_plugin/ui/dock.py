@@ -8,10 +8,12 @@ algorithms as background tasks.
 from __future__ import annotations
 
 import os
+from typing import Collection, Iterable
 
-from qgis.core import Qgis, QgsFieldProxyModel, QgsMapLayerProxyModel, QgsVectorLayer
-from qgis.gui import QgsCollapsibleGroupBox, QgsDockWidget, QgsFieldComboBox, QgsMapLayerComboBox
+from qgis.core import Qgis, QgsFieldProxyModel, QgsMapLayer, QgsMapLayerProxyModel, QgsVectorLayer
+from qgis.gui import QgisInterface, QgsCollapsibleGroupBox, QgsDockWidget, QgsFieldComboBox, QgsMapLayerComboBox
 from qgis.PyQt.QtCore import Qt
+from qgis.PyQt.QtGui import QCloseEvent
 from qgis.PyQt.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -31,9 +33,8 @@ from qgis.PyQt.QtWidgets import (
 
 from crime_mapping_plugin.core import crime_types
 from crime_mapping_plugin.core.crime_filter import FORCE_FIELD, CrimeFilter
-from crime_mapping_plugin.processing.hotspot_density import UNITS
 from crime_mapping_plugin.processing.rate_style import parse_breaks
-from crime_mapping_plugin.ui.actions import MAP_ACTIONS
+from crime_mapping_plugin.ui.actions import MAP_ACTIONS, action, parameter_options
 from crime_mapping_plugin.ui.controller import DockController
 
 STYLE_LABELS = {
@@ -45,7 +46,7 @@ STYLE_LABELS = {
 LEVEL_COLOURS = {Qgis.Info: "#303030", Qgis.Success: "#1a7f37", Qgis.Warning: "#9a6700", Qgis.Critical: "#cf222e"}
 
 
-def _checkable_list(values, checked=()) -> QListWidget:
+def _checkable_list(values: Iterable[str], checked: Collection[str] = ()) -> QListWidget:
     widget = QListWidget()
     for value in values:
         item = QListWidgetItem(value)
@@ -61,7 +62,7 @@ def checked_items(widget: QListWidget) -> list[str]:
     return [widget.item(i).text() for i in range(widget.count()) if widget.item(i).checkState() == Qt.Checked]
 
 
-def set_checked(widget: QListWidget, values) -> None:
+def set_checked(widget: QListWidget, values: Collection[str]) -> None:
     """Tick exactly the items whose text is in values."""
     for i in range(widget.count()):
         item = widget.item(i)
@@ -71,7 +72,12 @@ def set_checked(widget: QListWidget, values) -> None:
 class CrimeMappingDock(QgsDockWidget):
     """Load, filter, map and style police.uk crime, without freezing QGIS."""
 
-    def __init__(self, iface=None, controller: DockController | None = None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        iface: QgisInterface | None = None,
+        controller: DockController | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__("Crime Mapping", parent)
         self.setObjectName("CrimeMappingDock")
         self.iface = iface
@@ -187,7 +193,7 @@ class CrimeMappingDock(QgsDockWidget):
         form.addRow(row)
         return box
 
-    def _population_source_changed(self, *_args) -> None:
+    def _population_source_changed(self, *_args: object) -> None:
         table = self.population_combo.currentLayer()
         source = table if table is not None else self.wards_combo.currentLayer()
         self.population_field_combo.setLayer(source)
@@ -201,7 +207,7 @@ class CrimeMappingDock(QgsDockWidget):
             self.population_code_combo.setField("ward_code")
         self._population_changed()
 
-    def _population_changed(self, *_args) -> None:
+    def _population_changed(self, *_args: object) -> None:
         self.controller.set_population(
             self.population_combo.currentLayer(),
             self.population_field_combo.currentField(),
@@ -249,7 +255,8 @@ class CrimeMappingDock(QgsDockWidget):
         self.cell_spin.setSpecialValueText("automatic")
         form.addRow("Cell size", self.cell_spin)
         self.units_combo = QComboBox()
-        self.units_combo.addItems(list(UNITS))
+        # The options as the algorithm defines them, so the dock never lists units the algorithm lacks.
+        self.units_combo.addItems(parameter_options(action("density").algorithm_id, "UNITS"))
         form.addRow("Density in", self.units_combo)
         buttons = QHBoxLayout()
         for row in MAP_ACTIONS:
@@ -444,7 +451,7 @@ class CrimeMappingDock(QgsDockWidget):
     def _count(self, count: int) -> None:
         self.count_label.setText(f"{count:,} crimes selected")
 
-    def _layer_chosen(self, layer) -> None:
+    def _layer_chosen(self, layer: QgsMapLayer | None) -> None:
         if layer is not self.controller.state.crimes:
             self.controller.set_crimes_layer(layer if isinstance(layer, QgsVectorLayer) else None)
 
@@ -470,7 +477,7 @@ class CrimeMappingDock(QgsDockWidget):
                 item.setCheckState(Qt.Checked if force in chosen else Qt.Unchecked)
                 self.force_list.addItem(item)
 
-    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         self._collect()
         self.controller.save_settings()
         super().closeEvent(event)

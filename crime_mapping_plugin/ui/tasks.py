@@ -13,6 +13,7 @@ from qgis.core import (
     QgsApplication,
     QgsLayerTreeGroup,
     QgsMapLayer,
+    QgsProcessingAlgorithm,
     QgsProcessingAlgRunnerTask,
     QgsProcessingContext,
     QgsProcessingFeedback,
@@ -49,7 +50,9 @@ class AlgorithmRun(QObject):
     progress = pyqtSignal(int)
     done = pyqtSignal(bool, dict, str)
 
-    def __init__(self, algorithm, parameters: dict, description: str, project: QgsProject | None = None) -> None:
+    def __init__(
+        self, algorithm: QgsProcessingAlgorithm, parameters: dict, description: str, project: QgsProject | None = None
+    ) -> None:
         super().__init__()
         self.algorithm = algorithm
         self.parameters = parameters

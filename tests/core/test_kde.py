@@ -9,7 +9,7 @@ import pytest
 
 from crime_mapping_plugin.core import kde
 
-# The formulas of METHODS.md section 2, written out independently: (raw value of u, scaled constant·πh²).
+# The formulas of docs/methods.md (kernels), written out independently: (raw value of u, scaled constant·πh²).
 REFERENCE = {
     "quartic": (lambda u, r: (1 - u**2) ** 2, lambda r: 3.0),
     "triangular": (lambda u, r: 1 - (1 - r) * u, lambda r: 3.0 / (1 + 2 * r)),

@@ -6,21 +6,26 @@ import math
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
-from osgeo import gdal
+from osgeo import gdal, ogr
 from qgis.core import (
     QgsCoordinateReferenceSystem,
+    QgsFeature,
     QgsGeometry,
+    QgsPoint,
     QgsPointXY,
     QgsProcessingException,
     QgsProcessingFeatureSourceDefinition,
     QgsProcessingFeedback,
+    QgsProject,
     QgsVectorLayer,
 )
 
 from tests.conftest import POLICE_UK, SAMPLE
 
 ALG = "crimemapping:hotspotdensity"
+LOOKUP = SAMPLE / "population" / "london_lsoa21_to_ward24_lookup.csv"
 RADIUS, CELL = 300.0, 50.0
 
 
@@ -277,3 +282,215 @@ def test_style_puts_the_unit_in_the_legend(tmp_path):
     assert layer.renderer().type() == "singlebandpseudocolor"
     labels = [label for label, _ in layer.renderer().legendSymbologyItems()]
     assert labels[-1] == "≥ 50 per km²" and all("per km²" in label for label in labels)
+
+
+class RecordingFeedback(QgsProcessingFeedback):
+    """Feedback that keeps what the algorithm logs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.infos: list[str] = []
+        self.warnings: list[str] = []
+
+    def pushInfo(self, info: str) -> None:  # noqa: N802 - QGIS API
+        self.infos.append(info)
+        super().pushInfo(info)
+
+    def pushWarning(self, warning: str) -> None:  # noqa: N802 - QGIS API
+        self.warnings.append(warning)
+        super().pushWarning(warning)
+
+
+@pytest.fixture(scope="module")
+def london(run_alg, tmp_path_factory):
+    """Every bundled crime (Met burglary and City of London), Oct-Dec 2024, in British National Grid."""
+    out = tmp_path_factory.mktemp("kde_london") / "crimes.gpkg"
+    run_alg("crimemapping:importpoliceuk", {"INPUT": [str(POLICE_UK)], "OUTPUT": str(out)})
+    return str(out)
+
+
+@pytest.fixture()
+def camden(tmp_path):
+    """Camden's wards (LAD24CD E09000007 in the bundled ONS lookup; the ward layer has no borough code)."""
+    codes = sorted(set(pd.read_csv(LOOKUP).query("LAD24CD == 'E09000007'")["WD24CD"]))
+    copy = tmp_path / "wards.gpkg"
+    shutil.copy(SAMPLE / "boundaries" / "london_wards_2024.gpkg", copy)
+    wards = QgsVectorLayer(f"{copy}|layername=wards", "camden", "ogr")
+    wards.setSubsetString("WD24CD IN ({})".format(", ".join(f"'{c}'" for c in codes)))
+    assert wards.featureCount() == len(codes) == 20
+    return wards
+
+
+def points_of(path) -> np.ndarray:
+    layer = QgsVectorLayer(str(path), "p", "ogr")
+    return np.array([(f.geometry().asPoint().x(), f.geometry().asPoint().y()) for f in layer.getFeatures()])
+
+
+def test_crimes_in_the_study_area_are_counted_by_their_own_location_whatever_the_cells(
+    run_alg, london, camden, tmp_path
+):
+    # Independently: GEOS intersects (boundary points are in) of each crime with the dissolved borough.
+    borough = QgsGeometry.unaryUnion([f.geometry() for f in camden.getFeatures()])
+    engine = QgsGeometry.createGeometryEngine(borough.constGet())
+    engine.prepareGeometry()
+    pts = points_of(london)
+    inside = np.array([engine.intersects(QgsPoint(x, y)) for x, y in pts])
+    expected = int(inside.sum())
+    assert 500 < expected < 800
+    runs = {}
+    for cell in (100.0, 50.0):
+        runs[cell] = run_alg(
+            ALG,
+            {
+                "INPUT": london,
+                "STUDY_AREA": camden,
+                "BANDWIDTH": 400,
+                "CELL_SIZE": cell,
+                "OUTPUT": str(tmp_path / f"d{cell:g}.tif"),
+                "HOTSPOTS": str(tmp_path / f"h{cell:g}.gpkg"),
+            },
+        )
+    for cell, res in runs.items():
+        assert res["CRIMES_IN_STUDY_AREA"] == expected, cell
+        # The share's numerator: crimes in the study area that lie in a hotspot area (hand count per polygon).
+        areas = QgsVectorLayer(str(tmp_path / f"h{cell:g}.gpkg"), "h", "ogr")
+        hot = 0
+        for feature in areas.getFeatures():
+            polygon = QgsGeometry.createGeometryEngine(feature.geometry().constGet())
+            polygon.prepareGeometry()
+            count = sum(polygon.contains(QgsPoint(x, y)) for x, y in pts[inside])
+            assert feature["crimes"] == count
+            assert feature["share_pct"] == pytest.approx(100 * count / expected)
+            hot += count
+        assert res["HOTSPOT_CRIMES"] == hot > 0
+        assert res["HOTSPOT_SHARE"] == pytest.approx(100 * hot / expected)
+
+
+@pytest.fixture()
+def three_julys(city, tmp_path):
+    """The City's crimes relabelled: October 2024 → 2016-07, November → 2017-07, December → 2018-07."""
+    copy = tmp_path / "julys.gpkg"
+    shutil.copy(city[0], copy)
+    ds = ogr.Open(str(copy), 1)
+    name = ds.GetLayer(0).GetName()
+    for old, new in (("2024-10", "2016-07"), ("2024-11", "2017-07"), ("2024-12", "2018-07")):
+        ds.ExecuteSQL(f"UPDATE \"{name}\" SET month = '{new}-01' WHERE month LIKE '{old}%'", dialect="SQLite")
+    ds = None
+    return str(copy)
+
+
+def test_per_month_divides_by_the_months_with_records_and_lists_the_missing(run_alg, three_julys, tmp_path):
+    total = run_alg(
+        ALG, {"INPUT": three_julys, "BANDWIDTH": RADIUS, "CELL_SIZE": CELL, "OUTPUT": str(tmp_path / "t.tif")}
+    )
+    feedback = RecordingFeedback()
+    res = run_alg(
+        ALG,
+        {"INPUT": three_julys, "BANDWIDTH": RADIUS, "CELL_SIZE": CELL, "UNITS": 1, "OUTPUT": str(tmp_path / "m.tif")},
+        feedback=feedback,
+    )
+    np.testing.assert_allclose(read(tmp_path / "m.tif")[1], read(tmp_path / "t.tif")[1] / 3, rtol=1e-6, equal_nan=True)
+    assert res["MONTHS"] == total["MONTHS"] == 3
+    # 2016-07 to 2018-07 is 25 calendar months; all but the three Julys have no record.
+    expected = [
+        f"{y}-{m:02d}" for y in (2016, 2017, 2018) for m in range(1, 13) if "2016-07" < f"{y}-{m:02d}" < "2018-07"
+    ]
+    expected = [m for m in expected if not m.endswith("-07")]
+    assert len(expected) == 22
+    assert res["MONTHS_MISSING"].split(",") == expected
+    metadata = gdal.Open(str(tmp_path / "m.tif")).GetMetadata()
+    assert metadata["MONTHS_MISSING"].split(",") == expected
+    assert metadata["MONTHS"] == "2016-07,2017-07,2018-07" and metadata["MONTH_COUNT"] == "3"
+    assert metadata["PERIOD"] == "2016-07 to 2018-07"
+    missing = [w for w in feedback.warnings if "have no record at all" in w]
+    assert len(missing) == 1 and missing[0].startswith("22 of 25 months")
+    assert "2016-08 to 2017-06, 2017-08 to 2018-06" in missing[0]
+
+
+def test_crimes_with_no_month_are_mapped_but_left_out_per_month(run_alg, city, tmp_path):
+    path, pts = city
+    copy = tmp_path / "nomonth.gpkg"
+    shutil.copy(path, copy)
+    ds = ogr.Open(str(copy), 1)
+    name = ds.GetLayer(0).GetName()
+    ds.ExecuteSQL(f'UPDATE "{name}" SET month = NULL WHERE fid % 10 = 0', dialect="SQLite")
+    ds = None
+    layer = QgsVectorLayer(str(copy), "c", "ogr")
+    dated = np.array(
+        [(f.geometry().asPoint().x(), f.geometry().asPoint().y()) for f in layer.getFeatures() if f.id() % 10]
+    )
+    blank = len(pts) - len(dated)
+    assert blank > 0
+    feedback = RecordingFeedback()
+    every = run_alg(
+        ALG, {"INPUT": str(copy), "BANDWIDTH": RADIUS, "CELL_SIZE": CELL, "OUTPUT": str(tmp_path / "a.tif")}, feedback
+    )
+    assert every["CRIMES"] == len(pts) and every["CRIMES_LEFT_OUT"] == 0
+    assert any(w.startswith(f"{blank:,} crime(s) have no month") for w in feedback.warnings)
+    monthly = run_alg(
+        ALG,
+        {"INPUT": str(copy), "BANDWIDTH": RADIUS, "CELL_SIZE": CELL, "UNITS": 1, "OUTPUT": str(tmp_path / "m.tif")},
+    )
+    # Every point read is mapped or counted under a reason.
+    assert monthly["CRIMES"] == len(dated) and monthly["CRIMES"] + monthly["CRIMES_LEFT_OUT"] == len(pts)
+    ds, got = read(tmp_path / "m.tif")
+    expected = exact_quartic(ds, dated, RADIUS) * 3 / (math.pi * RADIUS**2) * 1e6 / 3
+    np.testing.assert_allclose(got[~np.isnan(got)], expected[~np.isnan(expected)], rtol=1e-6, atol=1e-4)
+
+
+@pytest.mark.parametrize("store", ["memory", "gpkg"])
+def test_every_part_of_a_multipoint_is_a_crime_and_the_log_says_so(run_alg, tmp_path, store):
+    parts = [[(530000, 180000), (530100, 180050)], [(530400, 180300), (530420, 180310), (530200, 180400)]]
+    layer = QgsVectorLayer("MultiPoint?crs=EPSG:27700", "multi", "memory")
+    features = []
+    for pts in parts:
+        feature = QgsFeature(layer.fields())
+        feature.setGeometry(QgsGeometry.fromMultiPointXY([QgsPointXY(x, y) for x, y in pts]))
+        features.append(feature)
+    layer.dataProvider().addFeatures(features)
+    source = layer
+    if store == "gpkg":
+        from qgis.core import QgsVectorFileWriter
+
+        path = str(tmp_path / "multi.gpkg")
+        options = QgsVectorFileWriter.SaveVectorOptions()
+        options.driverName = "GPKG"
+        QgsVectorFileWriter.writeAsVectorFormatV2(layer, path, QgsProject.instance().transformContext(), options)
+        source = path
+    feedback = RecordingFeedback()
+    res = run_alg(
+        ALG,
+        {"INPUT": source, "BANDWIDTH": RADIUS, "CELL_SIZE": CELL, "UNITS": 2, "OUTPUT": str(tmp_path / "m.tif")},
+        feedback,
+    )
+    assert res["CRIMES"] == 5
+    assert "2 multipoint features gave 5 points: each part is one crime." in feedback.infos
+    ds, got = read(tmp_path / "m.tif")
+    expected = exact_quartic(ds, [p for pts in parts for p in pts], RADIUS)
+    np.testing.assert_allclose(got[~np.isnan(got)], expected[~np.isnan(expected)], rtol=1e-6, atol=1e-5)
+
+
+def test_parameters_that_need_no_data_are_refused_before_any_work(provider, city, tmp_path):  # noqa: ARG001
+    from qgis.core import QgsApplication, QgsProcessingContext
+
+    algorithm = QgsApplication.processingRegistry().algorithmById(ALG)
+    context = QgsProcessingContext()
+    path, _ = city
+    base = {"INPUT": path, "OUTPUT": str(tmp_path / "x.tif")}
+    ok, message = algorithm.checkParameterValues({**base, "HOTSPOT_THRESHOLD": 150}, context)
+    assert not ok and message == "A percentile must be between 0 and 100, not 150."
+    assert algorithm.checkParameterValues({**base, "HOTSPOT_RULE": 1, "HOTSPOT_THRESHOLD": 150}, context)[0]
+    ok, message = algorithm.checkParameterValues({**base, "BANDWIDTH": 40, "CELL_SIZE": 50}, context)
+    assert not ok and "smaller than the cell size" in message
+    no_month = QgsVectorLayer("Point?crs=EPSG:27700&field=weight:double", "p", "memory")
+    ok, message = algorithm.checkParameterValues({**base, "INPUT": no_month, "UNITS": 1}, context)
+    assert not ok and "needs a month field" in message
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_ramp_top_returned_is_the_995th_percentile_of_the_cells_above_zero(run_alg, city, tmp_path):
+    path, _ = city
+    res = run_alg(ALG, {"INPUT": path, "BANDWIDTH": RADIUS, "CELL_SIZE": CELL, "OUTPUT": str(tmp_path / "d.tif")})
+    ds, got = read(tmp_path / "d.tif")
+    assert res["RAMP_MAXIMUM"] == pytest.approx(np.percentile(got[got > 0], 99.5), rel=1e-5)
+    assert float(ds.GetMetadata()["RAMP_MAXIMUM"]) == pytest.approx(res["RAMP_MAXIMUM"], rel=1e-5)

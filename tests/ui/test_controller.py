@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
+from osgeo import gdal
 from qgis.core import (
     Qgis,
     QgsApplication,
@@ -190,13 +192,41 @@ def test_a_fixed_density_maximum_is_kept_for_the_next_map(loaded):
 
 
 def test_an_algorithm_failure_reaches_the_analyst_in_its_own_words(loaded):
-    loaded.state.bandwidth_m, loaded.state.cell_size_m = 20, 100
+    # A grid too large for the cells is only known once the crimes are read: the run fails, in its own words.
+    loaded.state.bandwidth_m, loaded.state.cell_size_m = 300, 1
     assert loaded.run_map_action("density")
     wait_for(loaded)
     text, level = loaded.last_message
     assert level == Qgis.Critical
     assert text.startswith("Hotspot density (all crime types, all months) failed: ")
+    assert "Choose a cell size of at least" in text
+
+
+def test_settings_the_algorithm_refuses_stop_the_run_before_it_starts(loaded):
+    loaded.state.bandwidth_m, loaded.state.cell_size_m = 20, 100
+    assert not loaded.run_map_action("density")
+    text, level = loaded.last_message
+    assert level == Qgis.Critical and not loaded.is_busy()
+    assert text.startswith("Hotspot density (all crime types, all months): ")
     assert "bandwidth (20 m) is smaller than the cell size (100 m)" in text
+
+
+def test_the_density_ramp_top_is_the_one_the_algorithm_returned(loaded):
+    loaded.apply_filter(CrimeFilter(crime_groups=["Burglary"], start_month="2024-11", end_month="2024-11"))
+    loaded.density_max = 0.0
+    loaded.state.bandwidth_m, loaded.state.cell_size_m = 400, 100
+    assert loaded.run_map_action("density")
+    wait_for(loaded)
+    top = loaded.run.results["RAMP_MAXIMUM"]
+    raster = next(lyr for lyr in loaded.last_outputs if isinstance(lyr, QgsRasterLayer))
+    # Independently: the 99.5th percentile of the raster's cells above 0, read back from the file.
+    dataset = gdal.Open(raster.source())
+    band = dataset.GetRasterBand(1)
+    data = band.ReadAsArray().astype(float)
+    positive = data[(data != band.GetNoDataValue()) & (data > 0)]
+    assert top == pytest.approx(np.percentile(positive, 99.5), rel=1e-5)
+    assert loaded.density_max == top
+    assert raster.renderer().classificationMax() == top
 
 
 def test_buttons_follow_the_processing_registry(provider):  # noqa: ARG001

@@ -218,3 +218,11 @@ def test_population_widgets_choose_a_table_joined_on_the_ward_code(dock, wards, 
     assert params["POPULATION_TABLE"] == ward_population.id()
     assert (params["POP_CODE_FIELD"], params["POP_VALUE_FIELD"]) == ("ward_code", "population")
     assert "POPULATION_FIELD" not in params
+
+
+def test_the_unit_choices_are_those_the_algorithm_defines(dock):
+    definition = (
+        QgsApplication.processingRegistry().algorithmById("crimemapping:hotspotdensity").parameterDefinition("UNITS")
+    )
+    shown = [dock.units_combo.itemText(i) for i in range(dock.units_combo.count())]
+    assert shown == definition.options() and len(shown) == 3

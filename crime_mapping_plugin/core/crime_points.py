@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 from osgeo import ogr
 
 from crime_mapping_plugin.core import months
 from crime_mapping_plugin.core.months import REASON_NO_MONTH, datetime_months, month_numbers, month_text
+
+if TYPE_CHECKING:
+    from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransformContext, QgsFeature, QgsFeatureSource
 
 ogr.UseExceptions()
 
@@ -125,7 +128,7 @@ class CrimePoints:
         return [month_text(m) for m in known.tolist()]
 
 
-def _to_float(value) -> float:
+def _to_float(value: object) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -241,7 +244,7 @@ def _explode(table: PointTable, parts: dict[int, list[tuple[float, float]]]) -> 
         table.columns[name] = values[rows] if isinstance(values, np.ndarray) else [values[i] for i in rows]
 
 
-def _open_layer(path: str, layer_name: str | None, wanted):
+def _open_layer(path: str, layer_name: str | None, wanted: Sequence[str]) -> tuple[ogr.DataSource, ogr.Layer, dict]:
     if not hasattr(ogr.Layer, "GetArrowStreamAsNumPy"):
         raise BulkReadUnavailableError("GDAL is older than 3.6")
     ds = ogr.Open(path)
@@ -340,7 +343,7 @@ def read_ogr_table(
     return table
 
 
-def _pyvalue(value):
+def _pyvalue(value: object) -> object:
     """Return an attribute as a plain Python value: None for NULL, datetime.date for a date."""
     if value is None or (hasattr(value, "isNull") and value.isNull()):
         return None
@@ -352,7 +355,7 @@ def _pyvalue(value):
 
 
 def read_feature_table(
-    features,
+    features: Iterable[QgsFeature],
     columns: Mapping[str, str],
     geometry: bool = True,
     explode: bool = False,
@@ -408,13 +411,13 @@ def read_feature_table(
 
 
 def read_layer(
-    source,
+    source: QgsFeatureSource,
     plain: tuple[str, str | None] | None,
     columns: Mapping[str, str],
     geometry: bool = True,
     explode: bool = False,
-    crs=None,
-    transform_context=None,
+    crs: QgsCoordinateReferenceSystem | None = None,
+    transform_context: QgsCoordinateTransformContext | None = None,
     is_cancelled: Callable[[], bool] = lambda: False,
     progress: Callable[[float], None] | None = None,
     on_fallback: Callable[[str], None] | None = None,

@@ -218,7 +218,9 @@ def distance_band(x: np.ndarray, y: np.ndarray, threshold: float, query: np.ndar
     return Neighbours(len(x), i, j)
 
 
-def _band_pairs(x: np.ndarray, y: np.ndarray, threshold: float, query: np.ndarray | None):
+def _band_pairs(
+    x: np.ndarray, y: np.ndarray, threshold: float, query: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if not threshold > 0:
         raise GiStarInputError("The neighbourhood distance must be greater than 0 metres.")
     n = len(x)

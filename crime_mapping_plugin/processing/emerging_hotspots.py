@@ -77,7 +77,7 @@ class EmergingHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
         "Mann-Kendall S, z and p, and the category; loaded styled by category."
     )
 
-    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802
         hc.add_cell_parameters(self, "Crime points in a projected CRS (metres), with a date field.")
         # Optional only because QGIS 3.22 rejects a missing field value despite a default; empty means 'month'.
         date = QgsProcessingParameterField(self.DATE_FIELD, self.tr("Date field"), "month", hc.INPUT, optional=True)

@@ -39,7 +39,7 @@ class GiStarHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
         "(-3..+3) and a label; loaded styled cold blue to hot red."
     )
 
-    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802
         hc.add_cell_parameters(
             self, "Crime points in a projected CRS (metres), e.g. from 'Import police.uk street crime'."
         )

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 from osgeo import ogr
 
 from crime_mapping_plugin.core import months
 from crime_mapping_plugin.core.months import REASON_NO_MONTH, datetime_months, month_numbers, month_text
+
+if TYPE_CHECKING:
+    from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransformContext, QgsFeature, QgsFeatureSource
 
 ogr.UseExceptions()
 
@@ -54,7 +57,7 @@ class PointTable:
 
     x and y are NaN where a row has no point; columns holds each requested column by its kind; multipart
     counts the multipoint features (located at their first point unless exploded); multipart_points counts the
-    points they gave when exploded; how says how it was read.
+    points they hold, every part counted (each is a row when exploded); how says how it was read.
     """
 
     x: np.ndarray
@@ -69,7 +72,8 @@ class PointTable:
 class CrimePoints:
     """Points (one per crime, in the source CRS), their weights and months (year·12 + month − 1, −1 if unknown).
 
-    read counts the points read (a multipoint counts once per part); read = len(x) + sum(left_out).
+    read counts the points read (a multipoint counts once per part); read = len(x) + sum(left_out) always.
+    multipart counts the multipoint features read and multipart_points the points they gave.
     """
 
     x: np.ndarray
@@ -78,6 +82,43 @@ class CrimePoints:
     month: np.ndarray | None
     read: int = 0
     left_out: Counter = field(default_factory=Counter)
+    multipart: int = 0
+    multipart_points: int = 0
+
+    @property
+    def counted(self) -> int:
+        """The number of points still in (not left out)."""
+        return len(self.x)
+
+    def weights(self) -> np.ndarray:
+        """Return each point's weight, 1 for every point when no weight field was read."""
+        return np.ones(len(self.x)) if self.weight is None else np.asarray(self.weight, float)
+
+    def keep_only(self, keep: np.ndarray, reason: str) -> None:
+        """Leave out the points where keep is False, counting them under reason."""
+        keep = np.asarray(keep, dtype=bool)
+        dropped = int((~keep).sum())
+        if dropped == 0:
+            return
+        self.left_out[reason] += dropped
+        self.x, self.y = self.x[keep], self.y[keep]
+        if self.weight is not None:
+            self.weight = self.weight[keep]
+        if self.month is not None:
+            self.month = self.month[keep]
+
+    def balanced(self) -> bool:
+        """True when every point read is counted or left out under exactly one reason."""
+        return self.read == self.counted + sum(self.left_out.values())
+
+    def multipart_note(self) -> str:
+        """Say how many multipoint features gave how many crime points ('' when none)."""
+        if not self.multipart:
+            return ""
+        return (
+            f"{self.multipart} multipoint feature(s) gave {self.multipart_points} crime points: "
+            "each part is one crime, with the feature's weight and month."
+        )
 
     def months_present(self) -> list[str]:
         """Return the distinct known months as YYYY-MM, in order."""
@@ -87,7 +128,7 @@ class CrimePoints:
         return [month_text(m) for m in known.tolist()]
 
 
-def _to_float(value) -> float:
+def _to_float(value: object) -> float:
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -203,7 +244,7 @@ def _explode(table: PointTable, parts: dict[int, list[tuple[float, float]]]) -> 
         table.columns[name] = values[rows] if isinstance(values, np.ndarray) else [values[i] for i in rows]
 
 
-def _open_layer(path: str, layer_name: str | None, wanted):
+def _open_layer(path: str, layer_name: str | None, wanted: Sequence[str]) -> tuple[ogr.DataSource, ogr.Layer, dict]:
     if not hasattr(ogr.Layer, "GetArrowStreamAsNumPy"):
         raise BulkReadUnavailableError("GDAL is older than 3.6")
     ds = ogr.Open(path)
@@ -294,6 +335,7 @@ def read_ogr_table(
         if not pts:
             continue
         table.multipart += 1
+        table.multipart_points += len(pts)
         x[i], y[i] = pts[0]
         parts[i] = pts
     if explode:
@@ -301,7 +343,7 @@ def read_ogr_table(
     return table
 
 
-def _pyvalue(value):
+def _pyvalue(value: object) -> object:
     """Return an attribute as a plain Python value: None for NULL, datetime.date for a date."""
     if value is None or (hasattr(value, "isNull") and value.isNull()):
         return None
@@ -313,7 +355,7 @@ def _pyvalue(value):
 
 
 def read_feature_table(
-    features,
+    features: Iterable[QgsFeature],
     columns: Mapping[str, str],
     geometry: bool = True,
     explode: bool = False,
@@ -362,20 +404,20 @@ def read_feature_table(
             out[c] = [v if v is None or isinstance(v, (int, float)) else str(v) for v in raw[c]]
     x = np.array(xs, dtype=float) if geometry else None
     y = np.array(ys, dtype=float) if geometry else None
-    table = PointTable(x, y, out, multipart, BY_FEATURE)
+    table = PointTable(x, y, out, multipart, BY_FEATURE, sum(len(p) for p in parts.values()))
     if explode:
         _explode(table, parts)
     return table
 
 
 def read_layer(
-    source,
+    source: QgsFeatureSource,
     plain: tuple[str, str | None] | None,
     columns: Mapping[str, str],
     geometry: bool = True,
     explode: bool = False,
-    crs=None,
-    transform_context=None,
+    crs: QgsCoordinateReferenceSystem | None = None,
+    transform_context: QgsCoordinateTransformContext | None = None,
     is_cancelled: Callable[[], bool] = lambda: False,
     progress: Callable[[float], None] | None = None,
     on_fallback: Callable[[str], None] | None = None,
@@ -436,6 +478,8 @@ def crime_points_from(table: PointTable, weight_field: str | None, month_field: 
         None if month is None else month[keep],
         len(x),
         left_out,
+        table.multipart,
+        table.multipart_points,
     )
 
 

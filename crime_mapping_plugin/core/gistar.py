@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from crime_mapping_plugin.core.grid import Grid, aligned_grid
+
 SQRT2 = math.sqrt(2.0)
 SQRT3 = math.sqrt(3.0)
 # Distances equal to the band up to rounding (a diagonal neighbour at exactly cell x sqrt 2) are inside it.
@@ -40,9 +42,61 @@ def default_cell_size(width: float, height: float) -> float:
     return size
 
 
+class HexLattice:
+    """The lattice of pointy-topped hexagons anchored at 0, 0: size is the distance between opposite flat sides.
+
+    Centre rows are size·√3/2 apart and every other row is shifted by half a cell; a hexagon is the
+    Voronoi cell of its centre, so the nearest centre holds a point.
+    """
+
+    def __init__(self, size: float) -> None:
+        self.size = float(size)
+        self.row_height = self.size * SQRT3 / 2.0
+        self.circumradius = self.size / SQRT3
+
+    def centres(self, col: np.ndarray, row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return the x and y of the centres of lattice cells (column, row)."""
+        return (col + (row & 1) * 0.5) * self.size, row * self.row_height
+
+    def index(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return the (column, row) of the hexagon that holds each point."""
+        x = np.asarray(x, float)
+        y = np.asarray(y, float)
+        # The nearest centre lies in one of the two rows that straddle the point.
+        row0 = np.floor(y / self.row_height).astype(np.int64)
+        best_col = np.zeros(len(x), np.int64)
+        best_row = row0.copy()
+        best_d = np.full(len(x), np.inf)
+        for row in (row0, row0 + 1):
+            shift = (row & 1) * 0.5
+            col = np.round(x / self.size - shift).astype(np.int64)
+            d = (x - (col + shift) * self.size) ** 2 + (y - row * self.row_height) ** 2
+            better = d < best_d
+            best_col = np.where(better, col, best_col)
+            best_row = np.where(better, row, best_row)
+            best_d = np.where(better, d, best_d)
+        return best_col, best_row
+
+    def over_extent(self, xmin: float, ymin: float, xmax: float, ymax: float) -> tuple[np.ndarray, np.ndarray]:
+        """Return (column, row) of every hexagon whose centre is within a circumradius of the rectangle."""
+        h, r = self.row_height, self.circumradius
+        r0, r1 = math.floor((ymin - r) / h), math.ceil((ymax + r) / h)
+        c0, c1 = math.floor((xmin - r) / self.size) - 1, math.ceil((xmax + r) / self.size) + 1
+        _check_count((c1 - c0 + 1) * (r1 - r0 + 1))
+        row, col = np.mgrid[r0 : r1 + 1, c0 : c1 + 1]
+        col, row = col.ravel().astype(np.int64), row.ravel().astype(np.int64)
+        cx, cy = self.centres(col, row)
+        keep = (cx >= xmin - r) & (cx <= xmax + r) & (cy >= ymin - r) & (cy <= ymax + r)
+        return col[keep], row[keep]
+
+
 @dataclass
-class Grid:
-    """A set of grid cells: centres, cell size, shape ('square' or 'hexagon') and lattice indices."""
+class Cells:
+    """The grid cells Gi* analyses: some cells of a square raster Grid or of a HexLattice.
+
+    col and row are each cell's place in the lattice anchored at 0, 0 (squares: floor(x / size), floor(y / size)),
+    which names it (`ids`) the same in every run; cx, cy are the centres.
+    """
 
     shape: str
     size: float
@@ -54,9 +108,14 @@ class Grid:
     def __len__(self) -> int:
         return len(self.cx)
 
-    def subset(self, keep: np.ndarray) -> Grid:
-        """Return the grid with only the cells where keep is True."""
-        return Grid(self.shape, self.size, self.col[keep], self.row[keep], self.cx[keep], self.cy[keep])
+    def subset(self, keep: np.ndarray) -> Cells:
+        """Return the cells where keep is True."""
+        return Cells(self.shape, self.size, self.col[keep], self.row[keep], self.cx[keep], self.cy[keep])
+
+    def ids(self) -> list[str]:
+        """Return each cell's id: shape initial, size, column and row, e.g. 's200_2652_901'."""
+        prefix = f"{self.shape[0]}{self.size:g}"
+        return [f"{prefix}_{c}_{r}" for c, r in zip(self.col.tolist(), self.row.tolist())]
 
     def vertices(self) -> np.ndarray:
         """Return each cell's ring as an array (cells, corners + 1, 2), closed."""
@@ -90,53 +149,37 @@ def _lattice_key(col: np.ndarray, row: np.ndarray) -> np.ndarray:
 
 def lattice_index(shape: str, size: float, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return the (column, row) of the lattice cell that contains each point."""
-    x = np.asarray(x, float)
-    y = np.asarray(y, float)
     if shape == "square":
-        return np.floor(x / size).astype(np.int64), np.floor(y / size).astype(np.int64)
-    # Hexagons are the Voronoi cells of their centres, so the nearest centre holds the point; it lies in
-    # one of the two rows that straddle the point.
-    h = size * SQRT3 / 2.0
-    row0 = np.floor(y / h).astype(np.int64)
-    best_col = np.zeros(len(x), np.int64)
-    best_row = row0.copy()
-    best_d = np.full(len(x), np.inf)
-    for row in (row0, row0 + 1):
-        shift = (row & 1) * 0.5
-        col = np.round(x / size - shift).astype(np.int64)
-        d = (x - (col + shift) * size) ** 2 + (y - row * h) ** 2
-        better = d < best_d
-        best_col = np.where(better, col, best_col)
-        best_row = np.where(better, row, best_row)
-        best_d = np.where(better, d, best_d)
-    return best_col, best_row
+        col = np.floor(np.asarray(x, float) / size).astype(np.int64)
+        return col, np.floor(np.asarray(y, float) / size).astype(np.int64)
+    return HexLattice(size).index(x, y)
 
 
-def grid_over_extent(shape: str, size: float, xmin: float, ymin: float, xmax: float, ymax: float) -> Grid:
+def square_cells(grid: Grid) -> Cells:
+    """Return every cell of an aligned raster grid (core.grid.aligned_grid), south to north, west to east."""
+    size = grid.cell
+    xs, ys = grid.centres()
+    raster_row, raster_col = np.mgrid[grid.rows - 1 : -1 : -1, 0 : grid.cols]
+    raster_row, raster_col = raster_row.ravel(), raster_col.ravel()
+    col = int(round(grid.x_min / size)) + raster_col.astype(np.int64)
+    row = int(round(grid.y_max / size)) - 1 - raster_row.astype(np.int64)
+    return Cells("square", size, col, row, xs[raster_col], ys[raster_row])
+
+
+def grid_over_extent(shape: str, size: float, xmin: float, ymin: float, xmax: float, ymax: float) -> Cells:
     """Return every cell of the aligned lattice that meets the rectangle (hexagons: centre within a circumradius)."""
     if shape not in ("square", "hexagon"):
         raise GiStarInputError(f"Unknown cell shape '{shape}': use 'square' or 'hexagon'.")
     if not size > 0:
         raise GiStarInputError("The cell size must be greater than 0 metres.")
     if shape == "square":
-        c0, c1 = math.floor(xmin / size), math.floor(xmax / size)
-        r0, r1 = math.floor(ymin / size), math.floor(ymax / size)
-        count = (c1 - c0 + 1) * (r1 - r0 + 1)
-        _check_count(count)
-        row, col = np.mgrid[r0 : r1 + 1, c0 : c1 + 1]
-        col, row = col.ravel().astype(np.int64), row.ravel().astype(np.int64)
-        return Grid(shape, size, col, row, (col + 0.5) * size, (row + 0.5) * size)
-    h = size * SQRT3 / 2.0
-    r = size / SQRT3
-    r0, r1 = math.floor((ymin - r) / h), math.ceil((ymax + r) / h)
-    c0, c1 = math.floor((xmin - r) / size) - 1, math.ceil((xmax + r) / size) + 1
-    _check_count((c1 - c0 + 1) * (r1 - r0 + 1))
-    row, col = np.mgrid[r0 : r1 + 1, c0 : c1 + 1]
-    col, row = col.ravel().astype(np.int64), row.ravel().astype(np.int64)
-    cx = (col + (row & 1) * 0.5) * size
-    cy = row * h
-    keep = (cx >= xmin - r) & (cx <= xmax + r) & (cy >= ymin - r) & (cy <= ymax + r)
-    return Grid(shape, size, col[keep], row[keep], cx[keep], cy[keep])
+        grid = aligned_grid(size, xmin, ymin, xmax, ymax)
+        _check_count(grid.size)
+        return square_cells(grid)
+    lattice = HexLattice(size)
+    col, row = lattice.over_extent(xmin, ymin, xmax, ymax)
+    cx, cy = lattice.centres(col, row)
+    return Cells(shape, size, col, row, cx, cy)
 
 
 MAX_CELLS = 5_000_000
@@ -175,7 +218,9 @@ def distance_band(x: np.ndarray, y: np.ndarray, threshold: float, query: np.ndar
     return Neighbours(len(x), i, j)
 
 
-def _band_pairs(x: np.ndarray, y: np.ndarray, threshold: float, query: np.ndarray | None):
+def _band_pairs(
+    x: np.ndarray, y: np.ndarray, threshold: float, query: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if not threshold > 0:
         raise GiStarInputError("The neighbourhood distance must be greater than 0 metres.")
     n = len(x)

@@ -14,57 +14,17 @@ the scaled quartic corrected to 3/(πh²), so a scaled surface integrates to the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+
+from crime_mapping_plugin.core.grid import Grid
 
 # The order of QGIS's heatmap KERNEL enum, so an index means the same kernel in both.
 KERNELS: tuple[str, ...] = ("quartic", "triangular", "uniform", "triweight", "epanechnikov")
 
 # Kernel values evaluated per chunk: bounds the temporary arrays to a few tens of MB.
 _CHUNK_VALUES = 2_000_000
-
-
-@dataclass(frozen=True)
-class Grid:
-    """A north-up raster grid: origin at the top-left corner (x_min, y_max), square cells."""
-
-    x_min: float
-    y_max: float
-    cell: float
-    rows: int
-    cols: int
-
-    @property
-    def x_max(self) -> float:
-        return self.x_min + self.cols * self.cell
-
-    @property
-    def y_min(self) -> float:
-        return self.y_max - self.rows * self.cell
-
-    @property
-    def size(self) -> int:
-        return self.rows * self.cols
-
-    def geotransform(self) -> tuple[float, float, float, float, float, float]:
-        """Return the GDAL geotransform of the grid."""
-        return (self.x_min, self.cell, 0.0, self.y_max, 0.0, -self.cell)
-
-    def centres(self) -> tuple[np.ndarray, np.ndarray]:
-        """Return the x of each column's centre and the y of each row's centre."""
-        return (
-            self.x_min + (np.arange(self.cols) + 0.5) * self.cell,
-            self.y_max - (np.arange(self.rows) + 0.5) * self.cell,
-        )
-
-    def cell_of(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return the row and column of each point and whether it lies on the grid."""
-        col = np.floor((np.asarray(x, float) - self.x_min) / self.cell).astype(np.int64)
-        row = np.floor((self.y_max - np.asarray(y, float)) / self.cell).astype(np.int64)
-        on = (col >= 0) & (col < self.cols) & (row >= 0) & (row < self.rows)
-        return row, col, on
 
 
 def grid_around_points(x: np.ndarray, y: np.ndarray, bandwidth: float, cell: float) -> Grid:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 from qgis.core import (
+    QgsCoordinateReferenceSystem,
     QgsProcessing,
+    QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingFeedback,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSink,
@@ -14,26 +17,19 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from crime_mapping_plugin.core import gistar
+from crime_mapping_plugin.core import areas, crime_points, emerging, gistar
+from crime_mapping_plugin.core.months import month_text
 from crime_mapping_plugin.processing import hotspot_cells as hc
 from crime_mapping_plugin.processing.layer_info import describe_layer
 
-REASON_BEFORE_FIRST_SLICE = "before the first whole time slice"
 REASONS = (
-    hc.REASON_NO_GEOMETRY,
-    hc.REASON_NULL_WEIGHT,
-    hc.REASON_NO_DATE,
-    hc.REASON_OUTSIDE_AREA,
-    hc.REASON_OUTSIDE_CELLS,
-    REASON_BEFORE_FIRST_SLICE,
+    crime_points.NO_GEOMETRY,
+    crime_points.NO_WEIGHT,
+    crime_points.NO_MONTH,
+    crime_points.OUTSIDE_STUDY_AREA,
+    crime_points.OUTSIDE_AREAS,
 )
 CONFIDENCE_OPTIONS = ("90 %", "95 %", "99 %")
-CONFIDENCE_ALPHA = (0.10, 0.05, 0.01)
-
-
-def month_label(month: int) -> str:
-    """Return YYYY-MM for a month number year*12 + month - 1."""
-    return f"{month // 12:04d}-{month % 12 + 1:02d}"
 
 
 class EmergingHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
@@ -53,10 +49,13 @@ class EmergingHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
     TAGS = ("crime", "hotspot", "emerging", "trend", "mann-kendall", "getis", "ord", "gi*", "time", "space-time")
     HELP = (
         "Shows how hot and cold spots change over time, as ArcGIS's Emerging Hot Spot Analysis does, with numpy "
-        "alone.<br><b>Time slices</b>: the months of the date field (a date, or text starting YYYY-MM) are cut "
-        "into slices of the chosen number of months, counted back from the latest month, so the final slice is "
-        "always whole; crimes before the first whole slice are left out and counted. At least 3 slices are "
-        "needed; with fewer than 10, '90 % of slices' means every slice.<br>"
+        "alone.<br><b>Time slices</b>: the period is every calendar month from the first to the last month of "
+        "any record in the date field (a date, or text YYYY-MM). It is cut into slices of the chosen number of "
+        "months, counted back from the last month, so the final slice ends with it (the first slice may begin "
+        "before the first month). A slice with no record at all is missing data: it is left out, not taken for "
+        "a slice of zero crimes, and listed in the log, the report and the layer's metadata; so is a slice with "
+        "records in only some of its months. Records without a month are left out and counted. At least 3 "
+        "slices with records are needed; with fewer than 10, '90 % of slices' means every slice.<br>"
         "For each slice Gi* is computed on the same cells and neighbours (a slice in which every cell has the "
         "same count gets z = 0). A slice is a significant hot (cold) spot of a cell when its bin reaches the "
         "chosen confidence (with the FDR option, corrected within each slice). The Mann-Kendall test (S, "
@@ -78,7 +77,7 @@ class EmergingHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
         "Mann-Kendall S, z and p, and the category; loaded styled by category."
     )
 
-    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802
         hc.add_cell_parameters(self, "Crime points in a projected CRS (metres), with a date field.")
         # Optional only because QGIS 3.22 rejects a missing field value despite a default; empty means 'month'.
         date = QgsProcessingParameterField(self.DATE_FIELD, self.tr("Date field"), "month", hc.INPUT, optional=True)
@@ -133,148 +132,147 @@ class EmergingHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
             texts=((self.REPORT, "Report"),),
         )
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+    def processAlgorithm(  # noqa: N802
+        self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> dict:
         crs = hc.analysis_crs(self, parameters, context)
         date_field = self.parameterAsString(parameters, self.DATE_FIELD, context) or "month"
         source = self.parameterAsSource(parameters, hc.INPUT, context)
         if source is not None and source.fields().lookupField(date_field) < 0:
             raise QgsProcessingException(
-                f"The crime points layer has no field '{date_field}': choose its date field under 'Date field'."
+                self.tr("The crime points layer has no field '{}': choose its date field under 'Date field'.").format(
+                    date_field
+                )
             )
         feedback.setProgressText(self.tr("Reading the crime points"))
-        points = hc.read_points(self, parameters, context, feedback, crs, date_field)
-        if len(points.month) == 0:
-            raise QgsProcessingException(
-                f"No crime point has a usable date in '{date_field}' (a date, or text YYYY-MM)."
-            )
-        length = self.parameterAsInt(parameters, self.SLICE_MONTHS, context)
-        last = int(points.month.max())
-        n_slices = (last - int(points.month.min()) + 1) // length
-        if n_slices < 3:
-            raise QgsProcessingException(
-                f"The crimes span {last - int(points.month.min()) + 1} month(s), which makes {n_slices} whole slice(s) "
-                f"of {length} month(s): at least 3 are needed. Use shorter slices or more months of data."
-            )
-        first = last - n_slices * length + 1
-        before = points.month < first
-        points.reasons[REASON_BEFORE_FIRST_SLICE] += int(before.sum())
-        hc.keep_points(points, ~before)
-        if n_slices < 10:
-            feedback.pushWarning(
-                f"Only {n_slices} time slices: the 90 % rules need every slice, and the trend test has little power."
-            )
-        feedback.setProgressText(self.tr("Making the cells and counting the points"))
-        cells = hc.build_cells(self, parameters, context, feedback, crs, points)
-        n = len(cells)
-        slice_of = (points.month - first) // length
-        values = np.bincount(slice_of * n + cells.point_cell, weights=points.weight, minlength=n_slices * n)
-        values = values.reshape(n_slices, n).astype(float)
-        counts = np.bincount(cells.point_cell, minlength=n).astype(np.int64)
-        if feedback.isCanceled():
-            raise QgsProcessingException(self.tr("Cancelled; no output was written."))
-        feedback.setProgressText(self.tr("Computing Gi* for each slice and the trends"))
-        nb, hood = hc.neighbours(self, parameters, context, feedback, cells)
-        fdr = self.parameterAsBoolean(parameters, hc.FDR, context)
-        level = 1 + self.parameterAsEnum(parameters, self.CONFIDENCE, context)
-        trend_alpha = CONFIDENCE_ALPHA[self.parameterAsEnum(parameters, self.TREND_CONFIDENCE, context)]
+        points, record_months = hc.read_points(self, parameters, context, feedback, crs, date_field)
+        feedback.setProgressText(self.tr("Making the cells, counting the points, computing Gi* and the trends"))
+        cell_request, own = hc.cell_request(self, parameters, context, feedback, crs, points)
+        request = emerging.EmergingRequest(
+            cells=cell_request,
+            record_months=record_months,
+            slice_months=self.parameterAsInt(parameters, self.SLICE_MONTHS, context),
+            neighbours=hc.neighbour_rule(self, parameters, context),
+            level=1 + self.parameterAsEnum(parameters, self.CONFIDENCE, context),
+            fdr=self.parameterAsBoolean(parameters, hc.FDR, context),
+            trend_alpha=emerging.CONFIDENCE_ALPHA[self.parameterAsEnum(parameters, self.TREND_CONFIDENCE, context)],
+        )
         try:
-            z = gistar.gi_star(values, nb)
-        except gistar.GiStarInputError as err:
+            analysis = emerging.emerging_hotspots(request)
+        except (gistar.GiStarInputError, areas.AreaInputError) as err:
             raise QgsProcessingException(str(err)) from err
-        card = nb.cardinality()
-        flat = np.isnan(z).all(axis=1)
-        if flat.any():
-            feedback.pushWarning(
-                f"{int(flat.sum())} slice(s) have the same count in every cell (z = 0): "
-                + ", ".join(month_label(first + t * length) for t in np.nonzero(flat)[0])
-            )
-        z = np.where(card[None, :] > 0, np.nan_to_num(z, nan=0.0), np.nan)
-        bins = np.zeros(z.shape, np.int64)
-        for t in range(n_slices):
-            bins[t] = gistar.confidence_bins(z[t], gistar.two_sided_p(z[t]), fdr)
-        significant = np.where(np.abs(bins) >= level, np.sign(bins), 0).T  # cells x slices
-        mk_s, _, mk_z, mk_p = gistar.mann_kendall(np.nan_to_num(z, nan=0.0).T)
-        category = gistar.classify_emerging(significant, mk_z, mk_p, trend_alpha)
-        alone = card == 0
-        category[alone] = 0
+        except InterruptedError as err:
+            raise QgsProcessingException(self.tr("Cancelled; no output was written.")) from err
+        hc.tell(feedback, analysis.counted)
         feedback.setProgress(60)
-        if alone.any():
-            feedback.pushWarning(
-                f"{int(alone.sum())} cell(s) have no neighbour ({hood}): no z-scores, 'No pattern detected'."
-            )
-
-        slice_names = [f"z_{month_label(first + t * length).replace('-', '_')}" for t in range(n_slices)]
-        extra = [("crimes", QVariant.Int), ("value", QVariant.Double), ("neighbours", QVariant.Int)]
-        extra += [(name, QVariant.Double) for name in slice_names]
-        extra += [
-            ("hot_slices", QVariant.Int),
-            ("cold_slices", QVariant.Int),
-            ("final_z", QVariant.Double),
-            ("final_bin", QVariant.Int),
-            ("trend_s", QVariant.Double),
-            ("trend_z", QVariant.Double),
-            ("trend_p", QVariant.Double),
-            ("category", QVariant.String),
-        ]
-        z_cols = [hc.nan_to_none(z[t]) for t in range(n_slices)]
-        hot = (significant > 0).sum(axis=1)
-        cold = (significant < 0).sum(axis=1)
-        rows = []
-        for i in range(n):
-            rows.append(
-                [int(counts[i]), float(values[:, i].sum()), int(card[i])]
-                + [col[i] for col in z_cols]
-                + [
-                    int(hot[i]),
-                    int(cold[i]),
-                    z_cols[-1][i],
-                    int(bins[-1, i]),
-                    None if alone[i] else float(mk_s[i]),
-                    None if alone[i] else float(mk_z[i]),
-                    None if alone[i] else float(mk_p[i]),
-                    gistar.CATEGORIES[category[i]],
-                ]
-            )
-        dest_id = hc.write_cells(self, parameters, self.OUTPUT, context, feedback, cells, extra, rows, crs)
-
-        left_out = sum(points.reasons.values())
-        period = f"{month_label(first)} to {month_label(last)}"
-        tally = np.bincount(category, minlength=len(gistar.CATEGORIES))
-        report = [
-            f"Points read: {points.read}; counted: {int(counts.sum())}; left out: {left_out} "
-            f"({hc.reasons_text(points, REASONS)}).",
-            f"{n_slices} slices of {length} month(s), {period}; {n} cells ({cells.description}); neighbours: {hood}; "
-            f"{int(alone.sum())} without neighbours.",
-            "Categories: " + ", ".join(f"{c}: {int(k)}" for c, k in zip(gistar.CATEGORIES, tally) if k),
-        ]
+        extra, values = columns(analysis)
+        dest_id = hc.write_cells(
+            self, parameters, self.OUTPUT, context, feedback, analysis.counted.cells, own, extra, values, crs
+        )
+        report = self._report(analysis)
         for line in report:
             feedback.pushInfo(line)
-        if points.read != int(counts.sum()) + left_out:  # a bug, never the user's input
-            raise QgsProcessingException(
-                f"Internal error: {points.read} points read, {counts.sum()} counted, {left_out} left out."
-            )
         describe_layer(
             context,
             dest_id,
-            title=f"Emerging hot spots {period}",
-            abstract=(
-                f"Emerging hot spot analysis of {int(counts.sum())} crimes, {period}, in {n_slices} slices of {length} "
-                f"month(s), on {cells.description}; Gi* with binary weights ({hood}, the cell included), a slice "
-                f"significant at {CONFIDENCE_OPTIONS[level - 1]} confidence"
-                + (" after FDR correction" if fdr else "")
-                + f", Mann-Kendall trend of the z-scores significant at p < {trend_alpha}. CRS {crs.authid()}. "
-                + " ".join(report)
-            ),
+            title=self.tr("Emerging hot spots {}").format(analysis.slices.period.label()),
+            abstract=self._abstract(request, analysis, crs, report),
             keywords=["crime", "hotspot", "emerging hot spot", "Getis-Ord Gi*", "Mann-Kendall"],
             style=hc.style_categories,
         )
+        points = analysis.counted.points
         return {
             self.OUTPUT: dest_id,
             self.POINTS_READ: points.read,
-            self.POINTS_COUNTED: int(counts.sum()),
-            self.POINTS_LEFT_OUT: left_out,
-            self.CELLS_ANALYSED: n,
-            self.CELLS_WITHOUT_NEIGHBOURS: int(alone.sum()),
-            self.SLICES: n_slices,
+            self.POINTS_COUNTED: points.counted,
+            self.POINTS_LEFT_OUT: sum(points.left_out.values()),
+            self.CELLS_ANALYSED: len(analysis.counted.cells),
+            self.CELLS_WITHOUT_NEIGHBOURS: int(analysis.alone.sum()),
+            self.SLICES: len(analysis.slices),
             self.REPORT: "\n".join(report),
         }
+
+    def _report(self, analysis: emerging.EmergingAnalysis) -> list[str]:
+        points, cell_set, slices = analysis.counted.points, analysis.counted.cells, analysis.slices
+        return [
+            self.tr("Points read: {}; counted: {}; left out: {} ({}).").format(
+                points.read, points.counted, sum(points.left_out.values()), hc.reasons_text(points, REASONS)
+            ),
+            *([points.multipart_note()] if points.multipart else []),
+            self.tr("Period: {}.").format(slices.period.describe()),
+            self.tr("{} slices of {} month(s); {} cells ({}); neighbours: {}; {} without neighbours.").format(
+                len(slices),
+                slices.length,
+                len(cell_set),
+                cell_set.description,
+                analysis.hood,
+                int(analysis.alone.sum()),
+            ),
+            *slices.describe(),
+            self.tr("Categories: {}").format(", ".join(f"{c}: {k}" for c, k in analysis.category_tally().items())),
+        ]
+
+    def _abstract(
+        self,
+        request: emerging.EmergingRequest,
+        analysis: emerging.EmergingAnalysis,
+        crs: QgsCoordinateReferenceSystem,
+        report: list[str],
+    ) -> str:
+        text = self.tr(
+            "Emerging hot spot analysis of {} crimes, {}, in {} slices of {} month(s), on {}; Gi* with binary "
+            "weights ({}, the cell included), a slice significant at {} confidence{}, Mann-Kendall trend of the "
+            "z-scores significant at p < {}. {}CRS {}."
+        )
+        abstract = text.format(
+            analysis.counted.points.counted,
+            analysis.slices.period.label(),
+            len(analysis.slices),
+            analysis.slices.length,
+            analysis.counted.cells.description,
+            analysis.hood,
+            CONFIDENCE_OPTIONS[request.level - 1],
+            self.tr(" after FDR correction") if request.fdr else "",
+            request.trend_alpha,
+            areas.BOUNDARY_RULE + " " if analysis.counted.cells.grid is None else "",
+            crs.authid(),
+        )
+        return abstract + " " + " ".join(report)
+
+
+def columns(analysis: emerging.EmergingAnalysis) -> tuple[list[tuple[str, QVariant.Type]], dict[str, list]]:
+    """Return the emerging hot spot output fields and each cell's values, by field name."""
+    slices, alone = analysis.slices, analysis.alone
+    names = [f"z_{month_text(start).replace('-', '_')}" for start in slices.starts]
+    z_cols = [hc.nan_to_none(analysis.z[t]) for t in range(len(slices))]
+    extra = [("crimes", QVariant.Int), ("value", QVariant.Double), ("neighbours", QVariant.Int)]
+    extra += [(name, QVariant.Double) for name in names]
+    extra += [
+        ("hot_slices", QVariant.Int),
+        ("cold_slices", QVariant.Int),
+        ("final_z", QVariant.Double),
+        ("final_bin", QVariant.Int),
+        ("trend_s", QVariant.Double),
+        ("trend_z", QVariant.Double),
+        ("trend_p", QVariant.Double),
+        ("category", QVariant.String),
+    ]
+
+    def unless_alone(values: np.ndarray) -> list:
+        return [None if a else float(v) for v, a in zip(values.tolist(), alone.tolist())]
+
+    values = {
+        "crimes": analysis.counted.counts().tolist(),
+        "value": analysis.values.sum(axis=0).tolist(),
+        "neighbours": analysis.neighbour_counts.tolist(),
+        **dict(zip(names, z_cols)),
+        "hot_slices": (analysis.significant > 0).sum(axis=1).tolist(),
+        "cold_slices": (analysis.significant < 0).sum(axis=1).tolist(),
+        "final_z": z_cols[-1],
+        "final_bin": analysis.bins[-1].tolist(),
+        "trend_s": unless_alone(analysis.trend_s),
+        "trend_z": unless_alone(analysis.trend_z),
+        "trend_p": unless_alone(analysis.trend_p),
+        "category": [gistar.CATEGORIES[c] for c in analysis.category.tolist()],
+    }
+    return extra, values

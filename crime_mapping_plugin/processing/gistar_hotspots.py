@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import numpy as np
 from qgis.core import (
+    QgsCoordinateReferenceSystem,
     QgsProcessing,
+    QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingFeedback,
     QgsProcessingParameterFeatureSink,
 )
 from qgis.PyQt.QtCore import QVariant
 
-from crime_mapping_plugin.core import gistar
+from crime_mapping_plugin.core import areas, cells, gistar
 from crime_mapping_plugin.processing import hotspot_cells as hc
 from crime_mapping_plugin.processing.layer_info import describe_layer
-
-REASONS = (hc.REASON_NO_GEOMETRY, hc.REASON_NULL_WEIGHT, hc.REASON_OUTSIDE_AREA, hc.REASON_OUTSIDE_CELLS)
 
 
 class GiStarHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
@@ -39,7 +39,7 @@ class GiStarHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
         "(-3..+3) and a label; loaded styled cold blue to hot red."
     )
 
-    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802
         hc.add_cell_parameters(
             self, "Crime points in a projected CRS (metres), e.g. from 'Import police.uk street crime'."
         )
@@ -67,97 +67,119 @@ class GiStarHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
             texts=((self.REPORT, "Report"),),
         )
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+    def processAlgorithm(  # noqa: N802
+        self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> dict:
         crs = hc.analysis_crs(self, parameters, context)
         feedback.setProgressText(self.tr("Reading the crime points"))
-        points = hc.read_points(self, parameters, context, feedback, crs)
-        feedback.setProgressText(self.tr("Making the cells and counting the points"))
-        cells = hc.build_cells(self, parameters, context, feedback, crs, points)
-        counts = np.bincount(cells.point_cell, minlength=len(cells)).astype(np.int64)
-        values = gistar.count_points(cells.point_cell, len(cells), points.weight)
-        weighted = bool(self.parameterAsString(parameters, hc.WEIGHT_FIELD, context))
-        feedback.pushInfo(f"{len(cells)} cells ({cells.description}); {int(counts.sum())} points counted.")
-        if feedback.isCanceled():
-            raise QgsProcessingException(self.tr("Cancelled; no output was written."))
-        feedback.setProgressText(self.tr("Computing Gi*"))
-        nb, hood = hc.neighbours(self, parameters, context, feedback, cells)
-        fdr = self.parameterAsBoolean(parameters, hc.FDR, context)
+        points, _ = hc.read_points(self, parameters, context, feedback, crs)
+        feedback.setProgressText(self.tr("Making the cells, counting the points and computing Gi*"))
+        cell_request, own = hc.cell_request(self, parameters, context, feedback, crs, points)
+        request = cells.GiStarRequest(
+            cell_request,
+            hc.neighbour_rule(self, parameters, context),
+            self.parameterAsBoolean(parameters, hc.FDR, context),
+        )
         try:
-            result = gistar.hotspots(values, nb, fdr)
-        except gistar.GiStarInputError as err:
+            analysis = cells.gistar_hotspots(request)
+        except (gistar.GiStarInputError, areas.AreaInputError) as err:
             raise QgsProcessingException(str(err)) from err
+        except InterruptedError as err:
+            raise QgsProcessingException(self.tr("Cancelled; no output was written.")) from err
+        hc.tell(feedback, analysis.counted)
         feedback.setProgress(60)
-        alone = int((result.neighbours == 0).sum())
-        if alone:
-            feedback.pushWarning(
-                f"{alone} cell(s) have no neighbour within the neighbourhood ({hood}): they get no z-score "
-                "(NULL, bin 0). Widen the distance band to include them."
-            )
-        labels = {**hc.BIN_LABELS}
-        rows = [
-            [int(c), float(v), int(k), z, p, int(b), labels[int(b)] if z is not None else "No neighbours"]
-            for c, v, k, z, p, b in zip(
-                counts.tolist(),
-                values.tolist(),
-                result.neighbours.tolist(),
-                hc.nan_to_none(result.z),
-                hc.nan_to_none(result.p),
-                result.bin.tolist(),
-            )
-        ]
-        extra = [
-            ("crimes", QVariant.Int),
-            ("value", QVariant.Double),
-            ("neighbours", QVariant.Int),
-            ("gi_z", QVariant.Double),
-            ("gi_p", QVariant.Double),
-            ("gi_bin", QVariant.Int),
-            ("label", QVariant.String),
-        ]
-        dest_id = hc.write_cells(self, parameters, self.OUTPUT, context, feedback, cells, extra, rows, crs)
-
-        left_out = sum(points.reasons.values())
-        hot = int((result.bin > 0).sum())
-        cold = int((result.bin < 0).sum())
-        report = [
-            f"Points read: {points.read}; counted in cells: {int(counts.sum())}; left out: {left_out} "
-            f"({hc.reasons_text(points, REASONS)}).",
-            f"Cells: {len(cells)} ({cells.description}); neighbours: {hood}, the cell itself included; "
-            f"{alone} without neighbours.",
-            f"Bins ({'FDR-corrected' if fdr else 'no FDR correction'}): "
-            + ", ".join(f"{label}: {int((result.bin == value).sum())}" for value, _, label in hc.BIN_STYLE),
-        ]
+        dest_id = hc.write_cells(
+            self, parameters, self.OUTPUT, context, feedback, analysis.counted.cells, own, EXTRA, columns(analysis), crs
+        )
+        report = self._report(analysis)
         for line in report:
             feedback.pushInfo(line)
-        if points.read != int(counts.sum()) + left_out:  # a bug, never the user's input
-            raise QgsProcessingException(
-                f"Internal error: {points.read} points read but {counts.sum()} counted and {left_out} left out."
-            )
+        weight = self.parameterAsString(parameters, hc.WEIGHT_FIELD, context)
         describe_layer(
             context,
             dest_id,
-            title="Gi* hot spots" + (" (weighted)" if weighted else ""),
-            abstract=(
-                f"Getis-Ord Gi* hot spot analysis of {int(counts.sum())} crime points"
-                + (f" weighted by '{self.parameterAsString(parameters, hc.WEIGHT_FIELD, context)}'" if weighted else "")
-                + f" on {cells.description}; binary weights, {hood}, the cell itself included. gi_z equals PySAL esda "
-                "G_Local(star=True, transform='B'); gi_p two-sided; gi_bin -3..+3 for 99/95/90 % confidence"
-                + (" after a Benjamini-Hochberg false discovery rate correction." if fdr else " (no FDR correction).")
-                + f" CRS {crs.authid()}. "
-                + " ".join(report)
-            ),
+            title=self.tr("Gi* hot spots") + (self.tr(" (weighted)") if weight else ""),
+            abstract=self._abstract(analysis, weight, crs, report),
             keywords=["crime", "hotspot", "Getis-Ord Gi*"],
             style=hc.style_bins,
         )
+        points = analysis.counted.points
         return {
             self.OUTPUT: dest_id,
             self.POINTS_READ: points.read,
-            self.POINTS_COUNTED: int(counts.sum()),
-            self.POINTS_LEFT_OUT: left_out,
-            self.CELLS_ANALYSED: len(cells),
-            self.CELLS_WITHOUT_NEIGHBOURS: alone,
-            self.HOT_SPOTS: hot,
-            self.COLD_SPOTS: cold,
-            self.CELL_SIZE_USED: cells.size if cells.size is not None else 0.0,
+            self.POINTS_COUNTED: points.counted,
+            self.POINTS_LEFT_OUT: sum(points.left_out.values()),
+            self.CELLS_ANALYSED: len(analysis.counts),
+            self.CELLS_WITHOUT_NEIGHBOURS: analysis.without_neighbours,
+            self.HOT_SPOTS: int((analysis.result.bin > 0).sum()),
+            self.COLD_SPOTS: int((analysis.result.bin < 0).sum()),
+            self.CELL_SIZE_USED: analysis.counted.cells.size or 0.0,
             self.REPORT: "\n".join(report),
         }
+
+    def _report(self, analysis: cells.GiStarAnalysis) -> list[str]:
+        points, cell_set = analysis.counted.points, analysis.counted.cells
+        tally = analysis.bin_tally()
+        return [
+            self.tr("Points read: {}; counted in cells: {}; left out: {} ({}).").format(
+                points.read, points.counted, sum(points.left_out.values()), hc.reasons_text(points, hc.REASONS)
+            ),
+            *([points.multipart_note()] if points.multipart else []),
+            self.tr("Cells: {} ({}); neighbours: {}, the cell itself included; {} without neighbours.").format(
+                len(cell_set), cell_set.description, analysis.hood, analysis.without_neighbours
+            ),
+            self.tr("Bins ({}): {}").format(
+                self.tr("FDR-corrected") if analysis.fdr else self.tr("no FDR correction"),
+                ", ".join(f"{self.tr(label)}: {tally[value]}" for value, _, label in hc.BIN_STYLE),
+            ),
+        ]
+
+    def _abstract(
+        self, analysis: cells.GiStarAnalysis, weight: str, crs: QgsCoordinateReferenceSystem, report: list[str]
+    ) -> str:
+        text = self.tr(
+            "Getis-Ord Gi* hot spot analysis of {} crime points{} on {}; binary weights, {}, the cell itself "
+            "included. gi_z equals PySAL esda G_Local(star=True, transform='B'); gi_p two-sided; gi_bin -3..+3 "
+            "for 99/95/90 % confidence{}. {}CRS {}."
+        )
+        return (
+            text.format(
+                analysis.counted.points.counted,
+                self.tr(" weighted by '{}'").format(weight) if weight else "",
+                analysis.counted.cells.description,
+                analysis.hood,
+                self.tr(" after a Benjamini-Hochberg false discovery rate correction")
+                if analysis.fdr
+                else self.tr(" (no FDR correction)"),
+                areas.BOUNDARY_RULE + " " if analysis.counted.cells.grid is None else "",
+                crs.authid(),
+            )
+            + " "
+            + " ".join(report)
+        )
+
+
+EXTRA = [
+    ("crimes", QVariant.Int),
+    ("value", QVariant.Double),
+    ("neighbours", QVariant.Int),
+    ("gi_z", QVariant.Double),
+    ("gi_p", QVariant.Double),
+    ("gi_bin", QVariant.Int),
+    ("label", QVariant.String),
+]
+
+
+def columns(analysis: cells.GiStarAnalysis) -> dict[str, list]:
+    """Return the Gi* output columns of each cell, by field name."""
+    result = analysis.result
+    z = hc.nan_to_none(result.z)
+    return {
+        "crimes": analysis.counts.tolist(),
+        "value": analysis.values.tolist(),
+        "neighbours": result.neighbours.tolist(),
+        "gi_z": z,
+        "gi_p": hc.nan_to_none(result.p),
+        "gi_bin": result.bin.tolist(),
+        "label": [hc.BIN_LABELS[int(b)] if v is not None else "No neighbours" for b, v in zip(result.bin.tolist(), z)],
+    }

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import struct
-from collections import Counter
-from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 from qgis.core import (
     QgsCategorizedSymbolRenderer,
     QgsCoordinateReferenceSystem,
-    QgsFeature,
-    QgsFeatureRequest,
     QgsField,
     QgsFields,
     QgsFillSymbol,
-    QgsGeometry,
-    QgsPoint,
     QgsProcessing,
+    QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingFeedback,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterDistance,
@@ -26,14 +22,13 @@ from qgis.core import (
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
     QgsProcessingParameterNumber,
-    QgsRectangle,
     QgsRendererCategory,
-    QgsSpatialIndex,
     QgsUnitTypes,
+    QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QVariant
 
-from crime_mapping_plugin.core import crime_points, gistar
+from crime_mapping_plugin.core import areas, cells, crime_points, gistar
 from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
 from crime_mapping_plugin.processing.output import TableOutput, plain_value, spec_of
 
@@ -41,6 +36,7 @@ INPUT = "INPUT"
 WEIGHT_FIELD = "WEIGHT_FIELD"
 CELLS = "CELLS"
 POLYGONS = "POLYGONS"
+POLYGON_ID_FIELD = "POLYGON_ID_FIELD"
 CELL_SIZE = "CELL_SIZE"
 STUDY_AREA = "STUDY_AREA"
 NEIGHBOURHOOD = "NEIGHBOURHOOD"
@@ -68,9 +64,13 @@ CELLS_HELP = (
     "cells of a square grid (the 6 adjacent hexagons of a hexagonal grid); for your own polygons the "
     "default is the smallest distance that gives every polygon at least one neighbour. Or the k nearest "
     "cells (ties broken by order). Cells with no neighbour get no z-score (NULL, bin 0) and are counted.<br>"
-    "<b>Points</b>: a point counts in the cell that contains it (for your own polygons, the first polygon "
-    "that contains it); points outside every cell or outside the study area, points without geometry and "
-    "points with a NULL weight are left out and each is counted under its reason in the log and outputs. "
+    "<b>Points</b>: a crime counts in the cell that holds its own location; each part of a multipoint is one "
+    "crime. For your own polygons a crime inside or on the boundary of a polygon counts there; one on a shared "
+    "edge (or in an overlap) counts once, in the polygon whose code (the polygon code field) sorts first, or "
+    "without a code field the first by centroid, west to east, then south to north: never by file order. "
+    "With a study area only crimes inside it or on its boundary count. Crimes outside every polygon or the "
+    "study area, without geometry or with a missing weight are left out and each is counted under its reason "
+    "in the log and outputs. "
     "Coordinates are in metres: the points' CRS must be projected (e.g. EPSG:27700), otherwise the study "
     "area's or polygons' projected CRS is used.<br>"
 )
@@ -98,7 +98,7 @@ class HotspotCellsAlgorithm(CrimeMappingAlgorithm):
     CELLS_WITHOUT_NEIGHBOURS = "CELLS_WITHOUT_NEIGHBOURS"
     REPORT = "REPORT"
 
-    def checkParameterValues(self, parameters, context):  # noqa: N802
+    def checkParameterValues(self, parameters: dict, context: QgsProcessingContext) -> tuple[bool, str]:  # noqa: N802
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
@@ -107,7 +107,7 @@ class HotspotCellsAlgorithm(CrimeMappingAlgorithm):
         return True, ""
 
 
-def add_cell_parameters(alg, point_help: str) -> None:
+def add_cell_parameters(alg: CrimeMappingAlgorithm, point_help: str) -> None:
     """Add the points, weight, cells, study area and neighbourhood parameters to alg."""
     tr = alg.tr
     points = QgsProcessingParameterFeatureSource(INPUT, tr("Crime points"), [QgsProcessing.TypeVectorPoint])
@@ -117,7 +117,10 @@ def add_cell_parameters(alg, point_help: str) -> None:
         WEIGHT_FIELD, tr("Weight field"), None, INPUT, QgsProcessingParameterField.Numeric, optional=True
     )
     weight.setHelp(
-        tr("Optional: each point counts this much instead of 1 (e.g. a harm score). NULL weights are left out.")
+        tr(
+            "Optional: each point counts this much instead of 1 (e.g. a harm score). Points whose weight is "
+            "missing or not a number are left out and counted."
+        )
     )
     alg.addParameter(weight)
     cells = QgsProcessingParameterEnum(CELLS, tr("Cells"), options=[tr(o) for o in CELL_OPTIONS], defaultValue=0)
@@ -128,6 +131,16 @@ def add_cell_parameters(alg, point_help: str) -> None:
     )
     polygons.setHelp(tr("Polygons to count crimes in when Cells is 'My polygons', e.g. wards; their fields are kept."))
     alg.addParameter(polygons)
+    code = QgsProcessingParameterField(
+        POLYGON_ID_FIELD, tr("Polygon code field"), None, POLYGONS, QgsProcessingParameterField.Any, optional=True
+    )
+    code.setHelp(
+        tr(
+            "Optional: a field of 'My polygons' holding a unique code (e.g. WD24CD). A crime on a shared edge counts "
+            "in the polygon whose code sorts first; without it, in the first by centroid (west to east)."
+        )
+    )
+    alg.addParameter(code)
     size = QgsProcessingParameterDistance(CELL_SIZE, tr("Cell size"), 0.0, INPUT, optional=True, minValue=0.0)
     size.setHelp(
         tr("Grid cell size in metres (hexagons: distance between opposite sides). 0 = sfhotspot's default rule.")
@@ -137,7 +150,12 @@ def add_cell_parameters(alg, point_help: str) -> None:
     area = QgsProcessingParameterFeatureSource(
         STUDY_AREA, tr("Study area"), [QgsProcessing.TypeVectorPolygon], optional=True
     )
-    area.setHelp(tr("Optional polygons: only cells touching them are analysed and only points inside them counted."))
+    area.setHelp(
+        tr(
+            "Optional polygons: only cells touching them are analysed and only crimes inside them or on their "
+            "boundary counted."
+        )
+    )
     alg.addParameter(area)
     hood = QgsProcessingParameterEnum(
         NEIGHBOURHOOD, tr("Neighbourhood"), options=[tr(o) for o in NEIGHBOURHOOD_OPTIONS], defaultValue=0
@@ -161,355 +179,173 @@ def add_cell_parameters(alg, point_help: str) -> None:
     alg.addParameter(k)
 
 
-def add_fdr_parameter(alg, label: str, help_text: str) -> None:
+def add_fdr_parameter(alg: CrimeMappingAlgorithm, label: str, help_text: str) -> None:
     """Add the false discovery rate switch (on by default)."""
     fdr = QgsProcessingParameterBoolean(FDR, alg.tr(label), True)
     fdr.setHelp(alg.tr(help_text))
     alg.addParameter(fdr)
 
 
-@dataclass
-class PointData:
-    """Points read from the input, in the analysis CRS, with what was left out and why."""
-
-    x: np.ndarray
-    y: np.ndarray
-    weight: np.ndarray
-    month: np.ndarray
-    read: int = 0
-    reasons: Counter = field(default_factory=Counter)
+REASONS = (
+    crime_points.NO_GEOMETRY,
+    crime_points.NO_WEIGHT,
+    crime_points.OUTSIDE_STUDY_AREA,
+    crime_points.OUTSIDE_AREAS,
+)
 
 
-@dataclass
-class CellSet:
-    """The cells analysed: centres, geometry source, attributes, and which cell each point is in."""
-
-    cx: np.ndarray
-    cy: np.ndarray
-    fields: QgsFields
-    attributes: list
-    grid: gistar.Grid | None
-    polygons: list
-    point_cell: np.ndarray
-    size: float | None
-    description: str
-
-    def __len__(self) -> int:
-        return len(self.cx)
-
-    def geometries(self):
-        """Yield each cell's QgsGeometry."""
-        if self.grid is not None:
-            for blob in gistar.polygon_wkb(self.grid.vertices()):
-                geom = QgsGeometry()
-                geom.fromWkb(blob)
-                yield geom
-        else:
-            yield from self.polygons
-
-    def multipolygon_wkb(self) -> tuple[list[bytes], np.ndarray]:
-        """Return each cell as multipolygon WKB, and its box (min x, max x, min y, max y)."""
-        if self.grid is not None:
-            rings = self.grid.vertices()
-            # A one-part multipolygon: byte order, type 6, one part, then the polygon itself.
-            prefix = b"\x01" + struct.pack("<II", 6, 1)
-            wkbs = [prefix + blob for blob in gistar.polygon_wkb(rings)]
-            xs, ys = rings[:, :, 0], rings[:, :, 1]
-            return wkbs, np.column_stack([xs.min(axis=1), xs.max(axis=1), ys.min(axis=1), ys.max(axis=1)])
-        wkbs, boxes = [], []
-        for polygon in self.polygons:
-            geom = QgsGeometry(polygon)
-            geom.convertToMultiType()
-            wkbs.append(bytes(geom.asWkb()))
-            box = geom.boundingBox()
-            boxes.append((box.xMinimum(), box.xMaximum(), box.yMinimum(), box.yMaximum()))
-        return wkbs, np.array(boxes, dtype=float).reshape(-1, 4)
-
-
-REASON_NO_GEOMETRY = "no geometry"
-REASON_NULL_WEIGHT = "NULL weight"
-REASON_OUTSIDE_AREA = "outside the study area"
-REASON_OUTSIDE_CELLS = "outside every polygon"
-REASON_NO_DATE = "no usable date"
-
-
-def analysis_crs(alg, parameters, context) -> QgsCoordinateReferenceSystem:
+def analysis_crs(
+    alg: CrimeMappingAlgorithm, parameters: dict, context: QgsProcessingContext
+) -> QgsCoordinateReferenceSystem:
     """Return a projected CRS for the analysis: the points', else the polygons' or study area's."""
-    candidates = []
     for name in (INPUT, POLYGONS, STUDY_AREA):
         source = alg.parameterAsSource(parameters, name, context)
-        if source is not None:
-            candidates.append((name, source.sourceCrs()))
-    for _, crs in candidates:
-        if crs.isValid() and not crs.isGeographic():
-            return crs
+        if source is not None and source.sourceCrs().isValid() and not source.sourceCrs().isGeographic():
+            return source.sourceCrs()
     raise QgsProcessingException(
-        "The crime points are in a geographic CRS (degrees) and no projected polygons were given: reproject the "
-        "points to a projected CRS in metres (e.g. EPSG:27700, British National Grid) with 'Reproject layer' "
-        "or import them with crimemapping:importpoliceuk, which outputs EPSG:27700."
+        alg.tr(
+            "The crime points are in a geographic CRS (degrees) and no projected polygons were given: reproject the "
+            "points to a projected CRS in metres (e.g. EPSG:27700, British National Grid) with 'Reproject layer' "
+            "or import them with crimemapping:importpoliceuk, which outputs EPSG:27700."
+        )
     )
 
 
-def read_points(alg, parameters, context, feedback, crs, date_field: str | None = None) -> PointData:
-    """Read the points (and weights, months) in crs, counting those left out by reason."""
+def read_points(
+    alg: CrimeMappingAlgorithm,
+    parameters: dict,
+    context: QgsProcessingContext,
+    feedback: QgsProcessingFeedback,
+    crs: QgsCoordinateReferenceSystem,
+    date_field: str | None = None,
+) -> tuple[crime_points.CrimePoints, np.ndarray]:
+    """Read the crimes (every part of a multipoint is one) in crs; return them and every record's month."""
     source = alg.parameterAsSource(parameters, INPUT, context)
     if source is None:
-        raise QgsProcessingException("The crime points layer could not be read.")
+        raise QgsProcessingException(alg.tr("The crime points layer could not be read."))
     weight_name = alg.parameterAsString(parameters, WEIGHT_FIELD, context) or None
-    for n in (weight_name, date_field):
-        if n and source.fields().lookupField(n) < 0:
-            raise QgsProcessingException(f"The crime points layer has no field '{n}'.")
+    for name in (weight_name, date_field):
+        if name and source.fields().lookupField(name) < 0:
+            raise QgsProcessingException(alg.tr("The crime points layer has no field '{}'.").format(name))
     try:
         table = crime_points.read_layer(
             source,
             alg.plain_ogr_layer(parameters, INPUT, context),
             crime_points.point_columns(weight_name, date_field),
+            explode=True,
             crs=crs,
             transform_context=context.transformContext(),
             is_cancelled=feedback.isCanceled,
             progress=lambda f: feedback.setProgress(20.0 * f),
         )
     except InterruptedError as err:
-        raise QgsProcessingException("Cancelled; no output was written.") from err
-    # A multipoint counts once, at its first part: it is one crime record.
-    x, y = table.x, table.y
-    read = len(x)
-    weight = table.columns[weight_name] if weight_name else np.ones(read)
-    month = table.columns[date_field] if date_field else np.zeros(read, np.int64)
-    reasons: Counter = Counter()
-    keep = np.isfinite(x) & np.isfinite(y)
-    reasons[REASON_NO_GEOMETRY] += int((~keep).sum())
-    if weight_name:
-        reasons[REASON_NULL_WEIGHT] += int((keep & np.isnan(weight)).sum())
-        keep &= ~np.isnan(weight)
-    if date_field:
-        reasons[REASON_NO_DATE] += int((keep & (month < 0)).sum())
-        keep &= month >= 0
-    reasons = Counter({k: v for k, v in reasons.items() if v})
-    return PointData(x[keep], y[keep], weight[keep].astype(float), month[keep].astype(np.int64), read, reasons)
+        raise QgsProcessingException(alg.tr("Cancelled; no output was written.")) from err
+    record_months = table.columns[date_field] if date_field else np.zeros(0, np.int64)
+    return crime_points.crime_points_from(table, weight_name, date_field), record_months
 
 
-def _dissolved(alg, parameters, name, context, crs) -> QgsGeometry | None:
+def _read_areas(
+    alg: CrimeMappingAlgorithm,
+    parameters: dict,
+    name: str,
+    context: QgsProcessingContext,
+    feedback: QgsProcessingFeedback,
+    crs: QgsCoordinateReferenceSystem,
+    code_field: str | None = None,
+    fields: Sequence[str] = (),
+) -> areas.Areas | None:
     source = alg.parameterAsSource(parameters, name, context)
     if source is None:
         return None
-    request = QgsFeatureRequest().setNoAttributes().setDestinationCrs(crs, context.transformContext())
-    parts = [f.geometry() for f in source.getFeatures(request) if f.hasGeometry() and not f.geometry().isEmpty()]
-    if not parts:
-        raise QgsProcessingException("The study area layer has no polygons: choose a layer with at least one polygon.")
-    geom = QgsGeometry.unaryUnion(parts)
-    if geom.isNull() or geom.isEmpty():
-        raise QgsProcessingException("The study area polygons could not be merged: run 'Fix geometries' on them first.")
-    return geom
-
-
-def _contains(geom: QgsGeometry, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    engine = QgsGeometry.createGeometryEngine(geom.constGet())
-    engine.prepareGeometry()
-    box = geom.boundingBox()
-    inside = np.zeros(len(x), bool)
-    near = np.nonzero((x >= box.xMinimum()) & (x <= box.xMaximum()) & (y >= box.yMinimum()) & (y <= box.yMaximum()))[0]
-    for i in near:
-        inside[i] = engine.contains(QgsPoint(float(x[i]), float(y[i])))
-    return inside
-
-
-def build_cells(alg, parameters, context, feedback, crs, points: PointData) -> CellSet:
-    """Make the cells (grid or polygons), drop points outside them, and say which cell holds each point."""
-    choice = alg.parameterAsEnum(parameters, CELLS, context)
-    area = _dissolved(alg, parameters, STUDY_AREA, context, crs)
-    if area is not None:
-        inside = _contains(area, points.x, points.y)
-        points.reasons[REASON_OUTSIDE_AREA] += int((~inside).sum())
-        keep_points(points, inside)
-    if choice == 2:
-        return _polygon_cells(alg, parameters, context, feedback, crs, points)
-    shape = "square" if choice == 0 else "hexagon"
-    size = alg.parameterAsDouble(parameters, CELL_SIZE, context)
-    if len(points.x) == 0 and area is None:
-        raise QgsProcessingException("No crime points are left to analyse: check the layer, weights and study area.")
-    if area is None and crime_points.stretched_by_outliers(points.x, points.y):
-        feedback.pushWarning(
-            "A few crimes lie far from the rest and stretch the grid (empty cells count in Gi*'s mean): "
-            "give a study area, e.g. the borough or force area."
+    what = "study area" if name == STUDY_AREA else "polygon"
+    try:
+        return areas.read_areas(
+            source, crs, context.transformContext(), code_field, fields, what, is_cancelled=feedback.isCanceled
         )
-    if not size > 0:
-        if area is not None:
-            box = area.boundingBox()
-            width, height = box.width(), box.height()
-        elif len(points.x):
-            # A few crimes recorded far away must not set the cell size for the rest, as in hotspot density.
-            width, height = crime_points.core_size(points.x, points.y)
-        else:
-            raise QgsProcessingException("There are no points to size the grid from.")
-        try:
-            size = gistar.default_cell_size(width, height)
-        except gistar.GiStarInputError as err:
-            raise QgsProcessingException(str(err)) from err
-        feedback.pushInfo(f"Cell size (sfhotspot's default rule on the central 99 % of crimes): {size:g} m.")
-    if area is not None:
-        box = area.boundingBox()
-        extent = (box.xMinimum(), box.yMinimum(), box.xMaximum(), box.yMaximum())
+    except areas.AreaInputError as err:
+        raise QgsProcessingException(str(err)) from err
+    except InterruptedError as err:
+        raise QgsProcessingException(alg.tr("Cancelled; no output was written.")) from err
+
+
+def cell_request(
+    alg: CrimeMappingAlgorithm,
+    parameters: dict,
+    context: QgsProcessingContext,
+    feedback: QgsProcessingFeedback,
+    crs: QgsCoordinateReferenceSystem,
+    points: crime_points.CrimePoints,
+) -> tuple[cells.CellRequest, QgsFields]:
+    """Return the typed cell request of the parameters, and the fields the cells bring to the output."""
+    shape = cells.SHAPES[alg.parameterAsEnum(parameters, CELLS, context)]
+    own = QgsFields()
+    polygons = None
+    if shape == cells.POLYGONS:
+        source = alg.parameterAsSource(parameters, POLYGONS, context)
+        if source is None:
+            raise QgsProcessingException(
+                alg.tr("Cells is 'My polygons' but no polygon layer was chosen: choose one under 'My polygons'.")
+            )
+        own = QgsFields(source.fields())
+        code = alg.parameterAsString(parameters, POLYGON_ID_FIELD, context) or None
+        polygons = _read_areas(alg, parameters, POLYGONS, context, feedback, crs, code, own.names())
     else:
-        extent = (points.x.min(), points.y.min(), points.x.max(), points.y.max())
-    try:
-        grid = gistar.grid_over_extent(shape, size, *extent)
-    except gistar.GiStarInputError as err:
-        raise QgsProcessingException(str(err)) from err
-    if area is not None:
-        grid = grid.subset(_touching(grid, area, feedback))
-        if len(grid) == 0:
-            raise QgsProcessingException("No grid cell touches the study area: check its CRS and the cell size.")
-    cell = grid.locate(points.x, points.y)
-    if not (cell >= 0).any():
-        raise QgsProcessingException(
-            "No crime point lies inside the study area: check that the points and the study area cover the same place."
-        )
-    # Points on the study area's edge may fall in a cell that only meets the area at a point: count them out.
-    points.reasons[REASON_OUTSIDE_AREA] += int((cell < 0).sum())
-    keep_points(points, cell >= 0)
-    cell = cell[cell >= 0]
-    fields = QgsFields()
-    fields.append(QgsField("cell_id", QVariant.String))
-    ids = [[f"{shape[0]}{size:g}_{c}_{r}"] for c, r in zip(grid.col.tolist(), grid.row.tolist())]
-    kind = "square" if shape == "square" else "hexagonal"
-    return CellSet(grid.cx, grid.cy, fields, ids, grid, [], cell, size, f"{kind} grid of {size:g} m cells")
-
-
-def _touching(grid: gistar.Grid, area: QgsGeometry, feedback) -> np.ndarray:
-    engine = QgsGeometry.createGeometryEngine(area.constGet())
-    engine.prepareGeometry()
-    keep = np.zeros(len(grid), bool)
-    for n, blob in enumerate(gistar.polygon_wkb(grid.vertices())):
-        if n % 5000 == 0 and feedback.isCanceled():
-            raise QgsProcessingException("Cancelled; no output was written.")
-        geom = QgsGeometry()
-        geom.fromWkb(blob)
-        keep[n] = engine.intersects(geom.constGet())
-    return keep
-
-
-def keep_points(points: PointData, keep: np.ndarray) -> None:
-    """Keep only the points where keep is True."""
-    points.x, points.y = points.x[keep], points.y[keep]
-    points.weight, points.month = points.weight[keep], points.month[keep]
-
-
-def _polygon_cells(alg, parameters, context, feedback, crs, points: PointData) -> CellSet:
-    source = alg.parameterAsSource(parameters, POLYGONS, context)
-    if source is None:
-        raise QgsProcessingException(
-            "Cells is 'My polygons' but no polygon layer was chosen: choose one under 'My polygons'."
-        )
-    request = QgsFeatureRequest().setDestinationCrs(crs, context.transformContext())
-    geoms, attrs, cx, cy = [], [], [], []
-    skipped = 0
-    for feature in source.getFeatures(request):
-        geom = feature.geometry()
-        if geom.isNull() or geom.isEmpty():
-            skipped += 1
-            continue
-        centre = geom.centroid().asPoint()
-        geoms.append(geom)
-        attrs.append(feature.attributes())
-        cx.append(centre.x())
-        cy.append(centre.y())
-    if skipped:
-        feedback.pushWarning(f"{skipped} polygon(s) of '{source.sourceName()}' have no geometry and are not analysed.")
-    if len(geoms) < 3:
-        raise QgsProcessingException("Gi* needs at least 3 polygons with geometry in 'My polygons'.")
-    index = QgsSpatialIndex()
-    for n, geom in enumerate(geoms):
-        feature = QgsFeature(n)
-        feature.setGeometry(geom)
-        index.addFeature(feature)
-    engines = {}
-    cell = np.full(len(points.x), -1, np.int64)
-    for p in range(len(points.x)):
-        if p % 10000 == 0 and feedback.isCanceled():
-            raise QgsProcessingException("Cancelled; no output was written.")
-        x, y = points.x[p], points.y[p]
-        point = QgsPoint(float(x), float(y))
-        for n in sorted(index.intersects(QgsRectangle(x, y, x, y))):
-            engine = engines.get(n)
-            if engine is None:
-                engine = QgsGeometry.createGeometryEngine(geoms[n].constGet())
-                engine.prepareGeometry()
-                engines[n] = engine
-            if engine.intersects(point):  # a point on a shared edge goes to the first polygon
-                cell[p] = n
-                break
-    if not (cell >= 0).any():
-        raise QgsProcessingException(
-            f"No crime point lies inside the polygons of '{source.sourceName()}': check that they cover the same place."
-        )
-    points.reasons[REASON_OUTSIDE_CELLS] += int((cell < 0).sum())
-    keep_points(points, cell >= 0)
-    return CellSet(
-        np.array(cx),
-        np.array(cy),
-        source.fields(),
-        attrs,
-        None,
-        geoms,
-        cell[cell >= 0],
-        None,
-        f"polygons of '{source.sourceName()}'",
+        own.append(QgsField("cell_id", QVariant.String))
+    request = cells.CellRequest(
+        points=points,
+        shape=shape,
+        size=alg.parameterAsDouble(parameters, CELL_SIZE, context) or None,
+        polygons=polygons,
+        study_area=_read_areas(alg, parameters, STUDY_AREA, context, feedback, crs),
+        is_cancelled=feedback.isCanceled,
     )
+    return request, own
 
 
-def neighbours(alg, parameters, context, feedback, cells: CellSet) -> tuple[gistar.Neighbours, str]:
-    """Build the binary neighbours the user chose, and describe them."""
-    try:
-        if alg.parameterAsEnum(parameters, NEIGHBOURHOOD, context) == 1:
-            k = alg.parameterAsInt(parameters, NEIGHBOURS_K, context)
-            return gistar.k_nearest(cells.cx, cells.cy, k), f"{k} nearest cells"
-        band = alg.parameterAsDouble(parameters, DISTANCE, context)
-        if not band > 0:
-            if cells.size is not None:
-                band = cells.size * gistar.SQRT2
-            else:
-                band = gistar.smallest_connecting_distance(cells.cx, cells.cy)
-            feedback.pushInfo(f"Distance band (default): {band:.6g} m.")
-        nb = gistar.distance_band(cells.cx, cells.cy, band)
-    except gistar.GiStarInputError as err:
-        raise QgsProcessingException(str(err)) from err
-    if len(nb.i) == 0:
-        raise QgsProcessingException(
-            f"No cell has another cell within the distance band of {band:.6g} m: widen the band (0 = automatic) "
-            "or choose 'K nearest neighbours'."
-        )
-    return nb, f"cells within {band:.6g} m"
+def neighbour_rule(alg: CrimeMappingAlgorithm, parameters: dict, context: QgsProcessingContext) -> cells.NeighbourRule:
+    """Return the neighbour rule of the parameters."""
+    if alg.parameterAsEnum(parameters, NEIGHBOURHOOD, context) == 1:
+        return cells.NeighbourRule(k=alg.parameterAsInt(parameters, NEIGHBOURS_K, context))
+    return cells.NeighbourRule(band=alg.parameterAsDouble(parameters, DISTANCE, context) or None)
+
+
+def tell(feedback: QgsProcessingFeedback, counted: cells.CountedCells) -> None:
+    """Pass on what the core noted and warned of."""
+    for line in counted.notes:
+        feedback.pushInfo(line)
+    for line in counted.warnings:
+        feedback.pushWarning(line)
 
 
 def write_cells(
-    alg,
-    parameters,
-    name,
-    context,
-    feedback,
-    cells: CellSet,
+    alg: CrimeMappingAlgorithm,
+    parameters: dict,
+    name: str,
+    context: QgsProcessingContext,
+    feedback: QgsProcessingFeedback,
+    cell_set: cells.CellSet,
+    own: QgsFields,
     extra: list[tuple[str, QVariant.Type]],
-    rows: list[list],
-    crs,
+    columns: dict[str, list],
+    crs: QgsCoordinateReferenceSystem,
 ) -> str:
-    """Write one polygon per cell with its own fields and the extra columns; return the destination id."""
-    fields = QgsFields(cells.fields)
+    """Write one polygon per cell with its own fields and the extra columns (by field name); return the id."""
+    fields = QgsFields(own)
     for field_name, kind in extra:
         fields.append(QgsField(field_name, kind))
     spec = spec_of(fields)
-    wkbs, boxes = cells.multipolygon_wkb()
+    values = {**cell_set.attributes, **columns}
+    wkbs, boxes = cell_set.multipolygon_wkb()
     output = TableOutput(alg, parameters, name, context, spec, crs, geometry_type="multipolygon")
-    feedback.setProgressText("Writing the cells")
+    feedback.setProgressText(alg.tr("Writing the cells"))
     step = 20000
     try:
         for start in range(0, len(wkbs), step):
             if feedback.isCanceled():
-                raise QgsProcessingException("Cancelled; no output was written.")
+                raise QgsProcessingException(alg.tr("Cancelled; no output was written."))
             stop = min(start + step, len(wkbs))
-            values = [list(cells.attributes[n]) + rows[n] for n in range(start, stop)]
-            columns = {field_name: [plain_value(row[k]) for row in values] for k, (field_name, _) in enumerate(spec)}
-            output.add_wkb(columns, wkbs[start:stop], boxes[start:stop])
+            batch = {n: [plain_value(v) for v in values[n][start:stop]] for n, _ in spec}
+            output.add_wkb(batch, wkbs[start:stop], boxes[start:stop])
             feedback.setProgress(100.0 * stop / max(1, len(wkbs)))
         dest_id = output.commit()
     except BaseException:
@@ -531,7 +367,7 @@ BIN_STYLE = (
 BIN_LABELS = {value: label for value, _, label in BIN_STYLE}
 
 
-def style_bins(layer, field: str = "gi_bin") -> None:
+def style_bins(layer: QgsVectorLayer, field: str = "gi_bin") -> None:
     """Colour cells by their Gi* bin field, cold blue to hot red, as ArcGIS's hot spot maps."""
     categories = []
     for value, colour, label in BIN_STYLE:
@@ -561,7 +397,7 @@ EMERGING_COLOURS = {
 }
 
 
-def style_categories(layer) -> None:
+def style_categories(layer: QgsVectorLayer) -> None:
     """Colour cells by emerging hot spot category: reds for hot, blues for cold."""
     categories = []
     for label in gistar.CATEGORIES:
@@ -572,9 +408,9 @@ def style_categories(layer) -> None:
     layer.setRenderer(QgsCategorizedSymbolRenderer("category", categories))
 
 
-def reasons_text(points: PointData, order: tuple[str, ...]) -> str:
+def reasons_text(points: crime_points.CrimePoints, order: tuple[str, ...]) -> str:
     """Describe the points left out, reason by reason."""
-    return ", ".join(f"{r}: {points.reasons.get(r, 0)}" for r in order)
+    return ", ".join(f"{r}: {points.left_out.get(r, 0)}" for r in order)
 
 
 def nan_to_none(values: np.ndarray) -> list:

@@ -77,5 +77,18 @@ def test_bulk_and_feature_reads_agree_on_multipoints(tmp_path):
             assert int(np.isnan(table.x).sum()) == 2  # the NULL and the empty geometry
             assert table.columns["w"].tolist() == ws
             assert table.columns["month"].tolist() == ms
-            assert table.multipart == 2
+            assert table.multipart == 2 and table.multipart_points == 3
         assert (bulk.how, one_by_one.how) == (crime_points.IN_BULK, crime_points.BY_FEATURE)
+
+
+def test_every_part_of_a_multipoint_is_a_crime_and_every_point_read_is_accounted_for(tmp_path):
+    path = str(tmp_path / "multi.gpkg")
+    _multipoint_layer(path)
+    table = crime_points.read_ogr_table(path, "crimes", crime_points.point_columns("w", "month"), explode=True)
+    pts = crime_points.crime_points_from(table, "w", "month")
+    # Two parts, one part, a NULL geometry and an empty multipoint: 5 rows, 3 of them points.
+    assert (pts.read, pts.counted, dict(pts.left_out)) == (5, 3, {crime_points.NO_GEOMETRY: 2})
+    assert pts.multipart_note().startswith("2 multipoint feature(s) gave 3 crime points")
+    pts.keep_only(pts.x > 2.0, crime_points.OUTSIDE_STUDY_AREA)
+    assert pts.x.tolist() == [3.0, 5.0] and pts.weight.tolist() == [0.0, 1.0]
+    assert pts.left_out[crime_points.OUTSIDE_STUDY_AREA] == 1 and pts.balanced()

@@ -234,3 +234,19 @@ def test_polygon_wkb_decodes_to_the_cell_rings():
     assert (order, kind, rings, points) == (1, 3, 1, 5)
     coords = struct.unpack("<10d", wkb[1][13:])
     assert coords == (10.0, 0.0, 20.0, 0.0, 20.0, 10.0, 10.0, 10.0, 10.0, 0.0)
+
+
+def test_square_cells_are_the_cells_of_one_aligned_raster_grid():
+    from crime_mapping_plugin.core.grid import Grid, aligned_grid
+
+    raster = aligned_grid(200.0, 530450.0, 180250.0, 531010.0, 180999.0)
+    # Columns 2652..2655 (530400..531200 m) and rows 901..904 (180200..181000 m), by hand.
+    assert raster == Grid(530400.0, 181000.0, 200.0, 4, 4)
+    cells = gistar.grid_over_extent("square", 200.0, 530450.0, 180250.0, 531010.0, 180999.0)
+    expected = [(c, r) for r in range(901, 905) for c in range(2652, 2656)]  # south to north, west to east
+    assert list(zip(cells.col.tolist(), cells.row.tolist())) == expected
+    assert cells.ids()[0] == "s200_2652_901"
+    np.testing.assert_array_equal(cells.cx, [(c + 0.5) * 200 for c, _ in expected])
+    np.testing.assert_array_equal(cells.cy, [(r + 0.5) * 200 for _, r in expected])
+    row, col, on = raster.cell_of(cells.cx, cells.cy)
+    assert on.all() and len(set(zip(row.tolist(), col.tolist()))) == raster.size

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from qgis.core import QgsFeature, QgsGeometry, QgsPointXY, QgsProcessingException, QgsVectorLayer
 
-from crime_mapping_plugin.core import gistar
+from crime_mapping_plugin.core import crime_points, gistar
 from tests.conftest import POLICE_UK, SAMPLE
 from tests.processing.test_gistar_hotspots import read_cells
 
@@ -81,6 +81,8 @@ def test_growing_cluster_is_intensifying_and_a_late_one_is_new(run_alg, tmp_path
     row = np.floor(np.array(got["cy"]) / 100).astype(int)
     index = {(c, r): n for n, (c, r) in enumerate(zip(col, row))}
     nb = gistar.distance_band(np.array(got["cx"]), np.array(got["cy"]), 100 * np.sqrt(2))
+    assert got["neighbours"] == nb.cardinality().tolist()
+    assert result["CELLS_WITHOUT_NEIGHBOURS"] == 0
     for m in (0, 11):
         label = f"2023-{m + 1:02d}"
         counts = np.zeros(len(col))
@@ -90,18 +92,20 @@ def test_growing_cluster_is_intensifying_and_a_late_one_is_new(run_alg, tmp_path
         np.testing.assert_allclose(got[f"z_2023_{m + 1:02d}"], gistar.gi_star(counts, nb), atol=1e-9)
 
 
-def test_slices_count_back_from_the_last_month_and_earlier_crimes_are_counted_out(run_alg, tmp_path):
+def test_slices_count_back_from_the_last_month_and_a_first_slice_with_gaps_is_kept_and_said(run_alg, tmp_path):
+    # Ten months (2023-01..10) in slices of 3 ending 2023-10: 2023-08..10, -05..07, -02..04, and 2022-11..2023-01,
+    # of which only 2023-01 has records. That slice is kept (as ArcGIS keeps a short first time step), and said.
     x, y, months = synthetic(n_months=10)
     result = run_alg(
         ALG,
         {"INPUT": dated_points(x, y, months), "CELL_SIZE": 100, "SLICE_MONTHS": 3, "OUTPUT": str(tmp_path / "q.gpkg")},
     )
-    first_month = sum(1 for m in months if m == "2023-01")
-    assert result["SLICES"] == 3
-    assert result["POINTS_LEFT_OUT"] == first_month
-    assert f"before the first whole time slice: {first_month}" in result["REPORT"]
+    assert result["SLICES"] == 4
+    assert result["POINTS_LEFT_OUT"] == 0 and result["POINTS_COUNTED"] == len(x)
+    assert "2022-11 to 2023-01 (1 of 3)" in result["REPORT"]
     _, got = read_cells(tmp_path / "q.gpkg")
-    assert {"z_2023_02", "z_2023_05", "z_2023_08"} <= set(got)
+    assert {"z_2022_11", "z_2023_02", "z_2023_05", "z_2023_08"} <= set(got)
+    assert sum(got["crimes"]) == len(x)
 
 
 def test_too_few_slices_are_refused(run_alg, tmp_path):
@@ -129,3 +133,52 @@ def test_real_sample_on_wards_categories_agree_with_the_slice_counts(run_alg, tm
             assert cat == "No pattern detected"
         elif final_bin > 0 and hot == 1 and cold == 0:
             assert cat == "New hot spot"
+
+
+def test_records_without_a_month_are_left_out_under_no_month(run_alg, tmp_path):
+    x, y, months = synthetic(n_months=4)
+    months = ["" if n % 50 == 0 else ("2023-1" if n % 50 == 1 else m) for n, m in enumerate(months)]
+    bad = sum(1 for n in range(len(months)) if n % 50 in (0, 1))
+    result = run_alg(ALG, {"INPUT": dated_points(x, y, months), "CELL_SIZE": 100, "OUTPUT": str(tmp_path / "m.gpkg")})
+    assert result["POINTS_LEFT_OUT"] == bad and result["POINTS_COUNTED"] == len(x) - bad
+    assert f"{crime_points.NO_MONTH}: {bad}" in result["REPORT"]
+
+
+@pytest.fixture(scope="module")
+def three_julys(run_alg, tmp_path_factory) -> tuple[str, str]:
+    """The bundled police.uk rows of 2024-10, -11 and -12 imported as they are, and relabelled 2016-07, 2017-07
+    and 2018-07 (file names and Month fields): the same crimes, with 22 months without any record between."""
+    tmp = tmp_path_factory.mktemp("julys")
+    relabel = {"2024-10": "2016-07", "2024-11": "2017-07", "2024-12": "2018-07"}
+    for old, new in relabel.items():
+        (tmp / "julys" / new).mkdir(parents=True)
+        for csv in (POLICE_UK / old).glob("*.csv"):
+            lines = csv.read_text(encoding="utf-8").splitlines(keepends=True)
+            rows = [lines[0]] + [line.replace(f",{old},", f",{new},", 1) for line in lines[1:]]
+            (tmp / "julys" / new / csv.name.replace(old, new)).write_text("".join(rows), encoding="utf-8")
+    julys, months = str(tmp / "julys.gpkg"), str(tmp / "months.gpkg")
+    run_alg("crimemapping:importpoliceuk", {"INPUT": [str(tmp / "julys")], "OUTPUT": julys})
+    run_alg("crimemapping:importpoliceuk", {"INPUT": [str(POLICE_UK)], "OUTPUT": months})
+    return julys, months
+
+
+def test_three_julys_make_three_slices_not_twenty_five(run_alg, tmp_path, three_julys, wards_uri):
+    julys, months = three_julys
+    params = {"CELLS": 2, "POLYGONS": wards_uri, "POLYGON_ID_FIELD": "WD24CD"}
+    result = run_alg(ALG, {**params, "INPUT": julys, "OUTPUT": str(tmp_path / "julys.gpkg")})
+    same = run_alg(ALG, {**params, "INPUT": months, "OUTPUT": str(tmp_path / "months.gpkg")})
+    assert result["SLICES"] == 3
+    assert result["POINTS_READ"] == same["POINTS_READ"] == result["POINTS_COUNTED"] + result["POINTS_LEFT_OUT"]
+    # The 22 months without any record are missing data, listed, never slices of zero crimes.
+    assert "3 of 25 months have records; 22 without any record" in result["REPORT"]
+    assert "22 time slice(s) have no record at all and are left out" in result["REPORT"]
+    assert "2016-08 to 2017-06, 2017-08 to 2018-06" in result["REPORT"]
+    _, got = read_cells(tmp_path / "julys.gpkg")
+    _, ref = read_cells(tmp_path / "months.gpkg")
+    assert sorted(n for n in got if n.startswith("z_")) == ["z_2016_07", "z_2017_07", "z_2018_07"]
+    # The same crimes in three consecutive months give the same slices, so the same z-scores and categories:
+    # no 'sporadic' or other artefact of empty slices.
+    for a, b in (("z_2016_07", "z_2024_10"), ("z_2017_07", "z_2024_11"), ("z_2018_07", "z_2024_12")):
+        np.testing.assert_allclose(np.array(got[a], float), np.array(ref[b], float), rtol=0, atol=1e-12)
+    assert got["category"] == ref["category"]
+    assert result["REPORT"].splitlines()[-1] == same["REPORT"].splitlines()[-1]  # the categories line

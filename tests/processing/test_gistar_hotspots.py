@@ -17,6 +17,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
+from crime_mapping_plugin.core import crime_points
 from crime_mapping_plugin.processing import hotspot_cells
 from tests.conftest import POLICE_UK, SAMPLE, TEST_DATA
 
@@ -151,8 +152,9 @@ def test_study_area_limits_cells_and_points_and_every_point_is_accounted_for(run
     area = polygon_layer([TRIANGLE])
     out = tmp_path / "area.gpkg"
     result = run_alg(ALG, {"INPUT": crimes, "STUDY_AREA": area, "CELL_SIZE": 200, "OUTPUT": str(out)})
+    # QGIS's 'intersects' keeps a point on the area's edge, as the plugin's study-area rule does.
     inside = processing.run(
-        "native:extractbylocation", {"INPUT": crimes, "PREDICATE": [6], "INTERSECT": area, "OUTPUT": "memory:"}
+        "native:extractbylocation", {"INPUT": crimes, "PREDICATE": [0], "INTERSECT": area, "OUTPUT": "memory:"}
     )["OUTPUT"]
     assert result["POINTS_COUNTED"] == inside.featureCount()
     total = QgsVectorLayer(crimes, "c", "ogr").featureCount()
@@ -215,7 +217,7 @@ def test_null_weights_are_left_out_and_counted(run_alg, tmp_path):
         },
     )
     assert result["POINTS_LEFT_OUT"] == 50 and result["POINTS_COUNTED"] == 450
-    assert "NULL weight: 50" in result["REPORT"]
+    assert f"{crime_points.NO_WEIGHT}: 50" in result["REPORT"]
 
 
 def test_points_in_degrees_are_refused_with_a_way_out(run_alg, tmp_path):
@@ -324,3 +326,154 @@ def test_polygons_with_gaps_in_their_feature_ids_are_written_whole(run_alg, tmp_
     out = QgsVectorLayer(result["OUTPUT"], "out", "ogr")
     assert out.featureCount() == expected
     assert sorted(f["fid"] for f in out.getFeatures()) == sorted(f.id() for f in some.getFeatures())
+
+
+def test_a_crime_on_the_study_areas_edge_is_counted(run_alg, tmp_path):
+    # The triangle's three corners and the midpoint of its south edge (exactly on it), two crimes inside, one out.
+    edge = [(530500.0, 180200.0), (534000.0, 180600.0), (531500.0, 182800.0), (532250.0, 180400.0)]
+    inside = [(531500.0, 181000.0), (532000.0, 181200.0)]
+    outside = [(535000.0, 180000.0)]
+    x, y = zip(*(edge + inside + outside))
+    result = run_alg(
+        ALG,
+        {
+            "INPUT": point_layer(x, y),
+            "STUDY_AREA": polygon_layer([TRIANGLE]),
+            "CELL_SIZE": 200,
+            "OUTPUT": str(tmp_path / "edge.gpkg"),
+        },
+    )
+    assert result["POINTS_COUNTED"] == 6 and result["POINTS_LEFT_OUT"] == 1
+    assert f"{crime_points.OUTSIDE_STUDY_AREA}: 1" in result["REPORT"]
+    _, got = read_cells(tmp_path / "edge.gpkg")
+    assert sum(got["crimes"]) == 6
+
+
+def multipoint_layer(where: str, path, x, y, months) -> object:
+    """Return 100 multipoint features of 3 parts each (a file layer or a memory layer), month by feature."""
+    from osgeo import ogr, osr
+
+    groups = [list(zip(x[k * 3 : k * 3 + 3], y[k * 3 : k * 3 + 3])) for k in range(len(x) // 3)]
+    wkts = ["MULTIPOINT (" + ", ".join(f"({px!r} {py!r})" for px, py in g) + ")" for g in groups]
+    if where == "memory":
+        layer = QgsVectorLayer("MultiPoint?crs=EPSG:27700&field=month:string", "multi", "memory")
+        features = []
+        for wkt, month in zip(wkts, months):
+            f = QgsFeature(layer.fields())
+            f.setGeometry(QgsGeometry.fromWkt(wkt))
+            f.setAttributes([month])
+            features.append(f)
+        layer.dataProvider().addFeatures(features)
+        return layer
+    ds = ogr.GetDriverByName("GPKG").CreateDataSource(str(path))
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(27700)
+    layer = ds.CreateLayer("multi", srs, ogr.wkbMultiPoint)
+    layer.CreateField(ogr.FieldDefn("month", ogr.OFTString))
+    for wkt, month in zip(wkts, months):
+        f = ogr.Feature(layer.GetLayerDefn())
+        f.SetGeometry(ogr.CreateGeometryFromWkt(wkt))
+        f.SetField("month", month)
+        layer.CreateFeature(f)
+    ds = None
+    return f"{path}|layername=multi"
+
+
+@pytest.mark.parametrize("where", ["file", "memory"])
+def test_every_part_of_a_multipoint_is_a_crime_in_every_algorithm(run_alg, tmp_path, where):
+    from collections import Counter
+
+    x, y = REF["city_px"][:300].tolist(), REF["city_py"][:300].tolist()
+    months = [("2024-10", "2024-11", "2024-12")[k % 3] for k in range(100)]
+    layer = multipoint_layer(where, tmp_path / "multi.gpkg", x, y, months)
+    gi = run_alg(ALG, {"INPUT": layer, "CELL_SIZE": 100, "OUTPUT": str(tmp_path / "gi.gpkg")})
+    assert gi["POINTS_READ"] == gi["POINTS_COUNTED"] == 300 and gi["POINTS_LEFT_OUT"] == 0
+    assert "100 multipoint feature(s) gave 300 crime points" in gi["REPORT"]
+    _, got = read_cells(tmp_path / "gi.gpkg")
+    by_hand = Counter(f"s100_{math.floor(px / 100)}_{math.floor(py / 100)}" for px, py in zip(x, y))
+    assert {c: n for c, n in zip(got["cell_id"], got["crimes"]) if n} == dict(by_hand)
+    em = run_alg(
+        "crimemapping:emerginghotspots", {"INPUT": layer, "CELL_SIZE": 100, "OUTPUT": str(tmp_path / "em.gpkg")}
+    )
+    assert em["POINTS_READ"] == em["POINTS_COUNTED"] == 300 and em["SLICES"] == 3
+    density = run_alg("crimemapping:hotspotdensity", {"INPUT": layer, "OUTPUT": str(tmp_path / "d.tif")})
+    assert density["CRIMES"] == 300
+
+
+def ward_copy(wards_uri: str, reverse: bool) -> QgsVectorLayer:
+    """Return the bundled wards as a memory layer, in file order or reversed."""
+    wards = QgsVectorLayer(wards_uri, "wards", "ogr")
+    out = QgsVectorLayer(f"MultiPolygon?crs={wards.crs().authid()}", "wards", "memory")
+    out.dataProvider().addAttributes(wards.fields().toList())
+    out.updateFields()
+    features = list(wards.getFeatures())
+    if reverse:
+        features.reverse()
+    copies = []
+    for f in features:
+        g = QgsFeature(out.fields())
+        g.setAttributes(f.attributes())
+        g.setGeometry(f.geometry())
+        copies.append(g)
+    out.dataProvider().addFeatures(copies)
+    return out
+
+
+def crimes_and_ward_vertices(crimes: str, wards: QgsVectorLayer, n: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """Return the real crimes plus n ward vertices, points that lie on the boundary of two wards or more."""
+    xs, ys = [], []
+    for f in QgsVectorLayer(crimes, "c", "ogr").getFeatures():
+        p = f.geometry().asPoint()
+        xs.append(p.x())
+        ys.append(p.y())
+    vx, vy = [], []
+    for f in wards.getFeatures():
+        for v in f.geometry().vertices():
+            vx.append(v.x())
+            vy.append(v.y())
+    pick = np.random.default_rng(7).choice(len(vx), size=n, replace=False)
+    return np.r_[xs, np.array(vx)[pick]], np.r_[ys, np.array(vy)[pick]]
+
+
+def counts_by_geos(wards: QgsVectorLayer, x, y, first_of) -> tuple[dict, int]:
+    """Count each point in the ward that QGIS's GEOS 'intersects' finds (closed), the first by first_of if several."""
+    from qgis.core import QgsSpatialIndex
+
+    geoms = {f.id(): (f["WD24CD"], f.geometry()) for f in wards.getFeatures()}
+    index = QgsSpatialIndex(wards.getFeatures())
+    counts: dict = {}
+    several = 0
+    for px, py in zip(x.tolist(), y.tolist()):
+        point = QgsGeometry.fromPointXY(QgsPointXY(px, py))
+        hits = [geoms[i][0] for i in index.intersects(QgsRectangle(px, py, px, py)) if geoms[i][1].intersects(point)]
+        several += len(hits) > 1
+        if hits:
+            code = min(hits, key=first_of)
+            counts[code] = counts.get(code, 0) + 1
+    return counts, several
+
+
+@pytest.mark.parametrize("code_field", ["WD24CD", None], ids=["by code", "by centroid"])
+def test_reversing_the_ward_file_changes_no_count_and_no_z(run_alg, tmp_path, wards_uri, crimes, code_field):
+    forward, backward = ward_copy(wards_uri, False), ward_copy(wards_uri, True)
+    x, y = crimes_and_ward_vertices(crimes, forward)
+    points = point_layer(x, y)
+    got = {}
+    for name, wards in (("forward", forward), ("backward", backward)):
+        params = {"INPUT": points, "CELLS": 2, "POLYGONS": wards, "NEIGHBOURHOOD": 1, "NEIGHBOURS_K": 8}
+        if code_field:
+            params["POLYGON_ID_FIELD"] = code_field
+        out = tmp_path / f"{name}.gpkg"
+        run_alg(ALG, {**params, "OUTPUT": str(out)})
+        _, cols = read_cells(out)
+        got[name] = {c: (n, z) for c, n, z in zip(cols["WD24CD"], cols["crimes"], cols["gi_z"])}
+    assert got["forward"] == got["backward"]
+    # The counts by the rule, through GEOS: boundary points inside; several wards: lowest code, else first centroid.
+    if code_field:
+        first_of = str
+    else:
+        centroid = {f["WD24CD"]: f.geometry().centroid().asPoint() for f in forward.getFeatures()}
+        first_of = lambda c: (centroid[c].x(), centroid[c].y())  # noqa: E731
+    expected, several = counts_by_geos(forward, x, y, first_of)
+    assert several > 300  # most ward vertices lie on a shared boundary: the test exercises the rule
+    assert {c: n for c, (n, _) in got["forward"].items() if n} == expected

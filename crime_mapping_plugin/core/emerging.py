@@ -2,9 +2,11 @@
 
 Time slices (docs/methods.md, months): the period is every calendar month from the first to the last month of
 any record of the input (core.months.analysis_period). Slices are `length` consecutive calendar months,
-aligned so that the last slice ends at the period's last month; the first slice may begin before the period.
-A slice with no record at all is missing data: it is dropped (not a slice of zeros) and listed. A slice
-with records in only some of its months is kept and listed as partly covered. At least 3 slices with records
+aligned so that the last slice ends at the period's last month; only whole slices are made, and crimes of
+the months before the first whole slice are left out under BEFORE_FIRST_SLICE (a short first slice would hold
+fewer months of crime and make a rising trend out of nothing). A slice with no record at all is missing data:
+it is dropped (not a slice of zeros) and listed. A slice with records in only some of its months (a gap in the
+data) is kept and listed as partly covered. At least 3 slices with records
 are needed. Records with no month are left out under NO_MONTH.
 """
 
@@ -20,6 +22,7 @@ from crime_mapping_plugin.core.months import NO_MONTH, AnalysisPeriod, analysis_
 
 CONFIDENCE_ALPHA = (0.10, 0.05, 0.01)
 MIN_SLICES = 3
+BEFORE_FIRST_SLICE = "before the first whole time slice"
 
 
 def slice_text(start: int, length: int) -> str:
@@ -74,13 +77,13 @@ class TimeSlices:
 
 
 def time_slices(record_months: np.ndarray, length: int) -> TimeSlices:
-    """Cut the period of the records into slices of length months ending at the last month; drop empty ones."""
+    """Cut the period of the records into whole slices of length months ending at the last month; drop empty ones."""
     if length < 1:
         raise gistar.GiStarInputError("A time slice must be at least 1 month long.")
     period = analysis_period(record_months)
     if period is None:
         raise gistar.GiStarInputError("No record has a usable month (a date, or text YYYY-MM).")
-    n_all = -(-period.calendar_months // length)  # ceiling: the first slice may begin before the period
+    n_all = period.calendar_months // length  # whole slices only: the months before the first are left out
     have = set(period.with_records)
     starts, missing, partial = [], [], []
     for t in range(n_all):
@@ -95,8 +98,8 @@ def time_slices(record_months: np.ndarray, length: int) -> TimeSlices:
     slices = TimeSlices(length, period, tuple(starts), tuple(missing), tuple(partial))
     if len(starts) < MIN_SLICES:
         raise gistar.GiStarInputError(
-            f"The records ({period.describe()}) make {len(starts)} time slice(s) of {length} month(s) with any "
-            f"record: at least {MIN_SLICES} are needed. Use shorter slices or more months of data."
+            f"The records ({period.describe()}) make {len(starts)} whole time slice(s) of {length} month(s) with "
+            f"any record: at least {MIN_SLICES} are needed. Use shorter slices or more months of data."
         )
     return slices
 
@@ -152,6 +155,8 @@ def emerging_hotspots(request: EmergingRequest) -> EmergingAnalysis:
     if points.counted == 0:
         raise gistar.GiStarInputError("No crime point has a usable month (a date, or text YYYY-MM).")
     slices = time_slices(request.record_months, request.slice_months)
+    first = slices.period.last - (slices.period.calendar_months // slices.length) * slices.length + 1
+    points.keep_only(points.month >= first, BEFORE_FIRST_SLICE)
     counted = cell_rule.count_in_cells(request.cells)
     counted.warnings += slices.describe()
     if len(slices) < 10:

@@ -26,6 +26,7 @@ REASONS = (
     crime_points.NO_GEOMETRY,
     crime_points.NO_WEIGHT,
     crime_points.NO_MONTH,
+    emerging.BEFORE_FIRST_SLICE,
     crime_points.OUTSIDE_STUDY_AREA,
     crime_points.OUTSIDE_AREAS,
 )
@@ -51,10 +52,11 @@ class EmergingHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
         "Shows how hot and cold spots change over time, as ArcGIS's Emerging Hot Spot Analysis does, with numpy "
         "alone.<br><b>Time slices</b>: the period is every calendar month from the first to the last month of "
         "any record in the date field (a date, or text YYYY-MM). It is cut into slices of the chosen number of "
-        "months, counted back from the last month, so the final slice ends with it (the first slice may begin "
-        "before the first month). A slice with no record at all is missing data: it is left out, not taken for "
+        "months, counted back from the last month, so the final slice ends with it; only whole slices are made, "
+        "and crimes of the months before the first whole slice are left out and counted (a short first slice "
+        "would hold fewer months of crime and make a rising trend out of nothing). A slice with no record at all is missing data: it is left out, not taken for "
         "a slice of zero crimes, and listed in the log, the report and the layer's metadata; so is a slice with "
-        "records in only some of its months. Records without a month are left out and counted. At least 3 "
+        "records in only some of its months (a gap in the data). Records without a month are left out and counted. At least 3 "
         "slices with records are needed; with fewer than 10, '90 % of slices' means every slice.<br>"
         "For each slice Gi* is computed on the same cells and neighbours (a slice in which every cell has the "
         "same count gets z = 0). A slice is a significant hot (cold) spot of a cell when its bin reaches the "

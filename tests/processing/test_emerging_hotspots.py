@@ -92,20 +92,24 @@ def test_growing_cluster_is_intensifying_and_a_late_one_is_new(run_alg, tmp_path
         np.testing.assert_allclose(got[f"z_2023_{m + 1:02d}"], gistar.gi_star(counts, nb), atol=1e-9)
 
 
-def test_slices_count_back_from_the_last_month_and_a_first_slice_with_gaps_is_kept_and_said(run_alg, tmp_path):
-    # Ten months (2023-01..10) in slices of 3 ending 2023-10: 2023-08..10, -05..07, -02..04, and 2022-11..2023-01,
-    # of which only 2023-01 has records. That slice is kept (as ArcGIS keeps a short first time step), and said.
+def test_slices_count_back_from_the_last_month_and_crimes_before_the_first_whole_slice_are_counted_out(
+    run_alg, tmp_path
+):
+    # Ten months (2023-01..10) in slices of 3 ending 2023-10: 2023-08..10, -05..07, -02..04; January's crimes would
+    # make a short first slice (a third of the months, so fewer crimes: a rising trend out of nothing): left out.
     x, y, months = synthetic(n_months=10)
+    january = sum(1 for m in months if m == "2023-01")
+    assert january > 0
     result = run_alg(
         ALG,
         {"INPUT": dated_points(x, y, months), "CELL_SIZE": 100, "SLICE_MONTHS": 3, "OUTPUT": str(tmp_path / "q.gpkg")},
     )
-    assert result["SLICES"] == 4
-    assert result["POINTS_LEFT_OUT"] == 0 and result["POINTS_COUNTED"] == len(x)
-    assert "2022-11 to 2023-01 (1 of 3)" in result["REPORT"]
+    assert result["SLICES"] == 3
+    assert result["POINTS_LEFT_OUT"] == january and result["POINTS_COUNTED"] == len(x) - january
+    assert f"before the first whole time slice: {january}" in result["REPORT"]
     _, got = read_cells(tmp_path / "q.gpkg")
-    assert {"z_2022_11", "z_2023_02", "z_2023_05", "z_2023_08"} <= set(got)
-    assert sum(got["crimes"]) == len(x)
+    assert {"z_2023_02", "z_2023_05", "z_2023_08"} <= set(got) and "z_2022_11" not in got
+    assert sum(got["crimes"]) == len(x) - january
 
 
 def test_too_few_slices_are_refused(run_alg, tmp_path):

@@ -70,7 +70,8 @@ def test_rate_table_divides_limits_by_population_and_flags_unusable_populations(
             assert table.limits[level][0][i] == pytest.approx(lo / pops[i] * 1000, rel=1e-9, abs=1e-12)
             assert table.limits[level][1][i] == pytest.approx(hi / pops[i] * 1000, rel=1e-9)
         assert table.rate[i] == pytest.approx(counts[i] / pops[i] * 1000)
-    assert table.flags[6:] == [rates.FLAG_ZERO_POPULATION, rates.FLAG_NO_POPULATION, rates.FLAG_NO_POPULATION]
+    # Text that is no number is flagged as such, not as a missing population.
+    assert table.flags[6:] == [rates.FLAG_ZERO_POPULATION, rates.FLAG_NO_POPULATION, rates.FLAG_BAD_POPULATION]
     assert np.isnan(table.rate[6:]).all() and np.isnan(table.rank[6:]).all()
     assert table.comparison[6:] == [None, None, None]
     # The overall rate uses the areas with a usable population only.

@@ -123,8 +123,9 @@ class WardPopulationAlgorithm(CrimeMappingAlgorithm):
         missing = [n for n in names if n and source.fields().lookupField(n) < 0]
         if missing:
             raise QgsProcessingException(
-                f"The {label} has no field {', '.join(map(repr, missing))}; "
-                f"its fields are: {', '.join(source.fields().names())}."
+                self.tr("The {} has no field {}; its fields are: {}.").format(
+                    label, ", ".join(map(repr, missing)), ", ".join(source.fields().names())
+                )
             )
         used = [n for n in names if n]
         request = (
@@ -149,7 +150,7 @@ class WardPopulationAlgorithm(CrimeMappingAlgorithm):
             context,
             self.LOOKUP,
             [self.LOOKUP_LSOA_FIELD, self.LOOKUP_WARD_FIELD, self.LOOKUP_WARD_NAME_FIELD],
-            "lookup table",
+            self.tr("lookup table"),
         )
         try:
             result = ward_population(codes, pops, lsoa, ward, name)
@@ -172,19 +173,28 @@ class WardPopulationAlgorithm(CrimeMappingAlgorithm):
             output.abort()
             raise
         lines = [
-            f"{len(codes)} LSOA rows read: {result.assigned_lsoas} assigned to {len(result.codes)} wards "
-            f"({result.assigned_population:,.0f} residents); {len(result.not_in_lookup)} not in the lookup "
-            f"({result.not_in_lookup_population:,.0f} residents); "
-            f"{len(result.bad_population)} without a usable population.",
+            self.tr(
+                "{} LSOA rows read: {} assigned to {} wards ({:,.0f} residents); {} not in the lookup "
+                "({:,.0f} residents); {} without a usable population."
+            ).format(
+                len(codes),
+                result.assigned_lsoas,
+                len(result.codes),
+                result.assigned_population,
+                len(result.not_in_lookup),
+                result.not_in_lookup_population,
+                len(result.bad_population),
+            ),
         ]
         if result.not_in_lookup:
-            lines.append("LSOAs not in the lookup: " + short_list(result.not_in_lookup))
+            lines.append(self.tr("LSOAs not in the lookup: {}").format(short_list(result.not_in_lookup)))
         if result.bad_population:
-            lines.append("LSOAs without a usable population: " + short_list(result.bad_population))
+            lines.append(self.tr("LSOAs without a usable population: {}").format(short_list(result.bad_population)))
         if result.lookup_without_population:
             lines.append(
-                f"{len(result.lookup_without_population)} lookup LSOAs have no population row: "
-                + short_list(result.lookup_without_population)
+                self.tr("{} lookup LSOAs have no population row: {}").format(
+                    len(result.lookup_without_population), short_list(result.lookup_without_population)
+                )
             )
         for line in lines:
             feedback.pushInfo(line)

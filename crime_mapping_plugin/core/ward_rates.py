@@ -58,6 +58,10 @@ CHANGE_FIELDS = (
 )
 
 
+class NoRecordsError(ValueError):
+    """The main period has no record at all in the input: its rates would be missing data taken for zero."""
+
+
 def periods(
     start: str | None, end: str | None, prev_start: str | None, prev_end: str | None
 ) -> tuple[MonthRange, MonthRange | None]:
@@ -191,10 +195,16 @@ def ward_rates(
     """Compute rates, limits, comparisons, EB rates, ranks and (with a comparison period) the change test.
 
     population holds each ward's value as read (None, a number, text); wards whose crimes cannot be counted
-    (counts.uncountable) get no rate, no rank and a flag saying why.
+    (counts.uncountable) get no rate, no rank and a flag saying why. NoRecordsError when the main period has
+    no record at all; a comparison period without any record gets counts but no change test.
     """
     table = rates.rate_table(counts.current, population, request.multiplier, request.smooth, counts.uncountable)
     period = analysis_period(counts.record_months, request.months)
+    if period is not None and period.months_with_records == 0:
+        raise NoRecordsError(
+            f"The period {period.label()} has no record at all in the input (every month of it is missing data): "
+            "choose months the input covers."
+        )
     result = WardRates(request, list(codes), list(names), counts, table, period)
     if request.previous is not None and counts.previous is not None:
         previous = analysis_period(counts.record_months, request.previous)

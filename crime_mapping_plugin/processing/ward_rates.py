@@ -32,7 +32,7 @@ from crime_mapping_plugin.core import crime_points, crime_types, rates, ward_cou
 from crime_mapping_plugin.core.months import ranges_text
 from crime_mapping_plugin.core.reproject import BulkTransformer
 from crime_mapping_plugin.core.ward_counts import CountTableError, WardCounts, population_by_code, short_list
-from crime_mapping_plugin.core.ward_rates import WardRates, WardRatesRequest, periods, ward_rates
+from crime_mapping_plugin.core.ward_rates import NoRecordsError, WardRates, WardRatesRequest, periods, ward_rates
 from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
 from crime_mapping_plugin.processing.funnel_plot import draw_funnel_plot
 from crime_mapping_plugin.processing.layer_info import describe_layer
@@ -335,7 +335,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
                 (self.OVERALL_RATE, "Rate of all wards together"),
                 (self.MONTHS, "Number of months with records"),
                 (self.NO_MONTH_CRIMES, "Crimes without a usable month (a month range was given)"),
-                (self.WARDS_WITHOUT_GEOMETRY, "Wards without a geometry (crime points: no count, no rate)"),
+                (self.WARDS_WITHOUT_GEOMETRY, "Wards without a geometry (with crime points: no count, no rate)"),
             ),
             texts=[
                 (self.UNMATCHED_CODES, "Ward codes that do not match"),
@@ -391,13 +391,16 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         else:
             population = self._read_population(parameters, context, areas.codes, notes)
         names = [None if v is None else str(v) for v in areas.attributes.get(name_field, [None] * len(areas))]
-        result = ward_rates(request, areas.codes, names, counts, population)
+        try:
+            result = ward_rates(request, areas.codes, names, counts, population)
+        except NoRecordsError as err:
+            raise QgsProcessingException(str(err)) from err
         self._flag_notes(result, notes)
         dest_id = self._write(parameters, context, result, areas, wards)
         report = self._report(result, log, notes, feedback)
         outputs = self._funnel_plot(parameters, context, result, log, feedback)
         self._describe(context, dest_id, result, log, pop_field, breaks)
-        outputs.update(self._numbers(result, notes, report))
+        outputs.update(self._numbers(result, notes, report, len(areas.empty)))
         outputs[self.OUTPUT] = dest_id
         return outputs
 
@@ -430,6 +433,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         pop_field: str,
         feedback: QgsProcessingFeedback,
     ) -> area_rule.Areas:
+        """Read the wards in code order (the area rule), refusing a missing field, a blank or a repeated code."""
         code_field = self.parameterAsString(parameters, self.WARD_CODE_FIELD, context) or "WD24CD"
         names = source.fields().names()
         for label, fname in (("ward code", code_field), ("ward name", name_field), ("population", pop_field)):
@@ -446,12 +450,6 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             raise QgsProcessingException(str(err)) from err
         except InterruptedError as err:
             raise QgsProcessingException(self.tr("Cancelled; nothing was written.")) from err
-        if areas.empty:
-            feedback.pushWarning(
-                self.tr("{} ward(s) have no geometry: {}.").format(
-                    len(areas.empty), short_list([areas.codes[i] for i in areas.empty])
-                )
-            )
         return areas
 
     def _read_population(
@@ -486,6 +484,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         for code, flag in zip(result.codes, result.table.flags):
             if flag:
                 by_flag.setdefault(flag, []).append(code)
+        by_flag.pop(rates.FLAG_NO_GEOMETRY, None)  # the counting's own warning says it, and why
         for flag, codes in by_flag.items():
             if flag == rates.FLAG_NO_POPULATION:
                 notes.append(self.tr("wards without a population ({}): {}").format(len(codes), short_list(codes)))
@@ -537,9 +536,17 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
                     short_list(counts.unmatched_codes),
                 )
             )
+        if areas.empty:
+            log_warning = self.tr(
+                "{} ward(s) have no geometry: their counts come from the table by code and they are written without "
+                "a shape: {}."
+            ).format(len(areas.empty), short_list([areas.codes[i] for i in areas.empty]))
+        else:
+            log_warning = ""
         what = cat_text.strip() if keep else "all categories"
         filt = f"categories {cat_field} in {sorted(k.casefold() for k in keep)}" if keep else "all categories"
         log = CountLog(what, f"Counts from a table of crime counts by ward code ({filt}).")
+        log.warnings += [log_warning] if log_warning else []
         log.lines.append(
             self.tr("Count table: {} crimes in {} rows; {} counted in wards; left out: {}.").format(
                 counts.read, counts.rows, counts.counted, _reasons(counts)
@@ -764,7 +771,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             style=rate_style("rate", breaks, f"crimes per {multiplier:,.0f} residents", f"Ward crime rates: {unit}"),
         )
 
-    def _numbers(self, result: WardRates, notes: list[str], report: list[str]) -> dict:
+    def _numbers(self, result: WardRates, notes: list[str], report: list[str], no_geometry: int) -> dict:
         counts = result.counts
         left = counts.left_out
         missing = "; ".join(f"{name}: {ranges_text(p.missing)}" for name, p in result.missing_months())
@@ -780,7 +787,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             self.UNMATCHED_CRIMES: left[ward_counts.UNMATCHED_CODE],
             self.UNMATCHED_CODES: "; ".join(notes),
             self.WARDS_WITHOUT_RATE: result.without_rate,
-            self.WARDS_WITHOUT_GEOMETRY: len(counts.uncountable),
+            self.WARDS_WITHOUT_GEOMETRY: no_geometry,
             self.OVERALL_RATE: _num(result.table.overall_rate),
             self.MONTHS: result.months,
             self.PERIOD: result.period_label,

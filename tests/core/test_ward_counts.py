@@ -153,3 +153,13 @@ def test_populations_that_are_text_or_infinite_are_flagged_as_not_a_number():
         rates.FLAG_ZERO_POPULATION,
         rates.FLAG_NEGATIVE_POPULATION,
     ]
+
+
+def test_a_main_period_without_any_record_is_refused_not_taken_for_zero():
+    from crime_mapping_plugin.core.ward_rates import NoRecordsError
+
+    months = month_numbers(["2024-10", "2024-11"])
+    request = WardRatesRequest(MonthRange(_m("2025-01"), _m("2025-02")))
+    counted = wc.count_table(["A", "A"], np.array([1, 2]), months, np.ones(2, bool), ["A"], request.months)
+    with pytest.raises(NoRecordsError, match="2025-01 to 2025-02 has no record at all"):
+        ward_rates(request, ["A"], [None], counted, [100])

@@ -577,6 +577,7 @@ def _native_counts(run_alg, wards, points) -> dict[str, int]:
 
 def test_a_ward_without_geometry_gets_no_count_no_rate_no_rank_and_a_flag(run_alg, crimes, tmp_path):
     from qgis.core import QgsFeatureRequest, QgsGeometry, QgsVectorLayer
+    from qgis.PyQt.QtCore import QVariant
 
     from crime_mapping_plugin.core import rates
 
@@ -600,6 +601,18 @@ def test_a_ward_without_geometry_gets_no_count_no_rate_no_rank_and_a_flag(run_al
     assert result["OUTSIDE_WARDS"] == n - sum(theirs.values()) + theirs[busiest]
     assert {c: r["crimes"] for c, r in out.items() if c != busiest} == {c: v for c, v in theirs.items() if c != busiest}
     assert sorted(r["rank"] for c, r in out.items() if c != busiest)[-1] <= 683
+    # From a count table the ward's crimes are known by code: it keeps its count and rate, written without a shape.
+    counts = _memory_table([("ward_code", QVariant.String), ("count", QVariant.Int)], [(busiest, 7)])
+    feedback = _Recorder()
+    table = run_alg(
+        "crimemapping:wardrates",
+        {"COUNTS_TABLE": counts, "WARDS": wards, "POPULATION_FIELD": "BNG_E", "OUTPUT": str(tmp_path / "t.gpkg")},
+        feedback=feedback,
+    )
+    kept = _read(tmp_path / "t.gpkg")[busiest]
+    assert kept["crimes"] == 7 and kept["rate"] == pytest.approx(7 / kept["population"] * 1000)
+    assert kept["flag"] is None and table["WARDS_WITHOUT_GEOMETRY"] == 1
+    assert any(busiest in w and "no geometry" in w for w in feedback.warnings)
 
 
 def test_each_part_of_a_multipoint_is_one_crime(run_alg, crimes, tmp_path):

@@ -140,6 +140,27 @@ def funnel_count_limits(expected: float, level: float) -> tuple[float, float]:
     return lower, upper
 
 
+def funnel_curves(
+    overall_rate: float, multiplier: float, populations: np.ndarray
+) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+    """Return, per level, the funnel's lower and upper rate limits at each population ({} without an overall rate).
+
+    The limits are the exact Poisson control limits of the expected count (overall rate × population),
+    divided by the population and multiplied by the multiplier: the curves a funnel plot draws.
+    """
+    if not math.isfinite(overall_rate):
+        return {}
+    theta = overall_rate / multiplier
+    curves = {}
+    for level in LEVELS:
+        limits = [funnel_count_limits(theta * p, level) for p in populations]
+        curves[level] = (
+            np.array([lo / p * multiplier for (lo, _), p in zip(limits, populations)]),
+            np.array([hi / p * multiplier for (_, hi), p in zip(limits, populations)]),
+        )
+    return curves
+
+
 def funnel_position(count: float, expected: float, level: float) -> int:
     """Return +1 or -1 when a count is significantly above or below a Poisson expectation, 0 otherwise.
 

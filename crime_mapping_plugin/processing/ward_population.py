@@ -13,7 +13,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QVariant
 
 from crime_mapping_plugin.core.ward_counts import short_list
-from crime_mapping_plugin.core.ward_population import ward_population
+from crime_mapping_plugin.core.ward_population import WardPopulation, ward_population
 from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
 from crime_mapping_plugin.processing.layer_info import describe_layer
 from crime_mapping_plugin.processing.output import TableOutput
@@ -172,30 +172,7 @@ class WardPopulationAlgorithm(CrimeMappingAlgorithm):
         except BaseException:
             output.abort()
             raise
-        lines = [
-            self.tr(
-                "{} LSOA rows read: {} assigned to {} wards ({:,.0f} residents); {} not in the lookup "
-                "({:,.0f} residents); {} without a usable population."
-            ).format(
-                len(codes),
-                result.assigned_lsoas,
-                len(result.codes),
-                result.assigned_population,
-                len(result.not_in_lookup),
-                result.not_in_lookup_population,
-                len(result.bad_population),
-            ),
-        ]
-        if result.not_in_lookup:
-            lines.append(self.tr("LSOAs not in the lookup: {}").format(short_list(result.not_in_lookup)))
-        if result.bad_population:
-            lines.append(self.tr("LSOAs without a usable population: {}").format(short_list(result.bad_population)))
-        if result.lookup_without_population:
-            lines.append(
-                self.tr("{} lookup LSOAs have no population row: {}").format(
-                    len(result.lookup_without_population), short_list(result.lookup_without_population)
-                )
-            )
+        lines = self._report(len(codes), result)
         for line in lines:
             feedback.pushInfo(line)
         describe_layer(
@@ -217,3 +194,31 @@ class WardPopulationAlgorithm(CrimeMappingAlgorithm):
             self.LOOKUP_WITHOUT_POPULATION: len(result.lookup_without_population),
             self.REPORT: "\n".join(lines),
         }
+
+    def _report(self, rows: int, result: WardPopulation) -> list[str]:
+        """Return the log lines: what was assigned, and every LSOA left out, by reason."""
+        lines = [
+            self.tr(
+                "{} LSOA rows read: {} assigned to {} wards ({:,.0f} residents); {} not in the lookup "
+                "({:,.0f} residents); {} without a usable population."
+            ).format(
+                rows,
+                result.assigned_lsoas,
+                len(result.codes),
+                result.assigned_population,
+                len(result.not_in_lookup),
+                result.not_in_lookup_population,
+                len(result.bad_population),
+            ),
+        ]
+        if result.not_in_lookup:
+            lines.append(self.tr("LSOAs not in the lookup: {}").format(short_list(result.not_in_lookup)))
+        if result.bad_population:
+            lines.append(self.tr("LSOAs without a usable population: {}").format(short_list(result.bad_population)))
+        if result.lookup_without_population:
+            lines.append(
+                self.tr("{} lookup LSOAs have no population row: {}").format(
+                    len(result.lookup_without_population), short_list(result.lookup_without_population)
+                )
+            )
+        return lines

@@ -701,3 +701,20 @@ def test_a_population_that_is_text_or_infinite_is_flagged_naming_the_ward(run_al
         assert out[code]["flag"] == rates.FLAG_BAD_POPULATION
         assert code in result["UNMATCHED_CODES"]
     assert result["OVERALL_RATE"] == pytest.approx(4 / 1500 * 1000)
+
+
+def test_a_ward_layer_with_a_missing_field_a_blank_or_a_repeated_code_is_refused_saying_so(run_alg, crimes):
+    from qgis.core import QgsFeatureRequest, QgsProcessingException, QgsVectorLayer
+
+    params = {"CRIMES": str(crimes), "POPULATION_FIELD": "BNG_E", "OUTPUT": "memory:"}
+    with pytest.raises(QgsProcessingException, match=r"no field 'WD99CD' \(ward code\); its fields are: .*WD24CD"):
+        run_alg("crimemapping:wardrates", {**params, "WARDS": str(WARDS), "WARD_CODE_FIELD": "WD99CD"})
+    wards = QgsVectorLayer(str(WARDS), "w", "ogr").materialize(QgsFeatureRequest())
+    index = wards.fields().indexOf("WD24CD")
+    first, second = list(wards.getFeatures())[:2]
+    wards.dataProvider().changeAttributeValues({first.id(): {index: "  "}})
+    with pytest.raises(QgsProcessingException, match=rf"Feature {first.id()} .* has no code in 'WD24CD'"):
+        run_alg("crimemapping:wardrates", {**params, "WARDS": wards})
+    wards.dataProvider().changeAttributeValues({first.id(): {index: second["WD24CD"]}})
+    with pytest.raises(QgsProcessingException, match=rf"unique in 'WD24CD'.*repeated: '{second['WD24CD']}'"):
+        run_alg("crimemapping:wardrates", {**params, "WARDS": wards})

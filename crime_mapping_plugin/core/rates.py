@@ -318,7 +318,7 @@ def compare_with_funnel(usable: np.ndarray, positions: dict[float, np.ndarray]) 
     return labels
 
 
-def empirical_bayes(count, population) -> np.ndarray:
+def empirical_bayes(count: Sequence[float], population: Sequence[float]) -> np.ndarray:
     """Return GeoDa's Empirical Bayes smoothed rates (per person); NaN where the population is unusable."""
     count = np.asarray(count, dtype=float)
     population = np.asarray(population, dtype=float)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from qgis.core import (
     QgsFeatureRequest,
     QgsProcessing,
+    QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingFeedback,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
@@ -21,7 +23,7 @@ from crime_mapping_plugin.processing.output import TableOutput
 OUTPUT_FIELDS = (("ward_code", "string"), ("ward_name", "string"), ("population", "double"), ("lsoas", "integer"))
 
 
-def _value(v):
+def _value(v: object) -> object:
     return None if v is None or (isinstance(v, QVariant) and v.isNull()) else v
 
 
@@ -61,7 +63,7 @@ class WardPopulationAlgorithm(CrimeMappingAlgorithm):
         "lookup giving one LSOA two wards, or an LSOA listed twice in the population table, is refused."
     )
 
-    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802
         pop = QgsProcessingParameterFeatureSource(
             self.LSOA_POPULATION, self.tr("LSOA population table"), [QgsProcessing.TypeVector]
         )
@@ -112,7 +114,9 @@ class WardPopulationAlgorithm(CrimeMappingAlgorithm):
             texts=[(self.REPORT, "Report")],
         )
 
-    def _columns(self, parameters, context, source_name: str, field_names: list[str], label: str) -> list[list]:
+    def _columns(
+        self, parameters: dict, context: QgsProcessingContext, source_name: str, field_names: list[str], label: str
+    ) -> list[list]:
         source = self.parameterAsSource(parameters, source_name, context)
         if source is None:
             raise QgsProcessingException(self.invalidSourceError(parameters, source_name))
@@ -137,7 +141,9 @@ class WardPopulationAlgorithm(CrimeMappingAlgorithm):
                 cols[i].append(_value(f[n]) if n else None)
         return cols
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+    def processAlgorithm(  # noqa: N802
+        self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> dict:
         codes, pops = self._columns(
             parameters,
             context,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 from qgis.core import (
@@ -29,7 +30,7 @@ from qgis.core import (
 
 from crime_mapping_plugin.core import areas as area_rule
 from crime_mapping_plugin.core import crime_points, crime_types, rates, ward_counts
-from crime_mapping_plugin.core.months import ranges_text
+from crime_mapping_plugin.core.months import MonthRange, ranges_text
 from crime_mapping_plugin.core.reproject import BulkTransformer
 from crime_mapping_plugin.core.ward_counts import CountTableError, WardCounts, population_by_code, short_list
 from crime_mapping_plugin.core.ward_rates import NoRecordsError, WardRates, WardRatesRequest, periods, ward_rates
@@ -148,7 +149,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         "periods on one scale), and optionally a funnel plot PNG."
     )
 
-    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802
         self._add_crime_parameters()
         self._add_month_parameters()
         self._add_ward_parameters()
@@ -345,11 +346,11 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             ],
         )
 
-    def _periods(self, parameters: dict, context: QgsProcessingContext):
+    def _periods(self, parameters: dict, context: QgsProcessingContext) -> tuple[MonthRange, MonthRange | None]:
         names = (self.START_MONTH, self.END_MONTH, self.PREV_START_MONTH, self.PREV_END_MONTH)
         return periods(*(self.parameterAsString(parameters, name, context) for name in names))
 
-    def checkParameterValues(self, parameters: dict, context: QgsProcessingContext):  # noqa: N802
+    def checkParameterValues(self, parameters: dict, context: QgsProcessingContext) -> tuple[bool, str]:  # noqa: N802
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
@@ -374,7 +375,9 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             return False, str(err)
         return True, ""
 
-    def processAlgorithm(self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback):  # noqa: N802
+    def processAlgorithm(  # noqa: N802
+        self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> dict:
         request, breaks = self._request(parameters, context)
         wards = self._source(parameters, self.WARDS, context)
         name_field = self.parameterAsString(parameters, self.WARD_NAME_FIELD, context)
@@ -820,7 +823,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         except InterruptedError as err:
             raise QgsProcessingException(self.tr("Cancelled; nothing was written.")) from err
 
-    def _require_fields(self, source: QgsFeatureSource, label: str, names) -> None:
+    def _require_fields(self, source: QgsFeatureSource, label: str, names: Sequence[str]) -> None:
         fields = source.fields()
         missing = [n for n in names if n and fields.lookupField(n) < 0]
         if missing:

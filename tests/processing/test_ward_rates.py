@@ -523,6 +523,19 @@ def test_three_julys_report_three_months_with_records_and_22_missing(run_alg, cr
     assert missing in result["MISSING_MONTHS"] and "22 month(s) without any record" in result["REPORT"]
     assert any(missing in w for w in feedback.warnings)
     assert {r["months"] for r in _read(tmp_path / "j.gpkg").values()} == {3}
+    # The loaded layer's metadata lists them too, so a printed map says which months it lacks.
+    from qgis import processing
+    from qgis.core import QgsProject
+
+    loaded = processing.runAndLoadResults(
+        "crimemapping:wardrates",
+        {"CRIMES": layer, "WARDS": str(WARDS), "POPULATION_FIELD": "BNG_E", "OUTPUT": str(tmp_path / "l.gpkg")},
+    )
+    (shown,) = [x for x in QgsProject.instance().mapLayers().values() if x.source().startswith(loaded["OUTPUT"])]
+    try:
+        assert missing in shown.metadata().abstract() and "3 months with records" in shown.metadata().abstract()
+    finally:
+        QgsProject.instance().removeMapLayer(shown.id())
     # The comparison's exposure is population × months with records: 2 after, 1 before, so p = 2/3.
     compared = run_alg(
         "crimemapping:wardrates",

@@ -45,7 +45,9 @@ class WardCounts:
 
     read is the number of crimes read (points, one per part of a multipoint; or the sum of a table's counts);
     left_out holds the crimes of the main period's reading left out, by reason; record_months the month of
-    every record read (NO_MONTH where none), before any type or category choice.
+    every record read (NO_MONTH where none), before any type or category choice; records_without_month
+    counts the records whose month field holds no month (left out under NO_MONTH when a range is given,
+    counted otherwise).
     """
 
     read: int
@@ -59,6 +61,7 @@ class WardCounts:
     distinct_points: int = 0
     unmatched_codes: list[str] = field(default_factory=list)
     uncountable: dict[int, str] = field(default_factory=dict)
+    records_without_month: int = 0
 
     @property
     def counted(self) -> int:
@@ -70,6 +73,10 @@ class WardCounts:
         balance = self.counted + sum(self.left_out.values())
         if balance != self.read:  # a bug, never the user's input
             raise AssertionError(f"Internal error: {self.read} crimes read but {balance} accounted for.")
+
+
+def _without_month(months: np.ndarray | None) -> int:
+    return 0 if months is None else int((months == NO_MONTH_NUMBER).sum())
 
 
 def _in_period(months: np.ndarray | None, wanted: MonthRange, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -133,6 +140,7 @@ def count_points(
         in_several=assigned.in_several,
         distinct_points=assigned.distinct_points,
         uncountable={i: FLAG_NO_GEOMETRY for i in areas.empty},
+        records_without_month=_without_month(months),
     )
     result.check_balance()
     return result
@@ -194,6 +202,7 @@ def count_table(
         record_months=months if months is not None else np.full(n, NO_MONTH_NUMBER, dtype=np.int64),
         left_out=+left_out,
         unmatched_codes=sorted(set(keys[sel & ~matched].tolist())),
+        records_without_month=_without_month(months),
     )
     result.check_balance()
     return result

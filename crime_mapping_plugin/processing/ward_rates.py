@@ -714,6 +714,14 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         report.append(
             self.tr("Comparison with all wards: {}").format(", ".join(f"{k}: {v}" for k, v in counts_by_label.items()))
         )
+        undated = result.counts.records_without_month
+        if undated and result.request.months.open:
+            report.append(
+                self.tr(
+                    "{} record(s) have no usable month; with no month range given they are counted (give a month "
+                    "range to leave them out)."
+                ).format(undated)
+            )
         missing = result.missing_text()
         if missing:
             report.append(missing)

@@ -56,6 +56,10 @@ def test_points_are_counted_by_the_area_rule_and_every_point_accounted_for(squar
         cp.OUTSIDE_AREAS: 1,
     }
     assert got.counted + sum(got.left_out.values()) == got.read == len(x)
+    assert got.records_without_month == 1
+    # With no month range, the record without a month is counted (in B), not left out.
+    open_range = wc.count_points(square_areas, x, y, months, type_ok, MonthRange())
+    assert open_range.current.tolist() == [2, 3] and cp.NO_MONTH not in open_range.left_out
 
 
 @pytest.fixture

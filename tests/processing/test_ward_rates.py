@@ -731,3 +731,26 @@ def test_a_ward_layer_with_a_missing_field_a_blank_or_a_repeated_code_is_refused
     wards.dataProvider().changeAttributeValues({first.id(): {index: second["WD24CD"]}})
     with pytest.raises(QgsProcessingException, match=rf"unique in 'WD24CD'.*repeated: '{second['WD24CD']}'"):
         run_alg("crimemapping:wardrates", {**params, "WARDS": wards})
+
+
+def test_crimes_without_a_usable_month_are_left_out_under_their_own_reason_when_months_are_chosen(
+    run_alg, crimes, tmp_path
+):
+    from qgis.core import QgsFeatureRequest, QgsVectorLayer
+
+    layer = QgsVectorLayer(str(crimes), "crimes", "ogr").materialize(QgsFeatureRequest())
+    index = layer.fields().indexOf("month")
+    november = [f.id() for f in layer.getFeatures() if f["month"].toString("yyyy-MM") == "2024-11"][:100]
+    assert layer.dataProvider().changeAttributeValues({fid: {index: None} for fid in november})
+    october = sum(1 for f in layer.getFeatures() if f["month"] and f["month"].toString("yyyy-MM") == "2024-10")
+    params = {"CRIMES": layer, "WARDS": str(WARDS), "POPULATION_FIELD": "BNG_E"}
+    chosen = run_alg(
+        "crimemapping:wardrates",
+        {**params, "START_MONTH": "2024-11", "END_MONTH": "2024-12", "OUTPUT": str(tmp_path / "a.gpkg")},
+    )
+    assert chosen["NO_MONTH_CRIMES"] == 100 and chosen["LEFT_OUT_MONTHS"] == october
+    parts = ("CRIMES_COUNTED", "OUTSIDE_WARDS", "NO_LOCATION", "LEFT_OUT_MONTHS", "NO_MONTH_CRIMES", "LEFT_OUT_TYPES")
+    assert sum(chosen[k] for k in parts) == chosen["CRIMES_READ"] == layer.featureCount()
+    everything = run_alg("crimemapping:wardrates", {**params, "OUTPUT": str(tmp_path / "b.gpkg")})
+    assert everything["NO_MONTH_CRIMES"] == 0 and "100 record(s) have no usable month" in everything["REPORT"]
+    assert everything["CRIMES_COUNTED"] + everything["OUTSIDE_WARDS"] == layer.featureCount()

@@ -224,7 +224,10 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
     def _add_month_parameters(self) -> None:
         month_field = QgsProcessingParameterString(self.MONTH_FIELD, self.tr("Month field"), "month", optional=True)
         month_field.setHelp(
-            self.tr("The field holding the month (a date or YYYY-MM text) in the crime points or table.")
+            self.tr(
+                "The field holding the month in the crime points or table: a date, or text YYYY-MM, YYYY-MM-DD or "
+                "YYYYMM (anything else is no month)."
+            )
         )
         month_field.setFlags(month_field.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
         self.addParameter(month_field)
@@ -234,12 +237,12 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             (
                 self.PREV_START_MONTH,
                 "Comparison period: first month (YYYY-MM)",
-                "Inclusive; set both ends for a comparison.",
+                "Inclusive; set both ends for a comparison; no month may be in the main period too.",
             ),
             (
                 self.PREV_END_MONTH,
                 "Comparison period: last month (YYYY-MM)",
-                "Inclusive; set both ends for a comparison.",
+                "Inclusive; set both ends for a comparison; no month may be in the main period too.",
             ),
         ):
             param = QgsProcessingParameterString(name, self.tr(label), optional=True)

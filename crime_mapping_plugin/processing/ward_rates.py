@@ -604,9 +604,11 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             self._points_description(types, groups),
         )
         if table.multipart:
+            # The table has a row per part: rows = features - multipoints + their parts.
+            parts = len(table.x) - source.featureCount() + table.multipart if source.featureCount() >= 0 else "their"
             log.lines.append(
                 self.tr("{} multipoint feature(s) gave {} crime points: each part is one crime.").format(
-                    table.multipart, len(table.x) - source.featureCount() + table.multipart
+                    table.multipart, parts
                 )
             )
         n = len(table.x)

@@ -401,12 +401,13 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             result = ward_rates(request, areas.codes, names, counts, population)
         except NoRecordsError as err:
             raise QgsProcessingException(str(err)) from err
-        self._flag_notes(result, notes)
+        without_rate = self._without_rate(result)
         dest_id = self._write(parameters, context, result, areas, wards)
-        report = self._report(result, log, notes, feedback)
+        report = self._report(result, log, notes, without_rate, feedback)
         outputs = self._funnel_plot(parameters, context, result, log, feedback)
         self._describe(context, dest_id, result, log, pop_field, breaks)
-        outputs.update(self._numbers(result, notes, report, len(areas.empty)))
+        # UNMATCHED_CODES has always listed the wards without a population beside the codes that do not match.
+        outputs.update(self._numbers(result, notes + without_rate, report, len(areas.empty)))
         outputs[self.OUTPUT] = dest_id
         return outputs
 
@@ -484,18 +485,20 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             )
         return population
 
-    def _flag_notes(self, result: WardRates, notes: list[str]) -> None:
-        """List the wards without a rate by reason (no population, not a number, no geometry …)."""
+    def _without_rate(self, result: WardRates) -> list[str]:
+        """List the wards without a rate by reason (no population, not a number …), naming them."""
         by_flag: dict[str, list[str]] = {}
         for code, flag in zip(result.codes, result.table.flags):
             if flag:
                 by_flag.setdefault(flag, []).append(code)
         by_flag.pop(rates.FLAG_NO_GEOMETRY, None)  # the counting's own warning says it, and why
+        lines = []
         for flag, codes in by_flag.items():
             if flag == rates.FLAG_NO_POPULATION:
-                notes.append(self.tr("wards without a population ({}): {}").format(len(codes), short_list(codes)))
+                lines.append(self.tr("wards without a population ({}): {}").format(len(codes), short_list(codes)))
             else:
-                notes.append(self.tr("wards flagged '{}' ({}): {}").format(flag, len(codes), short_list(codes)))
+                lines.append(self.tr("wards flagged '{}' ({}): {}").format(flag, len(codes), short_list(codes)))
+        return lines
 
     def _count_table(
         self,
@@ -701,7 +704,14 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         del sink
         return dest_id
 
-    def _report(self, result: WardRates, log: CountLog, notes: list[str], feedback: QgsProcessingFeedback) -> list[str]:
+    def _report(
+        self,
+        result: WardRates,
+        log: CountLog,
+        notes: list[str],
+        without_rate: list[str],
+        feedback: QgsProcessingFeedback,
+    ) -> list[str]:
         table = result.table
         report = list(log.lines)
         report.append(
@@ -738,6 +748,8 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             feedback.pushWarning(missing)
         for line in notes:
             feedback.pushWarning(self.tr("Codes that do not match: {}").format(line))
+        for line in without_rate:
+            feedback.pushWarning(self.tr("Wards without a rate: {}").format(line))
         return report + log.warnings
 
     def _funnel_plot(

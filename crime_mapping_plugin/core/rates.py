@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -34,6 +35,8 @@ DECREASE_998 = "decrease (99.8 %)"
 FLAG_NO_POPULATION = "no population"
 FLAG_ZERO_POPULATION = "zero population"
 FLAG_NEGATIVE_POPULATION = "negative population"
+FLAG_BAD_POPULATION = "population not a number"
+FLAG_NO_GEOMETRY = "no geometry: its crimes cannot be counted"
 
 
 def gammainc(a: float, x: float) -> float:
@@ -137,6 +140,27 @@ def funnel_count_limits(expected: float, level: float) -> tuple[float, float]:
     return lower, upper
 
 
+def funnel_curves(
+    overall_rate: float, multiplier: float, populations: np.ndarray
+) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+    """Return, per level, the funnel's lower and upper rate limits at each population ({} without an overall rate).
+
+    The limits are the exact Poisson control limits of the expected count (overall rate × population),
+    divided by the population and multiplied by the multiplier: the curves a funnel plot draws.
+    """
+    if not math.isfinite(overall_rate):
+        return {}
+    theta = overall_rate / multiplier
+    curves = {}
+    for level in LEVELS:
+        limits = [funnel_count_limits(theta * p, level) for p in populations]
+        curves[level] = (
+            np.array([lo / p * multiplier for (lo, _), p in zip(limits, populations)]),
+            np.array([hi / p * multiplier for (_, hi), p in zip(limits, populations)]),
+        )
+    return curves
+
+
 def funnel_position(count: float, expected: float, level: float) -> int:
     """Return +1 or -1 when a count is significantly above or below a Poisson expectation, 0 otherwise.
 
@@ -155,24 +179,44 @@ def funnel_position(count: float, expected: float, level: float) -> int:
     return 0
 
 
-def population_flags(population: np.ndarray) -> list[str]:
-    """Return, per area, why no rate can be computed ('' when the population is usable)."""
+def population_flags(population: Sequence[object]) -> list[str]:
+    """Return, per area, why no rate can be computed ('' when the population is usable).
+
+    A missing value (None, NaN, blank) has no population; text that is no number and infinity are not a
+    number; zero and negative populations are flagged as such.
+    """
     flags = []
     for p in population:
-        if p is None or not np.isfinite(p):
+        value = _population_value(p)
+        if value is None:
             flags.append(FLAG_NO_POPULATION)
-        elif p == 0:
+        elif not math.isfinite(value):
+            flags.append(FLAG_BAD_POPULATION)
+        elif value == 0:
             flags.append(FLAG_ZERO_POPULATION)
-        elif p < 0:
+        elif value < 0:
             flags.append(FLAG_NEGATIVE_POPULATION)
         else:
             flags.append("")
     return flags
 
 
+def _population_value(value: object) -> float | None:
+    """Return a population as a float: None when missing, inf for a value that is no finite number."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return math.inf
+    if math.isnan(number):
+        return None
+    return number if math.isfinite(number) else math.inf
+
+
 @dataclass
 class RateTable:
-    """Per-area rates, limits and comparisons; NaN where the population does not allow a rate."""
+    """Per-area rates, limits and comparisons; NaN where the population (or the area) does not allow a rate."""
 
     count: np.ndarray
     population: np.ndarray
@@ -185,23 +229,38 @@ class RateTable:
     flags: list[str]
     multiplier: float
 
+    @property
+    def usable(self) -> np.ndarray:
+        """Which areas have a rate."""
+        return np.array([f == "" for f in self.flags], dtype=bool)
 
-def as_population(values) -> np.ndarray:
-    """Return populations as floats, NaN for missing or non-numeric values."""
+
+def as_population(values: Sequence[object]) -> np.ndarray:
+    """Return populations as floats, NaN for missing, non-numeric or infinite values."""
     out = np.full(len(values), np.nan)
     for i, v in enumerate(values):
-        try:
-            out[i] = float(v) if v is not None and v != "" else np.nan
-        except (TypeError, ValueError):
-            out[i] = np.nan
+        number = _population_value(v)
+        out[i] = number if number is not None and math.isfinite(number) else np.nan
     return out
 
 
-def rate_table(count, population, multiplier: float = 1000.0, smooth: bool = True) -> RateTable:
-    """Compute rates, 95 % and 99.8 % limits, the comparison with all areas, EB rates and ranks."""
+def rate_table(
+    count: Sequence[float],
+    population: Sequence[object],
+    multiplier: float = 1000.0,
+    smooth: bool = True,
+    excluded: Mapping[int, str] | None = None,
+) -> RateTable:
+    """Compute rates, 95 % and 99.8 % limits, the comparison with all areas, EB rates and ranks.
+
+    excluded maps areas that get no rate whatever their population (e.g. an area with no geometry, where
+    no crime can be counted) to the flag saying why; they are left out of the overall rate too.
+    """
     count = np.asarray(count, dtype=float)
+    flags = population_flags(list(population))
     population = as_population(list(population))
-    flags = population_flags(population)
+    for i, why in (excluded or {}).items():
+        flags[i] = why
     ok = np.array([f == "" for f in flags], dtype=bool)
     rate = np.full(len(count), np.nan)
     rate[ok] = count[ok] / population[ok] * multiplier
@@ -222,7 +281,9 @@ def rate_table(count, population, multiplier: float = 1000.0, smooth: bool = Tru
         limits[level] = (lo, hi)
         positions[level] = pos
     comparison = compare_with_funnel(ok & math.isfinite(theta), positions)
-    eb = empirical_bayes(count, population) * multiplier if smooth else np.full(len(count), np.nan)
+    eb = np.full(len(count), np.nan)
+    if smooth:
+        eb[ok] = empirical_bayes(count[ok], population[ok]) * multiplier
     return RateTable(
         count=count,
         population=population,
@@ -257,7 +318,7 @@ def compare_with_funnel(usable: np.ndarray, positions: dict[float, np.ndarray]) 
     return labels
 
 
-def empirical_bayes(count, population) -> np.ndarray:
+def empirical_bayes(count: Sequence[float], population: Sequence[float]) -> np.ndarray:
     """Return GeoDa's Empirical Bayes smoothed rates (per person); NaN where the population is unusable."""
     count = np.asarray(count, dtype=float)
     population = np.asarray(population, dtype=float)
@@ -332,3 +393,51 @@ def change_label(p_value: float, rate_before: float, rate_after: float) -> str |
     if p_value < 1.0 - LEVELS[0]:
         return INCREASE_95 if up else DECREASE_95
     return NO_CHANGE
+
+
+@dataclass
+class ChangeTable:
+    """Per-area change between a comparison period and the main period (None where it cannot be tested)."""
+
+    before: np.ndarray
+    after: np.ndarray
+    rate_before: np.ndarray
+    change_pct: list[float | None]
+    p_value: list[float | None]
+    label: list[str | None]
+
+
+def change_table(
+    before: Sequence[int],
+    after: Sequence[int],
+    population: np.ndarray,
+    months_before: int,
+    months_after: int,
+    multiplier: float = 1000.0,
+    usable: np.ndarray | None = None,
+) -> ChangeTable:
+    """Test each area's change of monthly rate between two periods (exposure = population × months with records).
+
+    change_pct is the change of the monthly rate in %; usable marks the areas allowed a rate (all when None).
+    """
+    before = np.asarray(before, dtype=np.int64)
+    after = np.asarray(after, dtype=np.int64)
+    population = np.asarray(population, dtype=float)
+    ok = np.isfinite(population) & (population > 0)
+    if usable is not None:
+        ok &= usable
+    rate_before = np.full(len(before), np.nan)
+    rate_before[ok] = before[ok] / population[ok] * multiplier
+    n = len(before)
+    pct: list[float | None] = [None] * n
+    p_values: list[float | None] = [None] * n
+    labels: list[str | None] = [None] * n
+    if months_before > 0 and months_after > 0:
+        for i in np.flatnonzero(ok):
+            per_before = float(before[i]) / months_before
+            per_after = float(after[i]) / months_after
+            pct[i] = (per_after / per_before - 1.0) * 100.0 if per_before > 0 else None
+            p = change_test(int(before[i]), int(after[i]), population[i] * months_before, population[i] * months_after)
+            p_values[i] = p if math.isfinite(p) else None
+            labels[i] = change_label(p, per_before, per_after)
+    return ChangeTable(before, after, rate_before, pct, p_values, labels)

@@ -1,82 +1,211 @@
-"""Crime counts by ward for one or two periods: month keys, filters, table aggregation and code matching."""
+"""Crime counts by ward for a main and an optional comparison period, from crime points or a table of counts.
+
+Both sources give the same thing (WardCounts): a count per ward in area order (core.areas: by code), the
+month of every record read (what the period's months with records come from), and every crime read either
+counted or left out under one reason, so that read = counted + sum(left_out) always holds. A crime is
+counted under the first reason that applies, in this order: its month (no usable month when a range is
+given, outside the months), its type or category, its location (no point, could not be reprojected),
+and last its ward (outside every ward; for a table, a code that matches no ward).
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from crime_mapping_plugin.core import months
-from crime_mapping_plugin.core.months import NO_MONTH, month_text
+from crime_mapping_plugin.core import areas as area_rule
+from crime_mapping_plugin.core.crime_points import (
+    NO_GEOMETRY,
+    NO_MONTH,
+    NOT_REPROJECTED,
+    OUTSIDE_AREAS,
+    OUTSIDE_MONTHS,
+    TYPE_NOT_SELECTED,
+)
+from crime_mapping_plugin.core.months import NO_MONTH as NO_MONTH_NUMBER
+from crime_mapping_plugin.core.months import MonthRange
+from crime_mapping_plugin.core.rates import FLAG_NO_GEOMETRY
+
+# The table's own reason: a row whose ward code is not among the ward polygons.
+UNMATCHED_CODE = "ward code matches no ward"
+REASONS = (NO_MONTH, OUTSIDE_MONTHS, TYPE_NOT_SELECTED, NO_GEOMETRY, NOT_REPROJECTED, OUTSIDE_AREAS, UNMATCHED_CODE)
 
 
-def month_number(key: str | None) -> int:
-    """Return the month number of 'YYYY-MM' (core.months' rule), NO_MONTH for None."""
-    return NO_MONTH if key is None else months.month_number(key)
-
-
-def months_between(first: str, last: str) -> int:
-    """Return the number of months from first to last inclusive (YYYY-MM)."""
-    return (int(last[:4]) - int(first[:4])) * 12 + int(last[5:]) - int(first[5:]) + 1
-
-
-@dataclass
-class Period:
-    """A month range; either end may be open (None)."""
-
-    start: str | None = None
-    end: str | None = None
-
-    def mask(self, months: np.ndarray) -> np.ndarray:
-        """Return which month numbers fall in the period (a missing month, -1, only in an unbounded one)."""
-        months = np.asarray(months, dtype=np.int64)
-        ok = np.ones(len(months), dtype=bool)
-        if self.start is None and self.end is None:
-            return ok
-        ok &= months >= 0
-        if self.start is not None:
-            ok &= months >= month_number(self.start)
-        if self.end is not None:
-            ok &= months <= month_number(self.end)
-        return ok
-
-    def describe(self, months_present: np.ndarray) -> tuple[str, int | None]:
-        """Return the period label ('2024-10 to 2024-12') and its number of months."""
-        present = np.asarray(months_present, dtype=np.int64)
-        present = present[present >= 0]
-        first = self.start or (month_text(present.min()) if len(present) else None)
-        last = self.end or (month_text(present.max()) if len(present) else None)
-        if first is None or last is None:
-            return "all records (no month)", None
-        return (first if first == last else f"{first} to {last}"), months_between(first, last)
+class CountTableError(ValueError):
+    """A count table that cannot be used; the message names the row and the field."""
 
 
 @dataclass
-class CodeMatch:
-    """Codes of one table that match the ward polygons, and those that do not."""
+class WardCounts:
+    """Crimes per ward (area order) in the main period and, optionally, the comparison period.
 
-    matched: int
-    unmatched: list[str] = field(default_factory=list)
-    unmatched_total: float = 0.0
+    read is the number of crimes read (points, one per part of a multipoint; or the sum of a table's counts);
+    left_out holds the crimes of the main period's reading left out, by reason; record_months the month of
+    every record read (NO_MONTH where none), before any type or category choice; records_without_month
+    counts the records whose month field holds no month (left out under NO_MONTH when a range is given,
+    counted otherwise).
+    """
+
+    read: int
+    rows: int
+    current: np.ndarray
+    previous: np.ndarray | None
+    record_months: np.ndarray
+    left_out: Counter = field(default_factory=Counter)
+    on_boundary: int = 0
+    in_several: int = 0
+    distinct_points: int = 0
+    unmatched_codes: list[str] = field(default_factory=list)
+    uncountable: dict[int, str] = field(default_factory=dict)
+    records_without_month: int = 0
+
+    @property
+    def counted(self) -> int:
+        """The crimes counted in a ward in the main period."""
+        return int(self.current.sum())
+
+    def check_balance(self) -> None:
+        """Raise AssertionError unless every crime read is counted or left out under one reason."""
+        balance = self.counted + sum(self.left_out.values())
+        if balance != self.read:  # a bug, never the user's input
+            raise AssertionError(f"Internal error: {self.read} crimes read but {balance} accounted for.")
 
 
-def aggregate_table(
-    codes: Sequence, counts: Sequence, ward_codes: Sequence[str]
-) -> tuple[np.ndarray, CodeMatch, list[int]]:
-    """Sum counts per ward code; return per-ward sums, the codes not among the wards, and bad row numbers."""
-    values = pd.to_numeric(pd.Series(list(counts), dtype=object), errors="coerce").to_numpy(dtype=float)
-    bad_mask = ~np.isfinite(values) | (values < 0) | (values != np.floor(np.where(np.isfinite(values), values, 0)))
-    keys = pd.Series(["" if c is None else str(c).strip() for c in codes], dtype=object)
-    good = ~bad_mask
-    sums_by_code = pd.Series(values[good], index=keys[good].to_numpy()).groupby(level=0).sum()
+def _without_month(months: np.ndarray | None) -> int:
+    return 0 if months is None else int((months == NO_MONTH_NUMBER).sum())
+
+
+def _in_period(months: np.ndarray | None, wanted: MonthRange, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Return (no usable month while a range is given, in the range) per record."""
+    if months is None:
+        return np.zeros(n, dtype=bool), np.ones(n, dtype=bool)
+    no_month = (months == NO_MONTH_NUMBER) if not wanted.open else np.zeros(n, dtype=bool)
+    return no_month, wanted.mask(months)
+
+
+def count_points(
+    areas: area_rule.Areas,
+    x: np.ndarray,
+    y: np.ndarray,
+    months: np.ndarray | None,
+    type_ok: np.ndarray,
+    current: MonthRange,
+    previous: MonthRange | None = None,
+    had_point: np.ndarray | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> WardCounts:
+    """Count crime points (in the areas' CRS, NaN where there is none) into the areas by the area rule.
+
+    had_point marks the points that had a location before reprojection (NaN now means 'could not be
+    reprojected' for them); an area with no geometry gets no count and is listed in uncountable.
+    """
+    n = len(x)
+    had_point = np.isfinite(x) & np.isfinite(y) if had_point is None else had_point
+    located = np.isfinite(x) & np.isfinite(y)
+    no_month, cur = _in_period(months, current, n)
+    prev = previous.mask(months) if previous is not None and months is not None else np.zeros(n, dtype=bool)
+    use = (cur | prev) & type_ok & located
+    assigned = area_rule.assign(areas, x[use], y[use], is_cancelled, progress)
+    owner = np.full(n, -1, dtype=np.int64)
+    owner[use] = assigned.polygon
+    sel = cur & type_ok & located
+    counts = np.bincount(owner[sel & (owner >= 0)], minlength=len(areas)).astype(np.int64)
+    left_out = Counter(
+        {
+            NO_MONTH: int(no_month.sum()),
+            OUTSIDE_MONTHS: int((~cur & ~no_month).sum()),
+            TYPE_NOT_SELECTED: int((cur & ~type_ok).sum()),
+            NO_GEOMETRY: int((cur & type_ok & ~had_point).sum()),
+            NOT_REPROJECTED: int((cur & type_ok & had_point & ~located).sum()),
+            OUTSIDE_AREAS: int((sel & (owner < 0)).sum()),
+        }
+    )
+    prev_counts = None
+    if previous is not None:
+        psel = prev & type_ok & located
+        prev_counts = np.bincount(owner[psel & (owner >= 0)], minlength=len(areas)).astype(np.int64)
+    result = WardCounts(
+        read=n,
+        rows=n,
+        current=counts,
+        previous=prev_counts,
+        record_months=months if months is not None else np.full(n, NO_MONTH_NUMBER, dtype=np.int64),
+        left_out=+left_out,
+        on_boundary=assigned.on_boundary,
+        in_several=assigned.in_several,
+        distinct_points=assigned.distinct_points,
+        uncountable={i: FLAG_NO_GEOMETRY for i in areas.empty},
+        records_without_month=_without_month(months),
+    )
+    result.check_balance()
+    return result
+
+
+def table_counts(values: Sequence[object], field_name: str) -> np.ndarray:
+    """Return a count column as whole numbers ≥ 0; CountTableError naming the first bad row and the field."""
+    numbers = pd.to_numeric(pd.Series(list(values), dtype=object), errors="coerce").to_numpy(dtype=float)
+    finite = np.isfinite(numbers)
+    bad = ~finite | (numbers < 0) | (numbers != np.floor(np.where(finite, numbers, 0)))
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        first = int(rows[0])
+        raise CountTableError(
+            f"{len(rows)} row(s) of the count table have a count in '{field_name}' that is not a whole number ≥ 0 "
+            f"(first: table row {first + 1}, value {values[first]!r}): fix or filter them."
+        )
+    return numbers.astype(np.int64)
+
+
+def count_table(
+    codes: Sequence[object],
+    counts: np.ndarray,
+    months: np.ndarray | None,
+    category_ok: np.ndarray,
+    ward_codes: Sequence[str],
+    current: MonthRange,
+    previous: MonthRange | None = None,
+) -> WardCounts:
+    """Sum a table's whole counts (see table_counts) per ward code for the periods; list codes matching no ward."""
+    n = len(counts)
+    keys = np.array(["" if c is None else str(c).strip() for c in codes], dtype=object)
     index = pd.Index(list(ward_codes))
-    sums = sums_by_code.reindex(index, fill_value=0).to_numpy().astype(np.int64)
-    unknown = sums_by_code[~sums_by_code.index.isin(index)]
-    matched = int(keys[good].isin(index).sum())
-    match = CodeMatch(matched, sorted(unknown.index.tolist()), float(unknown.sum()))
-    return sums, match, np.flatnonzero(bad_mask).tolist()
+    position = index.get_indexer(keys) if n else np.zeros(0, dtype=np.int64)
+    matched = position >= 0
+    no_month, cur = _in_period(months, current, n)
+
+    def sums(mask: np.ndarray) -> np.ndarray:
+        sel = mask & matched
+        return np.bincount(position[sel], weights=counts[sel], minlength=len(index)).astype(np.int64)
+
+    sel = cur & category_ok
+    left_out = Counter(
+        {
+            NO_MONTH: int(counts[no_month].sum()),
+            OUTSIDE_MONTHS: int(counts[~cur & ~no_month].sum()),
+            TYPE_NOT_SELECTED: int(counts[cur & ~category_ok].sum()),
+            UNMATCHED_CODE: int(counts[sel & ~matched].sum()),
+        }
+    )
+    prev = None
+    if previous is not None and months is not None:
+        prev = sums(previous.mask(months) & category_ok)
+    result = WardCounts(
+        read=int(counts.sum()),
+        rows=n,
+        current=sums(sel),
+        previous=prev,
+        record_months=months if months is not None else np.full(n, NO_MONTH_NUMBER, dtype=np.int64),
+        left_out=+left_out,
+        unmatched_codes=sorted(set(keys[sel & ~matched].tolist())),
+        records_without_month=_without_month(months),
+    )
+    result.check_balance()
+    return result
 
 
 def population_by_code(
@@ -99,3 +228,10 @@ def short_list(items: Sequence[str], limit: int = 12) -> str:
     items = list(items)
     text = ", ".join(f"'{i}'" for i in items[:limit])
     return text + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def matching(values: Sequence[object], keep: set[str]) -> np.ndarray:
+    """Return which values are among keep, compared without regard to case or surrounding blanks."""
+    wanted = {k.strip().casefold() for k in keep}
+    lookup = {v: v is not None and str(v).strip().casefold() in wanted for v in set(values)}
+    return np.fromiter((lookup[v] for v in values), dtype=bool, count=len(values))

@@ -1,12 +1,13 @@
 """Build ward populations from LSOA populations and an LSOA-to-ward best-fit lookup (ONS).
 
 Every LSOA of the population table is either added to one ward or reported: not in the lookup, or
-without a usable population. A lookup that sends one LSOA to two wards is refused, since it would
-count its residents twice.
+without a usable population (missing, not a number, infinite or negative). A lookup that sends one LSOA
+to two wards is refused, since it would count its residents twice.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -68,7 +69,7 @@ def ward_population(
             pop = float(value)
         except (TypeError, ValueError):
             pop = float("nan")
-        if pop != pop or pop < 0:  # NaN or negative
+        if not math.isfinite(pop) or pop < 0:  # NaN, infinite or negative
             result.bad_population.append(key)
             continue
         ward = ward_of.get(key)

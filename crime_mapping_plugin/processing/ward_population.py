@@ -5,7 +5,9 @@ from __future__ import annotations
 from qgis.core import (
     QgsFeatureRequest,
     QgsProcessing,
+    QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingFeedback,
     QgsProcessingParameterFeatureSink,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
@@ -13,7 +15,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QVariant
 
 from crime_mapping_plugin.core.ward_counts import short_list
-from crime_mapping_plugin.core.ward_population import ward_population
+from crime_mapping_plugin.core.ward_population import WardPopulation, ward_population
 from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
 from crime_mapping_plugin.processing.layer_info import describe_layer
 from crime_mapping_plugin.processing.output import TableOutput
@@ -21,7 +23,7 @@ from crime_mapping_plugin.processing.output import TableOutput
 OUTPUT_FIELDS = (("ward_code", "string"), ("ward_name", "string"), ("population", "double"), ("lsoas", "integer"))
 
 
-def _value(v):
+def _value(v: object) -> object:
     return None if v is None or (isinstance(v, QVariant) and v.isNull()) else v
 
 
@@ -61,7 +63,7 @@ class WardPopulationAlgorithm(CrimeMappingAlgorithm):
         "lookup giving one LSOA two wards, or an LSOA listed twice in the population table, is refused."
     )
 
-    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802
         pop = QgsProcessingParameterFeatureSource(
             self.LSOA_POPULATION, self.tr("LSOA population table"), [QgsProcessing.TypeVector]
         )
@@ -112,7 +114,9 @@ class WardPopulationAlgorithm(CrimeMappingAlgorithm):
             texts=[(self.REPORT, "Report")],
         )
 
-    def _columns(self, parameters, context, source_name: str, field_names: list[str], label: str) -> list[list]:
+    def _columns(
+        self, parameters: dict, context: QgsProcessingContext, source_name: str, field_names: list[str], label: str
+    ) -> list[list]:
         source = self.parameterAsSource(parameters, source_name, context)
         if source is None:
             raise QgsProcessingException(self.invalidSourceError(parameters, source_name))
@@ -123,8 +127,9 @@ class WardPopulationAlgorithm(CrimeMappingAlgorithm):
         missing = [n for n in names if n and source.fields().lookupField(n) < 0]
         if missing:
             raise QgsProcessingException(
-                f"The {label} has no field {', '.join(map(repr, missing))}; "
-                f"its fields are: {', '.join(source.fields().names())}."
+                self.tr("The {} has no field {}; its fields are: {}.").format(
+                    label, ", ".join(map(repr, missing)), ", ".join(source.fields().names())
+                )
             )
         used = [n for n in names if n]
         request = (
@@ -136,7 +141,9 @@ class WardPopulationAlgorithm(CrimeMappingAlgorithm):
                 cols[i].append(_value(f[n]) if n else None)
         return cols
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+    def processAlgorithm(  # noqa: N802
+        self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> dict:
         codes, pops = self._columns(
             parameters,
             context,
@@ -149,7 +156,7 @@ class WardPopulationAlgorithm(CrimeMappingAlgorithm):
             context,
             self.LOOKUP,
             [self.LOOKUP_LSOA_FIELD, self.LOOKUP_WARD_FIELD, self.LOOKUP_WARD_NAME_FIELD],
-            "lookup table",
+            self.tr("lookup table"),
         )
         try:
             result = ward_population(codes, pops, lsoa, ward, name)
@@ -171,21 +178,7 @@ class WardPopulationAlgorithm(CrimeMappingAlgorithm):
         except BaseException:
             output.abort()
             raise
-        lines = [
-            f"{len(codes)} LSOA rows read: {result.assigned_lsoas} assigned to {len(result.codes)} wards "
-            f"({result.assigned_population:,.0f} residents); {len(result.not_in_lookup)} not in the lookup "
-            f"({result.not_in_lookup_population:,.0f} residents); "
-            f"{len(result.bad_population)} without a usable population.",
-        ]
-        if result.not_in_lookup:
-            lines.append("LSOAs not in the lookup: " + short_list(result.not_in_lookup))
-        if result.bad_population:
-            lines.append("LSOAs without a usable population: " + short_list(result.bad_population))
-        if result.lookup_without_population:
-            lines.append(
-                f"{len(result.lookup_without_population)} lookup LSOAs have no population row: "
-                + short_list(result.lookup_without_population)
-            )
+        lines = self._report(len(codes), result)
         for line in lines:
             feedback.pushInfo(line)
         describe_layer(
@@ -207,3 +200,31 @@ class WardPopulationAlgorithm(CrimeMappingAlgorithm):
             self.LOOKUP_WITHOUT_POPULATION: len(result.lookup_without_population),
             self.REPORT: "\n".join(lines),
         }
+
+    def _report(self, rows: int, result: WardPopulation) -> list[str]:
+        """Return the log lines: what was assigned, and every LSOA left out, by reason."""
+        lines = [
+            self.tr(
+                "{} LSOA rows read: {} assigned to {} wards ({:,.0f} residents); {} not in the lookup "
+                "({:,.0f} residents); {} without a usable population."
+            ).format(
+                rows,
+                result.assigned_lsoas,
+                len(result.codes),
+                result.assigned_population,
+                len(result.not_in_lookup),
+                result.not_in_lookup_population,
+                len(result.bad_population),
+            ),
+        ]
+        if result.not_in_lookup:
+            lines.append(self.tr("LSOAs not in the lookup: {}").format(short_list(result.not_in_lookup)))
+        if result.bad_population:
+            lines.append(self.tr("LSOAs without a usable population: {}").format(short_list(result.bad_population)))
+        if result.lookup_without_population:
+            lines.append(
+                self.tr("{} lookup LSOAs have no population row: {}").format(
+                    len(result.lookup_without_population), short_list(result.lookup_without_population)
+                )
+            )
+        return lines

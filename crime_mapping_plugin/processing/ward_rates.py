@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 from qgis.core import (
@@ -10,11 +11,11 @@ from qgis.core import (
     QgsFeature,
     QgsFeatureRequest,
     QgsFeatureSink,
-    QgsField,
-    QgsFields,
-    QgsGeometry,
+    QgsFeatureSource,
     QgsProcessing,
+    QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingFeedback,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
@@ -26,27 +27,33 @@ from qgis.core import (
     QgsProcessingParameterString,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QVariant
 
-from crime_mapping_plugin.core import crime_points, crime_types, rates
-from crime_mapping_plugin.core import point_in_polygon as pip
-from crime_mapping_plugin.core.policeuk import check_month
+from crime_mapping_plugin.core import areas as area_rule
+from crime_mapping_plugin.core import crime_points, crime_types, rates, ward_counts
+from crime_mapping_plugin.core.months import MonthRange, ranges_text
 from crime_mapping_plugin.core.reproject import BulkTransformer
-from crime_mapping_plugin.core.ward_counts import (
-    Period,
-    aggregate_table,
-    population_by_code,
-    short_list,
-)
+from crime_mapping_plugin.core.ward_counts import CountTableError, WardCounts, population_by_code, short_list
+from crime_mapping_plugin.core.ward_rates import NoRecordsError, WardRates, WardRatesRequest, periods, ward_rates
 from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
 from crime_mapping_plugin.processing.funnel_plot import draw_funnel_plot
 from crime_mapping_plugin.processing.layer_info import describe_layer
+from crime_mapping_plugin.processing.output import qgs_fields
 from crime_mapping_plugin.processing.rate_style import parse_breaks, quantile_breaks, rate_style
 
 BOUNDARY_RULE = (
     "A crime is counted in the ward whose polygon contains it, boundary included; a point on the "
     "boundary of several wards (or in an overlap) is counted once, in the ward with the lowest ward code."
 )
+
+
+@dataclass
+class CountLog:
+    """What the counting says: the crimes counted, for titles, and lines for the log and the report."""
+
+    what: str
+    description: str
+    lines: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 class WardRatesAlgorithm(CrimeMappingAlgorithm):
@@ -92,6 +99,9 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
     MONTHS = "MONTHS"
     PERIOD = "PERIOD"
     REPORT = "REPORT"
+    NO_MONTH_CRIMES = "NO_MONTH_CRIMES"
+    WARDS_WITHOUT_GEOMETRY = "WARDS_WITHOUT_GEOMETRY"
+    MISSING_MONTHS = "MISSING_MONTHS"
 
     NAME = "wardrates"
     DISPLAY_NAME = "Ward crime rates with confidence intervals"
@@ -108,10 +118,14 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         "counted and reported; table rows whose ward code is not among the polygons are listed.<br>"
         "<b>Filters</b>: police.uk crime types and harmonised groups (points), or a category field and values "
         "(table, e.g. major_category), and a month range (YYYY-MM, inclusive). The period and its number of "
-        "months are written to every ward.<br>"
+        "months with records are written to every ward: a month of the period with no record at all in the "
+        "input (before the type or category choice) is missing data, listed in the log, the report and the "
+        "layer's metadata, and not counted as a month (docs/methods.md). With a month range, records whose "
+        "month field holds no month are left out and counted. Each part of a multipoint is one crime.<br>"
         "<b>Population</b>: a field of the ward layer or a table joined on the ward code ('Ward populations "
-        "from LSOA populations' builds one). A missing, zero or negative population gives an empty rate and "
-        "a flag.<br>"
+        "from LSOA populations' builds one). A missing, zero, negative or non-numeric (text, infinite) "
+        "population gives an empty rate and a flag naming why. A ward with no geometry gets no count of crime "
+        "points, no rate and no rank, and a flag.<br>"
         "<b>Confidence limits</b> (95 % and 99.8 %): exact Poisson limits below 10 crimes "
         "(χ²(α/2; 2x)/2, χ²(1−α/2; 2x+2)/2) and Byar's method from 10, divided by the population and "
         "multiplied by the multiplier (PHEindicatormethods phe_rate).<br>"
@@ -122,9 +136,11 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         "draws the continuous limits χ²(α/2; 2E)/2 and χ²(1−α/2; 2E+2)/2; as counts are whole numbers a ward "
         "very close to a curve can fall on either side of it.<br>"
         "<b>Empirical Bayes</b> (optional): GeoDa's smoothed rate, shrinking small wards towards the overall rate.<br>"
-        "<b>Comparison period</b> (optional): counts and rates of an earlier month range, the change and an "
+        "<b>Comparison period</b> (optional; it may share no month with the main period, as the test takes the "
+        "two counts as independent): counts and rates of an earlier month range, the change and an "
         "exact test of it: given both counts, the later count is Binomial(total, p) with p = exposure of the "
-        "later period / both exposures (exposure = population × months); the two-sided p-value adds the "
+        "later period / both exposures (exposure = population × months with records); the two-sided p-value "
+        "adds the "
         "probabilities of all outcomes no more likely than the observed one. 'increase'/'decrease' at 95 % "
         "when p < 0.05, at 99.8 % when p < 0.002. change_pct is the change of the monthly rate in %, so periods "
         "of different lengths compare fairly.<br>"
@@ -133,7 +149,13 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         "periods on one scale), and optionally a funnel plot PNG."
     )
 
-    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802
+        self._add_crime_parameters()
+        self._add_month_parameters()
+        self._add_ward_parameters()
+        self._add_result_parameters()
+
+    def _add_crime_parameters(self) -> None:
         crimes = QgsProcessingParameterFeatureSource(
             self.CRIMES, self.tr("Crime points"), [QgsProcessing.TypeVectorPoint], optional=True
         )
@@ -198,9 +220,14 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         )
         groups.setHelp(self.tr("Harmonised groups to count (field crime_group); none selected counts all."))
         self.addParameter(groups)
+
+    def _add_month_parameters(self) -> None:
         month_field = QgsProcessingParameterString(self.MONTH_FIELD, self.tr("Month field"), "month", optional=True)
         month_field.setHelp(
-            self.tr("The field holding the month (a date or YYYY-MM text) in the crime points or table.")
+            self.tr(
+                "The field holding the month in the crime points or table: a date, or text YYYY-MM, YYYY-MM-DD or "
+                "YYYYMM (anything else is no month)."
+            )
         )
         month_field.setFlags(month_field.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
         self.addParameter(month_field)
@@ -210,17 +237,19 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             (
                 self.PREV_START_MONTH,
                 "Comparison period: first month (YYYY-MM)",
-                "Inclusive; set both ends for a comparison.",
+                "Inclusive; set both ends for a comparison; no month may be in the main period too.",
             ),
             (
                 self.PREV_END_MONTH,
                 "Comparison period: last month (YYYY-MM)",
-                "Inclusive; set both ends for a comparison.",
+                "Inclusive; set both ends for a comparison; no month may be in the main period too.",
             ),
         ):
             param = QgsProcessingParameterString(name, self.tr(label), optional=True)
             param.setHelp(self.tr(help_text))
             self.addParameter(param)
+
+    def _add_ward_parameters(self) -> None:
         wards = QgsProcessingParameterFeatureSource(
             self.WARDS, self.tr("Ward polygons"), [QgsProcessing.TypeVectorPolygon]
         )
@@ -263,6 +292,8 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             param = QgsProcessingParameterField(pname, self.tr(label), default, self.POPULATION_TABLE, optional=True)
             param.setHelp(self.tr(help_text))
             self.addParameter(param)
+
+    def _add_result_parameters(self) -> None:
         mult = QgsProcessingParameterNumber(
             self.MULTIPLIER, self.tr("Rate per (residents)"), QgsProcessingParameterNumber.Double, 1000.0, minValue=1.0
         )
@@ -306,32 +337,23 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
                 (self.UNMATCHED_CRIMES, "Crimes in table rows whose ward code matches no polygon"),
                 (self.WARDS_WITHOUT_RATE, "Wards without a rate (no usable population)"),
                 (self.OVERALL_RATE, "Rate of all wards together"),
-                (self.MONTHS, "Number of months"),
+                (self.MONTHS, "Number of months with records"),
+                (self.NO_MONTH_CRIMES, "Crimes without a usable month (a month range was given)"),
+                (self.WARDS_WITHOUT_GEOMETRY, "Wards without a geometry (with crime points: no count, no rate)"),
             ),
             texts=[
                 (self.UNMATCHED_CODES, "Ward codes that do not match"),
+                (self.MISSING_MONTHS, "Months of the periods without any record (missing data)"),
                 (self.PERIOD, "Period"),
                 (self.REPORT, "Report"),
             ],
         )
 
-    def _periods(self, parameters, context) -> tuple[Period, Period | None]:
-        def month(name: str, label: str) -> str | None:
-            return check_month(self.parameterAsString(parameters, name, context), label)
+    def _periods(self, parameters: dict, context: QgsProcessingContext) -> tuple[MonthRange, MonthRange | None]:
+        names = (self.START_MONTH, self.END_MONTH, self.PREV_START_MONTH, self.PREV_END_MONTH)
+        return periods(*(self.parameterAsString(parameters, name, context) for name in names))
 
-        current = Period(month(self.START_MONTH, "first month"), month(self.END_MONTH, "last month"))
-        prev_start = month(self.PREV_START_MONTH, "comparison period's first month")
-        prev_end = month(self.PREV_END_MONTH, "comparison period's last month")
-        for p in (current, Period(prev_start, prev_end)):
-            if p.start and p.end and p.start > p.end:
-                raise ValueError(f"The month range {p.start} to {p.end} ends before it starts: swap the months.")
-        if bool(prev_start) != bool(prev_end):
-            raise ValueError("Comparison period: give both its first and its last month (YYYY-MM), or neither.")
-        if prev_start and not (current.start and current.end):
-            raise ValueError("A comparison period needs the first and last month of the main period too.")
-        return current, (Period(prev_start, prev_end) if prev_start else None)
-
-    def checkParameterValues(self, parameters, context):  # noqa: N802
+    def checkParameterValues(self, parameters: dict, context: QgsProcessingContext) -> tuple[bool, str]:  # noqa: N802
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
@@ -345,6 +367,10 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             return False, self.tr(
                 "Give either a population field of the ward layer or a population table (one of the two)."
             )
+        if self.parameterAsString(parameters, self.CATEGORY_VALUES, context).strip() and not self.parameterAsString(
+            parameters, self.CATEGORY_FIELD, context
+        ):
+            return False, self.tr("Categories to keep were given without a category field: choose the field.")
         try:
             self._periods(parameters, context)
             parse_breaks(self.parameterAsString(parameters, self.CLASS_BREAKS, context))
@@ -352,267 +378,94 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             return False, str(err)
         return True, ""
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+    def processAlgorithm(  # noqa: N802
+        self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> dict:
+        request, breaks = self._request(parameters, context)
+        wards = self._source(parameters, self.WARDS, context)
+        name_field = self.parameterAsString(parameters, self.WARD_NAME_FIELD, context)
+        pop_field = self.parameterAsString(parameters, self.POPULATION_FIELD, context)
+        areas = self._read_wards(parameters, context, wards, name_field, pop_field, feedback)
+        notes: list[str] = []
+        if parameters.get(self.CRIMES) not in (None, ""):
+            counts, log = self._count_points(parameters, context, feedback, wards, areas, request)
+        else:
+            counts, log = self._count_table(parameters, context, feedback, areas, request, notes)
+        feedback.setProgress(75)
+        if pop_field:
+            population = areas.attributes[pop_field]
+        else:
+            population = self._read_population(parameters, context, areas.codes, notes)
+        names = [None if v is None else str(v) for v in areas.attributes.get(name_field, [None] * len(areas))]
+        try:
+            result = ward_rates(request, areas.codes, names, counts, population)
+        except NoRecordsError as err:
+            raise QgsProcessingException(str(err)) from err
+        without_rate = self._without_rate(result)
+        dest_id = self._write(parameters, context, result, areas, wards)
+        report = self._report(result, log, notes, without_rate, feedback)
+        outputs = self._funnel_plot(parameters, context, result, log, feedback)
+        self._describe(context, dest_id, result, log, pop_field, breaks)
+        # UNMATCHED_CODES has always listed the wards without a population beside the codes that do not match.
+        outputs.update(self._numbers(result, notes + without_rate, report, len(areas.empty)))
+        outputs[self.OUTPUT] = dest_id
+        return outputs
+
+    def _request(self, parameters: dict, context: QgsProcessingContext) -> tuple[WardRatesRequest, list[float]]:
         try:
             current, previous = self._periods(parameters, context)
             breaks = parse_breaks(self.parameterAsString(parameters, self.CLASS_BREAKS, context))
         except ValueError as err:
             raise QgsProcessingException(str(err)) from err
-        multiplier = self.parameterAsDouble(parameters, self.MULTIPLIER, context)
-        wards = self.parameterAsSource(parameters, self.WARDS, context)
-        if wards is None:
-            raise QgsProcessingException(self.invalidSourceError(parameters, self.WARDS))
-        code_field = self.parameterAsString(parameters, self.WARD_CODE_FIELD, context) or "WD24CD"
-        name_field = self.parameterAsString(parameters, self.WARD_NAME_FIELD, context)
-        pop_field = self.parameterAsString(parameters, self.POPULATION_FIELD, context)
-        ward = self._read_wards(wards, code_field, name_field, pop_field, feedback)
-        codes = ward["codes"]
-        report: list[str] = []
-        unmatched: list[str] = []
-
-        if parameters.get(self.CRIMES) not in (None, ""):
-            result = self._count_points(parameters, context, feedback, wards, ward, current, previous)
-        else:
-            result = self._count_table(parameters, context, feedback, codes, current, previous)
-            if result["unmatched_codes"]:
-                unmatched.append(
-                    f"count table codes not among the wards ({len(result['unmatched_codes'])}, "
-                    f"{result['unmatched_crimes']:.0f} crimes): {short_list(result['unmatched_codes'])}"
-                )
-        feedback.setProgress(75)
-
-        population = ward["population"] if pop_field else self._read_population(parameters, context, codes, unmatched)
-        no_pop = [c for c, p in zip(codes, population) if p is None]
-        if no_pop:
-            unmatched.append(f"wards without a population ({len(no_pop)}): {short_list(no_pop)}")
-
-        smooth = self.parameterAsBoolean(parameters, self.SMOOTH, context)
-        table = rates.rate_table(result["current"], population, multiplier, smooth)
-        period_label, n_months = current.describe(result["months_current"])
-        prev_table = None
-        prev_label, prev_months = None, None
-        if previous is not None:
-            prev_table = rates.rate_table(result["previous"], population, multiplier, False)
-            prev_label, prev_months = previous.describe(result["months_previous"])
-
-        sink_fields = self._output_fields(previous is not None)
-        sink, dest_id = self.parameterAsSink(
-            parameters, self.OUTPUT, context, sink_fields, ward["wkb_type"], wards.sourceCrs()
+        request = WardRatesRequest(
+            months=current,
+            previous=previous,
+            multiplier=self.parameterAsDouble(parameters, self.MULTIPLIER, context),
+            smooth=self.parameterAsBoolean(parameters, self.SMOOTH, context),
         )
-        if sink is None:
-            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
-        # Everything slow is done before the sink exists, so a cancelled run leaves no output; writing
-        # a few hundred wards is not interrupted half way.
-        for i, code in enumerate(codes):
-            f = QgsFeature(sink_fields)
-            f.setGeometry(ward["geometries"][i])
-            attrs = [
-                code,
-                ward["names"][i],
-                int(table.count[i]),
-                _num(table.population[i]),
-                n_months,
-                period_label,
-                _num(table.rate[i]),
-                _num(table.limits[0.95][0][i]),
-                _num(table.limits[0.95][1][i]),
-                _num(table.limits[0.998][0][i]),
-                _num(table.limits[0.998][1][i]),
-                table.comparison[i],
-                _num(table.overall_rate),
-                _num(table.eb_rate[i]),
-                None if not np.isfinite(table.rank[i]) else int(table.rank[i]),
-                table.flags[i] or None,
-            ]
-            if prev_table is not None:
-                attrs += self._change_attributes(table, prev_table, i, population[i], n_months, prev_months, prev_label)
-            f.setAttributes(attrs)
-            sink.addFeature(f, QgsFeatureSink.FastInsert)
-        del sink
+        return request, breaks
 
-        without_rate = int(np.sum(~np.isfinite(table.rate)))
-        report.extend(result["report"])
-        report.append(
-            f"Overall rate {table.overall_rate:.3f} per {multiplier:g} residents, {period_label} "
-            f"({n_months if n_months is not None else '?'} months); {without_rate} ward(s) without a rate."
-        )
-        counts_by_label = {lab: table.comparison.count(lab) for lab in rates.COMPARISON_LABELS}
-        report.append("Comparison with all wards: " + ", ".join(f"{k}: {v}" for k, v in counts_by_label.items()))
-        for line in report:
-            feedback.pushInfo(line)
-        for line in unmatched:
-            feedback.pushWarning(self.tr("Codes that do not match: ") + line)
-
-        plot_path = self.parameterAsFileOutput(parameters, self.FUNNEL_PLOT, context)
-        results = {}
-        if plot_path:
-            title = f"Ward crime rates ({result['what']}), {period_label}: funnel plot"
-            drawn = draw_funnel_plot(
-                plot_path, table.population, table.rate, table.comparison, table.overall_rate, multiplier, title
-            )
-            feedback.pushInfo(f"Funnel plot of {drawn} wards written to {plot_path}")
-            results[self.FUNNEL_PLOT] = plot_path
-
-        if not breaks:
-            breaks = quantile_breaks(table.rate)
-        unit = f"crimes per {multiplier:,.0f} residents, {period_label}"
-        describe_layer(
-            context,
-            dest_id,
-            title=f"Ward crime rates: {unit}",
-            abstract=(
-                f"Crimes by ward and rate ({unit}). {result['description']} Population: "
-                f"{'field ' + pop_field if pop_field else 'population table'}. 95 % and 99.8 % confidence limits: "
-                "exact Poisson below 10 crimes, Byar's method from 10 (PHEindicatormethods phe_rate). vs_all compares "
-                "each ward with the rate of all wards by an exact two-sided Poisson test at 95 % and 99.8 %. "
-                "eb_rate: GeoDa Empirical Bayes. "
-                f"rank 1 = highest rate. {BOUNDARY_RULE} Wards without a usable population have no rate and a flag."
-            ),
-            keywords=["crime", "rate", "ward", period_label],
-            style=rate_style("rate", breaks, f"crimes per {multiplier:,.0f} residents", f"Ward crime rates: {unit}"),
-        )
-        results.update(
-            {
-                self.OUTPUT: dest_id,
-                self.CRIMES_READ: result["read"],
-                self.CRIMES_COUNTED: int(table.count.sum()),
-                self.OUTSIDE_WARDS: result.get("outside", 0),
-                self.ON_BOUNDARY: result.get("on_boundary", 0),
-                self.NO_LOCATION: result.get("no_location", 0),
-                self.LEFT_OUT_MONTHS: result["left_out_months"],
-                self.LEFT_OUT_TYPES: result["left_out_types"],
-                self.UNMATCHED_CRIMES: result.get("unmatched_crimes", 0),
-                self.UNMATCHED_CODES: "; ".join(unmatched),
-                self.WARDS_WITHOUT_RATE: without_rate,
-                self.OVERALL_RATE: _num(table.overall_rate),
-                self.MONTHS: n_months,
-                self.PERIOD: period_label,
-                self.REPORT: "\n".join(report + unmatched),
-            }
-        )
-        return results
-
-    @staticmethod
-    def _change_attributes(table, prev, i, population, months, prev_months, prev_label) -> list:
-        before, after = int(prev.count[i]), int(table.count[i])
-        pop = prev.population[i]
-        if not (np.isfinite(pop) and pop > 0) or not months or not prev_months:
-            return [before, prev_months, prev_label, _num(prev.rate[i]), None, None, None]
-        per_month_before = before / prev_months
-        per_month_after = after / months
-        change = (per_month_after / per_month_before - 1.0) * 100.0 if per_month_before > 0 else None
-        p_value = rates.change_test(before, after, pop * prev_months, pop * months)
-        return [
-            before,
-            prev_months,
-            prev_label,
-            _num(prev.rate[i]),
-            change,
-            _num(p_value),
-            rates.change_label(p_value, per_month_before, per_month_after),
-        ]
-
-    @staticmethod
-    def _output_fields(with_previous: bool) -> QgsFields:
-        spec = [
-            ("ward_code", QVariant.String),
-            ("ward_name", QVariant.String),
-            ("crimes", QVariant.Int),
-            ("population", QVariant.Double),
-            ("months", QVariant.Int),
-            ("period", QVariant.String),
-            ("rate", QVariant.Double),
-            ("rate_lcl95", QVariant.Double),
-            ("rate_ucl95", QVariant.Double),
-            ("rate_lcl998", QVariant.Double),
-            ("rate_ucl998", QVariant.Double),
-            ("vs_all", QVariant.String),
-            ("rate_all", QVariant.Double),
-            ("eb_rate", QVariant.Double),
-            ("rank", QVariant.Int),
-            ("flag", QVariant.String),
-        ]
-        if with_previous:
-            spec += [
-                ("prev_crimes", QVariant.Int),
-                ("prev_months", QVariant.Int),
-                ("prev_period", QVariant.String),
-                ("prev_rate", QVariant.Double),
-                ("change_pct", QVariant.Double),
-                ("change_p", QVariant.Double),
-                ("change_sig", QVariant.String),
-            ]
-        fields = QgsFields()
-        for name, kind in spec:
-            fields.append(QgsField(name, kind))
-        return fields
-
-    def _read_wards(self, source, code_field, name_field, pop_field, feedback) -> dict:
-        fields = source.fields()
-        for label, fname in (("ward code", code_field), ("ward name", name_field), ("population", pop_field)):
-            if fname and fields.lookupField(fname) < 0:
-                raise QgsProcessingException(
-                    f"The ward layer has no field '{fname}' ({label}); its fields are: {', '.join(fields.names())}."
-                )
-        rows = []
-        for f in source.getFeatures():
-            code = f[code_field]
-            if code is None or (isinstance(code, QVariant) and code.isNull()) or str(code).strip() == "":
-                raise QgsProcessingException(
-                    f"Ward feature {f.id()} has no code in field '{code_field}': every ward needs a unique code."
-                )
-            name = f[name_field] if name_field else None
-            pop = f[pop_field] if pop_field else None
-            rows.append(
-                (str(code).strip(), None if _is_null(name) else str(name), None if _is_null(pop) else pop, f.geometry())
-            )
-        codes = [r[0] for r in rows]
-        dupes = sorted({c for c in codes if codes.count(c) > 1}) if len(set(codes)) != len(codes) else []
-        if dupes:
-            raise QgsProcessingException(
-                f"Ward codes must be unique in field '{code_field}'; repeated: {short_list(dupes)}. Dissolve the ward "
-                "layer by code or choose another code field."
-            )
-        # Ordering by code makes the boundary rule (lowest code wins) a property of the order.
-        rows.sort(key=lambda r: r[0])
-        wkb_type = QgsWkbTypes.multiType(QgsWkbTypes.flatType(source.wkbType()))
-        geometries = []
-        for r in rows:
-            g = QgsGeometry(r[3])
-            if not g.isNull():
-                g.convertToMultiType()
-                # The output is 2D (the counting is): drop Z and M rather than let the sink refuse them.
-                g.get().dropZValue()
-                g.get().dropMValue()
-            geometries.append(g)
-        return {
-            "codes": [r[0] for r in rows],
-            "names": [r[1] for r in rows],
-            "population": [r[2] for r in rows],
-            "geometries": geometries,
-            "wkb_type": wkb_type,
-        }
-
-    @staticmethod
-    def _edges(geometries) -> list[pip.Edges]:
-        out = []
-        for g in geometries:
-            if g is None or g.isNull():
-                out.append(pip.edges_from_rings([]))
-                continue
-            geom = g.constGet()
-            if QgsWkbTypes.isCurvedType(geom.wkbType()):
-                geom = geom.segmentize()
-            out.append(pip.edges_from_rings(pip.rings_from_wkb(bytes(QgsGeometry(geom.clone()).asWkb()))))
-        return out
-
-    def _read_population(self, parameters, context, codes, unmatched) -> list:
-        source = self.parameterAsSource(parameters, self.POPULATION_TABLE, context)
+    def _source(self, parameters: dict, name: str, context: QgsProcessingContext) -> QgsFeatureSource:
+        source = self.parameterAsSource(parameters, name, context)
         if source is None:
-            raise QgsProcessingException(self.invalidSourceError(parameters, self.POPULATION_TABLE))
+            raise QgsProcessingException(self.invalidSourceError(parameters, name))
+        return source
+
+    def _read_wards(
+        self,
+        parameters: dict,
+        context: QgsProcessingContext,
+        source: QgsFeatureSource,
+        name_field: str,
+        pop_field: str,
+        feedback: QgsProcessingFeedback,
+    ) -> area_rule.Areas:
+        """Read the wards in code order (the area rule), refusing a missing field, a blank or a repeated code."""
+        code_field = self.parameterAsString(parameters, self.WARD_CODE_FIELD, context) or "WD24CD"
+        names = source.fields().names()
+        for label, fname in (("ward code", code_field), ("ward name", name_field), ("population", pop_field)):
+            if fname and fname not in names:
+                raise QgsProcessingException(
+                    self.tr("The ward layer has no field '{}' ({}); its fields are: {}.").format(
+                        fname, label, ", ".join(names)
+                    )
+                )
+        fields = [f for f in (name_field, pop_field) if f]
+        try:
+            areas = area_rule.read_areas(source, None, None, code_field, fields, "ward", feedback.isCanceled)
+        except area_rule.AreaInputError as err:
+            raise QgsProcessingException(str(err)) from err
+        except InterruptedError as err:
+            raise QgsProcessingException(self.tr("Cancelled; nothing was written.")) from err
+        return areas
+
+    def _read_population(
+        self, parameters: dict, context: QgsProcessingContext, codes: list[str], notes: list[str]
+    ) -> list:
+        source = self._source(parameters, self.POPULATION_TABLE, context)
         code_field = self.parameterAsString(parameters, self.POP_CODE_FIELD, context) or "ward_code"
         value_field = self.parameterAsString(parameters, self.POP_VALUE_FIELD, context) or "population"
-        _require_fields(source, "population table", (code_field, value_field))
+        self._require_fields(source, self.tr("population table"), (code_field, value_field))
         table_codes, values = [], []
         request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry)
         request.setSubsetOfAttributes([code_field, value_field], source.fields())
@@ -622,228 +475,400 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         population, unknown, duplicated = population_by_code(table_codes, values, codes)
         if duplicated:
             raise QgsProcessingException(
-                f"The population table has ward codes on more than one row in '{code_field}': "
-                f"{short_list(duplicated)}. Give one row per ward."
+                self.tr(
+                    "The population table has ward codes on more than one row in '{}': {}. Give one row per ward."
+                ).format(code_field, short_list(duplicated))
             )
         if unknown:
-            unmatched.append(f"population table codes not among the wards ({len(unknown)}): {short_list(unknown)}")
+            notes.append(
+                self.tr("population table codes not among the wards ({}): {}").format(len(unknown), short_list(unknown))
+            )
         return population
 
-    def _count_table(self, parameters, context, feedback, codes, current, previous) -> dict:
-        source = self.parameterAsSource(parameters, self.COUNTS_TABLE, context)
-        if source is None:
-            raise QgsProcessingException(self.invalidSourceError(parameters, self.COUNTS_TABLE))
+    def _without_rate(self, result: WardRates) -> list[str]:
+        """List the wards without a rate by reason (no population, not a number …), naming them."""
+        by_flag: dict[str, list[str]] = {}
+        for code, flag in zip(result.codes, result.table.flags):
+            if flag:
+                by_flag.setdefault(flag, []).append(code)
+        by_flag.pop(rates.FLAG_NO_GEOMETRY, None)  # the counting's own warning says it, and why
+        lines = []
+        for flag, codes in by_flag.items():
+            if flag == rates.FLAG_NO_POPULATION:
+                lines.append(self.tr("wards without a population ({}): {}").format(len(codes), short_list(codes)))
+            else:
+                lines.append(self.tr("wards flagged '{}' ({}): {}").format(flag, len(codes), short_list(codes)))
+        return lines
+
+    def _count_table(
+        self,
+        parameters: dict,
+        context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback,
+        areas: area_rule.Areas,
+        request: WardRatesRequest,
+        notes: list[str],
+    ) -> tuple[WardCounts, CountLog]:
+        source = self._source(parameters, self.COUNTS_TABLE, context)
         code_field = self.parameterAsString(parameters, self.COUNTS_CODE_FIELD, context) or "ward_code"
         count_field = self.parameterAsString(parameters, self.COUNTS_FIELD, context) or "count"
-        month_field = self.parameterAsString(parameters, self.MONTH_FIELD, context).strip()
         cat_field = self.parameterAsString(parameters, self.CATEGORY_FIELD, context)
         cat_text = self.parameterAsString(parameters, self.CATEGORY_VALUES, context)
-        keep_cats = {v.strip().casefold() for v in cat_text.split(",") if v.strip()}
-        if keep_cats and not cat_field:
-            raise QgsProcessingException("Categories to keep were given without a category field: choose the field.")
-        needs_month = current.start or current.end or previous is not None
-        has_month = bool(month_field) and source.fields().lookupField(month_field) >= 0
-        if needs_month and not has_month:
+        keep = {v.strip() for v in cat_text.split(",") if v.strip()}
+        if keep and not cat_field:
             raise QgsProcessingException(
-                f"The count table has no month field '{month_field}' but a month range was given: set the month field."
+                self.tr("Categories to keep were given without a category field: choose the field.")
             )
-        wanted = [code_field, count_field] + ([month_field] if has_month else []) + ([cat_field] if cat_field else [])
-        _require_fields(source, "count table", wanted)
-        columns = [code_field, count_field] + ([cat_field] if cat_field else [])
-        table = self._read_table(parameters, context, source, columns, month_field if has_month else None, feedback)
-        rows_code = table[code_field]
-        rows_count = table[count_field]
-        rows_cat = table[cat_field] if cat_field else [None] * len(rows_code)
-        months = table[month_field] if has_month else np.full(len(rows_code), -1, dtype=np.int64)
-        counts = np.array([_safe_float(v) for v in rows_count]) if isinstance(rows_count, list) else rows_count
-        cat_ok = np.ones(len(counts), dtype=bool)
-        if keep_cats:
-            keep = {c: c is not None and str(c).strip().casefold() in keep_cats for c in set(rows_cat)}
-            cat_ok = np.fromiter((keep[c] for c in rows_cat), dtype=bool, count=len(rows_cat))
-        cur = current.mask(months)
-        out = {"report": [], "read": float(np.nansum(counts))}
-        sel = np.flatnonzero(cur & cat_ok)
-        sums, match, bad = aggregate_table([rows_code[i] for i in sel], counts[sel], codes)
-        if bad:
-            raise QgsProcessingException(
-                f"{len(bad)} row(s) of the count table have a count in '{count_field}' that is not a whole number "
-                f"≥ 0 (e.g. table row {sel[bad[0]] + 1}): fix or filter them."
-            )
-        out["current"] = sums
-        out["unmatched_codes"] = match.unmatched
-        out["unmatched_crimes"] = match.unmatched_total
-        out["months_current"] = months[sel]
-        out["left_out_months"] = float(np.nansum(counts[~cur]))
-        out["left_out_types"] = float(np.nansum(counts[cur & ~cat_ok]))
-        if previous is not None:
-            pm = previous.mask(months)
-            psel = np.flatnonzero(pm & cat_ok)
-            psums, _, _ = aggregate_table([rows_code[i] for i in psel], counts[psel], codes)
-            out["previous"] = psums
-            out["months_previous"] = months[psel]
-        filt = f"categories {cat_field} in {sorted(keep_cats)}" if keep_cats else "all categories"
-        out["what"] = cat_text.strip() if keep_cats else "all categories"
-        out["description"] = f"Counts from a table of crime counts by ward code ({filt})."
-        out["report"].append(
-            f"Count table: {out['read']:.0f} crimes in {len(counts)} rows; {sums.sum()} counted in wards, "
-            f"{match.unmatched_total:.0f} in rows whose code matches no ward, {out['left_out_months']:.0f} outside "
-            f"the months, {out['left_out_types']:.0f} of categories not selected."
-        )
-        return out
-
-    def _count_points(self, parameters, context, feedback, wards, ward, current, previous) -> dict:
-        source = self.parameterAsSource(parameters, self.CRIMES, context)
-        if source is None:
-            raise QgsProcessingException(self.invalidSourceError(parameters, self.CRIMES))
-        month_field = self.parameterAsString(parameters, self.MONTH_FIELD, context).strip()
-        types = self.selected_enums(parameters, self.CRIME_TYPES, context)
-        groups = self.selected_enums(parameters, self.CRIME_GROUPS, context)
-        fields = source.fields()
-        has_month = bool(month_field) and fields.lookupField(month_field) >= 0
-        if (current.start or current.end or previous is not None) and not has_month:
-            raise QgsProcessingException(
-                f"The crime points have no month field '{month_field}' but a month range was given: "
-                "set the month field."
-            )
-        wanted = []
-        if types:
-            wanted.append("crime_type")
-        if groups:
-            wanted.append("crime_group")
-        _require_fields(source, "crime points", wanted)
-        feedback.setProgressText(self.tr("Reading crime points"))
-        x, y, values, months, how = self._read_points(
-            parameters, context, source, wanted, month_field if has_month else None, feedback
-        )
-        n = len(x)
-        type_ok = np.ones(n, dtype=bool)
-        if types:
-            keep = {crime_types.ALL_TYPES[i].casefold() for i in types}
-            labels = {v: v is not None and str(v).strip().casefold() in keep for v in set(values["crime_type"])}
-            type_ok &= np.fromiter((labels[v] for v in values["crime_type"]), dtype=bool, count=n)
-        if groups:
-            keep = {crime_types.GROUPS[i] for i in groups}
-            type_ok &= np.fromiter((v in keep for v in values["crime_group"]), dtype=bool, count=n)
-        if source.sourceCrs() != wards.sourceCrs() and n:
-            transform = QgsCoordinateTransform(source.sourceCrs(), wards.sourceCrs(), context.transformContext())
-            x, y = BulkTransformer(transform)(x, y)
-        located = np.isfinite(x) & np.isfinite(y)
-        cur = current.mask(months)
-        prev = previous.mask(months) if previous is not None else np.zeros(n, dtype=bool)
-        use = (cur | prev) & type_ok & located
-        feedback.setProgressText(self.tr("Counting crimes into wards"))
-        polygons = self._edges(ward["geometries"])
-        try:
-            assigned = pip.assign_points(
-                x[use], y[use], polygons, feedback.isCanceled, lambda f: feedback.setProgress(10 + 60 * f)
-            )
-        except InterruptedError as err:
-            raise QgsProcessingException(self.tr("Cancelled; nothing was written.")) from err
-        owner = np.full(n, -1, dtype=np.int64)
-        owner[use] = assigned.polygon
-        sel = cur & type_ok & located
-        counts = np.bincount(owner[sel & (owner >= 0)], minlength=len(polygons)).astype(np.int64)
-        out = {
-            "read": n,
-            "current": counts,
-            "months_current": months[cur & type_ok],
-            "left_out_months": int((~cur).sum()),
-            "left_out_types": int((cur & ~type_ok).sum()),
-            "no_location": int((cur & type_ok & ~located).sum()),
-            "outside": int((sel & (owner < 0)).sum()),
-            "on_boundary": assigned.on_boundary,
-            "unmatched_crimes": 0,
-            "unmatched_codes": [],
-        }
-        if previous is not None:
-            psel = prev & type_ok & located
-            out["previous"] = np.bincount(owner[psel & (owner >= 0)], minlength=len(polygons)).astype(np.int64)
-            out["months_previous"] = months[prev & type_ok]
-        filt = []
-        if types:
-            filt.append("crime types " + ", ".join(crime_types.ALL_TYPES[i] for i in types))
-        if groups:
-            filt.append("groups " + ", ".join(crime_types.GROUPS[i] for i in groups))
-        out["what"] = (
-            "; ".join(
-                [", ".join(crime_types.ALL_TYPES[i] for i in types)] * bool(types)
-                + [", ".join(crime_types.GROUPS[i] for i in groups)] * bool(groups)
-            )
-            or "all crime types"
-        )
-        out["description"] = (
-            f"Counts of crime points by ward ({'; '.join(filt) if filt else 'all crime types'}; "
-            f"crime groups {crime_types.GROUPS_VERSION})."
-        )
-        balance = counts.sum() + out["outside"] + out["no_location"] + out["left_out_months"] + out["left_out_types"]
-        if balance != n:  # a bug, never the user's input
-            raise QgsProcessingException(f"Internal error: {n} crimes read but {balance} accounted for.")
-        out["report"] = [
-            f"Crime points read ({how}): {n}. Counted in wards: {counts.sum()}; outside every ward: {out['outside']}; "
-            f"without a location: {out['no_location']}; outside the months: {out['left_out_months']}; "
-            f"types not selected: {out['left_out_types']}.",
-            f"{assigned.on_boundary} point(s) lay on a ward boundary and {assigned.in_several} matched more than one "
-            f"ward; {BOUNDARY_RULE} {assigned.distinct_points} distinct locations were tested.",
-        ]
-        if out["outside"]:
-            feedback.pushWarning(self.tr(f"{out['outside']} crime(s) lie outside every ward and are not in any rate."))
-        return out
-
-    def _read_table(self, parameters, context, source, columns, month_field, feedback) -> dict:
-        """Return the table's columns (and month numbers), in bulk for a whole GDAL layer."""
-        wanted = {c: crime_points.AUTO for c in columns}
+        month_field = self._month_field(parameters, context, source, request, self.tr("count table"))
+        self._require_fields(source, self.tr("count table"), [code_field, count_field, cat_field])
+        columns = {c: crime_points.AUTO for c in (code_field, count_field, cat_field) if c}
         if month_field:
-            wanted[month_field] = crime_points.MONTH
-        return self._read(parameters, context, self.COUNTS_TABLE, source, wanted, False, feedback).columns
+            columns[month_field] = crime_points.MONTH
+        table = self._read(parameters, context, self.COUNTS_TABLE, source, columns, False, feedback).columns
+        try:
+            counts = ward_counts.count_table(
+                table[code_field],
+                ward_counts.table_counts(table[count_field], count_field),
+                table[month_field] if month_field else None,
+                ward_counts.matching(table[cat_field], keep) if keep else np.ones(len(table[code_field]), bool),
+                areas.codes,
+                request.months,
+                request.previous,
+            )
+        except CountTableError as err:
+            raise QgsProcessingException(str(err)) from err
+        if counts.unmatched_codes:
+            notes.append(
+                self.tr("count table codes not among the wards ({}, {} crimes): {}").format(
+                    len(counts.unmatched_codes),
+                    counts.left_out[ward_counts.UNMATCHED_CODE],
+                    short_list(counts.unmatched_codes),
+                )
+            )
+        if areas.empty:
+            log_warning = self.tr(
+                "{} ward(s) have no geometry: their counts come from the table by code and they are written without "
+                "a shape: {}."
+            ).format(len(areas.empty), short_list([areas.codes[i] for i in areas.empty]))
+        else:
+            log_warning = ""
+        what = cat_text.strip() if keep else "all categories"
+        filt = f"categories {cat_field} in {sorted(k.casefold() for k in keep)}" if keep else "all categories"
+        log = CountLog(what, f"Counts from a table of crime counts by ward code ({filt}).")
+        log.warnings += [log_warning] if log_warning else []
+        log.lines.append(
+            self.tr("Count table: {} crimes in {} rows; {} counted in wards; left out: {}.").format(
+                counts.read, counts.rows, counts.counted, _reasons(counts)
+            )
+        )
+        return counts, log
 
-    def _read_points(self, parameters, context, source, wanted, month_field, feedback):
-        """Return x, y, the wanted columns, month numbers and how they were read (in bulk from a GeoPackage)."""
+    def _month_field(
+        self,
+        parameters: dict,
+        context: QgsProcessingContext,
+        source: QgsFeatureSource,
+        request: WardRatesRequest,
+        label: str,
+    ) -> str | None:
+        """Return the month field when the source has it; refuse a month range without one."""
+        name = self.parameterAsString(parameters, self.MONTH_FIELD, context).strip()
+        has = bool(name) and source.fields().lookupField(name) >= 0
+        if not has and (not request.months.open or request.previous is not None):
+            raise QgsProcessingException(
+                self.tr("The {} has no month field '{}' but a month range was given: set the month field.").format(
+                    label, name
+                )
+            )
+        return name if has else None
+
+    def _count_points(
+        self,
+        parameters: dict,
+        context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback,
+        wards: QgsFeatureSource,
+        areas: area_rule.Areas,
+        request: WardRatesRequest,
+    ) -> tuple[WardCounts, CountLog]:
+        source = self._source(parameters, self.CRIMES, context)
+        types = [crime_types.ALL_TYPES[i] for i in self.selected_enums(parameters, self.CRIME_TYPES, context)]
+        groups = [crime_types.GROUPS[i] for i in self.selected_enums(parameters, self.CRIME_GROUPS, context)]
+        month_field = self._month_field(parameters, context, source, request, self.tr("crime points"))
+        wanted = (["crime_type"] if types else []) + (["crime_group"] if groups else [])
+        self._require_fields(source, self.tr("crime points"), wanted)
+        feedback.setProgressText(self.tr("Reading crime points"))
         columns = {c: crime_points.TEXT for c in wanted}
         if month_field:
             columns[month_field] = crime_points.MONTH
         table = self._read(parameters, context, self.CRIMES, source, columns, True, feedback)
+        log = CountLog(
+            "; ".join(t for t in (", ".join(types), ", ".join(groups)) if t) or "all crime types",
+            self._points_description(types, groups),
+        )
         if table.multipart:
-            feedback.pushWarning(f"{table.multipart} multi-point feature(s) were located at their first point.")
-        values = {c: table.columns[c] for c in wanted}
-        months = table.columns[month_field] if month_field else np.full(len(table.x), -1, dtype=np.int64)
-        return table.x, table.y, values, months, table.how
+            # The table has a row per part: rows = features - multipoints + their parts.
+            parts = len(table.x) - source.featureCount() + table.multipart if source.featureCount() >= 0 else "their"
+            log.lines.append(
+                self.tr("{} multipoint feature(s) gave {} crime points: each part is one crime.").format(
+                    table.multipart, parts
+                )
+            )
+        n = len(table.x)
+        type_ok = np.ones(n, dtype=bool)
+        if types:
+            type_ok &= ward_counts.matching(table.columns["crime_type"], set(types))
+        if groups:
+            type_ok &= ward_counts.matching(table.columns["crime_group"], set(groups))
+        x, y = table.x, table.y
+        had_point = np.isfinite(x) & np.isfinite(y)
+        if source.sourceCrs() != wards.sourceCrs() and n:
+            transform = QgsCoordinateTransform(source.sourceCrs(), wards.sourceCrs(), context.transformContext())
+            x, y = BulkTransformer(transform)(x, y)
+        feedback.setProgressText(self.tr("Counting crimes into wards"))
+        try:
+            counts = ward_counts.count_points(
+                areas,
+                x,
+                y,
+                table.columns[month_field] if month_field else None,
+                type_ok,
+                request.months,
+                request.previous,
+                had_point,
+                feedback.isCanceled,
+                lambda f: feedback.setProgress(10 + 60 * f),
+            )
+        except InterruptedError as err:
+            raise QgsProcessingException(self.tr("Cancelled; nothing was written.")) from err
+        self._points_log(log, counts, table.how, areas.codes)
+        return counts, log
 
-    def _read(self, parameters, context, name, source, columns, geometry, feedback) -> crime_points.PointTable:
+    def _points_description(self, types: list[str], groups: list[str]) -> str:
+        filt = (["crime types " + ", ".join(types)] if types else []) + (
+            ["groups " + ", ".join(groups)] if groups else []
+        )
+        return "Counts of crime points by ward ({}; crime groups {}).".format(
+            "; ".join(filt) if filt else "all crime types", crime_types.GROUPS_VERSION
+        )
+
+    def _points_log(self, log: CountLog, counts: WardCounts, how: str, codes: list[str]) -> None:
+        log.lines.append(
+            self.tr("Crime points read ({}): {}. Counted in wards: {}; left out: {}.").format(
+                how, counts.read, counts.counted, _reasons(counts)
+            )
+        )
+        log.lines.append(
+            self.tr(
+                "{} point(s) lay on a ward boundary and {} matched more than one ward; {} {} distinct locations "
+                "were tested."
+            ).format(counts.on_boundary, counts.in_several, BOUNDARY_RULE, counts.distinct_points)
+        )
+        outside = counts.left_out[crime_points.OUTSIDE_AREAS]
+        if outside:
+            log.warnings.append(self.tr("{} crime(s) lie outside every ward and are not in any rate.").format(outside))
+        if counts.uncountable:
+            log.warnings.append(
+                self.tr(
+                    "{} ward(s) have no geometry, so no crime point can be counted in them: no count, no rate, no "
+                    "rank (flag '{}'); crimes in their area are counted as outside every ward: {}."
+                ).format(
+                    len(counts.uncountable), rates.FLAG_NO_GEOMETRY, short_list([codes[i] for i in counts.uncountable])
+                )
+            )
+
+    def _write(
+        self,
+        parameters: dict,
+        context: QgsProcessingContext,
+        result: WardRates,
+        areas: area_rule.Areas,
+        wards: QgsFeatureSource,
+    ) -> str:
+        fields = qgs_fields(result.field_spec())
+        wkb_type = QgsWkbTypes.multiType(QgsWkbTypes.flatType(wards.wkbType()))
+        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, fields, wkb_type, wards.sourceCrs())
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, self.OUTPUT))
+        # Everything slow is done before the sink exists, so a cancelled run leaves no output; writing
+        # a few hundred wards is not interrupted half way.
+        names = fields.names()
+        for geometry, row in zip(areas.geometries, result.rows()):
+            f = QgsFeature(fields)
+            f.setGeometry(geometry)
+            f.setAttributes([row[name] for name in names])
+            if not sink.addFeature(f, QgsFeatureSink.FastInsert):
+                raise QgsProcessingException(
+                    self.tr("Could not write ward {} to {}: {}").format(row["ward_code"], dest_id, sink.lastError())
+                )
+        del sink
+        return dest_id
+
+    def _report(
+        self,
+        result: WardRates,
+        log: CountLog,
+        notes: list[str],
+        without_rate: list[str],
+        feedback: QgsProcessingFeedback,
+    ) -> list[str]:
+        table = result.table
+        report = list(log.lines)
+        report.append(
+            self.tr(
+                "Overall rate {:.3f} per {:g} residents, {} ({} months with records); {} ward(s) without a rate."
+            ).format(
+                table.overall_rate,
+                result.request.multiplier,
+                result.period_label,
+                result.months if result.months is not None else "?",
+                result.without_rate,
+            )
+        )
+        counts_by_label = {lab: table.comparison.count(lab) for lab in rates.COMPARISON_LABELS}
+        report.append(
+            self.tr("Comparison with all wards: {}").format(", ".join(f"{k}: {v}" for k, v in counts_by_label.items()))
+        )
+        undated = result.counts.records_without_month
+        if undated and result.request.months.open:
+            report.append(
+                self.tr(
+                    "{} record(s) have no usable month; with no month range given they are counted (give a month "
+                    "range to leave them out)."
+                ).format(undated)
+            )
+        missing = result.missing_text()
+        if missing:
+            report.append(missing)
+        for line in report:
+            feedback.pushInfo(line)
+        for line in log.warnings:
+            feedback.pushWarning(line)
+        if missing:
+            feedback.pushWarning(missing)
+        for line in notes:
+            feedback.pushWarning(self.tr("Codes that do not match: {}").format(line))
+        for line in without_rate:
+            feedback.pushWarning(self.tr("Wards without a rate: {}").format(line))
+        return report + log.warnings
+
+    def _funnel_plot(
+        self,
+        parameters: dict,
+        context: QgsProcessingContext,
+        result: WardRates,
+        log: CountLog,
+        feedback: QgsProcessingFeedback,
+    ) -> dict:
+        plot_path = self.parameterAsFileOutput(parameters, self.FUNNEL_PLOT, context)
+        if not plot_path:
+            return {}
+        t = result.table
+        title = self.tr("Ward crime rates ({}), {}: funnel plot").format(log.what, result.period_label)
+        drawn = draw_funnel_plot(plot_path, t.population, t.rate, t.comparison, t.overall_rate, t.multiplier, title)
+        feedback.pushInfo(self.tr("Funnel plot of {} wards written to {}").format(drawn, plot_path))
+        return {self.FUNNEL_PLOT: plot_path}
+
+    def _describe(
+        self,
+        context: QgsProcessingContext,
+        dest_id: str,
+        result: WardRates,
+        log: CountLog,
+        pop_field: str,
+        breaks: list[float],
+    ) -> None:
+        multiplier = result.request.multiplier
+        breaks = breaks or quantile_breaks(result.table.rate)
+        unit = f"crimes per {multiplier:,.0f} residents, {result.period_label}"
+        months = f"{result.months} months with records." if result.months is not None else ""
+        describe_layer(
+            context,
+            dest_id,
+            title=f"Ward crime rates: {unit}",
+            abstract=(
+                f"Crimes by ward and rate ({unit}; {months} {result.missing_text()}). {log.description} Population: "
+                f"{'field ' + pop_field if pop_field else 'population table'}. 95 % and 99.8 % confidence limits: "
+                "exact Poisson below 10 crimes, Byar's method from 10 (PHEindicatormethods phe_rate). vs_all compares "
+                "each ward with the rate of all wards by an exact two-sided Poisson test at 95 % and 99.8 %. "
+                "eb_rate: GeoDa Empirical Bayes. "
+                f"rank 1 = highest rate. {BOUNDARY_RULE} Wards without a usable population (or, for crime points, "
+                "without a geometry) have no rate and a flag."
+            ),
+            keywords=["crime", "rate", "ward", result.period_label],
+            style=rate_style("rate", breaks, f"crimes per {multiplier:,.0f} residents", f"Ward crime rates: {unit}"),
+        )
+
+    def _numbers(self, result: WardRates, notes: list[str], report: list[str], no_geometry: int) -> dict:
+        counts = result.counts
+        left = counts.left_out
+        missing = "; ".join(f"{name}: {ranges_text(p.missing)}" for name, p in result.missing_months())
+        return {
+            self.CRIMES_READ: counts.read,
+            self.CRIMES_COUNTED: counts.counted,
+            self.OUTSIDE_WARDS: left[crime_points.OUTSIDE_AREAS],
+            self.ON_BOUNDARY: counts.on_boundary,
+            self.NO_LOCATION: left[crime_points.NO_GEOMETRY] + left[crime_points.NOT_REPROJECTED],
+            self.LEFT_OUT_MONTHS: left[crime_points.OUTSIDE_MONTHS],
+            self.NO_MONTH_CRIMES: left[crime_points.NO_MONTH],
+            self.LEFT_OUT_TYPES: left[crime_points.TYPE_NOT_SELECTED],
+            self.UNMATCHED_CRIMES: left[ward_counts.UNMATCHED_CODE],
+            self.UNMATCHED_CODES: "; ".join(notes),
+            self.WARDS_WITHOUT_RATE: result.without_rate,
+            self.WARDS_WITHOUT_GEOMETRY: no_geometry,
+            self.OVERALL_RATE: _num(result.table.overall_rate),
+            self.MONTHS: result.months,
+            self.PERIOD: result.period_label,
+            self.MISSING_MONTHS: missing,
+            self.REPORT: "\n".join(report + notes),
+        }
+
+    def _read(
+        self,
+        parameters: dict,
+        context: QgsProcessingContext,
+        name: str,
+        source: QgsFeatureSource,
+        columns: dict[str, str],
+        geometry: bool,
+        feedback: QgsProcessingFeedback,
+    ) -> crime_points.PointTable:
         try:
             return crime_points.read_layer(
                 source,
                 self.plain_ogr_layer(parameters, name, context),
                 columns,
                 geometry=geometry,
+                explode=geometry,
                 is_cancelled=feedback.isCanceled,
                 on_fallback=lambda why: feedback.pushInfo(
-                    f"Bulk read not possible ({why}); reading feature by feature."
+                    self.tr("Bulk read not possible ({}); reading feature by feature.").format(why)
                 ),
             )
         except InterruptedError as err:
             raise QgsProcessingException(self.tr("Cancelled; nothing was written.")) from err
 
-
-def _require_fields(source, label: str, names) -> None:
-    fields = source.fields()
-    missing = [n for n in names if n and fields.lookupField(n) < 0]
-    if missing:
-        raise QgsProcessingException(
-            f"The {label} has no field {', '.join(repr(m) for m in missing)}; "
-            f"its fields are: {', '.join(fields.names())}."
-        )
-
-
-def _is_null(value) -> bool:
-    return value is None or (isinstance(value, QVariant) and value.isNull())
+    def _require_fields(self, source: QgsFeatureSource, label: str, names: Sequence[str]) -> None:
+        fields = source.fields()
+        missing = [n for n in names if n and fields.lookupField(n) < 0]
+        if missing:
+            raise QgsProcessingException(
+                self.tr("The {} has no field {}; its fields are: {}.").format(
+                    label, ", ".join(repr(m) for m in missing), ", ".join(fields.names())
+                )
+            )
 
 
-def _safe_float(value) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
+def _reasons(counts: WardCounts) -> str:
+    return (
+        ", ".join(f"{reason} {counts.left_out[reason]}" for reason in ward_counts.REASONS if counts.left_out[reason])
+        or "none"
+    )
 
 
-def _num(value):
+def _is_null(value: object) -> bool:
+    return value is None or (hasattr(value, "isNull") and value.isNull())
+
+
+def _num(value: float) -> float | None:
     return float(value) if value is not None and np.isfinite(value) else None

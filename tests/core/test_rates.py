@@ -70,7 +70,8 @@ def test_rate_table_divides_limits_by_population_and_flags_unusable_populations(
             assert table.limits[level][0][i] == pytest.approx(lo / pops[i] * 1000, rel=1e-9, abs=1e-12)
             assert table.limits[level][1][i] == pytest.approx(hi / pops[i] * 1000, rel=1e-9)
         assert table.rate[i] == pytest.approx(counts[i] / pops[i] * 1000)
-    assert table.flags[6:] == [rates.FLAG_ZERO_POPULATION, rates.FLAG_NO_POPULATION, rates.FLAG_NO_POPULATION]
+    # Text that is no number is flagged as such, not as a missing population.
+    assert table.flags[6:] == [rates.FLAG_ZERO_POPULATION, rates.FLAG_NO_POPULATION, rates.FLAG_BAD_POPULATION]
     assert np.isnan(table.rate[6:]).all() and np.isnan(table.rank[6:]).all()
     assert table.comparison[6:] == [None, None, None]
     # The overall rate uses the areas with a usable population only.
@@ -143,3 +144,27 @@ def test_change_test_conditions_on_the_total_with_exposure_shares():
     assert rates.change_label(0.0001, 1.0, 2.0) == rates.INCREASE_998
     assert rates.change_label(0.01, 2.0, 1.0) == rates.DECREASE_95
     assert math.isnan(rates.change_test(3, 4, 0, 100))
+
+
+def test_funnel_curves_are_the_exact_poisson_limits_of_the_expected_count_as_rates():
+    populations = np.array([50.0, 800.0, 12000.0])
+    curves = rates.funnel_curves(3.2, 1000, populations)
+    assert set(curves) == set(rates.LEVELS)
+    for level, (lo, hi) in curves.items():
+        a = 1 - level
+        expected = 3.2 / 1000 * populations
+        assert lo == pytest.approx(stats.chi2.ppf(a / 2, 2 * expected) / 2 / populations * 1000, rel=1e-9)
+        assert hi == pytest.approx(stats.chi2.ppf(1 - a / 2, 2 * expected + 2) / 2 / populations * 1000, rel=1e-9)
+    assert rates.funnel_curves(math.nan, 1000, populations) == {}
+
+
+def test_change_table_divides_by_months_with_records_and_skips_unusable_areas():
+    table = rates.change_table([3, 0, 4, 5], [9, 0, 6, 5], np.array([500.0, 800, np.nan, 100]), 1, 2)
+    # Area 0: 3 a month before, 4.5 after: +50 %; exposure 500 × 1 against 500 × 2, p = 2/3.
+    assert table.change_pct[0] == pytest.approx(50.0)
+    assert table.p_value[0] == pytest.approx(stats.binomtest(9, 12, 2 / 3).pvalue, rel=1e-9)
+    assert table.change_pct[1] is None and table.p_value[1] == pytest.approx(1.0)  # 0 and 0: nothing to test
+    assert table.p_value[2] is None and table.label[2] is None and np.isnan(table.rate_before[2])
+    assert table.rate_before[3] == pytest.approx(5 / 100 * 1000)
+    untestable = rates.change_table([3], [9], np.array([500.0]), 0, 2)
+    assert untestable.p_value == [None] and untestable.change_pct == [None]

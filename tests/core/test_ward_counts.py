@@ -1,34 +1,169 @@
-"""Month keys, periods, table aggregation and code matching of the ward counts."""
+"""Ward counts from a table and from points, the periods of ward rates and their months with records."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from crime_mapping_plugin.core import crime_points as cp
+from crime_mapping_plugin.core import rates
 from crime_mapping_plugin.core import ward_counts as wc
-from crime_mapping_plugin.core.months import month_numbers
-from crime_mapping_plugin.core.policeuk import check_month
+from crime_mapping_plugin.core.months import MonthError, MonthRange, month_number, month_numbers
+from crime_mapping_plugin.core.ward_rates import WardRatesRequest, periods, ward_rates
 
 
-def test_periods_count_their_months_and_select_rows():
-    months = month_numbers(["2024-09", "2024-10", "2024-12", None])
-    period = wc.Period("2024-10", "2024-12")
-    assert period.mask(months).tolist() == [False, True, True, False]
-    assert period.describe(months) == ("2024-10 to 2024-12", 3)
-    assert wc.Period().mask(months).all()
-    assert wc.Period().describe(months) == ("2024-09 to 2024-12", 4)
-    assert wc.months_between("2023-11", "2024-02") == 4
-    with pytest.raises(ValueError, match="YYYY-MM"):
-        check_month("10/2024", "first month")
+def _m(text: str) -> int:
+    return month_number(text)
 
 
-def test_table_counts_are_summed_by_code_and_strangers_listed():
-    sums, match, bad = wc.aggregate_table(
-        ["A", "B", "A", "Z", " B ", "C", None], [1, 2, 3, 4, "5", "x", 2], ["A", "B", "C", "D"]
+def test_table_counts_are_summed_by_code_and_every_crime_is_counted_or_left_out():
+    codes = ["A", "B", "A", "Z", " B ", "C", None, "A"]
+    counts = np.array([1, 2, 3, 4, 5, 6, 2, 7])
+    months = month_numbers(["2024-10", "2024-10", "2024-11", "2024-10", "2024-12", "2024-10", "2024-10", "2024-09"])
+    category = np.array([True, True, True, True, True, False, True, True])
+    got = wc.count_table(codes, counts, months, category, ["A", "B", "C", "D"], MonthRange(_m("2024-10"), None))
+    # By hand: the 2024-09 row (7) is outside the months, C's row (6) of a category not kept, Z and None
+    # (4 + 2) match no ward; A = 1 + 3, B = 2 + 5.
+    assert got.current.tolist() == [4, 7, 0, 0]
+    assert got.read == 30 and got.counted == 11
+    assert dict(got.left_out) == {cp.OUTSIDE_MONTHS: 7, cp.TYPE_NOT_SELECTED: 6, wc.UNMATCHED_CODE: 6}
+    assert got.unmatched_codes == ["", "Z"]
+    assert got.counted + sum(got.left_out.values()) == got.read
+
+
+def test_a_table_count_that_is_not_a_whole_number_is_refused_naming_row_and_field():
+    assert wc.table_counts([0, 3, 12.0, "5"], "count").tolist() == [0, 3, 12, 5]
+    for bad, row in (([1, 1.5], 2), ([-1.5, 2], 1), ([3, 4, -1], 3), ([2, "x"], 2), ([None], 1), ([float("inf")], 1)):
+        with pytest.raises(wc.CountTableError, match=rf"'n_crimes'.*table row {row}\b"):
+            wc.table_counts(bad, "n_crimes")
+
+
+def test_points_are_counted_by_the_area_rule_and_every_point_accounted_for(square_areas):
+    # Two unit squares side by side, codes B (left) and A (right): a point on the shared edge goes to A.
+    x = np.array([0.5, 1.0, 1.5, 5.0, np.nan, 0.2, 0.3, 1.2])
+    y = np.array([0.5, 0.5, 0.5, 5.0, np.nan, 0.2, 0.3, 0.2])
+    months = month_numbers(["2024-10", "2024-10", "2024-11", "2024-10", "2024-10", "nonsense", "2024-09", "2024-10"])
+    type_ok = np.array([True, True, True, True, True, True, True, False])
+    got = wc.count_points(square_areas, x, y, months, type_ok, MonthRange(_m("2024-10"), _m("2024-11")))
+    assert square_areas.codes == ["A", "B"]
+    assert got.current.tolist() == [2, 1]  # A: the boundary point and 1.5; B: 0.5
+    assert got.on_boundary == 1
+    assert dict(got.left_out) == {
+        cp.NO_MONTH: 1,
+        cp.OUTSIDE_MONTHS: 1,
+        cp.TYPE_NOT_SELECTED: 1,
+        cp.NO_GEOMETRY: 1,
+        cp.OUTSIDE_AREAS: 1,
+    }
+    assert got.counted + sum(got.left_out.values()) == got.read == len(x)
+    assert got.records_without_month == 1
+    # With no month range, the record without a month is counted (in B), not left out.
+    open_range = wc.count_points(square_areas, x, y, months, type_ok, MonthRange())
+    assert open_range.current.tolist() == [2, 3] and cp.NO_MONTH not in open_range.left_out
+
+
+@pytest.fixture
+def square_areas(qgis_app):  # noqa: ARG001
+    from qgis.core import QgsFeature, QgsGeometry, QgsVectorLayer
+
+    from crime_mapping_plugin.core.areas import read_areas
+
+    layer = QgsVectorLayer("Polygon?crs=EPSG:27700&field=code:string", "squares", "memory")
+    feats = []
+    for code, wkt in (("B", "POLYGON((0 0,1 0,1 1,0 1,0 0))"), ("A", "POLYGON((1 0,2 0,2 1,1 1,1 0))")):
+        f = QgsFeature(layer.fields())
+        f.setAttributes([code])
+        f.setGeometry(QgsGeometry.fromWkt(wkt))
+        feats.append(f)
+    layer.dataProvider().addFeatures(feats)
+    return read_areas(layer, None, None, "code")
+
+
+def test_the_periods_need_both_ends_and_may_not_overlap():
+    current, previous = periods("2024-11", "2024-12", "2024-10", "2024-10")
+    assert (current.start, current.end, previous.start, previous.end) == (
+        _m("2024-11"),
+        _m("2024-12"),
+        _m("2024-10"),
+        _m("2024-10"),
     )
-    assert sums.tolist() == [4, 7, 0, 0]
-    assert match.unmatched == ["", "Z"] and match.unmatched_total == 6
-    assert bad == [5]
-    _, _, bad = wc.aggregate_table(["A", "A"], [1.5, -1], ["A"])
-    assert bad == [0, 1]
-    assert np.array_equal(wc.aggregate_table([], [], ["A"])[0], [0])
+    assert periods("", "", "", "") == (MonthRange(), None)
+    with pytest.raises(MonthError, match="shares months"):
+        periods("2024-10", "2024-12", "2024-09", "2024-10")
+    with pytest.raises(MonthError, match="both its first and its last"):
+        periods("2024-11", "2024-12", "2024-10", "")
+    with pytest.raises(MonthError, match="main period too"):
+        periods("2024-11", "", "2024-09", "2024-10")
+    with pytest.raises(MonthError, match="YYYY-MM"):
+        periods("10/2024", "", "", "")
+
+
+def test_three_julys_give_three_months_with_records_and_22_missing():
+    months = month_numbers(["2016-07"] * 4 + ["2017-07"] * 2 + ["2018-07"] * 3)
+    counts = np.ones(len(months), dtype=np.int64)
+    codes = ["A"] * 5 + ["B"] * 4
+    counted = wc.count_table(codes, counts, months, np.ones(len(months), bool), ["A", "B"], MonthRange())
+    result = ward_rates(WardRatesRequest(MonthRange()), ["A", "B"], [None, None], counted, [1000, 2000])
+    assert result.period_label == "2016-07 to 2018-07"
+    assert result.months == 3 and len(result.period.missing) == 22
+    assert "2016-08 to 2017-06, 2017-08 to 2018-06" in result.missing_text()
+    assert [r["months"] for r in result.rows()] == [3, 3]
+
+
+def test_the_change_test_uses_months_with_records_as_exposure():
+    from scipy import stats
+
+    months = month_numbers(["2016-07"] * 3 + ["2017-07"] * 5 + ["2018-07"] * 4)
+    codes = ["A"] * 12
+    request = WardRatesRequest(MonthRange(_m("2017-07"), _m("2018-07")), MonthRange(_m("2016-07"), _m("2016-07")))
+    counted = wc.count_table(
+        codes, np.ones(12, np.int64), months, np.ones(12, bool), ["A"], request.months, request.previous
+    )
+    result = ward_rates(request, ["A"], [None], counted, [500.0])
+    row = result.rows()[0]
+    assert (row["crimes"], row["prev_crimes"], row["months"], row["prev_months"]) == (9, 3, 2, 1)
+    # Exposure: 500 × 2 months with records after, 500 × 1 before: p = 2/3, not 13/14.
+    assert row["change_p"] == pytest.approx(stats.binomtest(9, 12, 2 / 3).pvalue, rel=1e-9)
+    assert row["change_pct"] == pytest.approx((9 / 2) / (3 / 1) * 100 - 100)
+
+
+def test_a_ward_whose_crimes_cannot_be_counted_gets_no_rate_no_rank_and_a_flag():
+    counted = wc.WardCounts(
+        read=7,
+        rows=7,
+        current=np.array([5, 0, 2]),
+        previous=None,
+        record_months=month_numbers(["2024-10"] * 7),
+        uncountable={1: rates.FLAG_NO_GEOMETRY},
+    )
+    result = ward_rates(WardRatesRequest(MonthRange()), ["A", "B", "C"], [None] * 3, counted, [1000, 1000, 1000])
+    rows = result.rows()
+    assert rows[1]["crimes"] is None and rows[1]["rate"] is None and rows[1]["rank"] is None
+    assert rows[1]["flag"] == rates.FLAG_NO_GEOMETRY and rows[1]["vs_all"] is None
+    assert [rows[0]["rank"], rows[2]["rank"]] == [1, 2]
+    # The overall rate leaves the uncountable ward's residents out.
+    assert result.table.overall_rate == pytest.approx(7 / 2000 * 1000)
+
+
+def test_populations_that_are_text_or_infinite_are_flagged_as_not_a_number():
+    flags = rates.population_flags([1000, None, "", "n/a", float("inf"), float("nan"), 0, -5])
+    assert flags == [
+        "",
+        rates.FLAG_NO_POPULATION,
+        rates.FLAG_NO_POPULATION,
+        rates.FLAG_BAD_POPULATION,
+        rates.FLAG_BAD_POPULATION,
+        rates.FLAG_NO_POPULATION,
+        rates.FLAG_ZERO_POPULATION,
+        rates.FLAG_NEGATIVE_POPULATION,
+    ]
+
+
+def test_a_main_period_without_any_record_is_refused_not_taken_for_zero():
+    from crime_mapping_plugin.core.ward_rates import NoRecordsError
+
+    months = month_numbers(["2024-10", "2024-11"])
+    request = WardRatesRequest(MonthRange(_m("2025-01"), _m("2025-02")))
+    counted = wc.count_table(["A", "A"], np.array([1, 2]), months, np.ones(2, bool), ["A"], request.months)
+    with pytest.raises(NoRecordsError, match="2025-01 to 2025-02 has no record at all"):
+        ward_rates(request, ["A"], [None], counted, [100])

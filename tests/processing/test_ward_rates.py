@@ -474,3 +474,283 @@ def test_points_in_another_crs_are_reprojected_to_the_wards(run_alg, tmp_path):
     theirs = {f["WD24CD"]: int(f["N"]) for f in native.getFeatures()}
     assert {c: r["crimes"] for c, r in _read(tmp_path / "p.gpkg").items()} == theirs
     assert result["CRIMES_COUNTED"] + result["OUTSIDE_WARDS"] == 684 and result["CRIMES_COUNTED"] > 600
+
+
+class _Recorder:
+    """A feedback that keeps its warnings (QgsProcessingFeedback made in the test, so no mock)."""
+
+    def __new__(cls):
+        from qgis.core import QgsProcessingFeedback
+
+        class Feedback(QgsProcessingFeedback):
+            def __init__(self):
+                super().__init__()
+                self.warnings: list[str] = []
+
+            def pushWarning(self, text):  # noqa: N802 - QGIS API
+                self.warnings.append(text)
+                super().pushWarning(text)
+
+        return Feedback()
+
+
+def _relabelled(crimes: Path, months: dict[str, str]):
+    """Return a memory copy of the crime points with each month (YYYY-MM) relabelled."""
+    from qgis.core import QgsFeatureRequest, QgsVectorLayer
+    from qgis.PyQt.QtCore import QDate
+
+    layer = QgsVectorLayer(str(crimes), "crimes", "ogr").materialize(QgsFeatureRequest())
+    index = layer.fields().indexOf("month")
+    changes = {}
+    for f in layer.getFeatures():
+        new = months[f["month"].toString("yyyy-MM")]
+        changes[f.id()] = {index: QDate.fromString(new + "-01", "yyyy-MM-dd")}
+    assert layer.dataProvider().changeAttributeValues(changes)
+    return layer
+
+
+def test_three_julys_report_three_months_with_records_and_22_missing(run_alg, crimes, tmp_path):
+    layer = _relabelled(crimes, {"2024-10": "2016-07", "2024-11": "2017-07", "2024-12": "2018-07"})
+    feedback = _Recorder()
+    result = run_alg(
+        "crimemapping:wardrates",
+        {"CRIMES": layer, "WARDS": str(WARDS), "POPULATION_FIELD": "BNG_E", "OUTPUT": str(tmp_path / "j.gpkg")},
+        feedback=feedback,
+    )
+    # 2016-07 to 2018-07 is 25 calendar months; only the three Julys have records.
+    assert result["PERIOD"] == "2016-07 to 2018-07" and result["MONTHS"] == 3
+    missing = "2016-08 to 2017-06, 2017-08 to 2018-06"
+    assert missing in result["MISSING_MONTHS"] and "22 month(s) without any record" in result["REPORT"]
+    assert any(missing in w for w in feedback.warnings)
+    assert {r["months"] for r in _read(tmp_path / "j.gpkg").values()} == {3}
+    # The loaded layer's metadata lists them too, so a printed map says which months it lacks.
+    from qgis import processing
+    from qgis.core import QgsProject
+
+    loaded = processing.runAndLoadResults(
+        "crimemapping:wardrates",
+        {"CRIMES": layer, "WARDS": str(WARDS), "POPULATION_FIELD": "BNG_E", "OUTPUT": str(tmp_path / "l.gpkg")},
+    )
+    (shown,) = [x for x in QgsProject.instance().mapLayers().values() if x.source().startswith(loaded["OUTPUT"])]
+    try:
+        assert missing in shown.metadata().abstract() and "3 months with records" in shown.metadata().abstract()
+    finally:
+        QgsProject.instance().removeMapLayer(shown.id())
+    # The comparison's exposure is population × months with records: 2 after, 1 before, so p = 2/3.
+    compared = run_alg(
+        "crimemapping:wardrates",
+        {
+            "CRIMES": layer,
+            "WARDS": str(WARDS),
+            "POPULATION_FIELD": "BNG_E",
+            "START_MONTH": "2017-07",
+            "END_MONTH": "2018-07",
+            "PREV_START_MONTH": "2016-07",
+            "PREV_END_MONTH": "2016-07",
+            "OUTPUT": str(tmp_path / "c.gpkg"),
+        },
+    )
+    assert compared["MONTHS"] == 2
+    out = _read(tmp_path / "c.gpkg")
+    tested = 0
+    for r in out.values():
+        assert r["months"] == 2 and r["prev_months"] == 1
+        if r["crimes"] + r["prev_crimes"]:
+            want = stats.binomtest(r["crimes"], r["crimes"] + r["prev_crimes"], 2 / 3).pvalue
+            assert r["change_p"] == pytest.approx(want, rel=1e-8)
+            tested += 1
+    assert tested > 600
+
+
+def test_a_comparison_period_overlapping_the_main_one_is_refused(run_alg, crimes):
+    from qgis.core import QgsProcessingException
+
+    with pytest.raises(QgsProcessingException, match="shares months"):
+        run_alg(
+            "crimemapping:wardrates",
+            {
+                "CRIMES": str(crimes),
+                "WARDS": str(WARDS),
+                "POPULATION_FIELD": "BNG_E",
+                "START_MONTH": "2024-11",
+                "END_MONTH": "2024-12",
+                "PREV_START_MONTH": "2024-10",
+                "PREV_END_MONTH": "2024-11",
+                "OUTPUT": "memory:",
+            },
+        )
+
+
+def _native_counts(run_alg, wards, points) -> dict[str, int]:
+    native = run_alg(
+        "native:countpointsinpolygon", {"POLYGONS": wards, "POINTS": points, "FIELD": "N", "OUTPUT": "memory:"}
+    )["OUTPUT"]
+    return {f["WD24CD"]: int(f["N"]) for f in native.getFeatures()}
+
+
+def test_a_ward_without_geometry_gets_no_count_no_rate_no_rank_and_a_flag(run_alg, crimes, tmp_path):
+    from qgis.core import QgsFeatureRequest, QgsGeometry, QgsVectorLayer
+    from qgis.PyQt.QtCore import QVariant
+
+    from crime_mapping_plugin.core import rates
+
+    theirs = _native_counts(run_alg, str(WARDS), str(crimes))
+    busiest = max(theirs, key=theirs.get)
+    wards = QgsVectorLayer(str(WARDS), "w", "ogr").materialize(QgsFeatureRequest())
+    fid = next(f.id() for f in wards.getFeatures() if f["WD24CD"] == busiest)
+    assert wards.dataProvider().changeGeometryValues({fid: QgsGeometry()})
+    result = run_alg(
+        "crimemapping:wardrates",
+        {"CRIMES": str(crimes), "WARDS": wards, "POPULATION_FIELD": "BNG_E", "OUTPUT": str(tmp_path / "e.gpkg")},
+    )
+    out = _read(tmp_path / "e.gpkg")
+    row = out[busiest]
+    assert row["crimes"] is None and row["rate"] is None and row["rank"] is None and row["vs_all"] is None
+    assert row["flag"] == rates.FLAG_NO_GEOMETRY
+    assert result["WARDS_WITHOUT_GEOMETRY"] == 1 and result["WARDS_WITHOUT_RATE"] == 1
+    assert busiest in result["REPORT"]
+    n = QgsVectorLayer(str(crimes), "c", "ogr").featureCount()
+    # Its crimes are in no other ward: they count as outside every ward.
+    assert result["OUTSIDE_WARDS"] == n - sum(theirs.values()) + theirs[busiest]
+    assert {c: r["crimes"] for c, r in out.items() if c != busiest} == {c: v for c, v in theirs.items() if c != busiest}
+    assert sorted(r["rank"] for c, r in out.items() if c != busiest)[-1] <= 683
+    # From a count table the ward's crimes are known by code: it keeps its count and rate, written without a shape.
+    counts = _memory_table([("ward_code", QVariant.String), ("count", QVariant.Int)], [(busiest, 7)])
+    feedback = _Recorder()
+    table = run_alg(
+        "crimemapping:wardrates",
+        {"COUNTS_TABLE": counts, "WARDS": wards, "POPULATION_FIELD": "BNG_E", "OUTPUT": str(tmp_path / "t.gpkg")},
+        feedback=feedback,
+    )
+    kept = _read(tmp_path / "t.gpkg")[busiest]
+    assert kept["crimes"] == 7 and kept["rate"] == pytest.approx(7 / kept["population"] * 1000)
+    assert kept["flag"] is None and table["WARDS_WITHOUT_GEOMETRY"] == 1
+    assert any(busiest in w and "no geometry" in w for w in feedback.warnings)
+
+
+def test_each_part_of_a_multipoint_is_one_crime(run_alg, crimes, tmp_path):
+    from qgis.core import QgsFeature, QgsGeometry, QgsVectorLayer
+
+    source = QgsVectorLayer(str(crimes), "c", "ogr")
+    multi = QgsVectorLayer("MultiPoint?crs=EPSG:27700&field=month:date", "multi", "memory")
+    points = [f.geometry().asPoint() for f in source.getFeatures() if not f.geometry().isEmpty()][:3000]
+    feats = []
+    for i in range(0, len(points), 3):  # three real crime locations per feature
+        f = QgsFeature(multi.fields())
+        f.setGeometry(QgsGeometry.fromMultiPointXY(points[i : i + 3]))
+        feats.append(f)
+    multi.dataProvider().addFeatures(feats)
+    result = run_alg(
+        "crimemapping:wardrates",
+        {"CRIMES": multi, "WARDS": str(WARDS), "POPULATION_FIELD": "BNG_E", "OUTPUT": str(tmp_path / "m.gpkg")},
+    )
+    single = run_alg("native:multiparttosingleparts", {"INPUT": multi, "OUTPUT": "memory:"})["OUTPUT"]
+    assert single.featureCount() == 3000 == result["CRIMES_READ"]
+    theirs = _native_counts(run_alg, str(WARDS), single)
+    assert {c: r["crimes"] for c, r in _read(tmp_path / "m.gpkg").items()} == theirs
+    assert "1000 multipoint feature(s) gave 3000 crime points" in result["REPORT"]
+
+
+def _memory_table(fields: list[tuple[str, object]], rows: list[tuple]):
+    from qgis.core import QgsFeature, QgsField, QgsVectorLayer
+
+    layer = QgsVectorLayer("None", "t", "memory")
+    layer.dataProvider().addAttributes([QgsField(name, kind) for name, kind in fields])
+    layer.updateFields()
+    feats = []
+    for row in rows:
+        f = QgsFeature(layer.fields())
+        f.setAttributes(list(row))
+        feats.append(f)
+    layer.dataProvider().addFeatures(feats)
+    return layer
+
+
+@pytest.mark.parametrize("bad", [1.5, -1.5, -2.0])
+def test_a_count_table_with_a_count_that_is_not_a_whole_number_is_refused(run_alg, bad):
+    from qgis.core import QgsProcessingException
+    from qgis.PyQt.QtCore import QVariant
+
+    counts = _memory_table(
+        [("ward_code", QVariant.String), ("count", QVariant.Double), ("major", QVariant.String)],
+        [("E05009288", 4.0, "Burglary"), ("E05009302", bad, "Robbery"), ("E05009302", 2.0, "Burglary")],
+    )
+    # The bad row is refused even when its category is not kept: CRIMES_READ would otherwise hold it.
+    with pytest.raises(QgsProcessingException, match=r"'count'.*table row 2\b"):
+        run_alg(
+            "crimemapping:wardrates",
+            {
+                "COUNTS_TABLE": counts,
+                "CATEGORY_FIELD": "major",
+                "CATEGORY_VALUES": "Burglary",
+                "WARDS": str(WARDS),
+                "POPULATION_FIELD": "BNG_E",
+                "OUTPUT": "memory:",
+            },
+        )
+
+
+def test_a_population_that_is_text_or_infinite_is_flagged_naming_the_ward(run_alg, tmp_path):
+    from qgis.PyQt.QtCore import QVariant
+
+    from crime_mapping_plugin.core import rates
+
+    counts = _memory_table(
+        [("ward_code", QVariant.String), ("count", QVariant.Int)],
+        [("E05009288", 4), ("E05009302", 12), ("E05009305", 3)],
+    )
+    pops = _memory_table(
+        [("ward_code", QVariant.String), ("population", QVariant.String)],
+        [("E05009288", "1500"), ("E05009302", "inf"), ("E05009305", "about 900")],
+    )
+    result = run_alg(
+        "crimemapping:wardrates",
+        {"COUNTS_TABLE": counts, "WARDS": str(WARDS), "POPULATION_TABLE": pops, "OUTPUT": str(tmp_path / "p.gpkg")},
+    )
+    out = _read(tmp_path / "p.gpkg")
+    assert out["E05009288"]["rate"] == pytest.approx(4 / 1500 * 1000)
+    for code in ("E05009302", "E05009305"):
+        assert out[code]["rate"] is None and out[code]["rank"] is None
+        assert out[code]["flag"] == rates.FLAG_BAD_POPULATION
+        assert code in result["UNMATCHED_CODES"]
+    assert result["OVERALL_RATE"] == pytest.approx(4 / 1500 * 1000)
+
+
+def test_a_ward_layer_with_a_missing_field_a_blank_or_a_repeated_code_is_refused_saying_so(run_alg, crimes):
+    from qgis.core import QgsFeatureRequest, QgsProcessingException, QgsVectorLayer
+
+    params = {"CRIMES": str(crimes), "POPULATION_FIELD": "BNG_E", "OUTPUT": "memory:"}
+    with pytest.raises(QgsProcessingException, match=r"no field 'WD99CD' \(ward code\); its fields are: .*WD24CD"):
+        run_alg("crimemapping:wardrates", {**params, "WARDS": str(WARDS), "WARD_CODE_FIELD": "WD99CD"})
+    wards = QgsVectorLayer(str(WARDS), "w", "ogr").materialize(QgsFeatureRequest())
+    index = wards.fields().indexOf("WD24CD")
+    first, second = list(wards.getFeatures())[:2]
+    wards.dataProvider().changeAttributeValues({first.id(): {index: "  "}})
+    with pytest.raises(QgsProcessingException, match=rf"Feature {first.id()} .* has no code in 'WD24CD'"):
+        run_alg("crimemapping:wardrates", {**params, "WARDS": wards})
+    wards.dataProvider().changeAttributeValues({first.id(): {index: second["WD24CD"]}})
+    with pytest.raises(QgsProcessingException, match=rf"unique in 'WD24CD'.*repeated: '{second['WD24CD']}'"):
+        run_alg("crimemapping:wardrates", {**params, "WARDS": wards})
+
+
+def test_crimes_without_a_usable_month_are_left_out_under_their_own_reason_when_months_are_chosen(
+    run_alg, crimes, tmp_path
+):
+    from qgis.core import QgsFeatureRequest, QgsVectorLayer
+
+    layer = QgsVectorLayer(str(crimes), "crimes", "ogr").materialize(QgsFeatureRequest())
+    index = layer.fields().indexOf("month")
+    november = [f.id() for f in layer.getFeatures() if f["month"].toString("yyyy-MM") == "2024-11"][:100]
+    assert layer.dataProvider().changeAttributeValues({fid: {index: None} for fid in november})
+    october = sum(1 for f in layer.getFeatures() if f["month"] and f["month"].toString("yyyy-MM") == "2024-10")
+    params = {"CRIMES": layer, "WARDS": str(WARDS), "POPULATION_FIELD": "BNG_E"}
+    chosen = run_alg(
+        "crimemapping:wardrates",
+        {**params, "START_MONTH": "2024-11", "END_MONTH": "2024-12", "OUTPUT": str(tmp_path / "a.gpkg")},
+    )
+    assert chosen["NO_MONTH_CRIMES"] == 100 and chosen["LEFT_OUT_MONTHS"] == october
+    parts = ("CRIMES_COUNTED", "OUTSIDE_WARDS", "NO_LOCATION", "LEFT_OUT_MONTHS", "NO_MONTH_CRIMES", "LEFT_OUT_TYPES")
+    assert sum(chosen[k] for k in parts) == chosen["CRIMES_READ"] == layer.featureCount()
+    everything = run_alg("crimemapping:wardrates", {**params, "OUTPUT": str(tmp_path / "b.gpkg")})
+    assert everything["NO_MONTH_CRIMES"] == 0 and "100 record(s) have no usable month" in everything["REPORT"]
+    assert everything["CRIMES_COUNTED"] + everything["OUTSIDE_WARDS"] == layer.featureCount()

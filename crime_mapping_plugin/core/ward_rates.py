@@ -1,0 +1,225 @@
+"""Ward crime rates: from ward counts and populations to rates, limits, comparisons and the change test.
+
+The algorithm crimemapping:wardrates reads its inputs, counts them (core.ward_counts) and hands both to
+ward_rates() here, which returns one WardRates: the rows to write (by field name), the period with its
+months with records and its missing months (core.months' rule, docs/methods.md), and what the log and
+the metadata say. Rates are crimes per `multiplier` residents over the period; "per month" figures (the
+change test, change_pct) divide by the months WITH RECORDS of each period, never by calendar months.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from crime_mapping_plugin.core import rates
+from crime_mapping_plugin.core.months import (
+    AnalysisPeriod,
+    MonthError,
+    MonthRange,
+    analysis_period,
+    month_parameter,
+    month_text,
+    ranges_text,
+)
+from crime_mapping_plugin.core.ward_counts import WardCounts
+
+NO_PERIOD = "all records (no month)"
+
+OUTPUT_FIELDS = (
+    ("ward_code", "string"),
+    ("ward_name", "string"),
+    ("crimes", "integer"),
+    ("population", "double"),
+    ("months", "integer"),
+    ("period", "string"),
+    ("rate", "double"),
+    ("rate_lcl95", "double"),
+    ("rate_ucl95", "double"),
+    ("rate_lcl998", "double"),
+    ("rate_ucl998", "double"),
+    ("vs_all", "string"),
+    ("rate_all", "double"),
+    ("eb_rate", "double"),
+    ("rank", "integer"),
+    ("flag", "string"),
+)
+CHANGE_FIELDS = (
+    ("prev_crimes", "integer"),
+    ("prev_months", "integer"),
+    ("prev_period", "string"),
+    ("prev_rate", "double"),
+    ("change_pct", "double"),
+    ("change_p", "double"),
+    ("change_sig", "string"),
+)
+
+
+class NoRecordsError(ValueError):
+    """The main period has no record at all in the input: its rates would be missing data taken for zero."""
+
+
+def periods(
+    start: str | None, end: str | None, prev_start: str | None, prev_end: str | None
+) -> tuple[MonthRange, MonthRange | None]:
+    """Return the main month range and the comparison range (None) from YYYY-MM parameters; MonthError why not.
+
+    A comparison period needs both its ends and both ends of the main period, and may share no month with
+    the main period: the change test takes the two counts as independent, which crimes in both are not.
+    """
+    current = MonthRange(month_parameter(start, "first month"), month_parameter(end, "last month"))
+    first = month_parameter(prev_start, "comparison period's first month")
+    last = month_parameter(prev_end, "comparison period's last month")
+    if (first is None) != (last is None):
+        raise MonthError("Comparison period: give both its first and its last month (YYYY-MM), or neither.")
+    if first is None:
+        return current, None
+    if current.start is None or current.end is None:
+        raise MonthError("A comparison period needs the first and last month of the main period too.")
+    previous = MonthRange(first, last)
+    if previous.overlaps(current):
+        raise MonthError(
+            f"The comparison period {month_text(first)} to {month_text(last)} shares months with the main period "
+            f"{month_text(current.start)} to {month_text(current.end)}: the change test needs two periods with no "
+            "month in common. Choose periods that do not overlap."
+        )
+    return current, previous
+
+
+@dataclass(frozen=True)
+class WardRatesRequest:
+    """What to compute: the main and comparison month ranges, the rate's unit and whether to smooth."""
+
+    months: MonthRange
+    previous: MonthRange | None = None
+    multiplier: float = 1000.0
+    smooth: bool = True
+
+
+@dataclass
+class WardRates:
+    """The result of ward_rates(): rates per ward (area order), the periods and the change, if asked for."""
+
+    request: WardRatesRequest
+    codes: list[str]
+    names: list[str | None]
+    counts: WardCounts
+    table: rates.RateTable
+    period: AnalysisPeriod | None
+    previous_period: AnalysisPeriod | None = None
+    change: rates.ChangeTable | None = None
+
+    @property
+    def months(self) -> int | None:
+        """The months with records of the main period (None without months)."""
+        return None if self.period is None else self.period.months_with_records
+
+    @property
+    def period_label(self) -> str:
+        """The main period, '2024-10 to 2024-12'."""
+        return NO_PERIOD if self.period is None else self.period.label()
+
+    @property
+    def without_rate(self) -> int:
+        """The number of wards without a rate."""
+        return int(np.sum(~np.isfinite(self.table.rate)))
+
+    def field_spec(self) -> list[tuple[str, str]]:
+        """Return the (name, kind) pairs of the output fields."""
+        return list(OUTPUT_FIELDS) + (list(CHANGE_FIELDS) if self.change is not None else [])
+
+    def missing_months(self) -> list[tuple[str, AnalysisPeriod]]:
+        """Return (which period, period) for the periods with months without any record."""
+        named = [("main period", self.period), ("comparison period", self.previous_period)]
+        return [(name, p) for name, p in named if p is not None and p.missing]
+
+    def missing_text(self) -> str:
+        """Return the missing months of each period in words ('' when none)."""
+        return " ".join(
+            f"The {name} {p.label()} has {len(p.missing)} month(s) without any record (missing data, not zero; "
+            f"not in the number of months): {ranges_text(p.missing)}."
+            for name, p in self.missing_months()
+        )
+
+    def rows(self) -> list[dict[str, object]]:
+        """Return one dict per ward, field name to value (None for NULL)."""
+        t = self.table
+        out = []
+        for i, code in enumerate(self.codes):
+            countable = i not in self.counts.uncountable
+            row: dict[str, object] = {
+                "ward_code": code,
+                "ward_name": self.names[i],
+                "crimes": int(t.count[i]) if countable else None,
+                "population": _num(t.population[i]),
+                "months": self.months,
+                "period": self.period_label,
+                "rate": _num(t.rate[i]),
+                "rate_lcl95": _num(t.limits[0.95][0][i]),
+                "rate_ucl95": _num(t.limits[0.95][1][i]),
+                "rate_lcl998": _num(t.limits[0.998][0][i]),
+                "rate_ucl998": _num(t.limits[0.998][1][i]),
+                "vs_all": t.comparison[i],
+                "rate_all": _num(t.overall_rate),
+                "eb_rate": _num(t.eb_rate[i]),
+                "rank": None if not np.isfinite(t.rank[i]) else int(t.rank[i]),
+                "flag": t.flags[i] or None,
+            }
+            if self.change is not None:
+                c = self.change
+                row.update(
+                    {
+                        "prev_crimes": int(c.before[i]) if countable else None,
+                        "prev_months": self.previous_period.months_with_records if self.previous_period else None,
+                        "prev_period": self.previous_period.label() if self.previous_period else None,
+                        "prev_rate": _num(c.rate_before[i]),
+                        "change_pct": c.change_pct[i],
+                        "change_p": c.p_value[i],
+                        "change_sig": c.label[i],
+                    }
+                )
+            out.append(row)
+        return out
+
+
+def ward_rates(
+    request: WardRatesRequest,
+    codes: Sequence[str],
+    names: Sequence[str | None],
+    counts: WardCounts,
+    population: Sequence[object],
+) -> WardRates:
+    """Compute rates, limits, comparisons, EB rates, ranks and (with a comparison period) the change test.
+
+    population holds each ward's value as read (None, a number, text); wards whose crimes cannot be counted
+    (counts.uncountable) get no rate, no rank and a flag saying why. NoRecordsError when the main period has
+    no record at all; a comparison period without any record gets counts but no change test.
+    """
+    table = rates.rate_table(counts.current, population, request.multiplier, request.smooth, counts.uncountable)
+    period = analysis_period(counts.record_months, request.months)
+    if period is not None and period.months_with_records == 0:
+        raise NoRecordsError(
+            f"The period {period.label()} has no record at all in the input (every month of it is missing data): "
+            "choose months the input covers."
+        )
+    result = WardRates(request, list(codes), list(names), counts, table, period)
+    if request.previous is not None and counts.previous is not None:
+        previous = analysis_period(counts.record_months, request.previous)
+        result.previous_period = previous
+        result.change = rates.change_table(
+            counts.previous,
+            counts.current,
+            table.population,
+            previous.months_with_records if previous else 0,
+            result.months or 0,
+            request.multiplier,
+            usable=np.array([i not in counts.uncountable for i in range(len(codes))], dtype=bool),
+        )
+    return result
+
+
+def _num(value: float) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None

@@ -13,8 +13,9 @@ each month t of a series of consecutive calendar months:
   police.uk series break.
 
 A month is "partial" when it has data but fewer than 20 % of the median of the months with data among the
-12 calendar months before it (judged only when at least 6 of those have data): a month whose file was cut
-short, which would otherwise pass for a fall in crime. Partial months are counted as data and flagged;
+12 calendar months before it (judged when at least 6 of those have data; at the start of a series, where
+fewer have, the 12 months after it are the reference instead): a month whose file was cut short, which
+would otherwise pass for a fall in crime. Partial months are counted as data and flagged;
 `partial_as_missing=True` drops them instead.
 
 Known police.uk series breaks (docs/definitions.md, "Harmonised crime groups"): 2011-05 (five categories
@@ -79,15 +80,25 @@ class RollingComparison:
 
 
 def partial_months(counts: np.ndarray, share: float = PARTIAL_SHARE, history: int = WINDOW) -> np.ndarray:
-    """Return the months with data below `share` of the median of the months with data in the `history` before."""
+    """Return the months with data below `share` of the median of the months with data around them.
+
+    The reference is the `history` calendar months before the month; where fewer than PARTIAL_MIN_HISTORY
+    of those have data (the start of a series), the `history` months after it, so that a first month cut
+    short (as the MPS ward table's first column) is caught too.
+    """
     y = np.asarray(counts, dtype=float)
     out = np.zeros(y.shape, dtype=bool)
-    for t in range(len(y)):
-        before = y[max(0, t - history) : t]
-        before = before[np.isfinite(before)]
-        if np.isfinite(y[t]) and len(before) >= PARTIAL_MIN_HISTORY:
-            out[t] = y[t] < share * float(np.median(before))
+    for t in np.flatnonzero(np.isfinite(y)):
+        reference = _with_data(y[max(0, t - history) : t])
+        if len(reference) < PARTIAL_MIN_HISTORY:
+            reference = _with_data(y[t + 1 : t + 1 + history])
+        if len(reference) >= PARTIAL_MIN_HISTORY:
+            out[t] = y[t] < share * float(np.median(reference))
     return out
+
+
+def _with_data(values: np.ndarray) -> np.ndarray:
+    return values[np.isfinite(values)]
 
 
 def _window_sums(values: np.ndarray, window: int, lag: int) -> np.ndarray:

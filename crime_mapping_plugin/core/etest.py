@@ -112,23 +112,26 @@ def _settle(
         n2_n, t2_n = (np.broadcast_to(x, scaled.shape)[near] for x in (n2, t2))
         inside = (r >= 0) & _beyond(a_n, v_n, np.maximum(r, 0.0), n2_n, t2_n, side)
         out[near] = np.where(inside, r, r - side)
-    return np.clip(out, -1.0, None) if side > 0 else np.maximum(out, 0.0)
+    return np.maximum(out, -1.0) if side > 0 else np.maximum(out, 0.0)
 
 
 def _thresholds(x1: np.ndarray, n1: np.ndarray, n2: np.ndarray, t0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return the largest x2 with T(x1, x2) ≥ t0 (−1 if none) and the smallest with T ≤ −t0; t0 > 0.
 
-    The roots of (a − b)² = t0²(a/n1 + b/n2) in b = x2/n2 are a + h ∓ √((a + h)² − a² + t0²a/n1),
-    h = t0²/(2n2); T is strictly decreasing in x2, so the two sets are x2 ≤ the lower root and x2 ≥ the
-    upper one.
+    The roots of (a − b)² = t0²(a/n1 + b/n2) in b = x2/n2 are a + h ± √(2ah + h² + t0²a/n1), h = t0²/(2n2),
+    the lower one written as a(a − t0²/n1)/(a + h + √…). T is strictly decreasing in x2, so the two sets
+    are x2 ≤ the lower root and x2 ≥ the upper one.
     """
     a = x1 / n1
     var_a = a / n1
     t2 = t0 * t0
     half = t2 / (2.0 * n2)
-    spread = np.sqrt((a + half) ** 2 - a * a + t2 * a / n1)
-    low = _settle((a + half - spread) * n2, a, var_a, n2, t2, 1)
-    high = _settle((a + half + spread) * n2, a, var_a, n2, t2, -1)
+    # (a + h)² − a² + t0²a/n1 expanded, and the lower root in its conjugate form: no cancellation.
+    spread = np.sqrt(2.0 * a * half + half * half + t2 * var_a)
+    upper_root = a + half + spread
+    lower_root = a * (a - t2 / n1) / upper_root
+    low = _settle(lower_root * n2, a, var_a, n2, t2, 1)
+    high = _settle(upper_root * n2, a, var_a, n2, t2, -1)
     return low, high
 
 
@@ -136,7 +139,7 @@ def _mass_up_to(cdf: np.ndarray, first: np.ndarray, m: np.ndarray) -> np.ndarray
     """Return, per row and column, the summed probability of x2 ≤ m within each row's summed range."""
     index = m - first[:, None]
     width = cdf.shape[1]
-    taken = np.take_along_axis(cdf, np.clip(index, 0, width - 1).astype(np.int64), axis=1)
+    taken = np.take_along_axis(cdf, np.minimum(np.maximum(index, 0), width - 1).astype(np.int64), axis=1)
     return np.where(index < 0, 0.0, taken)
 
 

@@ -61,7 +61,9 @@ def test_agrees_with_a_plain_double_sum(k1, k2, n1, n2):
     assert etest.e_test_p(k1, k2, n1, n2) == pytest.approx(_double_sum(k1, k2, n1, n2), rel=1e-9, abs=1e-13)
 
 
-@pytest.mark.parametrize(("k1", "k2", "n1", "n2"), [(120, 80, 1.0, 1.0), (340, 415, 12.0, 11.0), (1, 44, 2.5, 3.0)])
+@pytest.mark.parametrize(
+    ("k1", "k2", "n1", "n2"), [(120, 80, 1.0, 1.0), (340, 415, 12.0, 11.0), (1, 44, 2.5, 3.0), (2510, 2390, 12.0, 11.0)]
+)
 def test_agrees_with_scipy_poisson_means_test(k1, k2, n1, n2):
     # scipy leaves out 1e-10 of the lower tails, hence the absolute tolerance.
     reference = stats.poisson_means_test(k1, n1, k2, n2).pvalue
@@ -117,3 +119,25 @@ def test_rate_ratio_with_no_crimes_after_is_unbounded_above():
     result = etest.rate_ratio(4, 0, 1.0, 1.0)
     assert result.upper == math.inf
     assert result.lower > 0
+
+
+def _integer_grid(k1: int, k2: int, n1: int, n2: int) -> float:
+    """The whole double sum on a numpy grid, ties decided exactly in integers (whole-number exposures)."""
+    lam = (k1 + k2) / (n1 + n2)
+    mu1, mu2 = n1 * lam, n2 * lam
+    x1 = np.arange(0, int(mu1 + 20 * math.sqrt(mu1) + 40), dtype=np.int64)[:, None]
+    x2 = np.arange(0, int(mu2 + 20 * math.sqrt(mu2) + 40), dtype=np.int64)[None, :]
+    num, den = (x1 * n2 - x2 * n1) ** 2, x1 * n2 * n2 + x2 * n1 * n1
+    num0, den0 = (k1 * n2 - k2 * n1) ** 2, k1 * n2 * n2 + k2 * n1 * n1
+    beyond = np.where(den == 0, num0 == 0, num * den0 >= num0 * den)
+    weight = stats.poisson.pmf(x1, mu1) * stats.poisson.pmf(x2, mu2)
+    return float(weight[beyond].sum())
+
+
+def test_large_ward_counts_agree_with_an_exact_integer_grid():
+    rng = np.random.default_rng(7)
+    for _ in range(12):
+        mean = rng.uniform(50.0, 2500.0)
+        n1, n2 = (int(v) for v in rng.integers(1, 13, 2))
+        k1, k2 = int(rng.poisson(mean * n1 / 12)), int(rng.poisson(mean * n2 / 12 * rng.uniform(0.9, 1.1)))
+        assert etest.e_test_p(k1, k2, n1, n2) == pytest.approx(_integer_grid(k1, k2, n1, n2), rel=1e-9, abs=1e-13)

@@ -32,6 +32,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from crime_mapping_plugin.core import rates
 
@@ -51,7 +52,7 @@ class RateRatio:
     level: float
 
 
-def statistic(x1: np.ndarray, x2: np.ndarray, n1: np.ndarray, n2: np.ndarray) -> np.ndarray:
+def statistic(x1: npt.ArrayLike, x2: npt.ArrayLike, n1: npt.ArrayLike, n2: npt.ArrayLike) -> np.ndarray:
     """Return the E-test's pivot T(x1, x2) = (x1/n1 − x2/n2)/√(x1/n1² + x2/n2²), 0 where both counts are 0."""
     x1, x2 = np.asarray(x1, dtype=float), np.asarray(x2, dtype=float)
     n1, n2 = np.asarray(n1, dtype=float), np.asarray(n2, dtype=float)
@@ -61,7 +62,7 @@ def statistic(x1: np.ndarray, x2: np.ndarray, n1: np.ndarray, n2: np.ndarray) ->
     return np.where(variance > 0, t, 0.0)
 
 
-def summation_range(mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def summation_range(mean: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Return the first and last count to sum for Poisson means so that each tail left out is < 1e-12/4."""
     mean = np.asarray(mean, dtype=float)
     d_lo = np.sqrt(2.0 * _LOG_TAILS * mean)
@@ -178,7 +179,7 @@ def _blocks(widths: np.ndarray) -> list[np.ndarray]:
     return blocks
 
 
-def e_test(k1: object, k2: object, n1: object = 1.0, n2: object = 1.0) -> np.ndarray:
+def e_test(k1: npt.ArrayLike, k2: npt.ArrayLike, n1: npt.ArrayLike = 1.0, n2: npt.ArrayLike = 1.0) -> np.ndarray:
     """Return two-sided E-test p-values that counts k1 over n1 and k2 over n2 share one Poisson rate.
 
     Arguments broadcast against each other (a scalar or arrays of pairs). Counts must be whole numbers ≥ 0

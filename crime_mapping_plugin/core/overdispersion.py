@@ -31,6 +31,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import numpy.typing as npt
 
 from crime_mapping_plugin.core import rates
 
@@ -62,7 +63,7 @@ class OverdispersedFunnel:
     rate_limits: dict[float, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
-def average_ranks(values: np.ndarray) -> np.ndarray:
+def average_ranks(values: npt.ArrayLike) -> np.ndarray:
     """Return ranks 1..n in increasing order, tied values sharing their average rank (as R's rank())."""
     v = np.asarray(values, dtype=float)
     order = np.argsort(v, kind="stable")
@@ -77,7 +78,7 @@ def average_ranks(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def shmi_kept(z: np.ndarray, trim_by: float = TRIM_BY) -> np.ndarray:
+def shmi_kept(z: npt.ArrayLike, trim_by: float = TRIM_BY) -> np.ndarray:
     """Return which z the SHMI truncation keeps: rank groups ⌊rank·k/(n+1)⌋ strictly between 0 and k − 1."""
     k = 1.0 / trim_by
     n = len(z)
@@ -85,7 +86,7 @@ def shmi_kept(z: np.ndarray, trim_by: float = TRIM_BY) -> np.ndarray:
     return (groups > 0) & (groups < k - 1)
 
 
-def dispersion(z: np.ndarray, weight: np.ndarray) -> tuple[float, float]:
+def dispersion(z: npt.ArrayLike, weight: npt.ArrayLike) -> tuple[float, float]:
     """Return φ = mean z² and the between-unit variance τ² (DerSimonian-Laird form) of the given units."""
     n = len(z)
     if n == 0:
@@ -97,7 +98,7 @@ def dispersion(z: np.ndarray, weight: np.ndarray) -> tuple[float, float]:
     return phi, max(0.0, (n * phi - (n - 1)) / (w.sum() - (w * w).sum() / w.sum()))
 
 
-def ratio_limits(expected: np.ndarray, tau2: float, level: float, adjusted: bool) -> tuple[np.ndarray, np.ndarray]:
+def ratio_limits(expected: npt.ArrayLike, tau2: float, level: float, adjusted: bool) -> tuple[np.ndarray, np.ndarray]:
     """Return the lower and upper O/E limits at `level` for each expected count (NaN where E ≤ 0)."""
     e = np.asarray(expected, dtype=float)
     lower, upper = np.full(e.shape, np.nan), np.full(e.shape, np.nan)
@@ -112,7 +113,9 @@ def ratio_limits(expected: np.ndarray, tau2: float, level: float, adjusted: bool
     return lower, upper
 
 
-def _labels(ratio: np.ndarray, usable: np.ndarray, limits: dict[float, tuple[np.ndarray, np.ndarray]]) -> list:
+def _labels(
+    ratio: np.ndarray, usable: np.ndarray, limits: dict[float, tuple[np.ndarray, np.ndarray]]
+) -> list[str | None]:
     low95, high95 = limits[0.95]
     low998, high998 = limits[0.998]
     out: list[str | None] = []
@@ -145,8 +148,8 @@ def _flags(observed: np.ndarray, expected: np.ndarray) -> list[str]:
 
 
 def overdispersed_funnel(
-    observed: np.ndarray,
-    expected: np.ndarray,
+    observed: npt.ArrayLike,
+    expected: npt.ArrayLike,
     trim_by: float = TRIM_BY,
     poisson_unless_overdispersed: bool = True,
     overall_rate: float = math.nan,
@@ -198,7 +201,7 @@ def overdispersed_funnel(
 
 
 def rate_funnel(
-    count: np.ndarray, population: np.ndarray, multiplier: float = 1000.0, trim_by: float = TRIM_BY
+    count: npt.ArrayLike, population: npt.ArrayLike, multiplier: float = 1000.0, trim_by: float = TRIM_BY
 ) -> OverdispersedFunnel:
     """Return the overdispersed funnel of area rates: E = population × (Σ counts / Σ population).
 

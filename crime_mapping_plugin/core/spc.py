@@ -36,6 +36,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 LIMIT_FACTOR = 2.66
 NEAR_FACTOR = 2.0 * LIMIT_FACTOR / 3.0
@@ -105,7 +106,7 @@ class LaneyChart:
     multiplier: float
 
 
-def moving_ranges(values: np.ndarray) -> np.ndarray:
+def moving_ranges(values: npt.ArrayLike) -> np.ndarray:
     """Return |y_i − y_{i−1}| per point: NaN for the first point and next to a missing value."""
     y = np.asarray(values, dtype=float)
     out = np.full(y.shape, np.nan)
@@ -113,7 +114,7 @@ def moving_ranges(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def xmr_limits(values: np.ndarray, baseline: int | None = None, screen: bool = True) -> XmRLimits:
+def xmr_limits(values: npt.ArrayLike, baseline: int | None = None, screen: bool = True) -> XmRLimits:
     """Return the mean, AMR and process limits from the first `baseline` points (all when None)."""
     y = np.asarray(values, dtype=float)
     base = y if baseline is None else y[: int(baseline)]
@@ -144,7 +145,7 @@ def xmr_limits(values: np.ndarray, baseline: int | None = None, screen: bool = T
     )
 
 
-def side_of_mean(values: np.ndarray, mean: float) -> np.ndarray:
+def side_of_mean(values: npt.ArrayLike, mean: float) -> np.ndarray:
     """Return +1 above the mean, −1 below, 0 on it or where the value is missing."""
     y = np.asarray(values, dtype=float)
     return np.where(np.isfinite(y), np.sign(y - mean), 0.0).astype(int)
@@ -158,7 +159,7 @@ def _spread_runs(ends: np.ndarray, length: int) -> np.ndarray:
     return out
 
 
-def shift_points(side: np.ndarray, length: int = RUN_LENGTH) -> np.ndarray:
+def shift_points(side: npt.ArrayLike, length: int = RUN_LENGTH) -> np.ndarray:
     """Return the points that belong to a run of `length` or more on one side of the mean."""
     side = np.asarray(side)
     ends = np.zeros(side.shape, dtype=bool)
@@ -168,7 +169,7 @@ def shift_points(side: np.ndarray, length: int = RUN_LENGTH) -> np.ndarray:
     return _spread_runs(ends, length)
 
 
-def trend_steps(values: np.ndarray, length: int = RUN_LENGTH) -> np.ndarray:
+def trend_steps(values: npt.ArrayLike, length: int = RUN_LENGTH) -> np.ndarray:
     """Return +1 (−1) at each point that ends `length` points all rising (falling), else 0."""
     y = np.asarray(values, dtype=float)
     ends = np.zeros(y.shape, dtype=int)
@@ -181,12 +182,12 @@ def trend_steps(values: np.ndarray, length: int = RUN_LENGTH) -> np.ndarray:
     return ends
 
 
-def trend_points(values: np.ndarray, length: int = RUN_LENGTH) -> np.ndarray:
+def trend_points(values: npt.ArrayLike, length: int = RUN_LENGTH) -> np.ndarray:
     """Return the points that belong to `length` or more consecutive points all rising or all falling."""
     return _spread_runs(trend_steps(values, length) != 0, length)
 
 
-def two_in_three_points(near: np.ndarray, side: np.ndarray) -> np.ndarray:
+def two_in_three_points(near: npt.ArrayLike, side: npt.ArrayLike) -> np.ndarray:
     """Return the near points that are 2 (or 3) of 3 consecutive near points on one side of the mean."""
     near = np.asarray(near, dtype=bool)
     side = np.asarray(side, dtype=int)
@@ -222,7 +223,7 @@ def _label(direction: int, flagged: bool, has_data: bool, higher_is_worse: bool)
 
 
 def xmr_chart(
-    values: np.ndarray, baseline: int | None = None, screen: bool = True, higher_is_worse: bool = True
+    values: npt.ArrayLike, baseline: int | None = None, screen: bool = True, higher_is_worse: bool = True
 ) -> XmRChart:
     """Return the XmR chart of a series: limits, the four special-cause tests and a label per point."""
     y = np.asarray(values, dtype=float)
@@ -244,7 +245,7 @@ def xmr_chart(
     return XmRChart(y, limits, side, outside, near, shift, trend, two, direction, rules, variation)
 
 
-def laney_u_prime(counts: np.ndarray, exposures: np.ndarray, multiplier: float = 1.0) -> LaneyChart:
+def laney_u_prime(counts: npt.ArrayLike, exposures: npt.ArrayLike, multiplier: float = 1.0) -> LaneyChart:
     """Return Laney's u′ chart of counts over exposures (NaN count or exposure ≤ 0: a point with no data)."""
     c = np.asarray(counts, dtype=float)
     n = np.asarray(exposures, dtype=float)

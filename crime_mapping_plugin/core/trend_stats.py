@@ -29,6 +29,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from crime_mapping_plugin.core import etest, rates
 from crime_mapping_plugin.core.months import month_number, month_text
@@ -79,7 +80,7 @@ class RollingComparison:
         return [month_text(int(m)) for m in self.months]
 
 
-def partial_months(counts: np.ndarray, share: float = PARTIAL_SHARE, history: int = WINDOW) -> np.ndarray:
+def partial_months(counts: npt.ArrayLike, share: float = PARTIAL_SHARE, history: int = WINDOW) -> np.ndarray:
     """Return the months with data below `share` of the median of the months with data around them.
 
     The reference is the `history` calendar months before the month; where fewer than PARTIAL_MIN_HISTORY
@@ -126,9 +127,9 @@ def _flags(row: dict[str, bool]) -> tuple[str, ...]:
 
 
 def rolling_comparison(
-    counts: np.ndarray,
+    counts: npt.ArrayLike,
     first_month: int,
-    population: object = None,
+    population: npt.ArrayLike | None = None,
     partial_as_missing: bool = False,
 ) -> RollingComparison:
     """Return the last-12-against-previous-12 comparison for a series of consecutive months from first_month.

@@ -141,3 +141,13 @@ def test_large_ward_counts_agree_with_an_exact_integer_grid():
         n1, n2 = (int(v) for v in rng.integers(1, 13, 2))
         k1, k2 = int(rng.poisson(mean * n1 / 12)), int(rng.poisson(mean * n2 / 12 * rng.uniform(0.9, 1.1)))
         assert etest.e_test_p(k1, k2, n1, n2) == pytest.approx(_integer_grid(k1, k2, n1, n2), rel=1e-9, abs=1e-13)
+
+
+def test_points_tied_with_the_observed_one_count_whatever_the_rounding():
+    # Over 12 months each, T(3, 1) = T(1, 0) = 1 in exact arithmetic but not in floating point: a plain
+    # float comparison (scipy's) leaves (1, 0) and (0, 1) out and gives 0.3662.
+    exact = _integer_grid(3, 1, 12, 12)
+    assert exact == pytest.approx(0.443765, abs=1e-6)
+    assert etest.e_test_p(3, 1, 12.0, 12.0) == pytest.approx(exact, rel=1e-12)
+    # The p-value does not depend on a common scale of the exposures.
+    assert etest.e_test_p(3, 1, 12.0, 12.0) == pytest.approx(etest.e_test_p(3, 1, 1.0, 1.0), rel=1e-12)

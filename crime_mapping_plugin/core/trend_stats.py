@@ -15,7 +15,9 @@ each month t of a series of consecutive calendar months:
 A month is "partial" when it has data but fewer than 20 % of the median of the months with data among the
 12 calendar months before it (judged when at least 6 of those have data; at the start of a series, where
 fewer have, the 12 months after it are the reference instead): a month whose file was cut short, which
-would otherwise pass for a fall in crime. Partial months are counted as data and flagged;
+would otherwise pass for a fall in crime. Only where that median is 10 or more: with a Poisson count of
+mean 10 a month below 2 has probability 5e-4, while in a ward with 2 crimes a month a month of none is
+ordinary (probability 0.14) and not a cut file. Partial months are counted as data and flagged;
 `partial_as_missing=True` drops them instead.
 
 Known police.uk series breaks (docs/definitions.md, "Harmonised crime groups"): 2011-05 (five categories
@@ -37,6 +39,7 @@ from crime_mapping_plugin.core.months import month_number, month_text
 WINDOW = 12
 PARTIAL_SHARE = 0.2
 PARTIAL_MIN_HISTORY = 6
+PARTIAL_MIN_MEDIAN = 10.0
 
 SERIES_BREAKS: dict[int, str] = {
     month_number("2011-05"): "police.uk categories split out of 'Other crime' (2011-05)",
@@ -85,7 +88,8 @@ def partial_months(counts: npt.ArrayLike, share: float = PARTIAL_SHARE, history:
 
     The reference is the `history` calendar months before the month; where fewer than PARTIAL_MIN_HISTORY
     of those have data (the start of a series), the `history` months after it, so that a first month cut
-    short (as the MPS ward table's first column) is caught too.
+    short (as the MPS ward table's first column) is caught too. Series whose median is below
+    PARTIAL_MIN_MEDIAN are not judged: there a month of a fifth of the median is ordinary Poisson variation.
     """
     y = np.asarray(counts, dtype=float)
     out = np.zeros(y.shape, dtype=bool)
@@ -94,7 +98,8 @@ def partial_months(counts: npt.ArrayLike, share: float = PARTIAL_SHARE, history:
         if len(reference) < PARTIAL_MIN_HISTORY:
             reference = _with_data(y[t + 1 : t + 1 + history])
         if len(reference) >= PARTIAL_MIN_HISTORY:
-            out[t] = y[t] < share * float(np.median(reference))
+            median = float(np.median(reference))
+            out[t] = median >= PARTIAL_MIN_MEDIAN and y[t] < share * median
     return out
 
 

@@ -69,6 +69,12 @@ def test_a_month_below_a_fifth_of_the_median_is_partial():
     assert trend_stats.FLAG_MISSING in dropped.flags[30]
 
 
+def test_a_zero_month_of_a_small_series_is_not_partial():
+    y = np.array([2.0, 3.0, 1.0, 2.0, 4.0, 2.0, 3.0, 2.0, 1.0, 2.0, 3.0, 2.0, 0.0])
+    assert not trend_stats.partial_months(y).any()
+    assert trend_stats.partial_months(y * 10)[-1]
+
+
 def test_a_short_month_at_the_start_is_judged_against_the_months_after_it():
     y = np.array([20.0] * 5 + [1.0] + [20.0] * 30)
     assert trend_stats.partial_months(y).tolist() == [False] * 5 + [True] + [False] * 30

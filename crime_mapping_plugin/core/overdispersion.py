@@ -42,7 +42,12 @@ FLAG_NO_COUNT = "no count"
 
 @dataclass(frozen=True)
 class OverdispersedFunnel:
-    """Per-unit O/E, limits and labels, with the overdispersion estimate they rest on."""
+    """Per-unit O/E, limits and labels, with the overdispersion estimate they rest on.
+
+    `limits` are on the O/E scale per level (0.95, 0.998); `rate_limits` the same times overall_rate ×
+    multiplier, where overall_rate is per unit of the population (per person) before the multiplier.
+    `adjusted` is False where the exact Poisson limits were used (φ ≤ 1).
+    """
 
     observed: np.ndarray
     expected: np.ndarray

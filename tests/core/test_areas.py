@@ -8,27 +8,13 @@ from qgis.core import QgsFeature, QgsVectorLayer
 
 from crime_mapping_plugin.core import areas
 from tests.conftest import SAMPLE
+from tests.layers import memory_copy
 
 WARDS = str(SAMPLE / "boundaries" / "london_wards_2024.gpkg")
 
 
 def _wards(reverse: bool = False) -> QgsVectorLayer:
-    layer = QgsVectorLayer(WARDS, "wards", "ogr")
-    assert layer.isValid()
-    out = QgsVectorLayer(f"MultiPolygon?crs={layer.crs().authid()}", "wards", "memory")
-    out.dataProvider().addAttributes(layer.fields().toList())
-    out.updateFields()
-    feats = list(layer.getFeatures())
-    if reverse:
-        feats.reverse()
-    copies = []
-    for f in feats:
-        g = QgsFeature(out.fields())
-        g.setAttributes(f.attributes())
-        g.setGeometry(f.geometry())
-        copies.append(g)
-    out.dataProvider().addFeatures(copies)
-    return out
+    return memory_copy(WARDS, reverse, "wards")
 
 
 def _boundary_points(layer: QgsVectorLayer, n: int = 500) -> tuple[np.ndarray, np.ndarray]:

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from qgis.core import QgsVectorLayer
 
 from tests.conftest import POLICE_UK, SAMPLE
+from tests.layers import memory_copy
 
 WARDS = SAMPLE / "boundaries" / "london_wards_2024.gpkg"
 POPULATION = SAMPLE / "population" / "london_lsoa21_population_census2021.csv"
@@ -49,22 +51,9 @@ def _py(value):
 
 def _reversed_copy(path: Path, name: str = "reversed"):
     """Return a memory copy of a layer with its features in reverse order."""
-    from qgis.core import QgsFeature, QgsVectorLayer
-
-    source = QgsVectorLayer(str(path), name, "ogr")
-    copy = QgsVectorLayer(f"MultiPolygon?crs={source.crs().authid()}", name, "memory")
-    copy.dataProvider().addAttributes(source.fields().toList())
-    copy.updateFields()
-    features = []
-    for f in reversed(list(source.getFeatures())):
-        g = QgsFeature(copy.fields())
-        g.setAttributes(f.attributes())
-        g.setGeometry(f.geometry())
-        features.append(g)
-    assert copy.dataProvider().addFeatures(features)
-    first_source = next(source.getFeatures())
-    first_copy = next(copy.getFeatures())
-    assert first_copy["WD24CD"] != first_source["WD24CD"]  # the order really changed
+    source = next(QgsVectorLayer(str(path), name, "ogr").getFeatures())
+    copy = memory_copy(path, reverse=True, name=name)
+    assert next(copy.getFeatures())["WD24CD"] != source["WD24CD"]  # the order really changed
     return copy
 
 

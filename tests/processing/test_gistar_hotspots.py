@@ -20,6 +20,7 @@ from qgis.core import (
 from crime_mapping_plugin.core import crime_points
 from crime_mapping_plugin.processing import hotspot_cells
 from tests.conftest import POLICE_UK, SAMPLE, TEST_DATA
+from tests.layers import memory_copy
 
 REF = np.load(TEST_DATA / "gistar_reference.npz")
 ALG = "crimemapping:gistarhotspots"
@@ -402,21 +403,7 @@ def test_every_part_of_a_multipoint_is_a_crime_in_every_algorithm(run_alg, tmp_p
 
 def ward_copy(wards_uri: str, reverse: bool) -> QgsVectorLayer:
     """Return the bundled wards as a memory layer, in file order or reversed."""
-    wards = QgsVectorLayer(wards_uri, "wards", "ogr")
-    out = QgsVectorLayer(f"MultiPolygon?crs={wards.crs().authid()}", "wards", "memory")
-    out.dataProvider().addAttributes(wards.fields().toList())
-    out.updateFields()
-    features = list(wards.getFeatures())
-    if reverse:
-        features.reverse()
-    copies = []
-    for f in features:
-        g = QgsFeature(out.fields())
-        g.setAttributes(f.attributes())
-        g.setGeometry(f.geometry())
-        copies.append(g)
-    out.dataProvider().addFeatures(copies)
-    return out
+    return memory_copy(wards_uri, reverse, "wards")
 
 
 def crimes_and_ward_vertices(crimes: str, wards: QgsVectorLayer, n: int = 500) -> tuple[np.ndarray, np.ndarray]:

@@ -340,7 +340,7 @@ def _sort_csv(source: StreetSource, head: bytes, sources: list[StreetSource], fo
 
 def header_kind(head: bytes) -> str:
     """Return what the first bytes of a CSV say it is: 'street', 'outcomes', 'stop-and-search', 'other' or a problem."""
-    problem = _text_problem(head)
+    problem = text_problem(head)
     if problem:
         return problem
     if head.startswith(b"\xef\xbb\xbf"):
@@ -359,7 +359,7 @@ def header_kind(head: bytes) -> str:
     return "other"
 
 
-def _text_problem(head: bytes) -> str | None:
+def text_problem(head: bytes) -> str | None:
     """Return why bytes are not UTF-8 CSV text (UTF-16, binary), or None."""
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(head) > 8 and head[1:8:2] == b"\x00\x00\x00\x00"):
         return (
@@ -917,7 +917,7 @@ class StreetReader:
             raise PoliceUkInputError(f"{source.name}: cannot be read ({err.strerror or err}).") from err
         raw = b"".join(blocks)
         del blocks
-        problem = _text_problem(raw[:4096])
+        problem = text_problem(raw[:4096])
         if problem:
             raise PoliceUkInputError(f"{source.name}: {problem}.")
         if raw.startswith(b"\xef\xbb\xbf"):

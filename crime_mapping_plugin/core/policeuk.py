@@ -437,6 +437,7 @@ class ImportReport:
     files: list[tuple[str, int]] = field(default_factory=list)
     examples: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    repeats: list[str] = field(default_factory=list)  # files not read: the same data was read already
     months: set = field(default_factory=set)  # months written
     months_read: set = field(default_factory=set)  # months of the well-formed rows
     forces_read: Counter = field(default_factory=Counter)  # 'Reported by' of the well-formed rows
@@ -468,6 +469,7 @@ class ImportReport:
                 f"Crime type not in the harmonised table (kept, group '{crime_types.UNMAPPED}'): '{label}' x {count}"
                 f" read, {self.unmapped_written.get(label, 0)} written"
             )
+        lines += [f"Skipped as a repeat: {r}" for r in self.repeats]
         lines += [f"Warning: {w}" for w in self.warnings]
         return lines
 

@@ -243,6 +243,7 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
                 raise QgsProcessingException(self.tr("Import cancelled; no output was written."))
             report = reader.report
             report.warnings[:0] = found.warnings
+            report.repeats = list(found.repeats)
             report.finish(options)
             if not report.balanced():  # a bug, never the user's input: say so loudly
                 raise QgsProcessingException(

@@ -297,7 +297,13 @@ def _zip_problem(path: str) -> str | None:
 
 def _sources_in_folder(folder: str, found: Discovery) -> list[StreetSource]:
     sources: list[StreetSource] = []
+    visited: set[tuple[int, int]] = set()
     for root, dirs, files in os.walk(folder, followlinks=True):
+        st = os.stat(root)
+        if (st.st_dev, st.st_ino) in visited:  # a link back up the tree: walked already
+            dirs[:] = []
+            continue
+        visited.add((st.st_dev, st.st_ino))
         dirs.sort()
         for name in sorted(files):
             full = os.path.join(root, name)
@@ -854,6 +860,8 @@ class StreetReader:
         outside = ~unlocated & ~((lon >= west) & (lon <= east) & (lat >= south) & (lat <= north))
         if outside.any():
             stats.note_outside(lon[outside & keep], lat[outside & keep])
+            for i in np.flatnonzero(outside & keep)[:3]:
+                report.add_example(f"{source.name}, line {lines[i]}: {OUTSIDE_UK} ({lon[i]}, {lat[i]})")
         self._drop(keep, outside, OUTSIDE_UK)
 
         ids = np.array([i.strip() for i in column("Crime ID")], dtype=object)

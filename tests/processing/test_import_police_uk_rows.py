@@ -123,6 +123,7 @@ def test_one_file_reached_two_ways_is_read_once(run_alg, tmp_path):
     folder = tmp_path / "data"
     shutil.copytree(POLICE_UK / "2024-10", folder / "2024-10")
     (tmp_path / "link").symlink_to(folder, target_is_directory=True)
+    (folder / "2024-10" / "up").symlink_to(folder, target_is_directory=True)  # a loop
     dotted = folder / ".." / "data" / "2024-10" / CITY_10.name
     feedback = Recording()
     result = run(run_alg, [folder, tmp_path / "link", dotted], feedback)

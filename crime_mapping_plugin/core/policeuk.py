@@ -323,6 +323,8 @@ def _sources_in_folder(folder: str, found: Discovery) -> list[StreetSource]:
                     found.warnings.append(f"{full}: cannot be read ({err.strerror or err}); not read.")
                     continue
                 _sort_csv(StreetSource(full), head, sources, found)
+            elif "-street" in lower:  # e.g. a street file saved from Excel as .xlsx
+                found.warnings.append(f"{full}: not a CSV file, not read: save it as CSV (UTF-8) to import it.")
     return sources
 
 
@@ -962,6 +964,11 @@ class _FileStats:
         if rows and malformed == rows:
             kind = self.kinds.most_common(1)[0][0]
             out.append(f"{name}: every row is malformed: {self._diagnosis(kind)}")
+        if self.kinds["utf8"] and malformed < rows:
+            out.append(
+                f"{name}: {self.kinds['utf8']} rows are not UTF-8 text (the file was saved in another encoding, "
+                "e.g. by Excel as 'CSV' rather than 'CSV UTF-8'); they are counted as malformed. Save it as UTF-8."
+            )
         if self.outside:
             if self.metres:
                 why = (

@@ -193,12 +193,29 @@ def test_a_broken_zip_in_a_folder_is_named_not_skipped_in_silence(run_alg, tmp_p
         z.write(CITY_11, f"2024-11/{CITY_11.name}")
     (folder / "2024-11.zip").write_bytes(good.getvalue()[: len(good.getvalue()) // 2])  # cut short
     (folder / "2024-12.zip").write_bytes(b"<!DOCTYPE html><html><body>502 Bad Gateway</body></html>")
+    (folder / "2024-12-city-of-london-street.xlsx").write_bytes(b"PK\x03\x04 not really a workbook")
     feedback = Recording()
     result = run(run_alg, [folder], feedback)
     assert_accounted(result, count_lines(CITY_10, MET_10))
     warned = "\n".join(feedback.warnings)
     assert "2024-11.zip" in warned and "cut short" in warned
     assert "2024-12.zip" in warned and "web page" in warned
+    assert "2024-12-city-of-london-street.xlsx: not a CSV file" in warned
+
+
+def test_rows_in_another_encoding_are_counted_and_said(run_alg, tmp_path):
+    rows = rows_of(real_lines())
+    rows[9][COLUMN["Location"]] = "On or near Caf\xe9 Street"
+    lines = [",".join(r).encode("utf-8") for r in rows]
+    lines[9] = ",".join(rows[9]).encode("cp1252")  # one line saved by a program that does not write UTF-8
+    path = tmp_path / CITY_10.name
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    feedback = Recording()
+    result = run(run_alg, [path], feedback)
+    assert_accounted(result, len(rows) - 1)
+    assert result["MALFORMED"] == 1
+    assert f"{CITY_10.name}, line 10: malformed row: not UTF-8" in "\n".join(feedback.errors)
+    assert "not UTF-8 text" in "\n".join(feedback.warnings)
 
 
 def test_a_broken_zip_given_as_input_is_refused_naming_it(run_alg, tmp_path):

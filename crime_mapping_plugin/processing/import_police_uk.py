@@ -217,7 +217,7 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
             raise QgsProcessingException(self.tr("The target CRS is not valid."))
         transform = BulkTransformer(QgsCoordinateTransform(WGS84, target, context.transformContext()))
         reader = policeuk.StreetReader(options)
-        feedback.pushInfo(self.tr(f"{len(sources)} street file(s) to read."))
+        feedback.pushInfo(self.tr("{} street file(s) to read.").format(len(sources)))
         output = TableOutput(
             self,
             parameters,
@@ -260,7 +260,8 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
             raise
 
         for line in report.summary_lines():
-            feedback.pushInfo(line)
+            if not line.startswith("Warning: "):  # pushed as warnings below
+                feedback.pushInfo(line)
         for example in report.examples:
             feedback.reportError(example, fatalError=False)
         for warning in report.warnings[len(found.warnings) :]:

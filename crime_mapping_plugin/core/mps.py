@@ -17,6 +17,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from crime_mapping_plugin.core import crime_points
+from crime_mapping_plugin.core.months import (
+    NO_MONTH,
+    MonthError,
+    MonthRange,
+    month_number,
+    month_numbers,
+    month_parameter,
+    month_text,
+)
 from crime_mapping_plugin.core.policeuk import PoliceUkInputError, split_line, text_problem
 
 MONTH_COLUMN = re.compile(r"^\d{6}$")
@@ -40,7 +50,7 @@ OUTPUT_FIELDS: tuple[tuple[str, str], ...] = (
 MALFORMED_ROW = "row with missing or extra cells (malformed)"
 NO_WARD_CODE = "row without a ward code"
 NOT_A_NUMBER = "count is not a whole number"
-OUTSIDE_MONTHS = "outside the chosen months"
+OUTSIDE_MONTHS = crime_points.OUTSIDE_MONTHS
 ZERO_SKIPPED = "zero count, skipped"
 CELL_REASONS = (MALFORMED_ROW, NO_WARD_CODE, NOT_A_NUMBER, OUTSIDE_MONTHS, ZERO_SKIPPED)
 
@@ -102,7 +112,7 @@ def read_mps_ward_table(
                 f"{path}: the column {name} appears {len(where)} times (columns {', '.join(map(str, where))}), so "
                 "which one holds the counts is unknown. Remove the extra one."
             )
-    bad = [c for c in month_cols if not 1 <= int(c[4:]) <= 12]
+    bad = [c for c in month_cols if month_number(c) == NO_MONTH]
     if bad:
         raise PoliceUkInputError(f"{path}: column(s) {', '.join(bad)} look like months (YYYYMM) but are not.")
     if not month_cols:
@@ -112,7 +122,7 @@ def read_mps_ward_table(
     wide.index = pd.RangeIndex(len(good))
     lower = {n.lower(): n for n in wanted}
 
-    report = MpsReport(rows_read=len(wide) + len(malformed), months=[f"{c[:4]}-{c[4:6]}" for c in month_cols])
+    report = MpsReport(rows_read=len(wide) + len(malformed), months=[month_text(month_number(c)) for c in month_cols])
     report.rows_malformed = len(malformed)
     report.cells_read = report.rows_read * len(month_cols)
     report.cell_reasons[MALFORMED_ROW] = len(malformed) * len(month_cols)
@@ -122,9 +132,11 @@ def read_mps_ward_table(
     report.rows_without_code = int((~has_code).sum())
     report.cell_reasons[NO_WARD_CODE] = report.rows_without_code * len(month_cols)
 
-    lo = (start_month or "0000-00").replace("-", "")
-    hi = (end_month or "9999-99").replace("-", "")
-    kept_cols = [c for c in month_cols if lo <= c <= hi]
+    try:
+        chosen = MonthRange(month_parameter(start_month, "first month"), month_parameter(end_month, "last month"))
+    except MonthError as err:
+        raise PoliceUkInputError(str(err)) from err
+    kept_cols = [c for c, ok in zip(month_cols, chosen.mask(month_numbers(month_cols))) if ok]
     report.cell_reasons[OUTSIDE_MONTHS] = int(has_code.sum()) * (len(month_cols) - len(kept_cols))
 
     values = wide.loc[has_code, kept_cols]

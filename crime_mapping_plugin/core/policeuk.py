@@ -23,7 +23,8 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from crime_mapping_plugin.core import crime_types
+from crime_mapping_plugin.core import crime_points, crime_types
+from crime_mapping_plugin.core.months import NO_MONTH, MonthError, month_numbers, month_parameter, month_text
 
 STREET_COLUMNS: tuple[str, ...] = (
     "Crime ID",
@@ -47,14 +48,13 @@ STOP_SEARCH_MARKERS = ("Object of search", "Legislation", "Officer-defined ethni
 
 # A browser saving a second copy names it '…-street (1).csv': still the same month and force.
 STREET_FILE_RE = re.compile(r"(?:^|[/\\])(\d{4}-\d{2})-([a-z0-9-]+?)-street(?: ?\(\d+\))?\.csv$", re.IGNORECASE)
-MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 # A plain decimal number; float() also takes 'nan', 'inf' and '1_000', which no police.uk file holds.
 NUMBER_RE = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
 
 # Reasons a row is left out, in the order they are tested: a row is counted under the first that applies.
 MALFORMED = "malformed row"
-OUTSIDE_MONTHS = "outside the chosen months"
-TYPE_NOT_SELECTED = "crime type not selected"
+OUTSIDE_MONTHS = crime_points.OUTSIDE_MONTHS
+TYPE_NOT_SELECTED = crime_points.TYPE_NOT_SELECTED
 FORCE_NOT_SELECTED = "force not selected"
 NO_LOCATION = "no location (blank or 0,0 coordinates)"
 OUTSIDE_UK = "coordinates outside the UK (or not degrees)"
@@ -97,13 +97,12 @@ class PoliceUkInputError(ValueError):
 
 
 def check_month(text: str | None, what: str) -> str | None:
-    """Return a month written YYYY-MM, None when empty; raise PoliceUkInputError naming `what` otherwise."""
-    text = (text or "").strip()
-    if not text:
-        return None
-    if not MONTH_RE.match(text):
-        raise PoliceUkInputError(f"The {what} '{text}' is not a month: write it as YYYY-MM, e.g. 2024-11.")
-    return text
+    """Return a month parameter as YYYY-MM (core.months' rule), None when empty; PoliceUkInputError naming `what`."""
+    try:
+        number = month_parameter(text, what)
+    except MonthError as err:
+        raise PoliceUkInputError(str(err)) from err
+    return None if number is None else month_text(number)
 
 
 @dataclass(frozen=True)
@@ -612,7 +611,7 @@ def split_line(text: str) -> list[str] | None:
 class _Chunk:
     """The data lines of one part of a file: the columns of the well-formed ones, the line of each."""
 
-    def __init__(self, columns: dict[str, np.ndarray], lines, n: int, malformed: int = 0) -> None:
+    def __init__(self, columns: dict[str, np.ndarray], lines: np.ndarray, n: int, malformed: int = 0) -> None:
         self.columns = columns
         self.lines = lines
         self.n = n
@@ -694,7 +693,13 @@ class StreetReader:
         return header, min(end + 1, len(raw))
 
     def _parse(
-        self, source: StreetSource, part: bytes, first_line: int, header_index: dict[str, int], width: int, stats
+        self,
+        source: StreetSource,
+        part: bytes,
+        first_line: int,
+        header_index: dict[str, int],
+        width: int,
+        stats: _FileStats,
     ) -> _Chunk:
         """Return the well-formed rows of a run of whole lines; count and describe the malformed ones."""
         # Fast path: with no quote, no carriage return but in CR LF, and a line's field count equal to its
@@ -724,7 +729,13 @@ class StreetReader:
         return self._parse_slowly(source, part, first_line, header_index, width, stats)
 
     def _parse_slowly(
-        self, source: StreetSource, part: bytes, first_line: int, header_index: dict[str, int], width: int, stats
+        self,
+        source: StreetSource,
+        part: bytes,
+        first_line: int,
+        header_index: dict[str, int],
+        width: int,
+        stats: _FileStats,
     ) -> _Chunk:
         good: list[list[str]] = []
         lines: list[int] = []
@@ -772,7 +783,7 @@ class StreetReader:
             columns[column] = np.array([r[i] for r in good], dtype=object)
         return _Chunk(columns, np.array(lines, dtype=np.int64), len(good), malformed)
 
-    def _filter(self, source: StreetSource, chunk: _Chunk, stats) -> StreetBatch:
+    def _filter(self, source: StreetSource, chunk: _Chunk, stats: _FileStats) -> StreetBatch:
         """Count the rows of a chunk under their reasons and return those kept."""
         report = self.report
         n = chunk.n
@@ -786,7 +797,12 @@ class StreetReader:
         keep = np.ones(n, dtype=bool)
         # Repeated values (months, types, forces, snap points) are parsed once per distinct value.
         month_codes, months_u = _factorize(column("Month"))
-        month_ok_u = np.array([bool(MONTH_RE.match(m)) for m in months_u], dtype=bool)
+        # core.months' one rule; every month kept is then written in one form, YYYY-MM.
+        month_numbers_u = month_numbers(months_u)
+        month_ok_u = month_numbers_u != NO_MONTH
+        months_u = np.array(
+            [month_text(n) if ok else m for m, n, ok in zip(months_u, month_numbers_u, month_ok_u)], dtype=object
+        )
         lon_codes, lon_u = _factorize(column("Longitude"))
         lat_codes, lat_u = _factorize(column("Latitude"))
         lon = _to_float(lon_u)[lon_codes]
@@ -797,7 +813,7 @@ class StreetReader:
         bad_coord = (~lon_blank & np.isnan(lon)) | (~lat_blank & np.isnan(lat))
         bad_month = ~month_ok_u[month_codes]
         for mask, what, values in (
-            (bad_month, "month is not YYYY-MM", column("Month")),
+            (bad_month, "month is not a month (YYYY-MM)", column("Month")),
             (bad_coord & ~bad_month, "coordinates are not numbers", None),
         ):
             for i in np.flatnonzero(mask)[:MAX_EXAMPLES]:

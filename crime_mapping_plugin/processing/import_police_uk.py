@@ -8,7 +8,9 @@ from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsProcessing,
+    QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingFeedback,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterCrs,
     QgsProcessingParameterDefinition,
@@ -74,7 +76,7 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
         "as 'Unmapped label', and listed."
     )
 
-    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802
         files = QgsProcessingParameterMultipleLayers(
             self.INPUT, self.tr("police.uk street files or zip archives"), QgsProcessing.TypeFile, optional=True
         )
@@ -143,7 +145,7 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
             ],
         )
 
-    def _paths(self, parameters, context) -> list[str]:
+    def _paths(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
         # QGIS 3.22 answers [''] for a missing file list.
         paths = [p for p in self.parameterAsFileList(parameters, self.INPUT, context) or [] if p]
         folder = self.parameterAsFile(parameters, self.FOLDER, context)
@@ -151,7 +153,7 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
             paths.append(folder)
         return paths
 
-    def _options(self, parameters, context) -> policeuk.ImportOptions:
+    def _options(self, parameters: dict, context: QgsProcessingContext) -> policeuk.ImportOptions:
         types = self.selected_enums(parameters, self.CRIME_TYPES, context)
         groups = self.selected_enums(parameters, self.CRIME_GROUPS, context)
         forces = self.parameterAsString(parameters, self.FORCES, context)
@@ -165,7 +167,7 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
         )
 
     @staticmethod
-    def _describe(report: policeuk.ImportReport, target) -> tuple[str, str]:
+    def _describe(report: policeuk.ImportReport, target: QgsCoordinateReferenceSystem) -> tuple[str, str]:
         """Return the output's title and abstract: what it holds, what was left out, how it was made."""
         months = sorted(report.months)
         title = f"police.uk crimes {months[0]} to {months[-1]}" if months else "police.uk crimes"
@@ -179,7 +181,7 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
         )
         return title, abstract
 
-    def checkParameterValues(self, parameters, context):  # noqa: N802
+    def checkParameterValues(self, parameters: dict, context: QgsProcessingContext) -> tuple[bool, str]:  # noqa: N802
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
@@ -191,7 +193,9 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
             return False, str(err)
         return True, ""
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+    def processAlgorithm(
+        self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> dict:  # noqa: N802
         try:
             options = self._options(parameters, context)
             found = policeuk.discover(self._paths(parameters, context))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from qgis.core import (
@@ -25,9 +25,11 @@ from qgis.core import (
     QgsFields,
     QgsGeometry,
     QgsPointXY,
+    QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingOutputLayerDefinition,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameters,
     QgsProcessingUtils,
     QgsWkbTypes,
@@ -62,7 +64,7 @@ def spec_of(fields: QgsFields) -> list[tuple[str, str]]:
     return [(f.name(), _KIND_OF.get(f.type(), "string")) for f in fields]
 
 
-def plain_value(value):
+def plain_value(value: object) -> object:
     """Return a value that both SQLite and a QgsFeature take: NULL as None, dates and times as ISO text."""
     if value is None or isinstance(value, QVariant):  # QGIS's NULL is an empty QVariant
         return None
@@ -86,7 +88,7 @@ class TableOutput:
 
     def __init__(
         self,
-        algorithm,
+        algorithm: QgsProcessingAlgorithm,
         parameters: dict,
         name: str,
         context: QgsProcessingContext,
@@ -133,7 +135,9 @@ class TableOutput:
             self._dates = [i for i, (_, kind) in enumerate(self.spec) if kind == "date"]
 
     @staticmethod
-    def _register_load(value, definition, context: QgsProcessingContext, dest: str, name: str) -> None:
+    def _register_load(
+        value: str, definition: QgsProcessingParameterDefinition, context: QgsProcessingContext, dest: str, name: str
+    ) -> None:
         # parameterAsSink loads the result when the value asks for it; the bulk path must do the same.
         if isinstance(value, QgsProcessingOutputLayerDefinition) and value.destinationProject is not None:
             layer_name = value.destinationName or definition.description()
@@ -183,7 +187,9 @@ class TableOutput:
 
         self._add_features(columns, len(wkbs), geometry)
 
-    def _add_features(self, columns: dict[str, Sequence], n: int | None, geometry_of) -> None:
+    def _add_features(
+        self, columns: dict[str, Sequence], n: int | None, geometry_of: Callable[[int], QgsGeometry | None]
+    ) -> None:
         values = [columns[name] for name, _ in self.spec]
         n = len(values[0]) if values else n
         for i in self._dates:

@@ -277,7 +277,7 @@ def test_malformed_rows_are_counted_with_their_line(run_alg, tmp_path):
     joined = "\n".join(feedback.errors)
     assert "line 6: malformed row: expected 12 fields, found 13" in joined
     assert "line 10: malformed row: expected 12 fields, found 4" in joined
-    assert "line 13: malformed row: month is not YYYY-MM" in joined
+    assert "line 13: malformed row: month is not a month (YYYY-MM)" in joined
 
 
 class _RecordingFeedback(QgsProcessingFeedback):

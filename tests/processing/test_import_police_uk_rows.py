@@ -21,6 +21,7 @@ from qgis.core import (
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsProject,
+    QgsVectorLayer,
 )
 
 from tests.conftest import POLICE_UK
@@ -448,3 +449,22 @@ def test_the_count_of_rows_is_the_count_of_lines_in_every_bundled_file(run_alg):
     assert_accounted(result, count_lines(*files))
     with open(files[0], newline="", encoding="utf-8") as handle:
         assert sum(1 for _ in csv.reader(handle)) - 1 == count_lines(files[0])
+
+
+def test_the_month_column_follows_the_one_month_rule_of_every_algorithm(run_alg, tmp_path):
+    # docs/methods.md §0.1: 2024-10, 2024-10-31 and 202410 are October 2024 everywhere; 2024-1, 2024-123 and
+    # Oct-24 are no month (malformed rows here, "no usable month" in the algorithms).
+    lines = real_lines()
+    month = COLUMN["Month"]
+    written_as = ["2024-10", "2024-10-31", "202410", "2024-1", "2024-123", "Oct-24"]
+    rows = rows_of(lines[1:7])
+    for row, text in zip(rows, written_as):
+        row[month] = text
+    path = write(tmp_path / "2024-10-city-of-london-street.csv", [lines[0], *(",".join(r) for r in rows)])
+    out = tmp_path / "months.gpkg"
+    result = run_alg(ALG, {"INPUT": [str(path)], "OUTPUT": str(out)})
+    assert_accounted(result, 6)
+    assert result["MALFORMED"] == 3
+    layer = QgsVectorLayer(str(out), "m", "ogr")
+    assert {f["month"].toString("yyyy-MM") for f in layer.getFeatures()} == {"2024-10"}
+    assert layer.featureCount() + result["ROWS_LEFT_OUT"] == 6

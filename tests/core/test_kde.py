@@ -113,7 +113,7 @@ def test_default_cell_size_is_shorter_side_over_250():
 
 
 def test_all_crimes_at_one_place_ask_for_a_bandwidth():
-    with pytest.raises(ValueError, match="set one"):
+    with pytest.raises(ValueError, match="set a bandwidth"):
         kde.default_bandwidth(np.full(10, 3.0), np.full(10, 4.0))
 
 

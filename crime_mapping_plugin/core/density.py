@@ -140,6 +140,8 @@ class DensityResult:
     threshold: float  # in the output units
     hotspots: list[HotspotArea]
     ramp_maximum: float
+    # Why the result, though computed, maps little or nothing (each a sentence naming the cause); [] when it is fine.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def hotspot_crimes(self) -> int:
@@ -373,6 +375,39 @@ def _hotspots(
     return out
 
 
+def _weak_result(
+    request: DensityRequest, crimes: _Crimes, extent_from: str, data: np.ndarray, on_grid: int, counted_total: int
+) -> list[str]:
+    """Say why a density that was computed maps little or nothing: no crime in the study area or extent, no weight."""
+    out = []
+    n = len(crimes.x)
+    if request.study_area is not None and counted_total == 0:
+        out.append(
+            tr(
+                "None of the {0:,} crimes is inside the study area (layer CRS {1}): check that the study area "
+                "covers the crimes and that its CRS is set right (Layer Properties › Source)."
+            ).format(n, request.study_area.sourceCrs().authid() or tr("not set"))
+        )
+    elif extent_from == "extent" and on_grid == 0:
+        extent = request.extent
+        out.append(
+            tr(
+                "None of the {0:,} crimes is inside the extent (CRS {1}): give an extent that covers the crimes, "
+                "or none."
+            ).format(n, extent.crs().authid() if extent.crs().isValid() else tr("not set"))
+        )
+    if not data.any():
+        out.append(tr("No cell is within the bandwidth of a crime: the density is NoData everywhere."))
+    elif float(np.sum(crimes.weight)) == 0:
+        out.append(
+            tr(
+                "The weights of the {0:,} crimes add up to 0: the density is 0 everywhere and there are no hotspot "
+                "areas. Check the weight field, or map without one."
+            ).format(n)
+        )
+    return out
+
+
 def compute_density(
     request: DensityRequest,
     is_cancelled: Callable[[], bool] = lambda: False,
@@ -399,9 +434,10 @@ def compute_density(
     values[~data] = np.nan
     threshold = hotspot_threshold(request, values, data)
     hot = data & (np.nan_to_num(values, nan=-np.inf) >= threshold) & (np.nan_to_num(values) > 0)
-    areas = hotspot_areas(grid, hot, crs.toWkt())
+    areas = hotspot_areas(grid, hot, crs.toWkt(), is_cancelled)
     # The study-area rule: a crime's own location, not the cell it falls in.
-    counted = grid.cell_of(crimes.x, crimes.y)[2] if study is None else area_rule.inside(study, crimes.x, crimes.y)
+    on_grid = grid.cell_of(crimes.x, crimes.y)[2]
+    counted = on_grid if study is None else area_rule.inside(study, crimes.x, crimes.y, is_cancelled)
     counted_total = int(counted.sum())
     in_areas = crimes_in_areas(grid, areas, crimes.x, crimes.y, counted)
     if is_cancelled():
@@ -430,4 +466,5 @@ def compute_density(
         threshold=float(threshold),
         hotspots=_hotspots(grid, values, areas, in_areas, counted_total),
         ramp_maximum=ramp_maximum(values),
+        warnings=_weak_result(request, crimes, grid_from, data, int(on_grid.sum()), counted_total),
     )

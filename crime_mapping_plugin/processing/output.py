@@ -34,7 +34,7 @@ from qgis.core import (
     QgsProcessingUtils,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QVariant
+from qgis.PyQt.QtCore import QCoreApplication, QDate, QDateTime, Qt, QVariant
 
 from crime_mapping_plugin.core.gpkg import GeoPackageError, GeoPackageWriter
 
@@ -98,6 +98,7 @@ class TableOutput:
         geometry_type: str = "point",
     ) -> None:
         self.spec = list(spec)
+        self._context = context
         self.geometry = crs is not None
         self.count = 0
         definition = algorithm.parameterDefinition(name)
@@ -123,7 +124,11 @@ class TableOutput:
             self.dest_id = f"{path}|layername={layer_name}" if gpkg_layer else dest
             self._register_load(parameters.get(name), definition, context, self.dest_id, name)
         else:
-            kinds = {"point": QgsWkbTypes.Point, "multipolygon": QgsWkbTypes.MultiPolygon}
+            kinds = {
+                "point": QgsWkbTypes.Point,
+                "polygon": QgsWkbTypes.Polygon,
+                "multipolygon": QgsWkbTypes.MultiPolygon,
+            }
             wkb = kinds[geometry_type] if self.geometry else QgsWkbTypes.NoGeometry
             self._fields = qgs_fields(self.spec)
             sink, self.dest_id = algorithm.parameterAsSink(
@@ -208,7 +213,15 @@ class TableOutput:
         self.count += n
 
     def commit(self, title: str = "", abstract: str = "") -> str:
-        """Publish the output and return its identifier; a GeoPackage keeps title and abstract inside."""
+        """Publish the output and return its identifier; a GeoPackage keeps title and abstract inside.
+
+        A run cancelled by then (its context's feedback says so) publishes nothing: the output is dropped and
+        the run stops, so a cancel during the last batch cannot leave a finished-looking layer behind.
+        """
+        feedback = self._context.feedback()
+        if feedback is not None and feedback.isCanceled():
+            self.abort()
+            raise QgsProcessingException(QCoreApplication.translate("TableOutput", "Cancelled; no output was written."))
         if self._gpkg is not None:
             try:
                 self._gpkg.commit(title, abstract, replace_layer=self._replace_layer)

@@ -385,3 +385,23 @@ def test_a_cancelled_gistar_stops_at_the_next_step(run_alg, city, tmp_path):
         run_alg(GISTAR, {"INPUT": layer, "CELL_SIZE": 20, "OUTPUT": str(tmp_path / "g.gpkg")}, feedback)
     assert feedback.after_cancel <= 1
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("cancel_at", [1, 2], ids=["after the cells are made", "during the last batch"])
+def test_a_cancelled_gistar_leaves_a_previous_shapefile_as_it_was(run_alg, city, tmp_path, cancel_at):
+    out = tmp_path / "cells.shp"
+    run_alg(GISTAR, {"INPUT": str(city), "CELL_SIZE": 400, "OUTPUT": str(out)})
+    before = {p.name: digest(p) for p in tmp_path.iterdir()}
+    assert {".shp", ".shx", ".dbf"} <= {p.suffix for p in tmp_path.iterdir()}
+    with pytest.raises(QgsProcessingException, match="Cancelled"):
+        run_alg(GISTAR, {"INPUT": str(city), "CELL_SIZE": 100, "OUTPUT": str(out)}, Recording(cancel_at))
+    assert {p.name: digest(p) for p in tmp_path.iterdir()} == before
+
+
+def test_gistar_to_a_shapefile_replaces_the_previous_one_on_success(run_alg, city, tmp_path):
+    out = tmp_path / "cells.shp"
+    run_alg(GISTAR, {"INPUT": str(city), "CELL_SIZE": 400, "OUTPUT": str(out)})
+    result = run_alg(GISTAR, {"INPUT": str(city), "CELL_SIZE": 100, "OUTPUT": str(out)})
+    layer = QgsVectorLayer(str(out), "cells", "ogr")
+    assert result["OUTPUT"] == str(out) and layer.featureCount() == result["CELLS_ANALYSED"]
+    assert temporary_files(tmp_path) == []

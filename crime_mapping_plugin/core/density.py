@@ -299,8 +299,11 @@ def _grid(request: DensityRequest, crimes: _Crimes, extent: QgsRectangle | None,
     return grid
 
 
-def study_mask(grid: Grid, study: area_rule.Areas) -> np.ndarray:
-    """Return which cells have their centre inside the study area (boundary included, as GDAL burns)."""
+def study_mask(grid: Grid, study: area_rule.Areas, is_cancelled: Callable[[], bool] = lambda: False) -> np.ndarray:
+    """Return which cells have their centre inside the study area (boundary included, as GDAL burns).
+
+    Raise InterruptedError when cancelled (GDAL asks as it burns).
+    """
     from osgeo import gdal, ogr
 
     dataset = gdal.GetDriverByName("MEM").Create("", grid.cols, grid.rows, 1, gdal.GDT_Byte)
@@ -315,7 +318,11 @@ def study_mask(grid: Grid, study: area_rule.Areas) -> np.ndarray:
         layer.CreateFeature(out)
     gdal.PushErrorHandler("CPLQuietErrorHandler")  # the memory layers carry no CRS; both are in the grid's
     try:
-        gdal.RasterizeLayer(dataset, [1], layer, burn_values=[1])
+        gdal.RasterizeLayer(dataset, [1], layer, burn_values=[1], callback=lambda *_: 0 if is_cancelled() else 1)
+    except RuntimeError as err:
+        if is_cancelled():
+            raise InterruptedError("cancelled") from err
+        raise
     finally:
         gdal.PopErrorHandler()
     return dataset.GetRasterBand(1).ReadAsArray().astype(bool)
@@ -429,7 +436,7 @@ def compute_density(
     raw, reached = kde.kernel_sum(grid, ux, uy, uw, bandwidth, request.kernel, request.decay, is_cancelled, progress)
     if is_cancelled():
         raise InterruptedError("cancelled")
-    data = reached if study is None else reached & study_mask(grid, study)
+    data = reached if study is None else reached & study_mask(grid, study, is_cancelled)
     values = scale(raw, request, bandwidth, crimes.period)
     values[~data] = np.nan
     threshold = hotspot_threshold(request, values, data)

@@ -405,3 +405,44 @@ def test_gistar_to_a_shapefile_replaces_the_previous_one_on_success(run_alg, cit
     layer = QgsVectorLayer(str(out), "cells", "ogr")
     assert result["OUTPUT"] == str(out) and layer.featureCount() == result["CELLS_ANALYSED"]
     assert temporary_files(tmp_path) == []
+
+
+class CancelAtCheck(QgsProcessingFeedback):
+    """Feedback whose isCanceled() answers True from its `at`-th call on, counting the calls after that."""
+
+    def __init__(self, at: int | None) -> None:
+        super().__init__()
+        self.at = at
+        self.calls = 0
+
+    def isCanceled(self) -> bool:  # noqa: N802 - QGIS API
+        self.calls += 1
+        return self.at is not None and self.calls >= self.at
+
+
+def test_a_density_with_a_study_area_stops_at_the_first_check_after_the_cancel(run_alg, city, tmp_path):
+    # The City's own wards as the study area: the mask is burnt and the crimes tested against it; 3 m cells
+    # under a 300 m bandwidth give many steps of the kernel loop and a large mask to polygonise.
+    wards = f"{WARDS}|layername=wards"
+    area = tmp_path / "area.gpkg"
+    run_alg(
+        "native:extractbyexpression",
+        {"INPUT": wards, "EXPRESSION": "\"WD24CD\" >= 'E05009288' AND \"WD24CD\" <= 'E05009312'", "OUTPUT": str(area)},
+    )
+    params = {
+        "INPUT": str(city),
+        "BANDWIDTH": 300,
+        "CELL_SIZE": 3,
+        "HOTSPOT_THRESHOLD": 10,
+        "STUDY_AREA": str(area),
+    }
+    whole = CancelAtCheck(None)
+    run_alg(DENSITY, {**params, "OUTPUT": str(tmp_path / "whole.tif")}, whole)
+    assert whole.calls > 10
+    for at in sorted({1, 2, whole.calls // 3, whole.calls // 2, whole.calls - 1, whole.calls}):
+        feedback = CancelAtCheck(at)
+        out = tmp_path / f"cancelled_{at}.tif"
+        with pytest.raises(QgsProcessingException, match="Cancelled"):
+            run_alg(DENSITY, {**params, "OUTPUT": str(out)}, feedback)
+        assert feedback.calls - at <= 1, f"cancelled at check {at}, {feedback.calls - at} more checks ran"
+        assert not out.exists()

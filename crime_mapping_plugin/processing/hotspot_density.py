@@ -107,7 +107,8 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         "Scaled, they integrate to 1 (quartic 3/(πh²); QGIS up to 3.40.3 scales its quartic 7.25× too high), "
         "so the surface integrates to the number of crimes.<br>"
         "<b>Units</b>: crimes per km² (the density), crimes per km² per month, or the raw kernel sum (QGIS's "
-        "'raw' output). With a weight field, 'crimes' means the sum of weights. <b>Per month</b> divides by the "
+        "'raw' output). With a weight field, 'crimes' means the sum of weights; a crime whose weight is missing or "
+        "below zero is left out and counted. <b>Per month</b> divides by the "
         "months with records of the period (its first to its last month): a month without any record is missing "
         "data, listed in the log and the metadata, never counted as a month of zero crime. A crime whose month "
         "field holds no month is left out of a per-month density (it belongs to no month) and counted; in the "
@@ -117,7 +118,8 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         "median distance of the crimes from their mean centre, n the number of crimes); cell size the shorter "
         "side of the extent / 250 (the extent, else the study area's, else that of the central 99 % of crimes in "
         "each direction, so that a few crimes recorded far away do not decide it). The values used are logged "
-        "and returned.<br>"
+        "and returned. When the rule gives less than 1 m (crimes all, or nearly all, at one place), the run asks "
+        "for a bandwidth.<br>"
         "<b>Coordinates</b>: a layer in degrees (or feet) is reprojected to British National Grid when it lies in "
         "Great Britain, otherwise to its UTM zone. A bandwidth below the cell size, or a grid above the cell "
         "limit, stops the run with a message saying what to change. Each part of a multipoint is one crime.<br>"
@@ -404,7 +406,7 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
             raise QgsProcessingException(self.tr("Cancelled; no output was written.")) from err
         except method.DensityError as err:
             raise QgsProcessingException(str(err)) from err
-        self._log(result, request.source_crs, feedback)
+        self._log(result, request.source_crs, feedback, weight_field)
         unit_text = self._unit_text(result, weight_field)
         results = {
             self.BANDWIDTH_USED: result.bandwidth,
@@ -448,10 +450,20 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         return unit if weight_field is None else self.tr("{0} (weighted by {1})").format(unit, weight_field)
 
     def _log(
-        self, result: method.DensityResult, source_crs: QgsCoordinateReferenceSystem, feedback: QgsProcessingFeedback
+        self,
+        result: method.DensityResult,
+        source_crs: QgsCoordinateReferenceSystem,
+        feedback: QgsProcessingFeedback,
+        weight_field: str | None = None,
     ) -> None:
         for reason, count in result.left_out.items():
-            feedback.pushWarning(self.tr("{0:,} crime(s) left out: {1}.").format(count, reason))
+            if weight_field and reason in (crime_points.NO_WEIGHT, crime_points.NEGATIVE_WEIGHT):
+                line = self.tr("{0:,} crime(s) left out: {1} in the weight field '{2}'.").format(
+                    count, reason, weight_field
+                )
+            else:
+                line = self.tr("{0:,} crime(s) left out: {1}.").format(count, reason)
+            feedback.pushWarning(line)
         for line in result.warnings:
             feedback.pushWarning(line)
         if result.no_month and not result.per_month:

@@ -176,6 +176,10 @@ def test_a_failed_run_leaves_the_previous_raster_and_areas_as_they_were(run_alg,
         )
     assert {p.name: digest(p) for p in tmp_path.iterdir()} == before
     assert temporary_files(tmp_path) == []
+    # A run that succeeds replaces both, and leaves nothing of the previous ones beside them.
+    run_alg(DENSITY, {"INPUT": str(city), "BANDWIDTH": 500, "OUTPUT": str(out), "HOTSPOTS": str(areas)})
+    assert digest(out) != before[out.name] and digest(areas) != before[areas.name]
+    assert temporary_files(tmp_path) == []
 
 
 # --- 3. negative weights -------------------------------------------------------------------------------------
@@ -208,7 +212,7 @@ def test_negative_weights_are_left_out_of_the_density_and_counted(run_alg, weigh
     )
     negative = int((harm < 0).sum())
     assert result["CRIMES"] == len(harm) - negative and result["CRIMES_LEFT_OUT"] == negative
-    assert f"{negative:,} crime(s) left out: weight below zero." in feedback.warnings
+    assert f"{negative:,} crime(s) left out: weight below zero in the weight field 'harm'." in feedback.warnings
     values, cell = read_density(tmp_path / "d.tif")
     assert np.nansum(values) * cell * cell / 1e6 == pytest.approx(harm[harm >= 0].sum(), rel=0.01)
 

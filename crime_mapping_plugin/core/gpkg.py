@@ -45,7 +45,7 @@ _HEADER = struct.Struct("<2sBBi")
 _POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
 
 
-_OGR_GEOMETRY = {"point": ogr.wkbPoint, "multipolygon": ogr.wkbMultiPolygon}
+_OGR_GEOMETRY = {"point": ogr.wkbPoint, "polygon": ogr.wkbPolygon, "multipolygon": ogr.wkbMultiPolygon}
 
 # Temporary files are named after the host and process writing them, so that the next writer can tell a
 # file of a process that is gone (killed, crashed) from one still being written.
@@ -124,7 +124,7 @@ def temporary_path(folder: str) -> str:
 
 
 class GeoPackageWriter:
-    """Write one layer (points, multipolygons, or a table without a CRS) into a new GeoPackage."""
+    """Write one layer (points, polygons, multipolygons, or a table without a CRS) into a new GeoPackage."""
 
     def __init__(
         self,

@@ -4,8 +4,10 @@ A plain '*.gpkg' destination (the default for files) and a layer of a GeoPackage
 table="name"`, what QGIS's "Save to GeoPackage" gives) take the bulk GeoPackage writer of core.gpkg,
 which writes a temporary file and puts it in place only on success: a cancelled or failed run leaves
 the previous file or layer, and the GeoPackage's other layers, as they were. Any other destination
-(memory layer, shapefile, PostGIS) gets the ordinary Processing feature sink. Either way the layer is
-loaded on completion when the user asked for it, as parameterAsSink does.
+(memory layer, shapefile, PostGIS) gets the ordinary Processing feature sink; a file among them is written
+under a temporary name beside the destination and moved into place on commit, so the previous file
+survives a failure too. Either way the layer is loaded on completion when the user asked for it, as
+parameterAsSink does. A run cancelled by the time of the commit publishes nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import tempfile
 from typing import Callable, Sequence
 
 import numpy as np
@@ -34,9 +37,9 @@ from qgis.core import (
     QgsProcessingUtils,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QVariant
+from qgis.PyQt.QtCore import QCoreApplication, QDate, QDateTime, Qt, QVariant
 
-from crime_mapping_plugin.core.gpkg import GeoPackageError, GeoPackageWriter
+from crime_mapping_plugin.core.gpkg import TEMP_PREFIX, GeoPackageError, GeoPackageWriter
 
 _QVARIANT = {
     "string": QVariant.String,
@@ -98,11 +101,13 @@ class TableOutput:
         geometry_type: str = "point",
     ) -> None:
         self.spec = list(spec)
+        self._context = context
         self.geometry = crs is not None
         self.count = 0
         definition = algorithm.parameterDefinition(name)
         self._gpkg = None
         self._sink = None
+        self._staging = ""
         dest = QgsProcessingParameters.parameterAsOutputLayer(definition, parameters, context)
         self._file_path = dest if _is_plain_file(dest) else None
         gpkg_layer = _gpkg_layer(dest) if dest else None
@@ -123,14 +128,27 @@ class TableOutput:
             self.dest_id = f"{path}|layername={layer_name}" if gpkg_layer else dest
             self._register_load(parameters.get(name), definition, context, self.dest_id, name)
         else:
-            kinds = {"point": QgsWkbTypes.Point, "multipolygon": QgsWkbTypes.MultiPolygon}
+            kinds = {
+                "point": QgsWkbTypes.Point,
+                "polygon": QgsWkbTypes.Polygon,
+                "multipolygon": QgsWkbTypes.MultiPolygon,
+            }
             wkb = kinds[geometry_type] if self.geometry else QgsWkbTypes.NoGeometry
             self._fields = qgs_fields(self.spec)
+            values = parameters
+            if self._file_path:
+                # Another file format (a shapefile, GeoJSON): written under a temporary name, moved on commit.
+                self._staging = _staging_path(self._file_path)
+                values = {**parameters, name: self._staging}
             sink, self.dest_id = algorithm.parameterAsSink(
-                parameters, name, context, self._fields, wkb, crs or QgsCoordinateReferenceSystem()
+                values, name, context, self._fields, wkb, crs or QgsCoordinateReferenceSystem()
             )
             if sink is None:
+                self._remove_staging()
                 raise QgsProcessingException(algorithm.invalidSinkError(parameters, name))
+            if self._file_path:
+                self.dest_id = self._file_path
+                self._register_load(parameters.get(name), definition, context, self.dest_id, name)
             self._sink = sink
             self._dates = [i for i, (_, kind) in enumerate(self.spec) if kind == "date"]
 
@@ -208,7 +226,15 @@ class TableOutput:
         self.count += n
 
     def commit(self, title: str = "", abstract: str = "") -> str:
-        """Publish the output and return its identifier; a GeoPackage keeps title and abstract inside."""
+        """Publish the output and return its identifier; a GeoPackage keeps title and abstract inside.
+
+        A run cancelled by then (its context's feedback says so) publishes nothing: the output is dropped and
+        the run stops, so a cancel during the last batch cannot leave a finished-looking layer behind.
+        """
+        feedback = self._context.feedback()
+        if feedback is not None and feedback.isCanceled():
+            self.abort()
+            raise QgsProcessingException(QCoreApplication.translate("TableOutput", "Cancelled; no output was written."))
         if self._gpkg is not None:
             try:
                 self._gpkg.commit(title, abstract, replace_layer=self._replace_layer)
@@ -217,6 +243,12 @@ class TableOutput:
         else:
             self._sink.flushBuffer()
             self._sink = None  # closes a file writer
+            if self._staging:
+                try:
+                    _move_files(self._staging, self._file_path)
+                except OSError as err:
+                    self._remove_staging()
+                    raise QgsProcessingException(f"Cannot write {self._file_path} ({err.strerror or err}).") from err
         return self.dest_id
 
     def abort(self) -> None:
@@ -225,12 +257,49 @@ class TableOutput:
             self._gpkg.abort()
             return
         self._sink = None
-        if self._file_path and os.path.exists(self._file_path):
-            base = os.path.splitext(self._file_path)[0]
-            for ext in ("", ".shx", ".dbf", ".prj", ".cpg", ".qpj"):
-                path = self._file_path if not ext else base + ext
-                if os.path.exists(path):
-                    os.remove(path)
+        self._remove_staging()
+
+    def _remove_staging(self) -> None:
+        for path in _files_of(self._staging) if self._staging else []:
+            os.remove(path)
+
+
+def _staging_path(dest: str) -> str:
+    """Return a new temporary name beside dest, with its extension (nothing is created)."""
+    folder = os.path.dirname(os.path.abspath(dest)) or "."
+    try:
+        os.makedirs(folder, exist_ok=True)
+        handle, path = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=os.path.splitext(dest)[1], dir=folder)
+    except OSError as err:
+        raise QgsProcessingException(
+            f"Cannot write in the folder {folder} ({err.strerror or err}): choose an output in a folder you can "
+            "write to."
+        ) from err
+    os.close(handle)
+    os.remove(path)
+    return path
+
+
+def _files_of(path: str) -> list[str]:
+    """Return the files of a file-based layer: path and its side-car files (.shx, .dbf, .prj …)."""
+    folder = os.path.dirname(path) or "."
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return [os.path.join(folder, n) for n in os.listdir(folder) if os.path.splitext(n)[0] == stem]
+
+
+# Side-car files a shapefile or another file layer may have; a previous one of these would describe the old data.
+_SIDE_CARS = (".shx", ".dbf", ".prj", ".cpg", ".qpj", ".qmd", ".sbn", ".sbx")
+
+
+def _move_files(staging: str, dest: str) -> None:
+    """Move a layer written under the temporary name staging, side-car files included, to dest."""
+    base = os.path.splitext(dest)[0]
+    new = {path: base + os.path.splitext(path)[1] for path in _files_of(staging)}
+    for ext in _SIDE_CARS:
+        if os.path.exists(base + ext) and base + ext not in new.values():
+            os.remove(base + ext)
+    for path, target in new.items():
+        os.replace(path, target)
 
 
 def _dates(values: Sequence) -> list:

@@ -253,7 +253,8 @@ def one_series(
 ) -> Series:
     """Return the chart, rolling comparison and latest signal of one monthly series (NaN: missing month)."""
     counts = np.asarray(counts, dtype=float)
-    own_partial = trend_stats.partial_months(counts)
+    # An area's own partial months are judged against its months with data, the source's partial ones left out.
+    own_partial = trend_stats.partial_months(np.where(source_partial, np.nan, counts)) & ~source_partial
     used = counts.copy()
     if request.partial_as_missing:
         used[source_partial | own_partial] = np.nan

@@ -42,6 +42,35 @@ from crime_mapping_plugin.processing.trend_style import trends_style
 
 CHART_LABELS = ("XmR chart of monthly counts", "XmR chart of monthly rates", "Laney u′ chart of monthly rates")
 MAX_AUTO_CHARTS = 48
+PARAMETER_HELP = {
+    "CRIMES": "Crime points with a month, e.g. from 'Import police.uk street crime'; any CRS (reprojected).",
+    "COUNTS_TABLE": "A table of counts by area code and month, e.g. the MPS ward-level import (rows are summed).",
+    "COUNTS_CODE_FIELD": "The area code of each row, joined to the area code field of the areas.",
+    "COUNTS_FIELD": "Number of crimes in the row (a whole number).",
+    "CATEGORY_FIELD": "A category to filter the table on, e.g. major_category; empty for none.",
+    "CATEGORY_VALUES": "Values of the category field to keep, e.g. 'Burglary, Robbery'; empty keeps all.",
+    "CRIME_TYPES": "police.uk crime types to count (field crime_type); none selected counts all.",
+    "CRIME_GROUPS": "Harmonised groups to count (field crime_group); none selected counts all.",
+    "MONTH_FIELD": "The month of each crime or row: a date, or text YYYY-MM, YYYY-MM-DD or YYYYMM.",
+    "START_MONTH": "Inclusive; empty: from the first month in the data.",
+    "END_MONTH": "Inclusive; empty: to the last month in the data.",
+    "AREAS": "Wards, boroughs, one polygon for London or your own polygons; the output keeps their CRS.",
+    "AREA_CODE_FIELD": "A unique code per area (decides the boundary rule); without one areas are numbered.",
+    "AREA_NAME_FIELD": "Copied to the output and the chart titles; optional.",
+    "PARENT_FIELD": "The code of the area's parent, e.g. the borough (LAD) of a ward: its rolling change is added.",
+    "POPULATION_FIELD": "Residents per area, for charts of rates; optional for counts.",
+    "CHART": "XmR of counts (default); XmR of rates or Laney's u' chart need a population field.",
+    "BASELINE": "The mean and limits come from the first N months; 0 takes every month.",
+    "SCREEN": "Drop moving ranges of 3.267 x the average moving range or more, then recompute it.",
+    "MULTIPLIER": "Rates are crimes per this many residents per month.",
+    "PARTIAL_AS_MISSING": "Leave partial months out of every statistic (flagged either way); off keeps them in.",
+    "CHART_AREAS": "Codes of areas to chart; with neither this nor a parent: all areas and those with a signal.",
+    "CHART_PARENT": "A parent code: chart the parent and every area in it (e.g. a borough's wards).",
+    "OUTPUT": "The areas with the latest month's signal, its rule and the rolling changes, styled by signal.",
+    "TABLE": "One row per area (then parent, then all areas) and month.",
+    "CHARTS_FOLDER": "A folder for one chart PNG per charted area.",
+    "SMALL_MULTIPLES": "One PNG with a small chart per charted area.",
+}
 
 
 class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
@@ -129,6 +158,8 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
         self._add_area_parameters()
         self._add_method_parameters()
         self._add_outputs()
+        for param in self.parameterDefinitions():
+            param.setHelp(self.tr(PARAMETER_HELP[param.name()]))
 
     def _add_source_parameters(self) -> None:
         self.addParameter(

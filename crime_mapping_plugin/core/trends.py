@@ -367,7 +367,7 @@ def crime_trends(
     parent_series = {
         p: one_series(
             p,
-            None,
+            "parent area",
             None,
             _group_sum(series[rows]),
             first,

@@ -56,6 +56,7 @@ def render_map(gpkg: str, png: Path, title: str) -> None:
             painter.drawText(QRectF(66, y, 500, 24), Qt.AlignVCenter, item.label())
         painter.end()
     image.save(str(png))
+    del layer  # closes the GeoPackage, so no -wal file stays beside it
 
 
 def demo(sample_dir: Path, out_dir: Path, run_alg: Callable) -> list[str]:

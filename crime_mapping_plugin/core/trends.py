@@ -48,7 +48,7 @@ SIGNALS = (SIGNAL_CONCERN, SIGNAL_IMPROVEMENT, SIGNAL_COMMON, SIGNAL_NOT_ENOUGH)
 MONTH_MISSING = "missing (no record in the source)"
 MONTH_PARTIAL_SOURCE = "partial month of the source"
 MONTH_PARTIAL_AREA = "partial month of the area"
-MONTH_NO_GEOMETRY = "area without geometry"
+AREA_NO_DATA = "no data for this area in the source (no geometry, or no row in the count table)"
 WINDOW_SOURCE_PARTIAL = "a window has a partial month of the source"
 
 
@@ -155,12 +155,12 @@ def series_breaks(period: AnalysisPeriod) -> tuple[int, ...]:
     return tuple(b for b in sorted(trend_stats.SERIES_BREAKS) if period.first < b <= period.last)
 
 
-def monthly_series(by_month: np.ndarray, period: AnalysisPeriod, empty: Sequence[int] = ()) -> np.ndarray:
-    """Return the counts as floats with NaN in the period's months without any record and in empty areas."""
+def monthly_series(by_month: np.ndarray, period: AnalysisPeriod, no_data: Sequence[int] = ()) -> np.ndarray:
+    """Return the counts as floats with NaN in the period's months without any record and in no_data areas."""
     series = np.asarray(by_month, dtype=float).copy()
     missing = [m - period.first for m in period.missing]
     series[:, missing] = np.nan
-    series[list(empty), :] = np.nan
+    series[list(no_data), :] = np.nan
     return series
 
 
@@ -341,12 +341,16 @@ def crime_trends(
     by_month: np.ndarray,
     period: AnalysisPeriod,
     population: Sequence[object] | None = None,
-    empty: Sequence[int] = (),
+    no_data: Sequence[int] = (),
 ) -> Trends:
-    """Return coverage, per-area, per-parent and all-areas trends of monthly counts (areas × period months)."""
+    """Return coverage, per-area, per-parent and all-areas trends of monthly counts (areas × period months).
+
+    no_data lists the areas the source has no data for (no geometry for points, no row in a count table):
+    their series are missing, never zeros, and they are not in their parent's or all areas' sums.
+    """
     if request.chart != CHART_COUNTS and population is None:
         raise TrendsInputError("Charts of rates need a population field: give one, or chart the counts.")
-    series = monthly_series(by_month, period, empty)
+    series = monthly_series(by_month, period, no_data)
     pops = _population(population, len(codes))
     total = _group_sum(series)
     source_partial = trend_stats.partial_months(total)
@@ -360,6 +364,9 @@ def crime_trends(
         one_series(codes[i], names[i], parents[i], series[i], first, pops[i], source_partial, request)
         for i in range(len(codes))
     ]
+    for i in no_data:
+        areas[i].signal_note = AREA_NO_DATA
+        areas[i].month_notes = [(*(x for x in n if x != MONTH_MISSING), AREA_NO_DATA) for n in areas[i].month_notes]
     groups: dict[str, list[int]] = {}
     for i, p in enumerate(parents):
         if p is not None and str(p).strip():

@@ -244,11 +244,15 @@ class MonthlyCounts:
     totals holds the same accounting as count_points/count_table over the whole range (totals.current is
     the row sum of by_month), so read = counted + left out holds. A monthly series needs a month for every
     record: a record whose month field holds no month is left out under NO_MONTH even with an open range.
+    without_rows lists the areas (by index) a count table has no row for in the range, whatever the
+    category: a table that lists its areas (the MPS table writes its zeros) does not cover them, so their
+    counts are missing, not zeros.
     """
 
     totals: WardCounts
     first_month: int
     by_month: np.ndarray
+    without_rows: list[int] = field(default_factory=list)
 
 
 def _monthly(owner: np.ndarray, month: np.ndarray, weights: np.ndarray, n_areas: int, wanted: MonthRange) -> np.ndarray:
@@ -353,4 +357,5 @@ def count_table_by_month(
         records_without_month=_without_month(months),
     )
     totals.check_balance()
-    return MonthlyCounts(totals, int(wanted.start), by_month)
+    rows_per_area = np.bincount(position[cur & matched], minlength=len(area_codes))
+    return MonthlyCounts(totals, int(wanted.start), by_month, np.flatnonzero(rows_per_area == 0).tolist())

@@ -371,9 +371,17 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
             None if v is None else str(v).strip() for v in attrs.get(fields[self.PARENT_FIELD], [None] * len(areas))
         ]
         population = attrs.get(fields[self.POPULATION_FIELD]) if fields[self.POPULATION_FIELD] else None
+        no_data = sorted(set(areas.empty) | set(monthly.without_rows))
+        if no_data:
+            lines.append(
+                self.tr(
+                    "{} area(s) have no data in the source (no geometry, or no row in the count table): "
+                    "not enough data, and not in the sums of their parent and of all areas: {}"
+                ).format(len(no_data), short_list([areas.codes[i] for i in no_data]))
+            )
         try:
             result = trends.crime_trends(
-                request, areas.codes, names, parents, monthly.by_month, period, population, areas.empty
+                request, areas.codes, names, parents, monthly.by_month, period, population, no_data
             )
         except trends.TrendsInputError as err:
             raise QgsProcessingException(str(err)) from err

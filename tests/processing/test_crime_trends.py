@@ -78,7 +78,8 @@ def ward_series() -> pd.DataFrame:
     months = [c for c in wide.columns if c.isdigit()]
     per_ward = wide.groupby("WardCode")[months].sum()
     codes = [f["WD24CD"] for f in QgsVectorLayer(WARDS_LAYER, "w", "ogr").getFeatures()]
-    return per_ward.reindex(sorted(codes), fill_value=0).astype(float)
+    # A ward without any row (the City of London's: the City has its own police) is NaN: no data, not zeros.
+    return per_ward.reindex(sorted(codes)).astype(float)
 
 
 def _xmr(y: np.ndarray) -> tuple[float, float, float]:
@@ -114,7 +115,12 @@ def test_every_ward_limits_equal_an_independent_computation_keeping_partial_mont
     result = _mps_run(run_alg, mps_table, tmp_path, PARTIAL_AS_MISSING=False)
     rows = {r["area_code"]: r for r in _rows(result["OUTPUT"])}
     assert len(rows) == len(ward_series) == 684
-    for code, y in ward_series.iterrows():
+    without = ward_series.index[ward_series.isna().all(axis=1)]
+    assert len(without) == 5  # wards of the City of London (its own police), absent from the MPS table
+    for code in without:
+        assert rows[code]["signal"] == "not enough data" and rows[code]["mean"] is None
+        assert rows[code]["count"] is None and "no row in the count table" in rows[code]["signal_note"]
+    for code, y in ward_series.drop(without).iterrows():
         mean, upper, lower = _xmr(y.to_numpy())
         row = rows[code]
         assert (row["mean"], row["upper"], row["lower"]) == pytest.approx((mean, upper, lower), rel=1e-9, abs=1e-9)
@@ -127,7 +133,7 @@ def test_every_ward_limits_leave_the_cut_first_month_out_by_default(mps_run, war
     assert totals[0] < 0.2 * np.median(totals[1:13])
     assert mps_run["PARTIAL_MONTHS"] == "2024-03" and mps_run["MISSING_MONTHS"] == ""
     rows = {r["area_code"]: r for r in _rows(mps_run["OUTPUT"])}
-    for code, series in ward_series.iterrows():
+    for code, series in ward_series.dropna().iterrows():
         y = series.to_numpy().copy()
         y[0] = np.nan
         y[_own_partial(y)] = np.nan
@@ -136,8 +142,8 @@ def test_every_ward_limits_leave_the_cut_first_month_out_by_default(mps_run, war
             (mean, upper, lower), rel=1e-9, abs=1e-9
         ), code
     signals = mps_run["CONCERN"] + mps_run["IMPROVEMENT"] + mps_run["COMMON_CAUSE"] + mps_run["NOT_ENOUGH_DATA"]
-    assert signals == 684
-    assert mps_run["CRIMES_READ"] == mps_run["CRIMES_COUNTED"] == int(ward_series.to_numpy().sum())
+    assert signals == 684 and mps_run["NOT_ENOUGH_DATA"] == ward_series.isna().all(axis=1).sum() == 5
+    assert mps_run["CRIMES_READ"] == mps_run["CRIMES_COUNTED"] == int(np.nansum(ward_series.to_numpy()))
 
 
 def _e_test_direct(k1: int, k2: int, n1: float, n2: float) -> float:
@@ -161,7 +167,7 @@ def _e_test_direct(k1: int, k2: int, n1: float, n2: float) -> float:
 def test_rolling_twelve_months_p_values_equal_a_direct_summation(mps_run, ward_series) -> None:
     rows = {r["area_code"]: r for r in _rows(mps_run["OUTPUT"])}
     # The smallest wards with crime and a few others; the latest window: months 14..25 against 2..13.
-    order = ward_series.sum(axis=1).sort_values()
+    order = ward_series.dropna().sum(axis=1).sort_values()
     chosen = [c for c in order.index if order[c] > 0][:6] + list(order.index[-3:])
     for code in chosen:
         y = ward_series.loc[code].to_numpy()
@@ -184,9 +190,12 @@ def test_the_long_table_holds_every_area_parent_and_month(mps_run, ward_series) 
     assert len(rows) == (684 + 1) * 25  # no parent field: the wards and all areas together
     first = [r for r in rows if r["month"] == "2024-03"]
     assert all("partial month of the source" in r["coverage"] for r in first)
-    assert all(r["value"] is None and r["count"] is not None for r in first)
+    assert all(r["value"] is None for r in first)
+    assert all((r["count"] is None) == ("no row in the count table" in r["coverage"]) for r in first)
     overall = [r for r in rows if r["area_code"] == "all areas"]
     assert [r["count"] for r in overall] == [int(v) for v in ward_series.sum().to_numpy()]
+    city = [r for r in rows if r["area_code"] == "E05009288"]  # Aldersgate, City of London: no row
+    assert len(city) == 25 and all(r["count"] is None for r in city)  # 25 months
 
 
 @pytest.fixture(scope="module")

@@ -279,6 +279,9 @@ def one_series(
         near_u, near_l = np.full(n, lim.near_upper), np.full(n, lim.near_lower)
         rules, variation = chart.rules, chart.variation
     signal, note = _latest(values, variation, enough)
+    gaps = int((~np.isfinite(values)).sum())
+    if enough and gaps:  # the chart's statistics say when months were left out of them
+        note = "; ".join(x for x in (note, f"chart over {n - gaps} of {n} months (missing or partial left out)") if x)
     shown = (
         np.full(n, np.nan)
         if request.chart != CHART_COUNTS and not has_pop

@@ -94,6 +94,7 @@ def test_a_month_cut_to_a_tenth_is_partial_for_the_source_and_left_out() -> None
     assert result.coverage.partial == (FIRST + 20,)
     s = result.areas[0]
     assert math.isnan(s.values[20]) and s.left_out[20] == 21.0
+    assert s.signal_note == "chart over 25 of 26 months (missing or partial left out)"
     assert trends.MONTH_PARTIAL_SOURCE in s.month_notes[20]
     assert trends.WINDOW_SOURCE_PARTIAL in s.rolling.flags[-1]
     kept = _run(totals, partial_as_missing=False).areas[0]

@@ -325,3 +325,35 @@ def test_charts_for_a_parent_and_small_multiples_are_written(run_alg, mps_table,
     assert result["CHARTS_WRITTEN"] == 3
     image = QImage(str(tmp_path / "multiples.png"))
     assert image.width() == 2 * 420 and image.height() == 240 + 70
+
+
+def test_london_as_one_polygon_without_a_code_has_the_series_of_all_wards(run_alg, relabelled_points, tmp_path) -> None:
+    path, _ = relabelled_points
+    london = run_alg("native:dissolve", {"INPUT": WARDS_LAYER, "OUTPUT": str(tmp_path / "london.gpkg")})["OUTPUT"]
+    one = run_alg(
+        "crimemapping:crimetrends",
+        {
+            "CRIMES": str(path),
+            "AREAS": london,
+            "OUTPUT": str(tmp_path / "one.gpkg"),
+            "TABLE": str(tmp_path / "t1.gpkg"),
+        },
+    )
+    wards = run_alg(
+        "crimemapping:crimetrends",
+        {
+            "CRIMES": str(path),
+            "AREAS": WARDS_LAYER,
+            "AREA_CODE_FIELD": "WD24CD",
+            "OUTPUT": str(tmp_path / "wards.gpkg"),
+            "TABLE": str(tmp_path / "t2.gpkg"),
+        },
+    )
+    rows = _rows(one["OUTPUT"])
+    assert len(rows) == 1 and rows[0]["area_code"] == "1"  # no code field: areas are numbered
+    series = [r["count"] for r in _rows(one["TABLE"]) if r["area_code"] == "1"]
+    overall = [r["count"] for r in _rows(wards["TABLE"]) if r["area_code"] == "all areas"]
+    assert series == overall and series[REMOVED] is None
+    assert one["CRIMES_COUNTED"] == wards["CRIMES_COUNTED"]
+    latest = [r for r in _rows(wards["TABLE"]) if r["area_code"] == "all areas"][-1]
+    assert (rows[0]["mean"], rows[0]["upper"], rows[0]["roll_p"]) == (latest["mean"], latest["upper"], latest["roll_p"])

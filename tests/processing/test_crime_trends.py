@@ -357,3 +357,44 @@ def test_london_as_one_polygon_without_a_code_has_the_series_of_all_wards(run_al
     assert one["CRIMES_COUNTED"] == wards["CRIMES_COUNTED"]
     latest = [r for r in _rows(wards["TABLE"]) if r["area_code"] == "all areas"][-1]
     assert (rows[0]["mean"], rows[0]["upper"], rows[0]["roll_p"]) == (latest["mean"], latest["upper"], latest["roll_p"])
+
+
+@pytest.fixture(scope="module")
+def wards_with_population(run_alg, tmp_path_factory) -> str:
+    folder = tmp_path_factory.mktemp("population")
+    pop = run_alg(
+        "crimemapping:wardpopulation",
+        {
+            "LSOA_POPULATION": str(SAMPLE / "population" / "london_lsoa21_population_census2021.csv"),
+            "LOOKUP": str(SAMPLE / "population" / "london_lsoa21_to_ward24_lookup.csv"),
+            "OUTPUT": str(folder / "pop.gpkg"),
+        },
+    )["OUTPUT"]
+    joined = {"INPUT": WARDS_LAYER, "FIELD": "WD24CD", "INPUT_2": pop, "FIELD_2": "ward_code"}
+    params = {**joined, "FIELDS_TO_COPY": ["population"], "METHOD": 1, "OUTPUT": str(folder / "wards.gpkg")}
+    return run_alg("native:joinattributestable", params)["OUTPUT"]
+
+
+def test_rates_and_laney_charts_with_a_population(run_alg, mps_table, ward_series, wards_with_population, tmp_path):
+    from qgis.core import QgsVectorLayer
+
+    population = {f["WD24CD"]: f["population"] for f in QgsVectorLayer(wards_with_population, "w", "ogr").getFeatures()}
+    base = {"COUNTS_TABLE": mps_table, "AREAS": wards_with_population, "AREA_CODE_FIELD": "WD24CD"}
+    base["POPULATION_FIELD"] = "population"
+    rates = run_alg("crimemapping:crimetrends", {**base, "CHART": 1, "OUTPUT": str(tmp_path / "rates.gpkg")})
+    laney = run_alg("crimemapping:crimetrends", {**base, "CHART": 2, "OUTPUT": str(tmp_path / "laney.gpkg")})
+    rate_rows = {r["area_code"]: r for r in _rows(rates["OUTPUT"])}
+    laney_rows = {r["area_code"]: r for r in _rows(laney["OUTPUT"])}
+    for code in ["E05013570", "E05013808", "E05014119"]:
+        y = ward_series.loc[code].to_numpy()[1:]  # the cut first month left out
+        n = population[code]
+        mean, upper, lower = _xmr(y / n * 1000)
+        assert (rate_rows[code]["mean"], rate_rows[code]["upper"]) == pytest.approx((mean, upper), rel=1e-9)
+        # Laney u' (Laney 2002) written out: constant exposure n, sigma_z from the moving ranges of z.
+        centre = y.sum() / (n * len(y))
+        sigma = math.sqrt(centre / n)
+        z = (y / n - centre) / sigma
+        sigma_z = np.abs(np.diff(z)).mean() / 1.128
+        assert laney_rows[code]["mean"] == pytest.approx(centre * 1000, rel=1e-9)
+        assert laney_rows[code]["upper"] == pytest.approx((centre + 3 * sigma * sigma_z) * 1000, rel=1e-9)
+        assert laney_rows[code]["value"] == pytest.approx(y[-1] / n * 1000, rel=1e-12)

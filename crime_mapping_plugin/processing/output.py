@@ -1,36 +1,42 @@
 """Write an algorithm's table output: in bulk to a GeoPackage file, through QgsFeatureSink otherwise.
 
-A plain '*.gpkg' destination (the default for files) takes the bulk GeoPackage writer of core.gpkg;
-any other destination (memory layer, shapefile, PostGIS, '|layername=' targets) gets the ordinary
-Processing feature sink. Either way the layer is loaded on completion when the user asked for it, as
-parameterAsSink does, and a cancelled run leaves no output behind.
+A plain '*.gpkg' destination (the default for files) and a layer of a GeoPackage (`ogr:dbname='x.gpkg'
+table="name"`, what QGIS's "Save to GeoPackage" gives) take the bulk GeoPackage writer of core.gpkg,
+which writes a temporary file and puts it in place only on success: a cancelled or failed run leaves
+the previous file or layer, and the GeoPackage's other layers, as they were. Any other destination
+(memory layer, shapefile, PostGIS) gets the ordinary Processing feature sink. Either way the layer is
+loaded on completion when the user asked for it, as parameterAsSink does.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from typing import Sequence
+import sqlite3
+from typing import Callable, Sequence
 
 import numpy as np
 from qgis.core import (
     QgsCoordinateReferenceSystem,
+    QgsDataSourceUri,
     QgsFeature,
     QgsFeatureSink,
     QgsField,
     QgsFields,
     QgsGeometry,
     QgsPointXY,
+    QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingOutputLayerDefinition,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameters,
     QgsProcessingUtils,
     QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QVariant
 
-from crime_mapping_plugin.core.gpkg import GeoPackageWriter
+from crime_mapping_plugin.core.gpkg import GeoPackageError, GeoPackageWriter
 
 _QVARIANT = {
     "string": QVariant.String,
@@ -58,7 +64,7 @@ def spec_of(fields: QgsFields) -> list[tuple[str, str]]:
     return [(f.name(), _KIND_OF.get(f.type(), "string")) for f in fields]
 
 
-def plain_value(value):
+def plain_value(value: object) -> object:
     """Return a value that both SQLite and a QgsFeature take: NULL as None, dates and times as ISO text."""
     if value is None or isinstance(value, QVariant):  # QGIS's NULL is an empty QVariant
         return None
@@ -82,7 +88,7 @@ class TableOutput:
 
     def __init__(
         self,
-        algorithm,
+        algorithm: QgsProcessingAlgorithm,
         parameters: dict,
         name: str,
         context: QgsProcessingContext,
@@ -99,18 +105,23 @@ class TableOutput:
         self._sink = None
         dest = QgsProcessingParameters.parameterAsOutputLayer(definition, parameters, context)
         self._file_path = dest if _is_plain_file(dest) else None
-        if dest and _is_plain_gpkg(dest):
-            layer_name = os.path.splitext(os.path.basename(dest))[0]
-            self._gpkg = GeoPackageWriter(
-                dest,
-                layer_name,
-                self.spec,
-                crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL) if crs else None,
-                description,
-                geometry_type,
-            )
-            self.dest_id = dest
-            self._register_load(parameters.get(name), definition, context, dest, name)
+        gpkg_layer = _gpkg_layer(dest) if dest else None
+        self._replace_layer = gpkg_layer is not None
+        if dest and (_is_plain_gpkg(dest) or gpkg_layer):
+            path, layer_name = gpkg_layer or (dest, os.path.splitext(os.path.basename(dest))[0])
+            try:
+                self._gpkg = GeoPackageWriter(
+                    path,
+                    layer_name,
+                    self.spec,
+                    crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL) if crs else None,
+                    description,
+                    geometry_type,
+                )
+            except GeoPackageError as err:
+                raise QgsProcessingException(str(err)) from err
+            self.dest_id = f"{path}|layername={layer_name}" if gpkg_layer else dest
+            self._register_load(parameters.get(name), definition, context, self.dest_id, name)
         else:
             kinds = {"point": QgsWkbTypes.Point, "multipolygon": QgsWkbTypes.MultiPolygon}
             wkb = kinds[geometry_type] if self.geometry else QgsWkbTypes.NoGeometry
@@ -124,7 +135,9 @@ class TableOutput:
             self._dates = [i for i, (_, kind) in enumerate(self.spec) if kind == "date"]
 
     @staticmethod
-    def _register_load(value, definition, context: QgsProcessingContext, dest: str, name: str) -> None:
+    def _register_load(
+        value: str, definition: QgsProcessingParameterDefinition, context: QgsProcessingContext, dest: str, name: str
+    ) -> None:
         # parameterAsSink loads the result when the value asks for it; the bulk path must do the same.
         if isinstance(value, QgsProcessingOutputLayerDefinition) and value.destinationProject is not None:
             layer_name = value.destinationName or definition.description()
@@ -144,7 +157,10 @@ class TableOutput:
     ) -> None:
         """Append rows given column by column (and their point coordinates for a point layer)."""
         if self._gpkg is not None:
-            self._gpkg.add(columns, x, y, located)
+            try:
+                self._gpkg.add(columns, x, y, located)
+            except sqlite3.Error as err:  # e.g. the disk is full
+                raise QgsProcessingException(f"Could not write to {self._gpkg.path}: {err}") from err
             self.count = self._gpkg.count
             return
 
@@ -171,7 +187,9 @@ class TableOutput:
 
         self._add_features(columns, len(wkbs), geometry)
 
-    def _add_features(self, columns: dict[str, Sequence], n: int | None, geometry_of) -> None:
+    def _add_features(
+        self, columns: dict[str, Sequence], n: int | None, geometry_of: Callable[[int], QgsGeometry | None]
+    ) -> None:
         values = [columns[name] for name, _ in self.spec]
         n = len(values[0]) if values else n
         for i in self._dates:
@@ -192,7 +210,10 @@ class TableOutput:
     def commit(self, title: str = "", abstract: str = "") -> str:
         """Publish the output and return its identifier; a GeoPackage keeps title and abstract inside."""
         if self._gpkg is not None:
-            self._gpkg.commit(title, abstract)
+            try:
+                self._gpkg.commit(title, abstract, replace_layer=self._replace_layer)
+            except GeoPackageError as err:
+                raise QgsProcessingException(str(err)) from err
         else:
             self._sink.flushBuffer()
             self._sink = None  # closes a file writer
@@ -236,3 +257,14 @@ def _is_plain_file(dest: str) -> bool:
 
 def _is_plain_gpkg(dest: str) -> bool:
     return _is_plain_file(dest) and dest.lower().endswith(".gpkg")
+
+
+def _gpkg_layer(dest: str) -> tuple[str, str] | None:
+    """Return (file, layer) of an 'ogr:dbname=… table=…' destination in a GeoPackage, else None."""
+    if not dest.lower().startswith("ogr:"):
+        return None
+    uri = QgsDataSourceUri(dest[4:])
+    path, table = uri.database(), uri.table()
+    if path.lower().endswith(".gpkg") and table:
+        return path, table
+    return None

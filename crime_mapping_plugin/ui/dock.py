@@ -36,6 +36,7 @@ from crime_mapping_plugin.core.crime_filter import FORCE_FIELD, CrimeFilter
 from crime_mapping_plugin.processing.rate_style import parse_breaks
 from crime_mapping_plugin.ui.actions import MAP_ACTIONS, action, parameter_options
 from crime_mapping_plugin.ui.controller import DockController
+from crime_mapping_plugin.ui.trends_panel import TrendsPanel
 
 STYLE_LABELS = {
     "ward_rates": "Ward rate classes (fixed breaks)",
@@ -105,6 +106,10 @@ class CrimeMappingDock(QgsDockWidget):
         layout.addWidget(self._filter_box())
         layout.addWidget(self._map_box())
         layout.addWidget(self._style_box())
+        self.trends_panel = TrendsPanel(self.controller.project)  # the Trends section (ui/trends_panel.py)
+        self.trends_panel.output_dir_of = self.controller.output_dir
+        self.trends_panel.message.connect(self.show_message)
+        layout.addWidget(self.trends_panel)
         layout.addStretch(1)
         self.setMinimumWidth(380)
         scroll = QScrollArea()

@@ -5,6 +5,8 @@ ward_rates() here, which returns one WardRates: the rows to write (by field name
 months with records and its missing months (core.months' rule, docs/methods.md), and what the log and
 the metadata say. Rates are crimes per `multiplier` residents over the period; "per month" figures (the
 change test, change_pct) divide by the months WITH RECORDS of each period, never by calendar months.
+The comparison with all wards is core.funnel's (written limits, flag and drawn funnel by one rule); the
+change between periods is the Poisson E-test (core.etest) with exposure = population × months with records.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from crime_mapping_plugin.core import rates
+from crime_mapping_plugin.core import etest, funnel, rates
 from crime_mapping_plugin.core.months import (
     AnalysisPeriod,
     MonthError,
@@ -28,6 +30,8 @@ from crime_mapping_plugin.core.months import (
 from crime_mapping_plugin.core.ward_counts import WardCounts
 
 NO_PERIOD = "all records (no month)"
+FEW_RESIDENTS = 1000.0
+FEW_RESIDENTS_NOTE = "few residents: rate misleading"
 
 OUTPUT_FIELDS = (
     ("ward_code", "string"),
@@ -43,6 +47,12 @@ OUTPUT_FIELDS = (
     ("rate_ucl998", "double"),
     ("vs_all", "string"),
     ("rate_all", "double"),
+    ("expected", "double"),
+    ("funnel_lcl95", "double"),
+    ("funnel_ucl95", "double"),
+    ("funnel_lcl998", "double"),
+    ("funnel_ucl998", "double"),
+    ("residents_note", "string"),
     ("eb_rate", "double"),
     ("rank", "integer"),
     ("flag", "string"),
@@ -91,12 +101,13 @@ def periods(
 
 @dataclass(frozen=True)
 class WardRatesRequest:
-    """What to compute: the main and comparison month ranges, the rate's unit and whether to smooth."""
+    """What to compute: the month ranges, the rate's unit, whether to smooth and the funnel's method."""
 
     months: MonthRange
     previous: MonthRange | None = None
     multiplier: float = 1000.0
     smooth: bool = True
+    method: str = funnel.OVERDISPERSED
 
 
 @dataclass
@@ -108,9 +119,10 @@ class WardRates:
     names: list[str | None]
     counts: WardCounts
     table: rates.RateTable
+    funnel: funnel.Funnel
     period: AnalysisPeriod | None
     previous_period: AnalysisPeriod | None = None
-    change: rates.ChangeTable | None = None
+    change: ChangeTable | None = None
 
     @property
     def months(self) -> int | None:
@@ -126,6 +138,11 @@ class WardRates:
     def without_rate(self) -> int:
         """The number of wards without a rate."""
         return int(np.sum(~np.isfinite(self.table.rate)))
+
+    @property
+    def few_residents(self) -> np.ndarray:
+        """Which wards have a rate from fewer than FEW_RESIDENTS residents (kept, and said so)."""
+        return self.table.usable & (np.nan_to_num(self.table.population, nan=np.inf) < FEW_RESIDENTS)
 
     def field_spec(self) -> list[tuple[str, str]]:
         """Return the (name, kind) pairs of the output fields."""
@@ -146,7 +163,7 @@ class WardRates:
 
     def rows(self) -> list[dict[str, object]]:
         """Return one dict per ward, field name to value (None for NULL)."""
-        t = self.table
+        t, f = self.table, self.funnel
         out = []
         for i, code in enumerate(self.codes):
             countable = i not in self.counts.uncountable
@@ -162,8 +179,14 @@ class WardRates:
                 "rate_ucl95": _num(t.limits[0.95][1][i]),
                 "rate_lcl998": _num(t.limits[0.998][0][i]),
                 "rate_ucl998": _num(t.limits[0.998][1][i]),
-                "vs_all": t.comparison[i],
+                "vs_all": f.comparison[i],
                 "rate_all": _num(t.overall_rate),
+                "expected": _num(f.expected[i]),
+                "funnel_lcl95": _num(f.limits[0.95][0][i]),
+                "funnel_ucl95": _num(f.limits[0.95][1][i]),
+                "funnel_lcl998": _num(f.limits[0.998][0][i]),
+                "funnel_ucl998": _num(f.limits[0.998][1][i]),
+                "residents_note": FEW_RESIDENTS_NOTE if self.few_residents[i] else None,
                 "eb_rate": _num(t.eb_rate[i]),
                 "rank": None if not np.isfinite(t.rank[i]) else int(t.rank[i]),
                 "flag": t.flags[i] or None,
@@ -199,17 +222,18 @@ def ward_rates(
     no record at all; a comparison period without any record gets counts but no change test.
     """
     table = rates.rate_table(counts.current, population, request.multiplier, request.smooth, counts.uncountable)
+    comparison = funnel.compare_with_all(table, request.method)
     period = analysis_period(counts.record_months, request.months)
     if period is not None and period.months_with_records == 0:
         raise NoRecordsError(
             f"The period {period.label()} has no record at all in the input (every month of it is missing data): "
             "choose months the input covers."
         )
-    result = WardRates(request, list(codes), list(names), counts, table, period)
+    result = WardRates(request, list(codes), list(names), counts, table, comparison, period)
     if request.previous is not None and counts.previous is not None:
         previous = analysis_period(counts.record_months, request.previous)
         result.previous_period = previous
-        result.change = rates.change_table(
+        result.change = change_table(
             counts.previous,
             counts.current,
             table.population,
@@ -219,6 +243,56 @@ def ward_rates(
             usable=np.array([i not in counts.uncountable for i in range(len(codes))], dtype=bool),
         )
     return result
+
+
+@dataclass
+class ChangeTable:
+    """Per-area change between a comparison period and the main period (None where it cannot be tested)."""
+
+    before: np.ndarray
+    after: np.ndarray
+    rate_before: np.ndarray
+    change_pct: list[float | None]
+    p_value: list[float | None]
+    label: list[str | None]
+
+
+def change_table(
+    before: Sequence[int],
+    after: Sequence[int],
+    population: np.ndarray,
+    months_before: int,
+    months_after: int,
+    multiplier: float = 1000.0,
+    usable: np.ndarray | None = None,
+) -> ChangeTable:
+    """Test each area's change of rate between two periods by the Poisson E-test (core.etest).
+
+    Exposure = population × months with records of each period; change_pct is the change of the monthly
+    rate in %; usable marks the areas allowed a rate (all when None).
+    """
+    before = np.asarray(before, dtype=np.int64)
+    after = np.asarray(after, dtype=np.int64)
+    population = np.asarray(population, dtype=float)
+    ok = np.isfinite(population) & (population > 0)
+    if usable is not None:
+        ok &= usable
+    rate_before = np.full(len(before), np.nan)
+    rate_before[ok] = before[ok] / population[ok] * multiplier
+    n = len(before)
+    pct: list[float | None] = [None] * n
+    p_values: list[float | None] = [None] * n
+    labels: list[str | None] = [None] * n
+    if months_before > 0 and months_after > 0:
+        idx = np.flatnonzero(ok)
+        p_all = etest.e_test(before[idx], after[idx], population[idx] * months_before, population[idx] * months_after)
+        for i, p in zip(idx, p_all):
+            per_before = float(before[i]) / months_before
+            per_after = float(after[i]) / months_after
+            pct[i] = (per_after / per_before - 1.0) * 100.0 if per_before > 0 else None
+            p_values[i] = float(p) if math.isfinite(p) else None
+            labels[i] = rates.change_label(float(p), per_before, per_after)
+    return ChangeTable(before, after, rate_before, pct, p_values, labels)
 
 
 def _num(value: float) -> float | None:

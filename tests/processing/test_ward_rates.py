@@ -11,6 +11,8 @@ import pytest
 from scipy import stats
 
 from tests.conftest import POLICE_UK, SAMPLE
+from tests.core.test_overdispersion import _port as _shmi_port
+from tests.stat_references import count_limits, e_test_by_summation
 
 WARDS = SAMPLE / "boundaries" / "london_wards_2024.gpkg"
 POPULATION = SAMPLE / "population" / "london_lsoa21_population_census2021.csv"
@@ -215,7 +217,7 @@ def test_rates_and_limits_follow_the_published_formulas(rates_run, crimes):
     assert result["CRIMES_COUNTED"] == total
 
 
-def test_comparison_labels_ranks_and_empirical_bayes(rates_run):
+def test_empirical_bayes_and_ranks(rates_run):
     _, out, _ = rates_run
     codes = sorted(out)
     x = np.array([out[c]["crimes"] for c in codes], float)
@@ -227,24 +229,105 @@ def test_comparison_labels_ranks_and_empirical_bayes(rates_run):
     eb = (w * r + (1 - w) * theta) * 1000
     for i, c in enumerate(codes):
         assert out[c]["eb_rate"] == pytest.approx(eb[i], rel=1e-9)
-        e = theta * n[i]
-        up, down = stats.poisson.sf(x[i] - 1, e), stats.poisson.cdf(x[i], e)
-        want = (
-            "higher (99.8 %)"
-            if up < 0.001
-            else "higher (95 %)"
-            if up < 0.025
-            else "lower (99.8 %)"
-            if down < 0.001
-            else "lower (95 %)"
-            if down < 0.025
-            else "not significantly different"
-        )
-        assert out[c]["vs_all"] == want
         assert out[c]["rank"] == 1 + int((r > r[i]).sum())
 
 
-def test_comparison_period_change_uses_the_exact_conditional_test(rates_run):
+def _label(rate: float, l95: float, u95: float, l998: float, u998: float) -> str:
+    if rate > u998:
+        return "higher (99.8 %)"
+    if rate > u95:
+        return "higher (95 %)"
+    if rate < l998:
+        return "lower (99.8 %)"
+    if rate < l95:
+        return "lower (95 %)"
+    return "not significantly different"
+
+
+def test_phi_tau2_and_the_written_limits_follow_funnelplotr_with_the_agreement_rule(rates_run):
+    result, out, _ = rates_run
+    codes = sorted(out)
+    x = np.array([out[c]["crimes"] for c in codes], float)
+    n = np.array([out[c]["population"] for c in codes], float)
+    theta = x.sum() / n.sum()
+    expected = theta * n
+    port = _shmi_port(list(x), list(expected))
+    assert result["PHI"] == pytest.approx(port["phi"], rel=1e-10) and port["phi"] > 1
+    assert result["TAU2"] == pytest.approx(port["tau2"], rel=1e-10)
+    for i, c in enumerate(codes):
+        row = out[c]
+        assert row["expected"] == pytest.approx(expected[i], rel=1e-12)
+        for level, key in ((0.95, "95"), (0.998, "998")):
+            lo, hi = port["limits"][level][i]
+            # Higher needs the ward's own lower limit above the overall rate: the smallest such count is c_hi.
+            c_hi = next(k for k in range(10**6) if count_limits(k, level)[0] / n[i] > theta)
+            below = [k for k in range(int(x.max()) + 200) if count_limits(k, level)[1] / n[i] < theta]
+            want_hi = max(hi * theta, (c_hi - 1) / n[i]) * 1000
+            want_lo = min(lo * theta, (below[-1] + 1) / n[i]) * 1000 if below else 0.0
+            assert row[f"funnel_ucl{key}"] == pytest.approx(want_hi, rel=1e-6), c
+            assert row[f"funnel_lcl{key}"] == pytest.approx(want_lo, rel=1e-6, abs=1e-12), c
+
+
+def test_the_flag_is_outside_the_written_limits_and_agrees_with_the_printed_limits(rates_run):
+    _, out, _ = rates_run
+    seen = set()
+    for row in out.values():
+        limits = [row[f"funnel_{s}{k}"] for k in ("95", "998") for s in ("lcl", "ucl")]
+        assert row["vs_all"] == _label(row["rate"], *limits), row["ward_code"]
+        seen.add(row["vs_all"])
+        if row["vs_all"].startswith("higher"):
+            level = "998" if "99.8" in row["vs_all"] else "95"
+            assert row[f"rate_lcl{level}"] > row["rate_all"], row["ward_code"]
+        if row["vs_all"].startswith("lower"):
+            level = "998" if "99.8" in row["vs_all"] else "95"
+            assert row[f"rate_ucl{level}"] < row["rate_all"], row["ward_code"]
+    assert {"higher (99.8 %)", "not significantly different"} <= seen
+
+
+def test_the_exact_poisson_choice_writes_the_poisson_limits_of_the_expected_count(
+    run_alg, crimes, ward_population, tmp_path
+):
+    result = run_alg(
+        "crimemapping:wardrates",
+        {
+            "CRIMES": str(crimes),
+            "WARDS": str(WARDS),
+            "POPULATION_TABLE": str(ward_population),
+            "FUNNEL_METHOD": 1,
+            "OUTPUT": str(tmp_path / "poisson.gpkg"),
+        },
+    )
+    out = _read(tmp_path / "poisson.gpkg")
+    theta = result["OVERALL_RATE"] / 1000
+    outside = 0
+    for row in out.values():
+        e = theta * row["population"]
+        hi = stats.chi2.ppf(0.999, 2 * e + 2) / 2 / row["population"] * 1000
+        assert row["funnel_ucl998"] >= hi * (1 - 1e-9)
+        limits = [row[f"funnel_{s}{k}"] for k in ("95", "998") for s in ("lcl", "ucl")]
+        assert row["vs_all"] == _label(row["rate"], *limits)
+        outside += row["vs_all"] != "not significantly different"
+    assert result["PHI"] > 1
+    # Chance alone flags more wards than the adjusted limits do.
+    default = _read_default(run_alg, crimes, ward_population, tmp_path)
+    adjusted = sum(r["vs_all"] != "not significantly different" for r in default.values())
+    assert outside > adjusted
+
+
+def _read_default(run_alg, crimes, ward_population, tmp_path) -> dict:
+    run_alg(
+        "crimemapping:wardrates",
+        {
+            "CRIMES": str(crimes),
+            "WARDS": str(WARDS),
+            "POPULATION_TABLE": str(ward_population),
+            "OUTPUT": str(tmp_path / "adjusted.gpkg"),
+        },
+    )
+    return _read(tmp_path / "adjusted.gpkg")
+
+
+def test_comparison_period_change_is_the_poisson_e_test(rates_run):
     _, out, _ = rates_run
     tested = 0
     for r in out.values():
@@ -253,8 +336,10 @@ def test_comparison_period_change_uses_the_exact_conditional_test(rates_run):
         if before + after == 0:
             assert r["change_p"] == pytest.approx(1.0)
             continue
-        want = stats.binomtest(after, before + after, 2 / 3).pvalue
-        assert r["change_p"] == pytest.approx(want, rel=1e-8)
+        if tested < 60:
+            # Exposure = population × months with records: 1 month before, 2 after.
+            want = e_test_by_summation(before, after, r["population"] * 1, r["population"] * 2)
+            assert r["change_p"] == pytest.approx(want, rel=1e-8, abs=1e-12)
         tested += 1
     assert tested > 600
 
@@ -556,8 +641,9 @@ def test_three_julys_report_three_months_with_records_and_22_missing(run_alg, cr
     for r in out.values():
         assert r["months"] == 2 and r["prev_months"] == 1
         if r["crimes"] + r["prev_crimes"]:
-            want = stats.binomtest(r["crimes"], r["crimes"] + r["prev_crimes"], 2 / 3).pvalue
-            assert r["change_p"] == pytest.approx(want, rel=1e-8)
+            if tested < 40:
+                want = e_test_by_summation(r["prev_crimes"], r["crimes"], r["population"], r["population"] * 2)
+                assert r["change_p"] == pytest.approx(want, rel=1e-8, abs=1e-12)
             tested += 1
     assert tested > 600
 
@@ -754,3 +840,26 @@ def test_crimes_without_a_usable_month_are_left_out_under_their_own_reason_when_
     everything = run_alg("crimemapping:wardrates", {**params, "OUTPUT": str(tmp_path / "b.gpkg")})
     assert everything["NO_MONTH_CRIMES"] == 0 and "100 record(s) have no usable month" in everything["REPORT"]
     assert everything["CRIMES_COUNTED"] + everything["OUTSIDE_WARDS"] == layer.featureCount()
+
+
+def test_no_output_is_left_behind_when_the_funnel_plot_cannot_be_written(run_alg, crimes, ward_population, tmp_path):
+    from qgis.core import QgsProcessingException
+
+    with pytest.raises(QgsProcessingException, match="funnel plot"):
+        run_alg(
+            "crimemapping:wardrates",
+            {
+                "CRIMES": str(crimes),
+                "WARDS": str(WARDS),
+                "POPULATION_TABLE": str(ward_population),
+                "OUTPUT": str(tmp_path / "rates.gpkg"),
+                "FUNNEL_PLOT": str(tmp_path / "no such folder" / "funnel.png"),
+            },
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_funnel_plot_is_moved_into_place_with_the_layer(rates_run):
+    result, _, out = rates_run
+    assert sorted(p.suffix for p in out.iterdir() if p.suffix == ".png") == [".png"]
+    assert Path(result["FUNNEL_PLOT"]).stat().st_size > 10000

@@ -30,7 +30,9 @@ from crime_mapping_plugin.core.months import (
 from crime_mapping_plugin.core.ward_counts import WardCounts
 
 NO_PERIOD = "all records (no month)"
-FEW_RESIDENTS = 1000.0
+# Under half the residents of any London borough ward (the fewest, Alexandra, has 4,504 in 2021); every City
+# of London ward with residents has fewer (1,101 to 2,997).
+FEW_RESIDENTS = 4000.0
 FEW_RESIDENTS_NOTE = "few residents: rate misleading"
 
 OUTPUT_FIELDS = (
@@ -108,6 +110,7 @@ class WardRatesRequest:
     multiplier: float = 1000.0
     smooth: bool = True
     method: str = funnel.OVERDISPERSED
+    few_residents: float = FEW_RESIDENTS
 
 
 @dataclass
@@ -141,8 +144,8 @@ class WardRates:
 
     @property
     def few_residents(self) -> np.ndarray:
-        """Which wards have a rate from fewer than FEW_RESIDENTS residents (kept, and said so)."""
-        return self.table.usable & (np.nan_to_num(self.table.population, nan=np.inf) < FEW_RESIDENTS)
+        """Which wards have a rate from fewer than request.few_residents residents (kept, and said so)."""
+        return self.table.usable & (np.nan_to_num(self.table.population, nan=np.inf) < self.request.few_residents)
 
     def field_spec(self) -> list[tuple[str, str]]:
         """Return the (name, kind) pairs of the output fields."""

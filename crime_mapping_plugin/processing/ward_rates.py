@@ -36,7 +36,9 @@ from crime_mapping_plugin.core.months import MonthRange, ranges_text
 from crime_mapping_plugin.core.reproject import BulkTransformer
 from crime_mapping_plugin.core.ward_counts import CountTableError, WardCounts, population_by_code, short_list
 from crime_mapping_plugin.core.ward_rates import (
-    FEW_RESIDENTS,
+    FEW_RESIDENTS as FEW_RESIDENTS_DEFAULT,
+)
+from crime_mapping_plugin.core.ward_rates import (
     FEW_RESIDENTS_NOTE,
     NoRecordsError,
     WardRates,
@@ -92,6 +94,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
     MULTIPLIER = "MULTIPLIER"
     SMOOTH = "SMOOTH"
     FUNNEL_METHOD = "FUNNEL_METHOD"
+    FEW_RESIDENTS = "FEW_RESIDENTS"
     CLASS_BREAKS = "CLASS_BREAKS"
     OUTPUT = "OUTPUT"
     FUNNEL_PLOT = "FUNNEL_PLOT"
@@ -160,7 +163,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         "falls among the lowest and is left out of φ) and can be lower only when even zero crimes are unlikely "
         "(E above 3.7 at 95 %, 6.9 at 99.8 %). Wards without a usable population (or geometry) have no E, no limits "
         "and no vs_all; they are not in the overall rate, φ or τ².<br>"
-        "<b>Few residents</b>: a ward with a rate from fewer than {:,.0f} residents (most City of London wards) is "
+        "<b>Few residents</b>: a ward with a rate from fewer than {:,.0f} residents (the City of London wards) is "
         "kept, with residents_note '{}': crimes there are mostly against workers and visitors, so a rate per "
         "resident misleads.<br>"
         "<b>Empirical Bayes</b> (optional): GeoDa's smoothed rate, shrinking small wards towards the overall rate.<br>"
@@ -175,7 +178,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         "rank (1 = highest rate) and flag, styled by classes of the rate (fix the class breaks to map two "
         "periods on one scale), and optionally a funnel plot PNG. Either every output is written or none: the "
         "plot is drawn to a temporary file first."
-    ).format(FEW_RESIDENTS, FEW_RESIDENTS_NOTE)
+    ).format(FEW_RESIDENTS_DEFAULT, FEW_RESIDENTS_NOTE)
 
     def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802
         self._add_crime_parameters()
@@ -350,6 +353,21 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         )
         method.setFlags(method.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
         self.addParameter(method)
+        few = QgsProcessingParameterNumber(
+            self.FEW_RESIDENTS,
+            self.tr("Few residents below (persons)"),
+            QgsProcessingParameterNumber.Double,
+            FEW_RESIDENTS_DEFAULT,
+            minValue=0.0,
+        )
+        few.setHelp(
+            self.tr(
+                "A ward with a rate from fewer residents keeps it, with residents_note '{}'. The default {:,.0f} "
+                "is under half of London's smallest borough ward and above every City of London ward; 0: never."
+            ).format(FEW_RESIDENTS_NOTE, FEW_RESIDENTS_DEFAULT)
+        )
+        few.setFlags(few.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(few)
         breaks = QgsProcessingParameterString(
             self.CLASS_BREAKS, self.tr("Class breaks of the map (rates)"), optional=True
         )
@@ -489,6 +507,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             multiplier=self.parameterAsDouble(parameters, self.MULTIPLIER, context),
             smooth=self.parameterAsBoolean(parameters, self.SMOOTH, context),
             method=self.METHODS[self.parameterAsEnum(parameters, self.FUNNEL_METHOD, context)],
+            few_residents=self.parameterAsDouble(parameters, self.FEW_RESIDENTS, context),
         )
         return request, breaks
 
@@ -815,7 +834,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         if few:
             report.append(
                 self.tr("{} ward(s) have a rate from fewer than {:,.0f} residents ('{}'): {}.").format(
-                    len(few), FEW_RESIDENTS, FEW_RESIDENTS_NOTE, short_list(few)
+                    len(few), result.request.few_residents, FEW_RESIDENTS_NOTE, short_list(few)
                 )
             )
         undated = result.counts.records_without_month
@@ -917,7 +936,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
                 "(lower) only when its own lower (upper) confidence limit is also above (below) the overall rate. "
                 f"φ = {result.funnel.phi:.4f} is the overdispersion (mean z² of the untrimmed wards, 1 = Poisson "
                 f"chance), τ² = {result.funnel.tau2:.6f} the between-ward variance of ln(crimes/expected). "
-                f"residents_note: rate from fewer than {FEW_RESIDENTS:,.0f} residents, misleading. "
+                f"residents_note: rate from fewer than {result.request.few_residents:,.0f} residents, misleading. "
                 "eb_rate: GeoDa Empirical Bayes. "
                 f"rank 1 = highest rate. {BOUNDARY_RULE} Wards without a usable population (or, for crime points, "
                 "without a geometry) have no rate and a flag."

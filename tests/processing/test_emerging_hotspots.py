@@ -125,7 +125,7 @@ def test_real_sample_on_wards_categories_agree_with_the_slice_counts(run_alg, tm
     out = tmp / "wards.gpkg"
     result = run_alg(ALG, {"INPUT": crimes, "CELLS": 2, "POLYGONS": wards_uri, "OUTPUT": str(out)})
     _, got = read_cells(out)
-    assert result["SLICES"] == 3 and len(got["category"]) == 684
+    assert result["SLICES"] == 3 and len(got["category"]) == 704
     assert result["POINTS_READ"] == result["POINTS_COUNTED"] + result["POINTS_LEFT_OUT"]
     assert sum(got["crimes"]) == result["POINTS_COUNTED"]
     for hot, cold, final_bin, cat in zip(got["hot_slices"], got["cold_slices"], got["final_bin"], got["category"]):

@@ -71,16 +71,16 @@ def count_limit_table(largest: int, level: float) -> tuple[np.ndarray, np.ndarra
 
 
 def _agreement_counts(
-    population: np.ndarray, overall: float, multiplier: float, level: float, largest: int
+    population: np.ndarray, overall: np.ndarray, multiplier: float, level: float, largest: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return per area c_hi (smallest count whose printed lower limit is above the overall rate) and c_lo."""
+    """Return per area c_hi (smallest count whose printed lower limit is above its reference rate) and c_lo."""
     lower, upper = count_limit_table(largest, level)
     c_hi = np.full(len(population), largest + 1, dtype=np.int64)
     c_lo = np.full(len(population), -1, dtype=np.int64)
-    for i, p in enumerate(population):
+    for i, (p, reference) in enumerate(zip(population, np.broadcast_to(overall, population.shape))):
         # The same expression as the printed limits (limit / population × multiplier), so they agree exactly.
-        above = np.flatnonzero(lower / p * multiplier > overall)
-        below = np.flatnonzero(upper / p * multiplier < overall)
+        above = np.flatnonzero(lower / p * multiplier > reference)
+        below = np.flatnonzero(upper / p * multiplier < reference)
         c_hi[i] = above[0] if len(above) else largest + 1
         c_lo[i] = below[-1] if len(below) else -1
     return c_hi, c_lo
@@ -108,23 +108,7 @@ def compare_with_all(
     )
     scale = overall if math.isfinite(overall) else math.nan
     funnel_limits = {lvl: (lo * scale, hi * scale) for lvl, (lo, hi) in ratio_limits.items()}
-    limits = {lvl: (np.full(n, np.nan), np.full(n, np.nan)) for lvl in rates.LEVELS}
-    idx = np.flatnonzero(ok)
-    if len(idx):
-        e = expected[idx]
-        largest = int(max(table.count[idx].max(), (e + 10.0 * np.sqrt(e)).max())) + 50
-        pop = table.population[idx]
-        for lvl in rates.LEVELS:
-            c_hi, c_lo = _agreement_counts(pop, overall, table.multiplier, lvl, largest)
-            lo, hi = funnel_limits[lvl]
-            limits[lvl][1][idx] = np.maximum(hi[idx], (c_hi - 1) / pop * table.multiplier)
-            limits[lvl][0][idx] = np.where(c_lo < 0, 0.0, np.minimum(lo[idx], (c_lo + 1) / pop * table.multiplier))
-    comparison: list[str | None] = [None] * n
-    held_back = 0
-    for i in idx:
-        comparison[i] = label(table.rate[i], {lvl: (lo[i], hi[i]) for lvl, (lo, hi) in limits.items()})
-        funnel_only = label(table.rate[i], {lvl: (lo[i], hi[i]) for lvl, (lo, hi) in funnel_limits.items()})
-        held_back += int(comparison[i] == rates.SAME and funnel_only != rates.SAME)
+    limits, comparison, held_back = _written(table, ok, np.full(n, overall), expected, funnel_limits)
     return Funnel(
         method=method,
         expected=expected,
@@ -138,3 +122,54 @@ def compare_with_all(
         zeros_left_out=od.zeros_left_out,
         held_back=held_back,
     )
+
+
+def _written(
+    table: rates.RateTable,
+    ok: np.ndarray,
+    reference: np.ndarray,
+    expected: np.ndarray,
+    funnel_limits: dict[float, tuple[np.ndarray, np.ndarray]],
+) -> tuple[dict[float, tuple[np.ndarray, np.ndarray]], list[str | None], int]:
+    """Apply the agreement rule to funnel limits: the written limits, the labels and the areas held back."""
+    n = len(table.count)
+    limits = {lvl: (np.full(n, np.nan), np.full(n, np.nan)) for lvl in rates.LEVELS}
+    idx = np.flatnonzero(ok)
+    if len(idx):
+        e = expected[idx]
+        largest = int(max(table.count[idx].max(), (e + 10.0 * np.sqrt(e)).max())) + 50
+        pop = table.population[idx]
+        for lvl in rates.LEVELS:
+            c_hi, c_lo = _agreement_counts(pop, reference[idx], table.multiplier, lvl, largest)
+            lo, hi = funnel_limits[lvl]
+            limits[lvl][1][idx] = np.maximum(hi[idx], (c_hi - 1) / pop * table.multiplier)
+            limits[lvl][0][idx] = np.where(c_lo < 0, 0.0, np.minimum(lo[idx], (c_lo + 1) / pop * table.multiplier))
+    comparison: list[str | None] = [None] * n
+    held_back = 0
+    for i in idx:
+        comparison[i] = label(table.rate[i], {lvl: (lo[i], hi[i]) for lvl, (lo, hi) in limits.items()})
+        funnel_only = label(table.rate[i], {lvl: (lo[i], hi[i]) for lvl, (lo, hi) in funnel_limits.items()})
+        held_back += int(comparison[i] == rates.SAME and funnel_only != rates.SAME)
+    return limits, comparison, held_back
+
+
+def compare_with_rates(table: rates.RateTable, reference: np.ndarray) -> Funnel:
+    """Compare each area with its own reference rate (e.g. its borough's): exact Poisson limits at E, same rule.
+
+    E = reference rate / multiplier × population. With a parent of some twenty wards there are too few to
+    estimate overdispersion, so the limits are the exact Poisson limits of E, with the agreement rule.
+    """
+    n = len(table.count)
+    reference = np.asarray(reference, dtype=float)
+    ok = table.usable & np.isfinite(reference) & (reference > 0)
+    expected = np.where(ok, table.population * reference / table.multiplier, np.nan)
+    funnel_limits = {}
+    for lvl in rates.LEVELS:
+        lo, hi = np.full(n, np.nan), np.full(n, np.nan)
+        for i in np.flatnonzero(ok):
+            low_count, high_count = rates.funnel_count_limits(float(expected[i]), lvl)
+            lo[i] = low_count / table.population[i] * table.multiplier
+            hi[i] = high_count / table.population[i] * table.multiplier
+        funnel_limits[lvl] = (lo, hi)
+    limits, comparison, held_back = _written(table, ok, reference, expected, funnel_limits)
+    return Funnel(POISSON, expected, limits, funnel_limits, comparison, math.nan, math.nan, False, 0, 0, held_back)

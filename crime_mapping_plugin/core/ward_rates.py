@@ -59,6 +59,28 @@ OUTPUT_FIELDS = (
     ("rank", "integer"),
     ("flag", "string"),
 )
+PARENT_FIELDS = (
+    ("borough", "string"),
+    ("rate_borough", "double"),
+    ("vs_borough", "string"),
+    ("borough_lcl95", "double"),
+    ("borough_ucl95", "double"),
+    ("borough_lcl998", "double"),
+    ("borough_ucl998", "double"),
+)
+PARENT_TABLE_FIELDS = (
+    ("borough", "string"),
+    ("wards", "integer"),
+    ("crimes", "integer"),
+    ("population", "double"),
+    ("rate", "double"),
+    ("rate_lcl95", "double"),
+    ("rate_ucl95", "double"),
+    ("rate_lcl998", "double"),
+    ("rate_ucl998", "double"),
+    ("rate_all", "double"),
+)
+ALL_WARDS = "all wards"
 CHANGE_FIELDS = (
     ("prev_crimes", "integer"),
     ("prev_months", "integer"),
@@ -126,6 +148,10 @@ class WardRates:
     period: AnalysisPeriod | None
     previous_period: AnalysisPeriod | None = None
     change: ChangeTable | None = None
+    parents: list[str | None] | None = None
+    boroughs: ParentRates | None = None
+    everyone: ParentRates | None = None
+    vs_parent: funnel.Funnel | None = None
 
     @property
     def months(self) -> int | None:
@@ -149,7 +175,34 @@ class WardRates:
 
     def field_spec(self) -> list[tuple[str, str]]:
         """Return the (name, kind) pairs of the output fields."""
-        return list(OUTPUT_FIELDS) + (list(CHANGE_FIELDS) if self.change is not None else [])
+        return (
+            list(OUTPUT_FIELDS)
+            + (list(PARENT_FIELDS) if self.vs_parent is not None else [])
+            + (list(CHANGE_FIELDS) if self.change is not None else [])
+        )
+
+    def parent_rows(self) -> list[dict[str, object]]:
+        """Return one dict per borough and a last one for all wards together (empty without boroughs)."""
+        if self.boroughs is None or self.everyone is None:
+            return []
+        out = []
+        for table in (self.boroughs, self.everyone):
+            for i, code in enumerate(table.codes):
+                out.append(
+                    {
+                        "borough": code,
+                        "wards": int(table.wards[i]),
+                        "crimes": int(table.crimes[i]),
+                        "population": _num(table.population[i]),
+                        "rate": _num(table.rate[i]),
+                        "rate_lcl95": _num(table.limits[0.95][0][i]),
+                        "rate_ucl95": _num(table.limits[0.95][1][i]),
+                        "rate_lcl998": _num(table.limits[0.998][0][i]),
+                        "rate_ucl998": _num(table.limits[0.998][1][i]),
+                        "rate_all": _num(self.table.overall_rate),
+                    }
+                )
+        return out
 
     def missing_months(self) -> list[tuple[str, AnalysisPeriod]]:
         """Return (which period, period) for the periods with months without any record."""
@@ -194,6 +247,19 @@ class WardRates:
                 "rank": None if not np.isfinite(t.rank[i]) else int(t.rank[i]),
                 "flag": t.flags[i] or None,
             }
+            if self.vs_parent is not None and self.boroughs is not None and self.parents is not None:
+                v = self.vs_parent
+                row.update(
+                    {
+                        "borough": self.parents[i],
+                        "rate_borough": _num(self.boroughs.rate_of(self.parents[i])),
+                        "vs_borough": v.comparison[i],
+                        "borough_lcl95": _num(v.limits[0.95][0][i]),
+                        "borough_ucl95": _num(v.limits[0.95][1][i]),
+                        "borough_lcl998": _num(v.limits[0.998][0][i]),
+                        "borough_ucl998": _num(v.limits[0.998][1][i]),
+                    }
+                )
             if self.change is not None:
                 c = self.change
                 row.update(
@@ -217,6 +283,7 @@ def ward_rates(
     names: Sequence[str | None],
     counts: WardCounts,
     population: Sequence[object],
+    parents: Sequence[str | None] | None = None,
 ) -> WardRates:
     """Compute rates, limits, comparisons, EB rates, ranks and (with a comparison period) the change test.
 
@@ -233,6 +300,12 @@ def ward_rates(
             "choose months the input covers."
         )
     result = WardRates(request, list(codes), list(names), counts, table, comparison, period)
+    if parents is not None:
+        result.parents = [None if p is None or not str(p).strip() else str(p) for p in parents]
+        result.boroughs = parent_rates(table, result.parents)
+        result.everyone = parent_rates(table, [ALL_WARDS] * len(codes))
+        reference = np.array([result.boroughs.rate_of(p) for p in result.parents])
+        result.vs_parent = funnel.compare_with_rates(table, reference)
     if request.previous is not None and counts.previous is not None:
         previous = analysis_period(counts.record_months, request.previous)
         result.previous_period = previous
@@ -246,6 +319,52 @@ def ward_rates(
             usable=np.array([i not in counts.uncountable for i in range(len(codes))], dtype=bool),
         )
     return result
+
+
+@dataclass
+class ParentRates:
+    """Rates of groups of wards (boroughs, or all wards) from the wards' own counts and residents, never recounted.
+
+    A group's crimes and residents are the sums over its wards with a rate, so its rate is the rate its wards'
+    funnel compares with (all wards together: the overall rate).
+    """
+
+    codes: list[str]
+    wards: np.ndarray
+    crimes: np.ndarray
+    population: np.ndarray
+    rate: np.ndarray
+    limits: dict[float, tuple[np.ndarray, np.ndarray]]
+
+    def rate_of(self, code: str | None) -> float:
+        """Return the rate of a group (NaN for None or an unknown group)."""
+        return float(self.rate[self.codes.index(code)]) if code in self.codes else math.nan
+
+
+def parent_rates(table: rates.RateTable, parents: Sequence[str | None]) -> ParentRates:
+    """Sum the wards with a rate into their parents and give each parent its rate and confidence limits."""
+    codes = sorted({p for p in parents if p is not None})
+    member = np.array([p is not None for p in parents], dtype=bool) & table.usable
+    index = {c: k for k, c in enumerate(codes)}
+    group = np.array([index.get(p, -1) if p is not None else -1 for p in parents], dtype=np.int64)
+    n = len(codes)
+    wards, crimes, population = np.zeros(n, np.int64), np.zeros(n), np.zeros(n)
+    for i in np.flatnonzero(member):
+        wards[group[i]] += 1
+        crimes[group[i]] += table.count[i]
+        population[group[i]] += table.population[i]
+    rate = np.full(n, np.nan)
+    has = population > 0
+    rate[has] = crimes[has] / population[has] * table.multiplier
+    limits = {}
+    for level in rates.LEVELS:
+        lo, hi = np.full(n, np.nan), np.full(n, np.nan)
+        for k in np.flatnonzero(has):
+            low_count, high_count = rates.count_limits(float(crimes[k]), level)
+            lo[k] = low_count / population[k] * table.multiplier
+            hi[k] = high_count / population[k] * table.multiplier
+        limits[level] = (lo, hi)
+    return ParentRates(codes, wards, crimes, population, rate, limits)
 
 
 @dataclass

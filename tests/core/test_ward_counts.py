@@ -187,3 +187,45 @@ def test_change_table_is_the_e_test_with_population_times_months_and_skips_unusa
     assert equal.label[0] == rates.NO_CHANGE
     untestable = change_table([3], [9], np.array([500.0]), 0, 2)
     assert untestable.p_value == [None] and untestable.change_pct == [None]
+
+
+def test_boroughs_and_london_sum_their_wards_and_wards_compare_with_their_borough():
+    from tests.stat_references import count_limits
+
+    counts = np.array([30, 10, 5, 60, 2, 7])
+    population = [4000.0, 3000.0, 2000.0, 5000.0, None, 1000.0]
+    parents = ["B1", "B1", "B1", "B2", "B2", None]
+    counted = wc.WardCounts(read=114, rows=114, current=counts, previous=None, record_months=month_numbers([]))
+    codes = ["W1", "W2", "W3", "W4", "W5", "W6"]
+    result = ward_rates(WardRatesRequest(MonthRange()), codes, [None] * 6, counted, population, parents)
+    boroughs = {r["borough"]: r for r in result.parent_rows()}
+    # B1 = W1 + W2 + W3; B2 = W4 only (W5 has no population); W6 has no borough; London = every ward with a rate.
+    assert boroughs["B1"]["crimes"] == 45 and boroughs["B1"]["population"] == 9000 and boroughs["B1"]["wards"] == 3
+    assert boroughs["B2"]["crimes"] == 60 and boroughs["B2"]["population"] == 5000
+    everyone = boroughs["all wards"]
+    assert everyone["crimes"] == 112 and everyone["rate"] == pytest.approx(result.table.overall_rate)
+    lo, hi = count_limits(45, 0.95)
+    assert boroughs["B1"]["rate_lcl95"] == pytest.approx(lo / 9000 * 1000) and boroughs["B1"]["rate_ucl95"] == (
+        pytest.approx(hi / 9000 * 1000)
+    )
+    rows = {r["ward_code"]: r for r in result.rows()}
+    assert rows["W1"]["rate_borough"] == pytest.approx(45 / 9000 * 1000) and rows["W1"]["borough"] == "B1"
+    assert rows["W6"]["vs_borough"] is None and rows["W5"]["vs_borough"] is None
+    # W1: 30 crimes where 20 are expected at B1's rate; exact Poisson limits at E = 20, with the agreement rule.
+    from scipy import stats
+
+    assert rows["W1"]["borough_ucl95"] == pytest.approx(
+        max(stats.chi2.ppf(0.975, 42) / 2, next(k for k in range(99) if count_limits(k, 0.95)[0] > 20) - 1)
+        / 4000
+        * 1000
+    )
+    for row in rows.values():
+        if row["vs_borough"] is not None:
+            limits = {
+                0.95: (row["borough_lcl95"], row["borough_ucl95"]),
+                0.998: (row["borough_lcl998"], row["borough_ucl998"]),
+            }
+            from crime_mapping_plugin.core import funnel
+
+            assert row["vs_borough"] == funnel.label(row["rate"], limits)
+    assert rows["W4"]["vs_borough"] == rates.SAME  # the only ward of B2 with a rate is its borough

@@ -40,6 +40,7 @@ from crime_mapping_plugin.core.ward_rates import (
 )
 from crime_mapping_plugin.core.ward_rates import (
     FEW_RESIDENTS_NOTE,
+    PARENT_TABLE_FIELDS,
     NoRecordsError,
     WardRates,
     WardRatesRequest,
@@ -95,6 +96,8 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
     SMOOTH = "SMOOTH"
     FUNNEL_METHOD = "FUNNEL_METHOD"
     FEW_RESIDENTS = "FEW_RESIDENTS"
+    BOROUGH_FIELD = "BOROUGH_FIELD"
+    BOROUGHS = "BOROUGHS"
     CLASS_BREAKS = "CLASS_BREAKS"
     OUTPUT = "OUTPUT"
     FUNNEL_PLOT = "FUNNEL_PLOT"
@@ -166,6 +169,13 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         "<b>Few residents</b>: a ward with a rate from fewer than {:,.0f} residents (the City of London wards) is "
         "kept, with residents_note '{}': crimes there are mostly against workers and visitors, so a rate per "
         "resident misleads.<br>"
+        "<b>Ward against borough against London</b> (with a borough field): a borough's crimes and residents are "
+        "the sums over its wards with a rate (never recounted), 'all wards' the sums over every ward with a rate "
+        "(its rate is the overall rate); each has exact/Byar limits as a ward has (optional table BOROUGHS). "
+        "vs_borough compares a ward with its own borough's rate by the exact Poisson limits at E = borough rate "
+        "× residents with the same agreement rule (borough_lcl95 … borough_ucl998; a borough has too few wards "
+        "to estimate overdispersion). The ward is part of its borough, so this asks whether it stands out within "
+        "it.<br>"
         "<b>Empirical Bayes</b> (optional): GeoDa's smoothed rate, shrinking small wards towards the overall rate.<br>"
         "<b>Comparison period</b> (optional; it may share no month with the main period, as the test takes the "
         "two counts as independent): counts and rates of an earlier month range, the change and the Poisson "
@@ -309,6 +319,17 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         )
         pop_field.setHelp(self.tr("Residents per ward (persons). Give this or a population table."))
         self.addParameter(pop_field)
+        borough = QgsProcessingParameterField(
+            self.BOROUGH_FIELD, self.tr("Borough field of the ward layer"), None, self.WARDS, optional=True
+        )
+        borough.setHelp(
+            self.tr(
+                "The code or name of each ward's borough (e.g. LAD24CD), for the comparison of each ward with its "
+                "borough (fields borough, rate_borough, vs_borough) and the borough table; empty: no borough "
+                "comparison."
+            )
+        )
+        self.addParameter(borough)
         pop_table = QgsProcessingParameterFeatureSource(
             self.POPULATION_TABLE, self.tr("Or: population table"), [QgsProcessing.TypeVector], optional=True
         )
@@ -385,6 +406,20 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         )
         output.setHelp(self.tr("Ward polygons with counts, rates, confidence limits and comparisons."))
         self.addParameter(output)
+        boroughs = QgsProcessingParameterFeatureSink(
+            self.BOROUGHS,
+            self.tr("Borough and all-ward rates"),
+            QgsProcessing.TypeVector,
+            optional=True,
+            createByDefault=False,
+        )
+        boroughs.setHelp(
+            self.tr(
+                "A table with one row per borough and a last row 'all wards': wards with a rate, their crimes and "
+                "residents summed (never recounted), rate and 95 % / 99.8 % limits. Needs the borough field."
+            )
+        )
+        self.addParameter(boroughs)
         plot = QgsProcessingParameterFileDestination(
             self.FUNNEL_PLOT, self.tr("Funnel plot"), self.tr("PNG image (*.png)"), optional=True, createByDefault=False
         )
@@ -458,7 +493,8 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         wards = self._source(parameters, self.WARDS, context)
         name_field = self.parameterAsString(parameters, self.WARD_NAME_FIELD, context)
         pop_field = self.parameterAsString(parameters, self.POPULATION_FIELD, context)
-        areas = self._read_wards(parameters, context, wards, name_field, pop_field, feedback)
+        borough_field = self.parameterAsString(parameters, self.BOROUGH_FIELD, context)
+        areas = self._read_wards(parameters, context, wards, name_field, pop_field, feedback, borough_field)
         notes: list[str] = []
         if parameters.get(self.CRIMES) not in (None, ""):
             counts, log = self._count_points(parameters, context, feedback, wards, areas, request)
@@ -471,7 +507,8 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             population = self._read_population(parameters, context, areas.codes, notes)
         names = [None if v is None else str(v) for v in areas.attributes.get(name_field, [None] * len(areas))]
         try:
-            result = ward_rates(request, areas.codes, names, counts, population)
+            parents = areas.attributes[borough_field] if borough_field else None
+            result = ward_rates(request, areas.codes, names, counts, population, parents)
         except NoRecordsError as err:
             raise QgsProcessingException(str(err)) from err
         without_rate = self._without_rate(result)
@@ -493,6 +530,8 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         # UNMATCHED_CODES has always listed the wards without a population beside the codes that do not match.
         outputs.update(self._numbers(result, notes + without_rate, report, len(areas.empty)))
         outputs[self.OUTPUT] = dest_id
+        if result.boroughs is not None and parameters.get(self.BOROUGHS) not in (None, ""):
+            outputs[self.BOROUGHS] = self._write_boroughs(parameters, context, result)
         return outputs
 
     def _request(self, parameters: dict, context: QgsProcessingContext) -> tuple[WardRatesRequest, list[float]]:
@@ -525,18 +564,24 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         name_field: str,
         pop_field: str,
         feedback: QgsProcessingFeedback,
+        borough_field: str = "",
     ) -> area_rule.Areas:
         """Read the wards in code order (the area rule), refusing a missing field, a blank or a repeated code."""
         code_field = self.parameterAsString(parameters, self.WARD_CODE_FIELD, context) or "WD24CD"
         names = source.fields().names()
-        for label, fname in (("ward code", code_field), ("ward name", name_field), ("population", pop_field)):
+        for label, fname in (
+            ("ward code", code_field),
+            ("ward name", name_field),
+            ("population", pop_field),
+            ("borough", borough_field),
+        ):
             if fname and fname not in names:
                 raise QgsProcessingException(
                     self.tr("The ward layer has no field '{}' ({}); its fields are: {}.").format(
                         fname, label, ", ".join(names)
                     )
                 )
-        fields = [f for f in (name_field, pop_field) if f]
+        fields = list(dict.fromkeys(f for f in (name_field, pop_field, borough_field) if f))
         try:
             areas = area_rule.read_areas(source, None, None, code_field, fields, "ward", feedback.isCanceled)
         except area_rule.AreaInputError as err:
@@ -794,6 +839,18 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
                 raise QgsProcessingException(
                     self.tr("Could not write ward {} to {}: {}").format(row["ward_code"], dest_id, sink.lastError())
                 )
+        del sink
+        return dest_id
+
+    def _write_boroughs(self, parameters: dict, context: QgsProcessingContext, result: WardRates) -> str:
+        fields = qgs_fields(PARENT_TABLE_FIELDS)
+        sink, dest_id = self.parameterAsSink(parameters, self.BOROUGHS, context, fields, QgsWkbTypes.NoGeometry)
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, self.BOROUGHS))
+        for row in result.parent_rows():
+            f = QgsFeature(fields)
+            f.setAttributes([row[name] for name in fields.names()])
+            sink.addFeature(f, QgsFeatureSink.FastInsert)
         del sink
         return dest_id
 

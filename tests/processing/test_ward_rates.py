@@ -920,3 +920,56 @@ LONDON_BOROUGHS = {
     "Newham", "Redbridge", "Richmond upon Thames", "Southwark", "Sutton", "Tower Hamlets", "Waltham Forest",
     "Wandsworth", "Westminster",
 }  # fmt: skip
+
+
+def test_wards_compare_with_their_borough_and_boroughs_and_london_sum_the_wards(
+    run_alg, crimes, ward_population, tmp_path
+):
+    from qgis.core import QgsField, QgsVectorLayer
+    from qgis.PyQt.QtCore import QVariant
+
+    from crime_mapping_plugin.core import funnel
+    from tests.layers import memory_copy
+
+    wards = memory_copy(WARDS)
+    wards.dataProvider().addAttributes([QgsField("LAD24CD", QVariant.String)])
+    wards.updateFields()
+    lad = dict(pd.read_csv(LOOKUP)[["WD24CD", "LAD24CD"]].drop_duplicates().itertuples(index=False))
+    index = wards.fields().indexOf("LAD24CD")
+    changes = {f.id(): {index: lad.get(f["WD24CD"], "E09000001")} for f in wards.getFeatures()}
+    assert wards.dataProvider().changeAttributeValues(changes)
+    result = run_alg(
+        "crimemapping:wardrates",
+        {
+            "CRIMES": str(crimes),
+            "WARDS": wards,
+            "POPULATION_TABLE": str(ward_population),
+            "BOROUGH_FIELD": "LAD24CD",
+            "OUTPUT": str(tmp_path / "w.gpkg"),
+            "BOROUGHS": str(tmp_path / "b.gpkg"),
+        },
+    )
+    out = _read(tmp_path / "w.gpkg")
+    table = QgsVectorLayer(str(tmp_path / "b.gpkg"), "b", "ogr")
+    rows = {f["borough"]: {n: _py(f[n]) for n in table.fields().names()} for f in table.getFeatures()}
+    assert len(rows) == 34 and "all wards" in rows
+    for code, row in rows.items():
+        members = [r for r in out.values() if (code == "all wards" or r["borough"] == code) and r["rate"] is not None]
+        assert row["crimes"] == sum(r["crimes"] for r in members) and row["wards"] == len(members)
+        assert row["population"] == pytest.approx(sum(r["population"] for r in members))
+        lo, hi = count_limits(row["crimes"], 0.95)
+        assert row["rate_lcl95"] == pytest.approx(lo / row["population"] * 1000, rel=1e-9)
+        assert row["rate_ucl95"] == pytest.approx(hi / row["population"] * 1000, rel=1e-9)
+    assert rows["all wards"]["rate"] == pytest.approx(result["OVERALL_RATE"])
+    labels = set()
+    for r in out.values():
+        if r["rate"] is None:
+            assert r["vs_borough"] is None
+            continue
+        assert r["rate_borough"] == pytest.approx(rows[r["borough"]]["rate"])
+        limits = {0.95: (r["borough_lcl95"], r["borough_ucl95"]), 0.998: (r["borough_lcl998"], r["borough_ucl998"])}
+        assert r["vs_borough"] == funnel.label(r["rate"], limits)
+        e = r["rate_borough"] / 1000 * r["population"]
+        assert r["borough_ucl998"] >= stats.chi2.ppf(0.999, 2 * e + 2) / 2 / r["population"] * 1000 * (1 - 1e-9)
+        labels.add(r["vs_borough"])
+    assert {"higher (99.8 %)", "not significantly different"} <= labels

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -328,6 +329,41 @@ def gi_star(values: np.ndarray, nb: Neighbours) -> np.ndarray:
         lag = v2[t] + np.bincount(nb.i, weights=v2[t][nb.j], minlength=n)
         z[t] = (lag - mean[t, 0] * w) / (sd[t, 0] * np.sqrt((n * w - w * w) / (n - 1)))
     return z[0] if one else z
+
+
+def gi_star_space_time(
+    values: np.ndarray, nb: Neighbours, steps: int = 1, is_cancelled: Callable[[], bool] = lambda: False
+) -> np.ndarray:
+    """Return space-time Gi* z-scores of a cube (slices, cells), as ArcGIS's Emerging Hot Spot Analysis.
+
+    The neighbours of bin (t, c) are the bins (t', c') with t − steps ≤ t' ≤ t and c' = c or a spatial
+    neighbour of c: the bin itself included, binary weights. The mean and the (population) standard deviation
+    are those of the whole cube and n is the number of bins: z = (Σ_j x_j − x̄·w) / (S·√((n·w − w²)/(n − 1))),
+    w = the bin's number of neighbours in space-time. NaN everywhere when every bin holds the same value.
+    """
+    v = np.asarray(values, float)
+    if v.ndim != 2 or v.shape[1] != nb.n:
+        raise GiStarInputError(f"A cube of (slices, {nb.n} cells) values is needed, not {v.shape}.")
+    n_slices, n = v.shape
+    total = n_slices * n
+    if total < 2:
+        raise GiStarInputError("Gi* needs at least 2 bins.")
+    mean, sd = v.mean(), v.std()  # population standard deviation over the whole cube, as ArcGIS
+    z = np.full(v.shape, np.nan)
+    if not sd > 0:
+        return z
+    spatial = np.empty(v.shape)
+    for t in range(n_slices):
+        if is_cancelled():
+            raise InterruptedError("cancelled")
+        spatial[t] = v[t] + np.bincount(nb.i, weights=v[t][nb.j], minlength=n)
+    per_slice = (nb.cardinality() + 1).astype(float)
+    for t in range(n_slices):
+        first = max(0, t - steps)
+        lag = spatial[first : t + 1].sum(axis=0)
+        w = per_slice * (t + 1 - first)
+        z[t] = (lag - mean * w) / (sd * np.sqrt((total * w - w * w) / (total - 1)))
+    return z
 
 
 _ERFC = np.frompyfunc(math.erfc, 1, 1)

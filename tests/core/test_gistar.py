@@ -250,3 +250,24 @@ def test_square_cells_are_the_cells_of_one_aligned_raster_grid():
     np.testing.assert_array_equal(cells.cy, [(r + 0.5) * 200 for _, r in expected])
     row, col, on = raster.cell_of(cells.cx, cells.cy)
     assert on.all() and len(set(zip(row.tolist(), col.tolist()))) == raster.size
+
+
+def test_space_time_gi_star_equals_a_bin_by_bin_computation_on_a_small_cube():
+    rng = np.random.default_rng(3)
+    cube = rng.poisson(3.0, (4, 9)).astype(float)
+    cube[3, 4] += 12
+    xs, ys = np.meshgrid(np.arange(3.0), np.arange(3.0))
+    nb = gistar.distance_band(xs.ravel(), ys.ravel(), 1.0)  # rook neighbours on a 3 x 3 grid
+    neighbours = [set(nb.j[nb.i == c].tolist()) for c in range(9)]
+    mean, sd, bins = cube.mean(), cube.std(), cube.size
+    want = np.zeros(cube.shape)
+    for t in range(4):
+        for c in range(9):
+            hood = [(s, d) for s in (t - 1, t) if s >= 0 for d in neighbours[c] | {c}]
+            w = len(hood)
+            total = sum(cube[s, d] for s, d in hood)
+            want[t, c] = (total - mean * w) / (sd * math.sqrt((bins * w - w * w) / (bins - 1)))
+    np.testing.assert_allclose(gistar.gi_star_space_time(cube, nb), want, atol=1e-12)
+    assert np.isnan(gistar.gi_star_space_time(np.ones((3, 9)), nb)).all()
+    with pytest.raises(InterruptedError):
+        gistar.gi_star_space_time(cube, nb, is_cancelled=lambda: True)

@@ -182,7 +182,8 @@ def emerging_hotspots(request: EmergingRequest) -> EmergingAnalysis:
     values = np.bincount(
         slice_of * n + counted.point_cell, weights=counted.points.weights(), minlength=n_slices * n
     ).reshape(n_slices, n)
-    nb, hood, notes = cell_rule.neighbours(counted.cells, request.neighbours)
+    _check(request.is_cancelled)
+    nb, hood, notes = cell_rule.neighbours(counted.cells, request.neighbours, request.is_cancelled)
     counted.notes += notes
     z = _z_scores(values, nb, request)
     card = nb.cardinality()
@@ -199,7 +200,8 @@ def emerging_hotspots(request: EmergingRequest) -> EmergingAnalysis:
     bins = _bins(z, request)
     significant = np.where(np.abs(bins) >= request.level, np.sign(bins), 0).T
     _check(request.is_cancelled)
-    mk_s, _, mk_z, mk_p = gistar.mann_kendall(np.nan_to_num(z, nan=0.0).T)
+    mk_s, _, mk_z, mk_p = gistar.mann_kendall(np.nan_to_num(z, nan=0.0).T, request.is_cancelled)
+    _check(request.is_cancelled)
     category = gistar.classify_emerging(significant, mk_z, mk_p, request.trend_alpha)
     alone = card == 0
     category[alone] = 0

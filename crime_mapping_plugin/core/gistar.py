@@ -213,14 +213,27 @@ class Neighbours:
         return np.bincount(self.i, minlength=self.n)
 
 
-def distance_band(x: np.ndarray, y: np.ndarray, threshold: float, query: np.ndarray | None = None) -> Neighbours:
+def distance_band(
+    x: np.ndarray,
+    y: np.ndarray,
+    threshold: float,
+    query: np.ndarray | None = None,
+    is_cancelled: Callable[[], bool] = lambda: False,
+) -> Neighbours:
     """Return the pairs of distinct points no further apart than threshold, found through a grid hash."""
-    i, j, _ = _band_pairs(np.asarray(x, float), np.asarray(y, float), threshold, query)
+    i, j, _ = _band_pairs(np.asarray(x, float), np.asarray(y, float), threshold, query, is_cancelled)
     return Neighbours(len(x), i, j)
 
 
+_QUERY_BLOCK = 50000  # points searched at once: bounded memory, and a cancel is seen between blocks
+
+
 def _band_pairs(
-    x: np.ndarray, y: np.ndarray, threshold: float, query: np.ndarray | None
+    x: np.ndarray,
+    y: np.ndarray,
+    threshold: float,
+    query: np.ndarray | None,
+    is_cancelled: Callable[[], bool] = lambda: False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if not threshold > 0:
         raise GiStarInputError("The neighbourhood distance must be greater than 0 metres.")
@@ -228,7 +241,6 @@ def _band_pairs(
     empty = np.zeros(0, np.int64)
     if n == 0:
         return empty, empty, np.zeros(0)
-    limit = threshold * (1.0 + BAND_TOLERANCE)
     bx = np.floor((x - x.min()) / threshold).astype(np.int64)
     by = np.floor((y - y.min()) / threshold).astype(np.int64)
     stride = int(by.max()) + 3
@@ -236,35 +248,38 @@ def _band_pairs(
     order = np.argsort(key, kind="stable")
     skey = key[order]
     q = np.arange(n) if query is None else np.asarray(query, np.int64)
-    qkey = key[q]
-    out_i, out_j, out_d = [], [], []
-    for dx in (-1, 0, 1):
-        for dy in (-1, 0, 1):
-            target = qkey + dx * stride + dy
-            lo = np.searchsorted(skey, target, "left")
-            hi = np.searchsorted(skey, target, "right")
-            counts = hi - lo
-            total = int(counts.sum())
-            if total == 0:
-                continue
-            qi = np.repeat(q, counts)
-            # positions lo..hi-1 for each query, flattened without a Python loop
-            starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
-            cand = order[starts + np.arange(total)]
-            dx_ = x[qi] - x[cand]
-            dy_ = y[qi] - y[cand]
-            d2 = dx_ * dx_ + dy_ * dy_
-            ok = (d2 <= limit * limit) & (qi != cand)
-            out_i.append(qi[ok])
-            out_j.append(cand[ok])
-            out_d.append(np.sqrt(d2[ok]))
-    if not out_i:
-        return empty, empty, np.zeros(0)
+    out_i, out_j, out_d = [empty], [empty], [np.zeros(0)]
+    limit = threshold * (1.0 + BAND_TOLERANCE)
+    for start in range(0, len(q), _QUERY_BLOCK):
+        if is_cancelled():
+            raise InterruptedError("cancelled")
+        block = q[start : start + _QUERY_BLOCK]
+        qkey = key[block]
+        for dx in (-1, 0, 1):
+            for dy in (-1, 0, 1):
+                target = qkey + dx * stride + dy
+                lo = np.searchsorted(skey, target, "left")
+                hi = np.searchsorted(skey, target, "right")
+                counts = hi - lo
+                total = int(counts.sum())
+                if total == 0:
+                    continue
+                qi = np.repeat(block, counts)
+                # positions lo..hi-1 for each query, flattened without a Python loop
+                starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
+                cand = order[starts + np.arange(total)]
+                dx_ = x[qi] - x[cand]
+                dy_ = y[qi] - y[cand]
+                d2 = dx_ * dx_ + dy_ * dy_
+                ok = (d2 <= limit * limit) & (qi != cand)
+                out_i.append(qi[ok])
+                out_j.append(cand[ok])
+                out_d.append(np.sqrt(d2[ok]))
     # Unsorted: Gi* sums by bincount and does not need the pairs in order.
     return np.concatenate(out_i), np.concatenate(out_j), np.concatenate(out_d)
 
 
-def k_nearest(x: np.ndarray, y: np.ndarray, k: int) -> Neighbours:
+def k_nearest(x: np.ndarray, y: np.ndarray, k: int, is_cancelled: Callable[[], bool] = lambda: False) -> Neighbours:
     """Return each point's k nearest other points (ties broken by distance, then input order)."""
     x = np.asarray(x, float)
     y = np.asarray(y, float)
@@ -282,7 +297,7 @@ def k_nearest(x: np.ndarray, y: np.ndarray, k: int) -> Neighbours:
     todo = np.arange(n)
     out_i, out_j = [], []
     while len(todo):
-        i, j, d = _band_pairs(x, y, radius, todo)
+        i, j, d = _band_pairs(x, y, radius, todo, is_cancelled)
         found = np.bincount(i, minlength=n)
         done = todo[found[todo] >= k]
         mask = np.isin(i, done)
@@ -427,9 +442,18 @@ def hotspots(values: np.ndarray, nb: Neighbours, fdr: bool = True) -> HotspotRes
     return HotspotResult(z, p, confidence_bins(z, p, fdr), card)
 
 
-def mann_kendall(series: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def mann_kendall(
+    series: np.ndarray, is_cancelled: Callable[[], bool] = lambda: False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Return Mann-Kendall S, variance (tie-corrected), z (continuity-corrected) and two-sided p per row."""
     s_in = np.asarray(series, float)
+    if len(s_in) > _QUERY_BLOCK:  # in blocks of rows, so that a cancel is seen between them
+        parts = []
+        for start in range(0, len(s_in), _QUERY_BLOCK):
+            if is_cancelled():
+                raise InterruptedError("cancelled")
+            parts.append(mann_kendall(s_in[start : start + _QUERY_BLOCK]))
+        return tuple(np.concatenate(p) for p in zip(*parts))  # type: ignore[return-value]
     n_rows, n = s_in.shape
     s = np.zeros(n_rows)
     for a in range(n - 1):

@@ -195,6 +195,8 @@ class EmergingHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
             raise QgsProcessingException(self.tr("Cancelled; no output was written.")) from err
         hc.tell(feedback, analysis.counted)
         feedback.setProgress(60)
+        if feedback.isCanceled():
+            raise QgsProcessingException(self.tr("Cancelled; no output was written."))
         extra, values = columns(analysis)
         dest_id = hc.write_cells(
             self, parameters, self.OUTPUT, context, feedback, analysis.counted.cells, own, extra, values, crs

@@ -335,6 +335,8 @@ def write_cells(
         fields.append(QgsField(field_name, kind))
     spec = spec_of(fields)
     values = {**cell_set.attributes, **columns}
+    if feedback.isCanceled():
+        raise QgsProcessingException(alg.tr("Cancelled; no output was written."))
     wkbs, boxes = cell_set.multipolygon_wkb()
     output = TableOutput(alg, parameters, name, context, spec, crs, geometry_type="multipolygon")
     feedback.setProgressText(alg.tr("Writing the cells"))

@@ -271,3 +271,24 @@ def test_space_time_gi_star_equals_a_bin_by_bin_computation_on_a_small_cube():
     assert np.isnan(gistar.gi_star_space_time(np.ones((3, 9)), nb)).all()
     with pytest.raises(InterruptedError):
         gistar.gi_star_space_time(cube, nb, is_cancelled=lambda: True)
+
+
+def test_the_neighbour_search_and_the_trend_stop_when_cancelled():
+    rng = np.random.default_rng(5)
+    x, y = rng.uniform(0, 1000, 120000), rng.uniform(0, 1000, 120000)
+    calls = []
+
+    def cancel_on_second_call() -> bool:
+        calls.append(1)
+        return len(calls) > 1
+
+    with pytest.raises(InterruptedError):
+        gistar.distance_band(x, y, 5.0, is_cancelled=cancel_on_second_call)
+    assert len(calls) == 2  # seen between blocks of points, not only at the end
+    with pytest.raises(InterruptedError):
+        gistar.k_nearest(x, y, 4, is_cancelled=lambda: True)
+    with pytest.raises(InterruptedError):
+        gistar.mann_kendall(rng.normal(size=(120000, 4)), is_cancelled=lambda: True)
+    # Searched in blocks or at once, the pairs are the same.
+    whole = gistar.distance_band(x[:3000], y[:3000], 20.0)
+    assert whole.cardinality().sum() > 0

@@ -289,6 +289,11 @@ def test_the_neighbour_search_and_the_trend_stop_when_cancelled():
         gistar.k_nearest(x, y, 4, is_cancelled=lambda: True)
     with pytest.raises(InterruptedError):
         gistar.mann_kendall(rng.normal(size=(120000, 4)), is_cancelled=lambda: True)
-    # Searched in blocks or at once, the pairs are the same.
-    whole = gistar.distance_band(x[:3000], y[:3000], 20.0)
-    assert whole.cardinality().sum() > 0
+    # Searched in blocks, the pairs are those of a brute-force distance matrix.
+    xs, ys = x[:60000], y[:60000]
+    got = gistar.distance_band(xs, ys, 3.0)
+    some = np.arange(0, 60000, 997)
+    d = np.hypot(xs[some, None] - xs[None, :], ys[some, None] - ys[None, :])
+    for row, i in enumerate(some):
+        want = set(np.flatnonzero((d[row] <= 3.0) & (np.arange(60000) != i)).tolist())
+        assert set(got.j[got.i == i].tolist()) == want

@@ -225,6 +225,7 @@ def distance_band(
     return Neighbours(len(x), i, j)
 
 
+DISTANCE_TIE = 1e-6  # metres: distances closer than this are equal for the k-nearest order
 _QUERY_BLOCK = 50000  # points searched at once: bounded memory, and a cancel is seen between blocks
 
 
@@ -280,7 +281,11 @@ def _band_pairs(
 
 
 def k_nearest(x: np.ndarray, y: np.ndarray, k: int, is_cancelled: Callable[[], bool] = lambda: False) -> Neighbours:
-    """Return each point's k nearest other points (ties broken by distance, then input order)."""
+    """Return each point's k nearest other points; equal distances (within DISTANCE_TIE m) go by input order.
+
+    Distances are rounded to DISTANCE_TIE before ordering: on a hexagonal grid the six equidistant neighbours
+    differ in their last bits of floating point, which would otherwise decide which of them is taken.
+    """
     x = np.asarray(x, float)
     y = np.asarray(y, float)
     n = len(x)
@@ -302,7 +307,7 @@ def k_nearest(x: np.ndarray, y: np.ndarray, k: int, is_cancelled: Callable[[], b
         done = todo[found[todo] >= k]
         mask = np.isin(i, done)
         i, j, d = i[mask], j[mask], d[mask]
-        sort = np.lexsort((j, d, i))
+        sort = np.lexsort((j, np.round(d / DISTANCE_TIE), i))
         i, j = i[sort], j[sort]
         first = np.searchsorted(i, i, "left")
         rank = np.arange(len(i)) - first

@@ -297,3 +297,23 @@ def test_the_neighbour_search_and_the_trend_stop_when_cancelled():
     for row, i in enumerate(some):
         want = set(np.flatnonzero((d[row] <= 3.0) & (np.arange(60000) != i)).tolist())
         assert set(got.j[got.i == i].tolist()) == want
+
+
+def test_k_nearest_ties_on_hexagons_go_by_cell_order_not_by_rounding():
+    # Pointy-top hexagons of side 100 m, centres placed far from the origin so the six equidistant neighbours'
+    # distances differ in their last bits.
+    side = 100.0
+    width = math.sqrt(3.0) * side
+    xs, ys = [], []
+    for row in range(9):
+        for col in range(9):
+            xs.append(531234.567 + col * width + (width / 2 if row % 2 else 0.0))
+            ys.append(181234.567 + row * 1.5 * side)
+    x, y = np.array(xs), np.array(ys)
+    nb = gistar.k_nearest(x, y, 3)
+    centre = 4 * 9 + 4
+    d = np.hypot(x - x[centre], y - y[centre])
+    ring = np.flatnonzero(np.abs(d - width) < 1e-6)
+    assert len(ring) == 6 and len(set(d[ring].tolist())) > 1  # equal in exact arithmetic, not in floating point
+    # The rule the help states: the three lowest-numbered cells of the six.
+    assert nb.j[nb.i == centre].tolist() == sorted(ring.tolist())[:3]

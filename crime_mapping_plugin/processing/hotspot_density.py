@@ -131,7 +131,11 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         "a density above 0), joined where they share an edge. Each area has the number of crimes in its cells, "
         "its share of the crimes in the study area (a crime is in the study area when its own location is inside "
         "or on its boundary, whatever the cell size; without a study area, of the crimes on the grid), its area "
-        "and its peak density."
+        "and its peak density. The crimes of a hotspot area are counted crimes (points), also with a weight "
+        "field: the density is weighted, the counts are not.<br>"
+        "<b>Cell size fallback</b>: when no cell size is given and the extent / 250 rule gives none (an extent "
+        "of zero width or height) or gives more than half the bandwidth, the cell size is bandwidth / 5, rounded "
+        "to two significant figures."
     )
 
     def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802

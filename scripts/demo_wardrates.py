@@ -1,6 +1,6 @@
 """Demo: ward populations from the ONS LSOA sample, then ward burglary rates with limits and a funnel plot.
 
-Runs on the bundled sample: police.uk points (Met burglary, Oct-Dec 2024) counted into the 684 ward
+Runs on the bundled sample: police.uk points (Met burglary, Oct-Dec 2024) counted into the 704 ward
 polygons, Nov-Dec 2024 compared with Oct 2024; and the same from the MPS ward-level table.
 """
 

@@ -18,13 +18,14 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QVariant
 
 from crime_mapping_plugin.core import areas, crime_points, emerging, gistar
-from crime_mapping_plugin.core.months import month_text
+from crime_mapping_plugin.core.months import month_text, ranges_text
 from crime_mapping_plugin.processing import hotspot_cells as hc
 from crime_mapping_plugin.processing.layer_info import describe_layer
 
 REASONS = (
     crime_points.NO_GEOMETRY,
     crime_points.NO_WEIGHT,
+    crime_points.NEGATIVE_WEIGHT,
     crime_points.NO_MONTH,
     emerging.BEFORE_FIRST_SLICE,
     crime_points.OUTSIDE_STUDY_AREA,
@@ -43,6 +44,8 @@ class EmergingHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
     METHOD = "METHOD"
 
     SLICES = "SLICES"
+    PERIOD = "PERIOD"
+    MISSING_MONTHS = "MISSING_MONTHS"
 
     NAME = "emerginghotspots"
     DISPLAY_NAME = "Emerging hot spot analysis (Gi* over time)"
@@ -157,7 +160,11 @@ class EmergingHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
                 (self.CELLS_WITHOUT_NEIGHBOURS, "Cells without neighbours"),
                 (self.SLICES, "Time slices"),
             ),
-            texts=((self.REPORT, "Report"),),
+            texts=(
+                (self.PERIOD, "Period (first to last month)"),
+                (self.MISSING_MONTHS, "Months of the period without any record (missing data)"),
+                (self.REPORT, "Report"),
+            ),
         )
 
     def processAlgorithm(  # noqa: N802
@@ -221,6 +228,8 @@ class EmergingHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
             self.CELLS_ANALYSED: len(analysis.counted.cells),
             self.CELLS_WITHOUT_NEIGHBOURS: int(analysis.alone.sum()),
             self.SLICES: len(analysis.slices),
+            self.PERIOD: analysis.slices.period.label(),
+            self.MISSING_MONTHS: ranges_text(analysis.slices.period.missing),
             self.REPORT: "\n".join(report),
         }
 

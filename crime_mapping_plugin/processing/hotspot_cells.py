@@ -190,6 +190,7 @@ def add_fdr_parameter(alg: CrimeMappingAlgorithm, label: str, help_text: str) ->
 REASONS = (
     crime_points.NO_GEOMETRY,
     crime_points.NO_WEIGHT,
+    crime_points.NEGATIVE_WEIGHT,
     crime_points.OUTSIDE_STUDY_AREA,
     crime_points.OUTSIDE_AREAS,
 )
@@ -412,8 +413,9 @@ def style_categories(layer: QgsVectorLayer) -> None:
 
 
 def reasons_text(points: crime_points.CrimePoints, order: tuple[str, ...]) -> str:
-    """Describe the points left out, reason by reason."""
-    return ", ".join(f"{r}: {points.left_out.get(r, 0)}" for r in order)
+    """Describe the points left out, reason by reason: those of order, then any other that has points."""
+    extra = [r for r, n in points.left_out.items() if n and r not in order]
+    return ", ".join(f"{r}: {points.left_out.get(r, 0)}" for r in (*order, *extra))
 
 
 def nan_to_none(values: np.ndarray) -> list:

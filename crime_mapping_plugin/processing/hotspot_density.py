@@ -85,7 +85,8 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
     CRIMES = "CRIMES"
     CRIMES_LEFT_OUT = "CRIMES_LEFT_OUT"
     MONTHS = "MONTHS"
-    MONTHS_MISSING = "MONTHS_MISSING"
+    MISSING_MONTHS = "MISSING_MONTHS"
+    PERIOD = "PERIOD"
     THRESHOLD_USED = "THRESHOLD_USED"
     HOTSPOT_COUNT = "HOTSPOT_COUNT"
     HOTSPOT_CRIMES = "HOTSPOT_CRIMES"
@@ -283,7 +284,8 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
             texts=[
                 (self.CRS_USED, "CRS of the grid"),
                 (self.UNIT, "Unit of the density"),
-                (self.MONTHS_MISSING, "Months of the period without any record (YYYY-MM, comma-separated)"),
+                (self.PERIOD, "Period (first to last month)"),
+                (self.MISSING_MONTHS, "Months of the period without any record (missing data)"),
             ],
         )
 
@@ -420,7 +422,8 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
             self.CRIMES: result.crimes,
             self.CRIMES_LEFT_OUT: sum(result.left_out.values()),
             self.MONTHS: result.period.months_with_records if result.period else 0,
-            self.MONTHS_MISSING: ",".join(month_text(m) for m in result.period.missing) if result.period else "",
+            self.PERIOD: result.period.label() if result.period else "",
+            self.MISSING_MONTHS: ranges_text(result.period.missing) if result.period else "",
             self.THRESHOLD_USED: result.threshold,
             self.HOTSPOT_COUNT: len(result.hotspots),
             self.HOTSPOT_CRIMES: result.hotspot_crimes,
@@ -553,7 +556,7 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
             "PERIOD": period.label() if period else "",
             "MONTHS": ",".join(month_text(m) for m in period.with_records) if period else "",
             "MONTH_COUNT": str(period.months_with_records if period else 0),
-            "MONTHS_MISSING": ",".join(month_text(m) for m in period.missing) if period else "",
+            "MISSING_MONTHS": ranges_text(period.missing) if period else "",
             "MONTH_RULE": "per month = divided by the months with records; crimes with no month left out per month",
             "RAMP_MAXIMUM": f"{result.ramp_maximum:.6g}",
             "WEIGHT_FIELD": weight_field or "",

@@ -114,9 +114,9 @@ def test_every_ward_limits_equal_an_independent_computation_keeping_partial_mont
 ) -> None:
     result = _mps_run(run_alg, mps_table, tmp_path, PARTIAL_AS_MISSING=False)
     rows = {r["area_code"]: r for r in _rows(result["OUTPUT"])}
-    assert len(rows) == len(ward_series) == 684
+    assert len(rows) == len(ward_series) == 704
     without = ward_series.index[ward_series.isna().all(axis=1)]
-    assert len(without) == 5  # wards of the City of London (its own police), absent from the MPS table
+    assert len(without) == 25  # the City of London's wards (its own police), absent from the MPS table
     for code in without:
         assert rows[code]["signal"] == "not enough data" and rows[code]["mean"] is None
         assert rows[code]["count"] is None and "no row in the count table" in rows[code]["signal_note"]
@@ -142,7 +142,7 @@ def test_every_ward_limits_leave_the_cut_first_month_out_by_default(mps_run, war
             (mean, upper, lower), rel=1e-9, abs=1e-9
         ), code
     signals = mps_run["CONCERN"] + mps_run["IMPROVEMENT"] + mps_run["COMMON_CAUSE"] + mps_run["NOT_ENOUGH_DATA"]
-    assert signals == 684 and mps_run["NOT_ENOUGH_DATA"] == ward_series.isna().all(axis=1).sum() == 5
+    assert signals == 704 and mps_run["NOT_ENOUGH_DATA"] == ward_series.isna().all(axis=1).sum() == 25
     assert mps_run["CRIMES_READ"] == mps_run["CRIMES_COUNTED"] == int(np.nansum(ward_series.to_numpy()))
 
 
@@ -187,7 +187,7 @@ def test_rolling_twelve_months_p_values_equal_a_direct_summation(mps_run, ward_s
 
 def test_the_long_table_holds_every_area_parent_and_month(mps_run, ward_series) -> None:
     rows = _rows(mps_run["TABLE"])
-    assert len(rows) == (684 + 1) * 25  # no parent field: the wards and all areas together
+    assert len(rows) == (704 + 1) * 25  # no parent field: the wards and all areas together
     first = [r for r in rows if r["month"] == "2024-03"]
     assert all("partial month of the source" in r["coverage"] for r in first)
     assert all(r["value"] is None for r in first)

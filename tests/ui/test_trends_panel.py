@@ -62,7 +62,7 @@ def test_trends_from_the_mps_table_show_signals_layer_and_charts(panel, wards, m
     assert panel.run_button.isEnabled()
     results = panel.results
     total = results["CONCERN"] + results["IMPROVEMENT"] + results["COMMON_CAUSE"] + results["NOT_ENOUGH_DATA"]
-    assert total == 684
+    assert total == 704
     assert panel.summary.text().startswith(f"2024-03 to 2026-03: {results['CONCERN']} concern")
     assert "partial: 2024-03" in panel.summary.text()
     group = QgsProject.instance().layerTreeRoot().findGroup("Crime trends")

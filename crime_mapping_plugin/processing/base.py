@@ -11,7 +11,9 @@ from qgis.core import (
     QgsProcessingFeatureSourceDefinition,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
+    QgsProcessingUtils,
     QgsProviderRegistry,
+    QgsVectorLayer,
 )
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
@@ -71,6 +73,48 @@ class CrimeMappingAlgorithm(QgsProcessingAlgorithm):
         if value is None or value == "" or value == []:
             return []
         return self.parameterAsEnums(parameters, name, context)
+
+    def input_filter(self, parameters: dict, name: str, context: QgsProcessingContext) -> str:
+        """Return how the input name is narrowed before the algorithm reads it, in words ('' when read whole).
+
+        A layer's subset string (the dock's filter), "selected features only", a feature limit and a
+        filter expression of the input all change what is counted, so every output must say them.
+        """
+        value = parameters.get(name)
+        layer = self._input_layer(parameters, name, context)
+        parts = []
+        if layer is not None and layer.subsetString():
+            parts.append(self.tr("the layer's filter {}").format(layer.subsetString()))
+        if isinstance(value, QgsProcessingFeatureSourceDefinition):
+            if value.selectedFeaturesOnly:
+                count = layer.selectedFeatureCount() if layer is not None else "?"
+                parts.append(self.tr("its {} selected features only").format(count))
+            if value.featureLimit != -1:
+                parts.append(self.tr("its first {} features only").format(value.featureLimit))
+            if getattr(value, "filterExpression", ""):
+                parts.append(self.tr("the expression {}").format(value.filterExpression))
+        return "; ".join(parts)
+
+    def _input_layer(self, parameters: dict, name: str, context: QgsProcessingContext) -> QgsVectorLayer | None:
+        value = parameters.get(name)
+        if isinstance(value, QgsProcessingFeatureSourceDefinition):  # QGIS 3.22 does not resolve it below
+            layer = QgsProcessingUtils.mapLayerFromString(value.source.staticValue(), context)
+            return layer if isinstance(layer, QgsVectorLayer) else None
+        return self.parameterAsVectorLayer(parameters, name, context)
+
+    def input_description(self, parameters: dict, name: str, context: QgsProcessingContext, chosen: str = "") -> str:
+        """Return which crimes are counted: the algorithm's own choice (chosen: types, groups, months) and the
+        input's filter, e.g. 'Burglary' or 'the crimes of 'police.uk crimes' as filtered by …'.
+
+        'all crime types' is said only when neither the parameters nor the input narrow the crimes.
+        """
+        narrowing = self.input_filter(parameters, name, context)
+        if not narrowing:
+            return chosen or self.tr("all crime types")
+        layer = self._input_layer(parameters, name, context)
+        source = "'{}'".format(layer.name()) if layer is not None else self.tr("the input")
+        crimes = self.tr("{} of the crimes").format(chosen) if chosen else self.tr("the crimes")
+        return self.tr("{} of {} as filtered by {}").format(crimes, source, narrowing)
 
     def plain_ogr_layer(self, parameters: dict, name: str, context: QgsProcessingContext) -> tuple[str, str] | None:
         """Return (path, layer name) when an input is a whole, unedited, unfiltered GDAL file layer."""

@@ -424,7 +424,9 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
             self.CRIMES_IN_STUDY_AREA: result.crimes_counted,
             self.RAMP_MAXIMUM: result.ramp_maximum,
         }
-        abstract = self._abstract(result, source_name, unit_text)
+        crimes_text = self.tr("Crimes: {}.").format(self.input_description(parameters, self.INPUT, context))
+        feedback.pushInfo(crimes_text)  # the input's filter (the dock's subset string), said in log and metadata
+        abstract = self._abstract(result, source_name, unit_text) + " " + crimes_text
         metadata = self._metadata(result, unit_text, weight_field, source_name)
         results[self.OUTPUT] = self._write_raster(parameters, context, result, unit_text, metadata, abstract)
         results[self.HOTSPOTS] = self._write_hotspots(parameters, context, result, unit_text, abstract)

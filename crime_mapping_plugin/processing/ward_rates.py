@@ -321,7 +321,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         output.setHelp(self.tr("Ward polygons with counts, rates, confidence limits and comparisons."))
         self.addParameter(output)
         plot = QgsProcessingParameterFileDestination(
-            self.FUNNEL_PLOT, self.tr("Funnel plot"), self.tr("PNG image (*.png)"), optional=True, createByDefault=False
+            self.FUNNEL_PLOT, self.tr("Funnel plot"), self.tr("PNG image (*.png)"), optional=True, createByDefault=True
         )
         plot.setHelp(self.tr("Rate against population with the 95 % and 99.8 % limits around the overall rate (PNG)."))
         self.addParameter(plot)
@@ -602,10 +602,10 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         if month_field:
             columns[month_field] = crime_points.MONTH
         table = self._read(parameters, context, self.CRIMES, source, columns, True, feedback)
-        log = CountLog(
-            "; ".join(t for t in (", ".join(types), ", ".join(groups)) if t) or "all crime types",
-            self._points_description(types, groups),
-        )
+        chosen = "; ".join(t for t in (", ".join(types), ", ".join(groups)) if t)
+        what = self.input_description(parameters, self.CRIMES, context, chosen)  # the input's filter said too
+        log = CountLog(what, self._points_description(types, groups).replace("all crime types", what))
+        log.lines.append(self.tr("Crimes counted: {}.").format(what))
         if table.multipart:
             # The table has a row per part: rows = features - multipoints + their parts.
             parts = len(table.x) - source.featureCount() + table.multipart if source.featureCount() >= 0 else "their"

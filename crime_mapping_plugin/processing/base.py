@@ -112,7 +112,7 @@ class CrimeMappingAlgorithm(QgsProcessingAlgorithm):
         if not narrowing:
             return chosen or self.tr("all crime types")
         layer = self._input_layer(parameters, name, context)
-        source = "'{}'".format(layer.name()) if layer is not None else self.tr("the input")
+        source = f"'{layer.name()}'" if layer is not None else self.tr("the input")
         crimes = self.tr("{} of the crimes").format(chosen) if chosen else self.tr("the crimes")
         return self.tr("{} of {} as filtered by {}").format(crimes, source, narrowing)
 

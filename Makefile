@@ -91,6 +91,7 @@ screenshot: package
 	$(PY) scripts/package.py $(ZIP) --install "$(SHOT_PROFILES)/profiles/default/python/plugins"
 	printf '[PythonPlugins]\ncrime_mapping_plugin=true\n\n[qgis]\ncheckVersion=false\nshowTips=false\n' \
 	  > $(SHOT_PROFILES)/profiles/default/QGIS/QGIS3.ini
-	CRIME_MAPPING_SAMPLE="$(CURDIR)/sample_data" CRIME_MAPPING_SHOT="$(CURDIR)/docs/screenshot.png" QT_QPA_PLATFORM=xcb \
+	CRIME_MAPPING_SAMPLE="$(CURDIR)/sample_data" CRIME_MAPPING_SHOT="$(CURDIR)/docs/screenshot.png" \
+	  CRIME_MAPPING_SHOT_RATES="$(CURDIR)/docs/screenshot_ward_rates.png" QT_QPA_PLATFORM=xcb \
 	  xvfb-run -a -s "-screen 0 1600x1000x24" qgis --nologo --noversioncheck \
 	  --profiles-path "$(CURDIR)/$(SHOT_PROFILES)" --code scripts/screenshot.py

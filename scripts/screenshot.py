@@ -54,7 +54,7 @@ def run() -> None:
     dock = plugin.show_dock()
     window = iface.mainWindow()
     window.setGeometry(0, 0, 1600, 1000)  # Xvfb has no window manager to maximise it
-    window.resizeDocks([dock], [440], Qt.Horizontal)
+    window.resizeDocks([dock], [470], Qt.Horizontal)
     work = tempfile.mkdtemp(prefix="crime_mapping_shot")
     project = QgsProject.instance()
     project.setFileName(os.path.join(work, "London burglary.qgz"))
@@ -96,6 +96,8 @@ def run() -> None:
     for box in dock.findChildren(QgsCollapsibleGroupBox):
         box.setCollapsed(box.title() in ("Load crime data", "Style"))
     iface.mapCanvas().setExtent(QgsRectangle(518000, 170000, 545000, 190000))
+    pump(0.3)
+    dock.widget().verticalScrollBar().setValue(0)  # the months in the data and the filter on top
     grab(SHOT)
     ward_rates(dock, wards, work, group)
 
@@ -126,9 +128,16 @@ def ward_rates(dock: object, wards: QgsVectorLayer, work: str, density_group: ob
     table = QgsVectorLayer(population, "Ward population (Census 2021)", "ogr")
     QgsProject.instance().addMapLayer(table)
     dock.population_combo.setLayer(table)
+    density_layers = list(density_group.findLayers())
     dock.map_buttons["wardrates"].click()
     wait(dock.controller, "Ward rates")
-    density_group.setItemVisibilityChecked(False)
+    for node in density_layers:  # the same group: the rates are the map now
+        node.setItemVisibilityChecked(False)
+        node.setExpanded(False)
+    for layer in dock.controller.last_outputs:
+        node = QgsProject.instance().layerTreeRoot().findLayer(layer.id())
+        if node is not None:
+            node.setExpanded(True)
     for box in dock.findChildren(QgsCollapsibleGroupBox):
         box.setCollapsed(box.title() not in ("Map", "Funnel plot"))
     dock.show_funnel_plot(dock.controller.funnel_plot)  # scaled to the dock's width now that it is laid out

@@ -26,6 +26,7 @@ from qgis.PyQt.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -116,6 +117,9 @@ class CrimeMappingDock(QgsDockWidget):
         layout.addWidget(self._style_box())
         layout.addStretch(1)
         self.setMinimumWidth(380)
+        for combo in body.findChildren(QComboBox):  # long layer names must not widen the dock past its width
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(12)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(body)
@@ -291,21 +295,23 @@ class CrimeMappingDock(QgsDockWidget):
             "Gi* grid cells over the study area (the wards above). Automatic: the algorithm's rule from the area."
         )
         form.addRow("Gi* cell size", self.gistar_cell_spin)
-        buttons = QHBoxLayout()
-        for row in MAP_ACTIONS:
+        buttons = QGridLayout()  # two a row, so that the dock stays narrow; room for more actions
+        for i, row in enumerate(MAP_ACTIONS):
             button = QPushButton(row.label)
             button.clicked.connect(lambda _checked=False, key=row.key: self.run_action(key))
             self.map_buttons[row.key] = button
-            buttons.addWidget(button)
+            buttons.addWidget(button, i // 2, i % 2)
         form.addRow(buttons)
         return box
 
     def _plot_box(self) -> QWidget:
         box = QgsCollapsibleGroupBox("Funnel plot")
         layout = QVBoxLayout(box)
-        self.plot_label = QLabel("Run ward rates: their funnel plot is shown here.")
+        self.plot_note = QLabel("Run ward rates: their funnel plot is shown here.")
+        self.plot_note.setWordWrap(True)
+        layout.addWidget(self.plot_note)
+        self.plot_label = QLabel()  # the image: no word wrap, which would give a pixmap no height
         self.plot_label.setAlignment(Qt.AlignCenter)
-        self.plot_label.setWordWrap(True)
         layout.addWidget(self.plot_label)
         self.plot_open_button = QPushButton("Open the funnel plot")
         self.plot_open_button.setEnabled(False)
@@ -317,10 +323,13 @@ class CrimeMappingDock(QgsDockWidget):
         """Show the funnel plot of the last ward rates run in the dock."""
         pixmap = QPixmap(path)
         if pixmap.isNull():
-            self.plot_label.setText(f"The funnel plot {path} cannot be read.")
+            self.plot_note.setText(f"The funnel plot {path} cannot be read.")
             return
-        self.plot_label.setPixmap(pixmap.scaledToWidth(max(self.plot_label.width(), 340), Qt.SmoothTransformation))
+        width = max(self.widget().viewport().width() - 60, 300)  # the dock's width, not the note's
+        self.plot_label.setPixmap(pixmap.scaledToWidth(width, Qt.SmoothTransformation))
         self.plot_label.setToolTip(path)
+        self.plot_note.setText("The funnel plot of the last ward rates (Open shows it full size).")
+        self.plot_note.setToolTip(path)
         self.plot_open_button.setEnabled(True)
 
     def _open_plot(self) -> None:
@@ -385,7 +394,7 @@ class CrimeMappingDock(QgsDockWidget):
         self.heat_max_spin.setValue(ctl.heatmap_max)
         if not ctl.funnel_plot:
             self.plot_label.clear()
-            self.plot_label.setText("Run ward rates: their funnel plot is shown here.")
+            self.plot_note.setText("Run ward rates: their funnel plot is shown here.")
             self.plot_open_button.setEnabled(False)
 
     def _fill_months(self) -> None:

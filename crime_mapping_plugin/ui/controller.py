@@ -77,6 +77,17 @@ def _free_name(path: str) -> str:
     return path
 
 
+def save_style(layer: QgsMapLayer) -> str:
+    """Save the layer's style as its default: in its GeoPackage, else a .qml beside its file; '' or the problem.
+
+    The project keeps the style too; saved with the data, the layer looks the same added to another project.
+    """
+    if not os.path.isfile(_source_path(layer)):
+        return ""  # a memory or database layer: the project keeps its style
+    message, ok = layer.saveDefaultStyle()
+    return "" if ok else message
+
+
 class DockController(QObject):
     """Owns what the dock works on and runs its actions as background tasks."""
 
@@ -574,6 +585,8 @@ class DockController(QObject):
         for layer in layers:
             if self._fits(row.style_preset, layer):
                 self.apply_style(row.style_preset, layer, quiet=True, ramp_maximum=ramp_top)
+            else:
+                save_style(layer)  # the algorithm's own style, kept with the data
         if not layers:
             raise RuntimeError("the algorithm produced no layer to show")
         text = f"{row.label}: {len(layers)} layer(s) added to the group '{label}'."
@@ -692,7 +705,10 @@ class DockController(QObject):
         except ValueError as err:
             self.say(str(err), Qgis.Warning)
             return False
-        if not quiet:
-            self.say(text, Qgis.Success)
+        problem = save_style(layer)
+        if problem:
+            text += f" The style could not be saved with the layer ({problem})."
+        if not quiet or problem:
+            self.say(text, Qgis.Warning if problem else Qgis.Success)
         self.save_settings()
         return True

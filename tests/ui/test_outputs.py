@@ -88,3 +88,29 @@ def test_the_input_description_states_subset_selection_limit_and_expression(prov
         "its 0 selected features only; its first 5 features only"
     )
     QgsProject.instance().removeMapLayer(layer.id())
+
+
+def test_the_styles_are_saved_with_the_layers(loaded, wards):
+    from qgis.core import QgsRasterLayer
+
+    loaded.set_wards_layer(wards)
+    loaded.apply_filter(BURGLARY)
+    loaded.state.bandwidth_m, loaded.state.cell_size_m = 400, 100
+    assert loaded.run_map_action("density")
+    wait_for(loaded)
+    assert loaded.last_message[1] == Qgis.Success, loaded.messages
+    raster = next(lyr for lyr in loaded.last_outputs if isinstance(lyr, QgsRasterLayer))
+    areas = next(lyr for lyr in loaded.last_outputs if isinstance(lyr, QgsVectorLayer))
+    # Opened afresh, outside the project, each looks as it did: the style travels with the data.
+    again = QgsRasterLayer(raster.source(), "again")
+    assert again.renderer().type() == "singlebandpseudocolor"
+    assert again.renderer().classificationMax() == raster.renderer().classificationMax()
+    legend = [item.label for item in again.renderer().shader().rasterShaderFunction().colorRampItemList()]
+    assert legend[-1].endswith("crimes per km² per month")
+    again_areas = QgsVectorLayer(areas.source(), "again", "ogr")
+    # The outline's legend gives the threshold the algorithm returned, in the stated unit.
+    threshold = loaded.run.results["THRESHOLD_USED"]
+    for layer in (areas, again_areas):
+        labels = [item.label() for item in layer.renderer().legendSymbolItems()]
+        assert labels == [f"hotspot area: density ≥ {threshold:,.3g} crimes per km² per month"]
+        assert layer.renderer().rootRule().children()[0].symbol().color().alpha() == 0

@@ -6,6 +6,8 @@ import os
 from typing import Sequence
 
 from qgis.core import (
+    Qgis,
+    QgsField,
     QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingFeatureSourceDefinition,
@@ -15,10 +17,17 @@ from qgis.core import (
     QgsProviderRegistry,
     QgsVectorLayer,
 )
-from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtCore import QCoreApplication, QMetaType, QVariant
 from qgis.PyQt.QtGui import QIcon
 
 ICON_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "icon.png")
+
+
+def new_field(name: str, kind: QVariant.Type) -> QgsField:
+    """Return a field of a QVariant type, with the constructor QGIS does not deprecate (QMetaType from 3.38)."""
+    if Qgis.QGIS_VERSION_INT >= 33800:  # QVariant.Type and QMetaType.Type share their numbers for these types
+        return QgsField(name, QMetaType.Type(int(kind)))
+    return QgsField(name, kind)
 
 
 class CrimeMappingAlgorithm(QgsProcessingAlgorithm):

@@ -13,7 +13,6 @@ from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsFeature,
     QgsFeatureSink,
-    QgsField,
     QgsFields,
     QgsGeometry,
     QgsProcessing,
@@ -39,7 +38,7 @@ from crime_mapping_plugin.core import crime_points, kde
 from crime_mapping_plugin.core import density as method
 from crime_mapping_plugin.core.density_output import write_raster
 from crime_mapping_plugin.core.months import month_text, ranges_text
-from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
+from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm, new_field
 from crime_mapping_plugin.processing.density_style import style_density, style_hotspot_areas
 from crime_mapping_plugin.processing.layer_info import describe_layer
 
@@ -593,7 +592,7 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
     ) -> str | None:
         fields = QgsFields()
         for name, kind in AREA_FIELDS:
-            fields.append(QgsField(name, kind))
+            fields.append(new_field(name, kind))
         sink, dest = self.parameterAsSink(parameters, self.HOTSPOTS, context, fields, QgsWkbTypes.Polygon, result.crs)
         if sink is None:
             return None

@@ -17,7 +17,6 @@ from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsFeature,
     QgsFeatureSink,
-    QgsField,
     QgsFields,
     QgsGeometry,
     QgsPointXY,
@@ -31,6 +30,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QVariant
 
 from crime_mapping_plugin.core.gpkg import GeoPackageWriter
+from crime_mapping_plugin.processing.base import new_field
 
 _QVARIANT = {
     "string": QVariant.String,
@@ -73,7 +73,7 @@ def qgs_fields(spec: Sequence[tuple[str, str]]) -> QgsFields:
     """Return QgsFields for (name, kind) pairs."""
     fields = QgsFields()
     for name, kind in spec:
-        fields.append(QgsField(name, _QVARIANT[kind]))
+        fields.append(new_field(name, _QVARIANT[kind]))
     return fields
 
 

@@ -302,6 +302,13 @@ class CrimeMappingDock(QgsDockWidget):
             self.map_buttons[row.key] = button
             buttons.addWidget(button, i // 2, i % 2)
         form.addRow(buttons)
+        self.model_button = QPushButton("Edit the workflow model…")
+        self.model_button.setToolTip(
+            "Open the shipped model (import, density, ward rates) in the Graphical Modeler, as your own copy "
+            "under Processing › Models."
+        )
+        self.model_button.clicked.connect(self.edit_model)
+        form.addRow(self.model_button)
         return box
 
     def _plot_box(self) -> QWidget:
@@ -538,6 +545,20 @@ class CrimeMappingDock(QgsDockWidget):
             return False
         self.controller.save_settings()
         return self.controller.run_map_action(key)
+
+    def edit_model(self) -> str:
+        """Open an editable copy of the shipped model in the Graphical Modeler; return the copy's path."""
+        from crime_mapping_plugin.ui.model_editor import install_user_copy, open_in_modeler
+
+        try:
+            path = install_user_copy()
+            opened = open_in_modeler(path) if self.iface is not None else None
+        except (OSError, ValueError) as err:
+            self.show_message(str(err), Qgis.Critical)
+            return ""
+        where = "opened in the Graphical Modeler" if opened is not None else "listed under Processing › Models"
+        self.show_message(f"Your copy of the workflow model, {path}, is {where}.", Qgis.Info)
+        return path
 
     def apply_style(self) -> bool:
         """Apply the chosen style preset to the chosen layer."""

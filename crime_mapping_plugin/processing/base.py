@@ -17,10 +17,24 @@ from qgis.core import (
     QgsProviderRegistry,
     QgsVectorLayer,
 )
-from qgis.PyQt.QtCore import QCoreApplication, QMetaType, QVariant
+from qgis.PyQt.QtCore import QCoreApplication, QMetaType, QUrl, QVariant
 from qgis.PyQt.QtGui import QIcon
 
-ICON_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "icon.png")
+PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
+ICON_PATH = os.path.join(PLUGIN_DIR, "icon.png")
+# The help shipped in the zip (scripts/package.py copies docs/ into the plugin folder), else the repository's.
+HELP_FILES = (
+    os.path.join(PLUGIN_DIR, "docs", "methods.md"),
+    os.path.join(os.path.dirname(PLUGIN_DIR), "docs", "methods.md"),
+)
+
+
+def help_url() -> str:
+    """Return the file URL of the plugin's methods help, shipped in the zip ('' if missing)."""
+    for path in HELP_FILES:
+        if os.path.isfile(path):
+            return QUrl.fromLocalFile(path).toString()
+    return ""
 
 
 def new_field(name: str, kind: QVariant.Type) -> QgsField:
@@ -67,6 +81,10 @@ class CrimeMappingAlgorithm(QgsProcessingAlgorithm):
 
     def icon(self) -> QIcon:
         return QIcon(ICON_PATH)
+
+    def helpUrl(self) -> str:  # noqa: N802 - QGIS API
+        """Return the plugin's own methods help, shipped with it (the dialog's Help button opens it)."""
+        return help_url()
 
     def add_outputs(self, numbers: Sequence[tuple[str, str]] = (), texts: Sequence[tuple[str, str]] = ()) -> None:
         """Declare the algorithm's number and text outputs, each a (key, label) pair."""

@@ -79,6 +79,7 @@ def run() -> None:
     for i in range(dock.group_list.count()):
         item = dock.group_list.item(i)
         item.setCheckState(Qt.Checked if item.text() == "Burglary" else Qt.Unchecked)
+    dock.units_combo.setCurrentIndex(1)  # crimes per km² per month: comparable between periods
     dock.bandwidth_spin.setValue(400)
     dock.cell_spin.setValue(100)
     dock.filter_button.click()

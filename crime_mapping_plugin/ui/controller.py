@@ -45,7 +45,13 @@ from crime_mapping_plugin.core.months import (
     month_parameter,
 )
 from crime_mapping_plugin.processing import rate_style, styles
-from crime_mapping_plugin.ui.actions import DockState, action, registered_algorithm, unavailable_reason
+from crime_mapping_plugin.ui.actions import (
+    DockState,
+    action,
+    parameter_default,
+    registered_algorithm,
+    unavailable_reason,
+)
 from crime_mapping_plugin.ui.project_settings import ProjectSettings, selection_key
 from crime_mapping_plugin.ui.tasks import AlgorithmRun
 
@@ -121,7 +127,11 @@ class DockController(QObject):
         self.state.crime_filter = prefs.crime_filter
         self.state.bandwidth_m = prefs.bandwidth_m
         self.state.cell_size_m = prefs.cell_size_m
-        self.state.density_units = prefs.density_units
+        # The same default units as the algorithm's dialog, until the analyst chooses others.
+        units = prefs.density_units
+        self.state.density_units = (
+            units if units >= 0 else int(parameter_default(action("density").algorithm_id, "UNITS", 0))
+        )
         self.state.gistar_cell_m = prefs.gistar_cell_m
         self.heatmap_radius = prefs.heatmap_radius
         self.heatmap_max = prefs.heatmap_max

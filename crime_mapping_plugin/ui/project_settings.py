@@ -30,7 +30,7 @@ class ProjectSettings:
     crime_filter: CrimeFilter = field(default_factory=CrimeFilter)
     bandwidth_m: float = 0.0
     cell_size_m: float = 0.0
-    density_units: int = 1
+    density_units: int = -1  # -1: the density algorithm's own default, as its dialog shows it
     gistar_cell_m: float = 0.0  # 0: the algorithm's own rule from the study area
     heatmap_radius: float = 300.0
     heatmap_max: float = 0.0

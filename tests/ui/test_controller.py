@@ -165,6 +165,7 @@ def test_hotspot_density_maps_the_filtered_crimes_into_a_named_group(loaded, war
     loaded.set_wards_layer(wards)
     selected = loaded.apply_filter(CrimeFilter("2024-12", "2024-12", crime_groups=["Burglary"]))
     loaded.state.bandwidth_m, loaded.state.cell_size_m = 400, 100
+    loaded.state.density_units = 1  # per month, chosen in the dock
     assert loaded.run_map_action("density")
     wait_for(loaded)
     assert loaded.last_message[1] == Qgis.Success, loaded.messages

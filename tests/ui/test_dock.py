@@ -217,3 +217,11 @@ def test_the_unit_choices_are_those_the_algorithm_defines(dock):
     )
     shown = [dock.units_combo.itemText(i) for i in range(dock.units_combo.count())]
     assert shown == definition.options() and len(shown) == 3
+
+
+def test_the_default_units_are_the_algorithms_own(dock):
+    definition = (
+        QgsApplication.processingRegistry().algorithmById("crimemapping:hotspotdensity").parameterDefinition("UNITS")
+    )
+    assert dock.units_combo.currentIndex() == definition.defaultValue()
+    assert dock.controller.state.density_units == definition.defaultValue()

@@ -106,11 +106,12 @@ def test_the_styles_are_saved_with_the_layers(loaded, wards):
     assert again.renderer().type() == "singlebandpseudocolor"
     assert again.renderer().classificationMax() == raster.renderer().classificationMax()
     legend = [item.label for item in again.renderer().shader().rasterShaderFunction().colorRampItemList()]
-    assert legend[-1].endswith("crimes per km² per month")
+    unit = loaded.run.results["UNIT"]
+    assert legend[-1].endswith(unit)
     again_areas = QgsVectorLayer(areas.source(), "again", "ogr")
     # The outline's legend gives the threshold the algorithm returned, in the stated unit.
     threshold = loaded.run.results["THRESHOLD_USED"]
     for layer in (areas, again_areas):
         labels = [item.label() for item in layer.renderer().legendSymbolItems()]
-        assert labels == [f"hotspot area: density ≥ {threshold:,.3g} crimes per km² per month"]
+        assert labels == [f"hotspot area: density ≥ {threshold:,.3g} {unit}"]
         assert layer.renderer().rootRule().children()[0].symbol().color().alpha() == 0

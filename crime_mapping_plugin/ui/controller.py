@@ -90,7 +90,10 @@ def save_style(layer: QgsMapLayer) -> str:
     """
     if not os.path.isfile(_source_path(layer)):
         return ""  # a memory or database layer: the project keeps its style
-    message, ok = layer.saveDefaultStyle()
+    if Qgis.QGIS_VERSION_INT >= 32600:  # the form without categories is deprecated from then on
+        message, ok = layer.saveDefaultStyle(QgsMapLayer.AllStyleCategories)
+    else:
+        message, ok = layer.saveDefaultStyle()
     return "" if ok else message
 
 

@@ -30,7 +30,7 @@ help:
 	@echo "make package  build $(ZIP) for QGIS's 'Install from ZIP'"
 	@echo "make deploy   install the plugin into the QGIS profile and enable it (also for qgis_process)"
 	@echo "make bench    run the benchmarks (ours against QGIS's own algorithms)"
-	@echo "make screenshot  drive the dock in the real QGIS desktop under Xvfb and save docs/screenshot.png"
+	@echo "make screenshot  drive the dock in the real QGIS desktop under Xvfb: docs/screenshot.png, docs/screenshot_ward_rates.png"
 
 system:
 	@if ! $(PYTHON_SYS) -c "import qgis.core, pandas, scipy" 2>/dev/null || ! command -v xvfb-run >/dev/null \

@@ -247,10 +247,12 @@ def _polygon_cells(request: CellRequest) -> CountedCells:
     return CountedCells(cells, points, cell[cell >= 0], notes, warnings)
 
 
-def neighbours(cells: CellSet, rule: NeighbourRule) -> tuple[gistar.Neighbours, str, list[str]]:
+def neighbours(
+    cells: CellSet, rule: NeighbourRule, is_cancelled: Callable[[], bool] = lambda: False
+) -> tuple[gistar.Neighbours, str, list[str]]:
     """Build the binary neighbours of the cells by the rule; return them, a description and notes."""
     if rule.k is not None:
-        return gistar.k_nearest(cells.cx, cells.cy, rule.k), f"{rule.k} nearest cells", []
+        return gistar.k_nearest(cells.cx, cells.cy, rule.k, is_cancelled), f"{rule.k} nearest cells", []
     band, notes = rule.band, []
     if band is None or not band > 0:
         if cells.size is not None:
@@ -258,7 +260,7 @@ def neighbours(cells: CellSet, rule: NeighbourRule) -> tuple[gistar.Neighbours, 
         else:
             band = gistar.smallest_connecting_distance(cells.cx, cells.cy)
         notes.append(f"Distance band (default): {band:.6g} m.")
-    nb = gistar.distance_band(cells.cx, cells.cy, band)
+    nb = gistar.distance_band(cells.cx, cells.cy, band, is_cancelled=is_cancelled)
     if len(nb.i) == 0:
         raise gistar.GiStarInputError(
             f"No cell has another cell within the distance band of {band:.6g} m: widen the band (0 = automatic) "

@@ -36,8 +36,9 @@ AUTO = "auto"
 # The reasons a crime read is left out of an analysis: one set, used by every algorithm's log and outputs.
 NO_GEOMETRY = "no point geometry"
 NO_WEIGHT = "weight missing or not a number"
+NEGATIVE_WEIGHT = "weight below zero"
 NO_MONTH = REASON_NO_MONTH
-OUTSIDE_MONTHS = "outside the months"
+OUTSIDE_MONTHS = "outside the chosen months"
 TYPE_NOT_SELECTED = "crime type or group not selected"
 NOT_REPROJECTED = "could not be reprojected"
 OUTSIDE_STUDY_AREA = "outside the study area"
@@ -459,7 +460,10 @@ def read_layer(
 
 
 def crime_points_from(table: PointTable, weight_field: str | None, month_field: str | None) -> CrimePoints:
-    """Return the crimes of a table with a point and (given a weight field) a numeric weight, counting the rest."""
+    """Return the crimes of a table with a point and (given a weight field) a weight of 0 or more, counting the rest.
+
+    A weight that is missing or not a number is left out under NO_WEIGHT, one below zero under NEGATIVE_WEIGHT.
+    """
     x, y = table.x, table.y
     weight = table.columns[weight_field] if weight_field else None
     month = table.columns[month_field] if month_field else None
@@ -470,6 +474,10 @@ def crime_points_from(table: PointTable, weight_field: str | None, month_field: 
         bad = keep & ~np.isfinite(weight)
         left_out[NO_WEIGHT] = int(bad.sum())
         keep &= ~bad
+        # A weight is how many crimes a point counts as (docs/methods.md §0.5): below zero it is no count.
+        negative = keep & (weight < 0)
+        left_out[NEGATIVE_WEIGHT] = int(negative.sum())
+        keep &= ~negative
     left_out = Counter({k: v for k, v in left_out.items() if v})
     return CrimePoints(
         x[keep],

@@ -140,6 +140,8 @@ class DensityResult:
     threshold: float  # in the output units
     hotspots: list[HotspotArea]
     ramp_maximum: float
+    # Why the result, though computed, maps little or nothing (each a sentence naming the cause); [] when it is fine.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def hotspot_crimes(self) -> int:
@@ -297,8 +299,11 @@ def _grid(request: DensityRequest, crimes: _Crimes, extent: QgsRectangle | None,
     return grid
 
 
-def study_mask(grid: Grid, study: area_rule.Areas) -> np.ndarray:
-    """Return which cells have their centre inside the study area (boundary included, as GDAL burns)."""
+def study_mask(grid: Grid, study: area_rule.Areas, is_cancelled: Callable[[], bool] = lambda: False) -> np.ndarray:
+    """Return which cells have their centre inside the study area (boundary included, as GDAL burns).
+
+    Raise InterruptedError when cancelled (GDAL asks as it burns).
+    """
     from osgeo import gdal, ogr
 
     dataset = gdal.GetDriverByName("MEM").Create("", grid.cols, grid.rows, 1, gdal.GDT_Byte)
@@ -313,7 +318,11 @@ def study_mask(grid: Grid, study: area_rule.Areas) -> np.ndarray:
         layer.CreateFeature(out)
     gdal.PushErrorHandler("CPLQuietErrorHandler")  # the memory layers carry no CRS; both are in the grid's
     try:
-        gdal.RasterizeLayer(dataset, [1], layer, burn_values=[1])
+        gdal.RasterizeLayer(dataset, [1], layer, burn_values=[1], callback=lambda *_: 0 if is_cancelled() else 1)
+    except RuntimeError as err:
+        if is_cancelled():
+            raise InterruptedError("cancelled") from err
+        raise
     finally:
         gdal.PopErrorHandler()
     return dataset.GetRasterBand(1).ReadAsArray().astype(bool)
@@ -373,6 +382,39 @@ def _hotspots(
     return out
 
 
+def _weak_result(
+    request: DensityRequest, crimes: _Crimes, extent_from: str, data: np.ndarray, on_grid: int, counted_total: int
+) -> list[str]:
+    """Say why a density that was computed maps little or nothing: no crime in the study area or extent, no weight."""
+    out = []
+    n = len(crimes.x)
+    if request.study_area is not None and counted_total == 0:
+        out.append(
+            tr(
+                "None of the {0:,} crimes is inside the study area (layer CRS {1}): check that the study area "
+                "covers the crimes and that its CRS is set right (Layer Properties › Source)."
+            ).format(n, request.study_area.sourceCrs().authid() or tr("not set"))
+        )
+    elif extent_from == "extent" and on_grid == 0:
+        extent = request.extent
+        out.append(
+            tr(
+                "None of the {0:,} crimes is inside the extent (CRS {1}): give an extent that covers the crimes, "
+                "or none."
+            ).format(n, extent.crs().authid() if extent.crs().isValid() else tr("not set"))
+        )
+    if not data.any():
+        out.append(tr("No cell is within the bandwidth of a crime: the density is NoData everywhere."))
+    elif float(np.sum(crimes.weight)) == 0:
+        out.append(
+            tr(
+                "The weights of the {0:,} crimes add up to 0: the density is 0 everywhere and there are no hotspot "
+                "areas. Check the weight field, or map without one."
+            ).format(n)
+        )
+    return out
+
+
 def compute_density(
     request: DensityRequest,
     is_cancelled: Callable[[], bool] = lambda: False,
@@ -394,14 +436,15 @@ def compute_density(
     raw, reached = kde.kernel_sum(grid, ux, uy, uw, bandwidth, request.kernel, request.decay, is_cancelled, progress)
     if is_cancelled():
         raise InterruptedError("cancelled")
-    data = reached if study is None else reached & study_mask(grid, study)
+    data = reached if study is None else reached & study_mask(grid, study, is_cancelled)
     values = scale(raw, request, bandwidth, crimes.period)
     values[~data] = np.nan
     threshold = hotspot_threshold(request, values, data)
     hot = data & (np.nan_to_num(values, nan=-np.inf) >= threshold) & (np.nan_to_num(values) > 0)
-    areas = hotspot_areas(grid, hot, crs.toWkt())
+    areas = hotspot_areas(grid, hot, crs.toWkt(), is_cancelled)
     # The study-area rule: a crime's own location, not the cell it falls in.
-    counted = grid.cell_of(crimes.x, crimes.y)[2] if study is None else area_rule.inside(study, crimes.x, crimes.y)
+    on_grid = grid.cell_of(crimes.x, crimes.y)[2]
+    counted = on_grid if study is None else area_rule.inside(study, crimes.x, crimes.y, is_cancelled)
     counted_total = int(counted.sum())
     in_areas = crimes_in_areas(grid, areas, crimes.x, crimes.y, counted)
     if is_cancelled():
@@ -430,4 +473,5 @@ def compute_density(
         threshold=float(threshold),
         hotspots=_hotspots(grid, values, areas, in_areas, counted_total),
         ramp_maximum=ramp_maximum(values),
+        warnings=_weak_result(request, crimes, grid_from, data, int(on_grid.sum()), counted_total),
     )

@@ -1,10 +1,15 @@
-"""Write a density grid as a raster file, all or nothing, and turn its hottest cells into counted areas."""
+"""Write a density grid as a raster file, all or nothing, and turn its hottest cells into counted areas.
+
+stage_raster writes under a temporary name; the algorithm publishes it only once its other outputs are
+written too, and rolls it back when they fail, so a failed run leaves the previous files as they were.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from osgeo import gdal, ogr, osr
@@ -18,7 +23,68 @@ osr.UseExceptions()
 NODATA = -9999.0
 
 
-def write_raster(
+class StagedRaster:
+    """A raster written under a temporary name beside its destination, put in place only when asked.
+
+    publish() moves a previous file at the destination aside (it is not deleted yet) and the new one into
+    place; rollback() undoes that, so an algorithm whose other output then fails leaves the previous raster
+    as it was; finish() deletes what was moved aside; discard() drops the new file before it was published.
+    """
+
+    def __init__(self, path: str, folder: str, stem: str) -> None:
+        self.path = path
+        self.folder = folder
+        self.stem = stem
+        self._placed: list[str] = []
+        self._moved: list[tuple[str, str]] = []  # (backup, original)
+
+    def _temporary_files(self) -> list[str]:
+        return [os.path.join(self.folder, n) for n in os.listdir(self.folder) if n.startswith(self.stem)]
+
+    def publish(self) -> None:
+        """Move the raster and its side-car files (.prj, .aux.xml) to the destination's name."""
+        base = os.path.splitext(self.path)[0]
+        try:
+            new = {tmp: base + os.path.basename(tmp)[len(self.stem) :] for tmp in self._temporary_files()}
+            # A side-car of the previous raster (statistics in .aux.xml) would describe the wrong data.
+            targets = set(new.values()) | {self.path + ".aux.xml", base + ".aux.xml"}
+            for target in sorted(targets):
+                if os.path.exists(target):
+                    handle, backup = tempfile.mkstemp(prefix=".crimemapping-previous-", dir=self.folder)
+                    os.close(handle)
+                    os.replace(target, backup)
+                    self._moved.append((backup, target))
+            for tmp, target in new.items():
+                os.replace(tmp, target)
+                self._placed.append(target)
+        except BaseException:
+            self.rollback()
+            raise
+
+    def rollback(self) -> None:
+        """Put the previous raster back and drop the new one."""
+        for target in self._placed:
+            if os.path.exists(target):
+                os.remove(target)
+        for backup, original in reversed(self._moved):
+            os.replace(backup, original)
+        self._placed, self._moved = [], []
+        self.discard()
+
+    def finish(self) -> None:
+        """Delete the previous raster moved aside by publish()."""
+        for backup, _ in self._moved:
+            if os.path.exists(backup):
+                os.remove(backup)
+        self._moved = []
+
+    def discard(self) -> None:
+        """Remove the temporary files not yet published."""
+        for tmp in self._temporary_files():
+            os.remove(tmp)
+
+
+def stage_raster(
     path: str,
     grid: Grid,
     values: np.ndarray,
@@ -27,21 +93,26 @@ def write_raster(
     unit: str,
     description: str,
     driver: str = "GTiff",
-) -> None:
-    """Write values (NaN for NoData) as a one-band Float32 raster; a temporary file is renamed on success."""
+) -> StagedRaster:
+    """Write values (NaN for NoData) as a one-band Float32 raster under a temporary name beside path."""
     folder = os.path.dirname(os.path.abspath(path)) or "."
-    os.makedirs(folder, exist_ok=True)
-    suffix = os.path.splitext(path)[1] or ".tif"
-    handle, tmp = tempfile.mkstemp(prefix=".crimemapping-", suffix=suffix, dir=folder)
-    os.close(handle)
-    stem = os.path.splitext(os.path.basename(tmp))[0]
-    options = ["COMPRESS=DEFLATE", "PREDICTOR=3", "TILED=YES"] if driver == "GTiff" else []
-    target = gdal.GetDriverByName(driver)
-    if target is None:
-        raise ValueError(f"GDAL has no raster driver '{driver}': save the density as a GeoTIFF (.tif).")
-    # Formats GDAL can only copy into (e.g. ASCII grid) are built in memory first.
-    direct = target.GetMetadataItem(gdal.DCAP_CREATE) == "YES"
     try:
+        os.makedirs(folder, exist_ok=True)
+        suffix = os.path.splitext(path)[1] or ".tif"
+        handle, tmp = tempfile.mkstemp(prefix=".crimemapping-", suffix=suffix, dir=folder)
+    except OSError as err:
+        raise OSError(
+            f"Cannot write in the folder {folder} ({err.strerror or err}): choose a folder you can write to."
+        ) from err
+    os.close(handle)
+    staged = StagedRaster(path, folder, os.path.splitext(os.path.basename(tmp))[0])
+    options = ["COMPRESS=DEFLATE", "PREDICTOR=3", "TILED=YES"] if driver == "GTiff" else []
+    try:
+        target = gdal.GetDriverByName(driver)
+        if target is None:
+            raise ValueError(f"GDAL has no raster driver '{driver}': save the density as a GeoTIFF (.tif).")
+        # Formats GDAL can only copy into (e.g. ASCII grid) are built in memory first.
+        direct = target.GetMetadataItem(gdal.DCAP_CREATE) == "YES"
         if direct:
             dataset = target.Create(tmp, grid.cols, grid.rows, 1, gdal.GDT_Float32, options)
         else:
@@ -57,20 +128,33 @@ def write_raster(
         band.SetDescription(description)
         out = np.where(np.isnan(values), NODATA, values).astype(np.float32)
         band.WriteArray(out)
-        band.ComputeStatistics(False)
+        if np.isfinite(values).any():  # GDAL cannot take statistics of a band that is NoData everywhere
+            band.ComputeStatistics(False)
         if not direct:
             dataset = target.CreateCopy(tmp, dataset)
         dataset.FlushCache()
         dataset = None
-        # The raster and its side-car files (.prj, .aux.xml) carry the temporary name: give them the destination's.
-        for name in os.listdir(folder):
-            if name.startswith(stem):
-                os.replace(os.path.join(folder, name), os.path.splitext(path)[0] + name[len(stem) :])
     except BaseException:
-        for name in os.listdir(folder):
-            if name.startswith(stem):
-                os.remove(os.path.join(folder, name))
+        dataset = None
+        staged.discard()
         raise
+    return staged
+
+
+def write_raster(
+    path: str,
+    grid: Grid,
+    values: np.ndarray,
+    crs_wkt: str,
+    metadata: dict[str, str],
+    unit: str,
+    description: str,
+    driver: str = "GTiff",
+) -> None:
+    """Write values (NaN for NoData) as a one-band Float32 raster; a temporary file is renamed on success."""
+    staged = stage_raster(path, grid, values, crs_wkt, metadata, unit, description, driver)
+    staged.publish()
+    staged.finish()
 
 
 @dataclass
@@ -82,8 +166,10 @@ class HotspotAreas:
     labels: np.ndarray
 
 
-def hotspot_areas(grid: Grid, hot: np.ndarray, crs_wkt: str = "") -> HotspotAreas:
-    """Dissolve edge-connected hot cells into polygons, one per area, largest first."""
+def hotspot_areas(
+    grid: Grid, hot: np.ndarray, crs_wkt: str = "", is_cancelled: Callable[[], bool] = lambda: False
+) -> HotspotAreas:
+    """Dissolve edge-connected hot cells into polygons, one per area, largest first; InterruptedError if cancelled."""
     driver = gdal.GetDriverByName("MEM")
     mask_ds = driver.Create("", grid.cols, grid.rows, 1, gdal.GDT_Byte)
     mask_ds.SetGeoTransform(grid.geotransform())
@@ -95,7 +181,13 @@ def hotspot_areas(grid: Grid, hot: np.ndarray, crs_wkt: str = "") -> HotspotArea
     layer = vector.CreateLayer("areas", geom_type=ogr.wkbPolygon)
     layer.CreateField(ogr.FieldDefn("value", ogr.OFTInteger))
     # The mask band as its own mask: only the hot cells become polygons (4-connected).
-    gdal.Polygonize(band, band, layer, 0, [])
+    # GDAL asks its callback as it goes (a million hot cells take seconds): 0 stops it.
+    try:
+        gdal.Polygonize(band, band, layer, 0, [], callback=lambda *_: 0 if is_cancelled() else 1)
+    except RuntimeError as err:
+        if is_cancelled():
+            raise InterruptedError("cancelled") from err
+        raise
     shapes = [feature.GetGeometryRef().ExportToWkb() for feature in layer]
     # Burn each polygon back with its number: the cells of an area are exactly the centres it contains.
     label_ds = driver.Create("", grid.cols, grid.rows, 1, gdal.GDT_Int32)

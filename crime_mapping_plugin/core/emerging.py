@@ -1,4 +1,10 @@
-"""Emerging hot spots: Gi* in each time slice of the cells' crimes, a Mann-Kendall trend and a category.
+"""Emerging hot spots: Gi* on the space-time cube of the cells' crimes (or per slice), a Mann-Kendall trend, a category.
+
+Space-time cube (the default, as ArcGIS's Emerging Hot Spot Analysis): core.gistar.gi_star_space_time, the
+neighbours of a bin being its cell and the cell's spatial neighbours in the same and the previous slice, the
+mean and standard deviation those of the whole cube, and the false discovery rate over every bin of the cube.
+Per slice (the option): Gi* of each slice on its own, with the slice's mean and standard deviation and the FDR
+within the slice. Either way the Mann-Kendall trend is that of each cell's series of z-scores.
 
 Time slices (docs/methods.md, months): the period is every calendar month from the first to the last month of
 any record of the input (core.months.analysis_period). Slices are `length` consecutive calendar months,
@@ -13,6 +19,7 @@ are needed. Records with no month are left out under NO_MONTH.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -21,6 +28,9 @@ from crime_mapping_plugin.core import crime_points, gistar
 from crime_mapping_plugin.core.months import NO_MONTH, AnalysisPeriod, analysis_period, month_text, ranges_text
 
 CONFIDENCE_ALPHA = (0.10, 0.05, 0.01)
+SPACE_TIME = "space-time cube"
+PER_SLICE = "per slice"
+METHODS = (SPACE_TIME, PER_SLICE)
 MIN_SLICES = 3
 BEFORE_FIRST_SLICE = "before the first whole time slice"
 
@@ -115,6 +125,8 @@ class EmergingRequest:
     level: int = 1  # a slice is significant at bin level 1 (90 %), 2 (95 %) or 3 (99 %)
     fdr: bool = True
     trend_alpha: float = 0.05
+    method: str = SPACE_TIME
+    is_cancelled: Callable[[], bool] = lambda: False
 
 
 @dataclass
@@ -170,22 +182,26 @@ def emerging_hotspots(request: EmergingRequest) -> EmergingAnalysis:
     values = np.bincount(
         slice_of * n + counted.point_cell, weights=counted.points.weights(), minlength=n_slices * n
     ).reshape(n_slices, n)
-    nb, hood, notes = cell_rule.neighbours(counted.cells, request.neighbours)
+    _check(request.is_cancelled)
+    nb, hood, notes = cell_rule.neighbours(counted.cells, request.neighbours, request.is_cancelled)
     counted.notes += notes
-    z = gistar.gi_star(values, nb)
+    z = _z_scores(values, nb, request)
     card = nb.cardinality()
     flat = [int(t) for t in np.nonzero(np.isnan(z).all(axis=1))[0]]
-    if flat:
+    if flat and request.method == SPACE_TIME:
+        flat = list(range(n_slices))
+        counted.warnings.append("Every bin of the space-time cube holds the same count: no z-scores (z = 0).")
+    elif flat:
         counted.warnings.append(
             f"{len(flat)} slice(s) have the same count in every cell (z = 0): "
             + ", ".join(slice_text(slices.starts[t], slices.length) for t in flat)
         )
     z = np.where(card[None, :] > 0, np.nan_to_num(z, nan=0.0), np.nan)
-    bins = np.zeros(z.shape, np.int64)
-    for t in range(n_slices):
-        bins[t] = gistar.confidence_bins(z[t], gistar.two_sided_p(z[t]), request.fdr)
+    bins = _bins(z, request)
     significant = np.where(np.abs(bins) >= request.level, np.sign(bins), 0).T
-    mk_s, _, mk_z, mk_p = gistar.mann_kendall(np.nan_to_num(z, nan=0.0).T)
+    _check(request.is_cancelled)
+    mk_s, _, mk_z, mk_p = gistar.mann_kendall(np.nan_to_num(z, nan=0.0).T, request.is_cancelled)
+    _check(request.is_cancelled)
     category = gistar.classify_emerging(significant, mk_z, mk_p, request.trend_alpha)
     alone = card == 0
     category[alone] = 0
@@ -196,3 +212,30 @@ def emerging_hotspots(request: EmergingRequest) -> EmergingAnalysis:
     if not counted.points.balanced():  # a bug, never the user's input
         raise AssertionError(f"{counted.points.read} points read but not all counted or left out under a reason.")
     return EmergingAnalysis(counted, slices, hood, values, z, bins, significant, mk_s, mk_z, mk_p, category, card, flat)
+
+
+def _check(is_cancelled: Callable[[], bool]) -> None:
+    if is_cancelled():
+        raise InterruptedError("cancelled")
+
+
+def _z_scores(values: np.ndarray, nb: gistar.Neighbours, request: EmergingRequest) -> np.ndarray:
+    """Return Gi* z per slice and cell: on the space-time cube (default) or each slice on its own."""
+    if request.method == SPACE_TIME:
+        return gistar.gi_star_space_time(values, nb, 1, request.is_cancelled)
+    z = np.full(values.shape, np.nan)
+    for t in range(values.shape[0]):
+        _check(request.is_cancelled)
+        z[t] = gistar.gi_star(values[t], nb)
+    return z
+
+
+def _bins(z: np.ndarray, request: EmergingRequest) -> np.ndarray:
+    """Return the confidence bins: FDR over the whole cube (space-time) or within each slice (per slice)."""
+    if request.method == SPACE_TIME:
+        return gistar.confidence_bins(z.ravel(), gistar.two_sided_p(z.ravel()), request.fdr).reshape(z.shape)
+    bins = np.zeros(z.shape, np.int64)
+    for t in range(z.shape[0]):
+        _check(request.is_cancelled)
+        bins[t] = gistar.confidence_bins(z[t], gistar.two_sided_p(z[t]), request.fdr)
+    return bins

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -212,14 +213,28 @@ class Neighbours:
         return np.bincount(self.i, minlength=self.n)
 
 
-def distance_band(x: np.ndarray, y: np.ndarray, threshold: float, query: np.ndarray | None = None) -> Neighbours:
+def distance_band(
+    x: np.ndarray,
+    y: np.ndarray,
+    threshold: float,
+    query: np.ndarray | None = None,
+    is_cancelled: Callable[[], bool] = lambda: False,
+) -> Neighbours:
     """Return the pairs of distinct points no further apart than threshold, found through a grid hash."""
-    i, j, _ = _band_pairs(np.asarray(x, float), np.asarray(y, float), threshold, query)
+    i, j, _ = _band_pairs(np.asarray(x, float), np.asarray(y, float), threshold, query, is_cancelled)
     return Neighbours(len(x), i, j)
 
 
+DISTANCE_TIE = 1e-6  # metres: distances closer than this are equal for the k-nearest order
+_QUERY_BLOCK = 50000  # points searched at once: bounded memory, and a cancel is seen between blocks
+
+
 def _band_pairs(
-    x: np.ndarray, y: np.ndarray, threshold: float, query: np.ndarray | None
+    x: np.ndarray,
+    y: np.ndarray,
+    threshold: float,
+    query: np.ndarray | None,
+    is_cancelled: Callable[[], bool] = lambda: False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if not threshold > 0:
         raise GiStarInputError("The neighbourhood distance must be greater than 0 metres.")
@@ -227,7 +242,6 @@ def _band_pairs(
     empty = np.zeros(0, np.int64)
     if n == 0:
         return empty, empty, np.zeros(0)
-    limit = threshold * (1.0 + BAND_TOLERANCE)
     bx = np.floor((x - x.min()) / threshold).astype(np.int64)
     by = np.floor((y - y.min()) / threshold).astype(np.int64)
     stride = int(by.max()) + 3
@@ -235,36 +249,43 @@ def _band_pairs(
     order = np.argsort(key, kind="stable")
     skey = key[order]
     q = np.arange(n) if query is None else np.asarray(query, np.int64)
-    qkey = key[q]
-    out_i, out_j, out_d = [], [], []
-    for dx in (-1, 0, 1):
-        for dy in (-1, 0, 1):
-            target = qkey + dx * stride + dy
-            lo = np.searchsorted(skey, target, "left")
-            hi = np.searchsorted(skey, target, "right")
-            counts = hi - lo
-            total = int(counts.sum())
-            if total == 0:
-                continue
-            qi = np.repeat(q, counts)
-            # positions lo..hi-1 for each query, flattened without a Python loop
-            starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
-            cand = order[starts + np.arange(total)]
-            dx_ = x[qi] - x[cand]
-            dy_ = y[qi] - y[cand]
-            d2 = dx_ * dx_ + dy_ * dy_
-            ok = (d2 <= limit * limit) & (qi != cand)
-            out_i.append(qi[ok])
-            out_j.append(cand[ok])
-            out_d.append(np.sqrt(d2[ok]))
-    if not out_i:
-        return empty, empty, np.zeros(0)
+    out_i, out_j, out_d = [empty], [empty], [np.zeros(0)]
+    limit = threshold * (1.0 + BAND_TOLERANCE)
+    for start in range(0, len(q), _QUERY_BLOCK):
+        if is_cancelled():
+            raise InterruptedError("cancelled")
+        block = q[start : start + _QUERY_BLOCK]
+        qkey = key[block]
+        for dx in (-1, 0, 1):
+            for dy in (-1, 0, 1):
+                target = qkey + dx * stride + dy
+                lo = np.searchsorted(skey, target, "left")
+                hi = np.searchsorted(skey, target, "right")
+                counts = hi - lo
+                total = int(counts.sum())
+                if total == 0:
+                    continue
+                qi = np.repeat(block, counts)
+                # positions lo..hi-1 for each query, flattened without a Python loop
+                starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
+                cand = order[starts + np.arange(total)]
+                dx_ = x[qi] - x[cand]
+                dy_ = y[qi] - y[cand]
+                d2 = dx_ * dx_ + dy_ * dy_
+                ok = (d2 <= limit * limit) & (qi != cand)
+                out_i.append(qi[ok])
+                out_j.append(cand[ok])
+                out_d.append(np.sqrt(d2[ok]))
     # Unsorted: Gi* sums by bincount and does not need the pairs in order.
     return np.concatenate(out_i), np.concatenate(out_j), np.concatenate(out_d)
 
 
-def k_nearest(x: np.ndarray, y: np.ndarray, k: int) -> Neighbours:
-    """Return each point's k nearest other points (ties broken by distance, then input order)."""
+def k_nearest(x: np.ndarray, y: np.ndarray, k: int, is_cancelled: Callable[[], bool] = lambda: False) -> Neighbours:
+    """Return each point's k nearest other points; equal distances (within DISTANCE_TIE m) go by input order.
+
+    Distances are rounded to DISTANCE_TIE before ordering: on a hexagonal grid the six equidistant neighbours
+    differ in their last bits of floating point, which would otherwise decide which of them is taken.
+    """
     x = np.asarray(x, float)
     y = np.asarray(y, float)
     n = len(x)
@@ -281,12 +302,12 @@ def k_nearest(x: np.ndarray, y: np.ndarray, k: int) -> Neighbours:
     todo = np.arange(n)
     out_i, out_j = [], []
     while len(todo):
-        i, j, d = _band_pairs(x, y, radius, todo)
+        i, j, d = _band_pairs(x, y, radius, todo, is_cancelled)
         found = np.bincount(i, minlength=n)
         done = todo[found[todo] >= k]
         mask = np.isin(i, done)
         i, j, d = i[mask], j[mask], d[mask]
-        sort = np.lexsort((j, d, i))
+        sort = np.lexsort((j, np.round(d / DISTANCE_TIE), i))
         i, j = i[sort], j[sort]
         first = np.searchsorted(i, i, "left")
         rank = np.arange(len(i)) - first
@@ -328,6 +349,41 @@ def gi_star(values: np.ndarray, nb: Neighbours) -> np.ndarray:
         lag = v2[t] + np.bincount(nb.i, weights=v2[t][nb.j], minlength=n)
         z[t] = (lag - mean[t, 0] * w) / (sd[t, 0] * np.sqrt((n * w - w * w) / (n - 1)))
     return z[0] if one else z
+
+
+def gi_star_space_time(
+    values: np.ndarray, nb: Neighbours, steps: int = 1, is_cancelled: Callable[[], bool] = lambda: False
+) -> np.ndarray:
+    """Return space-time Gi* z-scores of a cube (slices, cells), as ArcGIS's Emerging Hot Spot Analysis.
+
+    The neighbours of bin (t, c) are the bins (t', c') with t − steps ≤ t' ≤ t and c' = c or a spatial
+    neighbour of c: the bin itself included, binary weights. The mean and the (population) standard deviation
+    are those of the whole cube and n is the number of bins: z = (Σ_j x_j − x̄·w) / (S·√((n·w − w²)/(n − 1))),
+    w = the bin's number of neighbours in space-time. NaN everywhere when every bin holds the same value.
+    """
+    v = np.asarray(values, float)
+    if v.ndim != 2 or v.shape[1] != nb.n:
+        raise GiStarInputError(f"A cube of (slices, {nb.n} cells) values is needed, not {v.shape}.")
+    n_slices, n = v.shape
+    total = n_slices * n
+    if total < 2:
+        raise GiStarInputError("Gi* needs at least 2 bins.")
+    mean, sd = v.mean(), v.std()  # population standard deviation over the whole cube, as ArcGIS
+    z = np.full(v.shape, np.nan)
+    if not sd > 0:
+        return z
+    spatial = np.empty(v.shape)
+    for t in range(n_slices):
+        if is_cancelled():
+            raise InterruptedError("cancelled")
+        spatial[t] = v[t] + np.bincount(nb.i, weights=v[t][nb.j], minlength=n)
+    per_slice = (nb.cardinality() + 1).astype(float)
+    for t in range(n_slices):
+        first = max(0, t - steps)
+        lag = spatial[first : t + 1].sum(axis=0)
+        w = per_slice * (t + 1 - first)
+        z[t] = (lag - mean * w) / (sd * np.sqrt((total * w - w * w) / (total - 1)))
+    return z
 
 
 _ERFC = np.frompyfunc(math.erfc, 1, 1)
@@ -391,9 +447,18 @@ def hotspots(values: np.ndarray, nb: Neighbours, fdr: bool = True) -> HotspotRes
     return HotspotResult(z, p, confidence_bins(z, p, fdr), card)
 
 
-def mann_kendall(series: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def mann_kendall(
+    series: np.ndarray, is_cancelled: Callable[[], bool] = lambda: False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Return Mann-Kendall S, variance (tie-corrected), z (continuity-corrected) and two-sided p per row."""
     s_in = np.asarray(series, float)
+    if len(s_in) > _QUERY_BLOCK:  # in blocks of rows, so that a cancel is seen between them
+        parts = []
+        for start in range(0, len(s_in), _QUERY_BLOCK):
+            if is_cancelled():
+                raise InterruptedError("cancelled")
+            parts.append(mann_kendall(s_in[start : start + _QUERY_BLOCK]))
+        return tuple(np.concatenate(p) for p in zip(*parts))  # type: ignore[return-value]
     n_rows, n = s_in.shape
     s = np.zeros(n_rows)
     for a in range(n - 1):

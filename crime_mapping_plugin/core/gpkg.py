@@ -4,7 +4,10 @@ Building one QgsFeature per row and writing it through QgsVectorFileWriter costs
 which dominates an import of a year of police.uk data. GDAL/OGR creates the GeoPackage (so its tables,
 SRS and field types are exactly what QGIS expects) and the rows are then inserted with one SQLite
 statement per batch. Everything is written to a temporary file beside the destination and renamed over
-it on commit, so a cancelled or failed run leaves no half-written output. The layer's per-row
+it on commit (or, for a layer of an existing GeoPackage, swapped in with one SQLite transaction that
+leaves the file's other layers alone), so a cancelled or failed run leaves no half-written output and
+the previous output as it was. A temporary file left by a killed process is removed by the next writer
+in that folder. The layer's per-row
 triggers (R-tree and feature count) are lifted during the bulk insert, the R-tree is bulk-loaded
 (core.rtree_bulk) and the triggers are restored word for word, as GDAL itself does for bulk loads.
 """
@@ -12,9 +15,12 @@ triggers (R-tree and feature count) are lifted during the bulk insert, the R-tre
 from __future__ import annotations
 
 import os
+import re
+import socket
 import sqlite3
 import struct
 import tempfile
+import time
 from typing import Sequence
 
 import numpy as np
@@ -39,11 +45,86 @@ _HEADER = struct.Struct("<2sBBi")
 _POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
 
 
-_OGR_GEOMETRY = {"point": ogr.wkbPoint, "multipolygon": ogr.wkbMultiPolygon}
+_OGR_GEOMETRY = {"point": ogr.wkbPoint, "polygon": ogr.wkbPolygon, "multipolygon": ogr.wkbMultiPolygon}
+
+# Temporary files are named after the host and process writing them, so that the next writer can tell a
+# file of a process that is gone (killed, crashed) from one still being written.
+TEMP_PREFIX = ".crimemapping-"
+_HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:20] or "host"
+_TEMP_RE = re.compile(r"^\.crimemapping-(?:([A-Za-z0-9]+)-(\d+)-)?.*\.gpkg(?:-journal|-wal|-shm)?$")
+# A temporary file this old is stale whoever wrote it (another host, or one named before pids were kept).
+STALE_AFTER_S = 24 * 3600
+
+
+class GeoPackageError(OSError):
+    """An output that cannot be written; the message names the file or folder and what to do."""
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    if os.name == "nt":
+        import ctypes
+
+        kernel32 = ctypes.windll.kernel32
+        handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+        if not handle:
+            return ctypes.GetLastError() == 5  # access denied: the process exists
+        code = ctypes.c_ulong()
+        kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+        kernel32.CloseHandle(handle)
+        return code.value == 259  # STILL_ACTIVE
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def remove_stale_temporary_files(folder: str) -> list[str]:
+    """Remove this plugin's temporary GeoPackages in folder whose process is gone; return their names."""
+    removed: list[str] = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    now = time.time()
+    for name in names:
+        m = _TEMP_RE.match(name)
+        if not m:
+            continue
+        path = os.path.join(folder, name)
+        host, pid = m.group(1), m.group(2)
+        try:
+            old = now - os.path.getmtime(path) > STALE_AFTER_S
+            if (host == _HOST and pid is not None and not _pid_alive(int(pid))) or old:
+                os.remove(path)
+                removed.append(name)
+        except OSError:
+            continue
+    return removed
+
+
+def temporary_path(folder: str) -> str:
+    """Return a new temporary GeoPackage name in folder (not created), after removing stale ones there."""
+    remove_stale_temporary_files(folder)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        handle, path = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{_HOST}-{os.getpid()}-", suffix=".gpkg", dir=folder)
+    except OSError as err:
+        raise GeoPackageError(
+            f"Cannot write in the folder {folder} ({err.strerror or err}): choose an output in a folder you "
+            "can write to."
+        ) from err
+    os.close(handle)
+    os.remove(path)
+    return path
 
 
 class GeoPackageWriter:
-    """Write one layer (points, multipolygons, or a table without a CRS) into a new GeoPackage."""
+    """Write one layer (points, polygons, multipolygons, or a table without a CRS) into a new GeoPackage."""
 
     def __init__(
         self,
@@ -64,12 +145,12 @@ class GeoPackageWriter:
         self.fid_column = next(c for c in ("fid", "fid_1", "fid_2", "fid_3") if c not in taken)
         self.count = 0
         self._bounds = [np.inf, np.inf, -np.inf, -np.inf]
-        folder = os.path.dirname(self.path) or "."
-        os.makedirs(folder, exist_ok=True)
-        handle, self._tmp = tempfile.mkstemp(prefix=".crimemapping-", suffix=".gpkg", dir=folder)
-        os.close(handle)
-        os.remove(self._tmp)
-        self._srs_id = self._create(crs_wkt, description)
+        self._tmp = temporary_path(os.path.dirname(self.path) or ".")
+        try:
+            self._srs_id = self._create(crs_wkt, description)
+        except (RuntimeError, sqlite3.Error) as err:
+            self._remove_temporary()
+            raise GeoPackageError(f"Cannot create the GeoPackage {self.path}: {err}") from err
         self._db = sqlite3.connect(self._tmp)
         self._db.execute("PRAGMA synchronous=OFF")
         self._db.execute("PRAGMA journal_mode=MEMORY")
@@ -171,8 +252,12 @@ class GeoPackageWriter:
         self._db.executemany(self._insert, zip(geoms, *values))
         self.count += n
 
-    def commit(self, title: str = "", abstract: str = "") -> str:
-        """Finish the layer (extent, count, spatial index, title and abstract) and move it into place."""
+    def commit(self, title: str = "", abstract: str = "", replace_layer: bool = False) -> str:
+        """Finish the layer (extent, count, spatial index, title and abstract) and move it into place.
+
+        With replace_layer, an existing GeoPackage at the path keeps its other layers and gets this
+        layer in place of one of the same name; otherwise the file is replaced.
+        """
         db = self._db
         if title or abstract:
             # QGIS reads these as the layer's metadata title and abstract, wherever the file goes.
@@ -211,7 +296,17 @@ class GeoPackageWriter:
             db.execute(sql)
         db.commit()
         db.close()
-        os.replace(self._tmp, self.path)
+        try:
+            if replace_layer and os.path.exists(self.path):
+                install_layer(self.path, self._tmp, self.layer_name)
+                self._remove_temporary()
+            else:
+                os.replace(self._tmp, self.path)
+        except OSError as err:
+            self._remove_temporary()
+            if isinstance(err, GeoPackageError):
+                raise
+            raise GeoPackageError(f"Cannot write {self.path} ({err.strerror or err}).") from err
         return self.path
 
     def abort(self) -> None:
@@ -219,9 +314,114 @@ class GeoPackageWriter:
         try:
             self._db.close()
         finally:
-            for suffix in ("", "-journal", "-wal", "-shm"):
-                if os.path.exists(self._tmp + suffix):
-                    os.remove(self._tmp + suffix)
+            self._remove_temporary()
+
+    def _remove_temporary(self) -> None:
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            if os.path.exists(self._tmp + suffix):
+                os.remove(self._tmp + suffix)
+
+
+# The GeoPackage tables that describe a layer, each with the column holding the layer's name.
+_LAYER_TABLES = (
+    ("gpkg_extensions", "table_name"),
+    ("gpkg_metadata_reference", "table_name"),
+    ("gpkg_data_columns", "table_name"),
+    ("gpkg_ogr_contents", "table_name"),
+    ("gpkg_geometry_columns", "table_name"),
+    ("gpkg_contents", "table_name"),
+)
+
+
+def install_layer(target: str, source: str, layer: str) -> None:
+    """Copy layer from GeoPackage source into target, replacing a layer of that name, in one transaction.
+
+    The target's other layers are not touched; on any error the transaction is rolled back and the
+    target is as it was.
+    """
+    try:
+        db = sqlite3.connect(target, timeout=30, isolation_level=None)
+    except sqlite3.Error as err:
+        raise GeoPackageError(f"Cannot open {target} ({err}).") from err
+    try:
+        try:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        except sqlite3.DatabaseError as err:
+            raise GeoPackageError(f"{target} is not a GeoPackage ({err}): choose another file.") from err
+        if "gpkg_contents" not in tables:
+            raise GeoPackageError(f"{target} is not a GeoPackage (it has no gpkg_contents table): choose another file.")
+        db.execute("ATTACH DATABASE ? AS src", (source,))
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            _drop_layer(db, layer, tables)
+            _copy_layer(db, layer, tables)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("DETACH DATABASE src")
+    except sqlite3.Error as err:
+        raise GeoPackageError(f"Cannot write the layer '{layer}' into {target} ({err}); it is unchanged.") from err
+    finally:
+        db.close()
+
+
+def _drop_layer(db: sqlite3.Connection, layer: str, tables: set[str]) -> None:
+    rows = db.execute(
+        "SELECT table_name, column_name FROM main.gpkg_geometry_columns WHERE lower(table_name) = lower(?)", (layer,)
+    ).fetchall()
+    for table, column in rows:
+        db.execute(f"DROP TABLE IF EXISTS main.{_quote(f'rtree_{table}_{column}')}")
+    kind = db.execute("SELECT type FROM main.sqlite_master WHERE lower(name) = lower(?)", (layer,)).fetchone()
+    if kind is not None:
+        db.execute(f"DROP {'VIEW' if kind[0] == 'view' else 'TABLE'} main.{_quote(layer)}")
+    for table, column in _LAYER_TABLES:
+        if table in tables:
+            db.execute(f"DELETE FROM main.{table} WHERE lower({column}) = lower(?)", (layer,))
+
+
+def _copy_layer(db: sqlite3.Connection, layer: str, tables: set[str]) -> None:
+    schema = db.execute(
+        "SELECT type, name, sql FROM src.sqlite_master WHERE tbl_name = ? OR name LIKE ?", (layer, f"rtree_{layer}_%")
+    ).fetchall()
+    for name in ("gpkg_geometry_columns", "gpkg_extensions", "gpkg_ogr_contents"):
+        if name not in tables:
+            sql = db.execute("SELECT sql FROM src.sqlite_master WHERE name = ?", (name,)).fetchone()
+            if sql:
+                db.execute(sql[0])
+                tables.add(name)
+    srs = db.execute("SELECT srs_id FROM src.gpkg_contents WHERE table_name = ?", (layer,)).fetchone()
+    if srs and srs[0] is not None:
+        db.execute(
+            "INSERT INTO main.gpkg_spatial_ref_sys SELECT * FROM src.gpkg_spatial_ref_sys "
+            "WHERE srs_id = ? AND srs_id NOT IN (SELECT srs_id FROM main.gpkg_spatial_ref_sys)",
+            (srs[0],),
+        )
+    db.execute(next(sql for kind, name, sql in schema if kind == "table" and name == layer))
+    db.execute(f"INSERT INTO main.{_quote(layer)} SELECT * FROM src.{_quote(layer)}")
+    rtree = [name for kind, name, sql in schema if kind == "table" and sql and "VIRTUAL TABLE" in sql.upper()]
+    for name in rtree:
+        db.execute(next(sql for _, n, sql in schema if n == name))
+        for part in ("node", "parent", "rowid"):
+            shadow = _quote(f"{name}_{part}")
+            db.execute(f"DELETE FROM main.{shadow}")
+            db.execute(f"INSERT INTO main.{shadow} SELECT * FROM src.{shadow}")
+    columns = "table_name, data_type, identifier, description, last_change, min_x, min_y, max_x, max_y, srs_id"
+    row = db.execute(f"SELECT {columns} FROM src.gpkg_contents WHERE table_name = ?", (layer,)).fetchone()
+    row = list(row)
+    # gpkg_contents.identifier is unique: a second import of the same months under another layer name
+    # would repeat the first's title.
+    if db.execute("SELECT 1 FROM main.gpkg_contents WHERE identifier = ?", (row[2],)).fetchone():
+        row[2] = f"{row[2]} ({layer})"
+    db.execute(f"INSERT INTO main.gpkg_contents ({columns}) VALUES ({', '.join('?' * len(row))})", row)
+    for table in ("gpkg_geometry_columns", "gpkg_extensions", "gpkg_ogr_contents"):
+        if table in tables:
+            db.execute(
+                f"INSERT INTO main.{table} SELECT * FROM src.{table} WHERE lower(table_name) = lower(?)", (layer,)
+            )
+    for kind, _, sql in schema:
+        if kind in ("trigger", "index") and sql:
+            db.execute(sql)
 
 
 def _quote(name: str) -> str:

@@ -163,24 +163,40 @@ def round_significant(value: float, digits: int = 2) -> float:
     return round(value, digits - 1 - int(math.floor(math.log10(value))))
 
 
+# The smallest bandwidth the default rule may give, metres. police.uk locations are map points tens of metres
+# apart (docs/methods.md §1.2): a radius under a metre only comes from crimes (nearly) all at one or a few
+# places, and near 1e-11 m it is the rounding of the coordinates, not a distance (docs/methods.md §2.5).
+MIN_DEFAULT_BANDWIDTH = 1.0
+
+
 def default_bandwidth(x: np.ndarray, y: np.ndarray) -> float:
     """Return ArcGIS Pro's default search radius, 0.9·min(SD, √(1/ln 2)·Dm)·n^(−0.2), to two significant figures.
 
     SD is the standard distance and Dm the median distance of the points from their mean centre; n is
-    the number of points (each crime counts once, whatever its weight).
+    the number of points (each crime counts once, whatever its weight). Raise ValueError when the rule
+    gives less than MIN_DEFAULT_BANDWIDTH: the crimes are at one or a few places and a bandwidth must be given.
     """
     x = np.asarray(x, float)
     y = np.asarray(y, float)
     n = len(x)
     if n < 2:
         raise ValueError("At least two crimes are needed to choose a bandwidth; set one.")
-    dx = x - x.mean()
-    dy = y - y.mean()
+    # Distances from the first point first: crimes at one place then differ by exactly 0, whatever the
+    # rounding of their coordinates (a mean of 500 equal numbers near 500,000 is not always that number).
+    dx = x - x[0]
+    dy = y - y[0]
+    dx -= dx.mean()
+    dy -= dy.mean()
     standard_distance = math.sqrt(float(np.mean(dx * dx) + np.mean(dy * dy)))
     median_distance = float(np.median(np.hypot(dx, dy)))
     radius = 0.9 * min(standard_distance, math.sqrt(1.0 / math.log(2.0)) * median_distance) * n**-0.2
-    if radius <= 0:
-        raise ValueError("The crimes are (nearly) all at one place, so no bandwidth can be chosen from them; set one.")
+    if not radius >= MIN_DEFAULT_BANDWIDTH:
+        places = len(np.unique(x + 1j * y))
+        raise ValueError(
+            f"The {n:,} crimes are at {places:,} distinct location(s), nearly all at one place, so ArcGIS Pro's "
+            f"rule gives a bandwidth of {radius:.2g} m, under {MIN_DEFAULT_BANDWIDTH:g} m: set a bandwidth in "
+            "metres (a few hundred is usual for street crime)."
+        )
     return round_significant(radius)
 
 

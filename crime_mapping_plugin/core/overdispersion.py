@@ -100,7 +100,10 @@ def dispersion(z: npt.ArrayLike, weight: npt.ArrayLike) -> tuple[float, float]:
     if n * phi < n - 1:
         return phi, 0.0
     w = np.asarray(weight, dtype=float)
-    return phi, max(0.0, (n * phi - (n - 1)) / (w.sum() - (w * w).sum() / w.sum()))
+    spread = w.sum() - (w * w).sum() / w.sum()
+    if not spread > 0:
+        return phi, 0.0  # one unit (or all weight in one): no between-unit variance can be estimated
+    return phi, max(0.0, (n * phi - (n - 1)) / spread)
 
 
 def ratio_limits(expected: npt.ArrayLike, tau2: float, level: float, adjusted: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -1,10 +1,11 @@
-"""Crime rates with their uncertainty: Poisson confidence limits, funnel comparison, Empirical Bayes, change tests.
+"""Crime rates with their uncertainty: Poisson confidence limits, Empirical Bayes, ranks and the labels of tests.
 
 The formulas follow UK official statistics practice (PHEindicatormethods `phe_rate`): exact Poisson
-limits below 10 events and Byar's approximation from 10; comparison with the rate of all areas by
-exact Poisson funnel limits at 95 % and 99.8 %; GeoDa's Empirical Bayes smoothing; and an exact
-conditional (binomial) test for a change between two periods. numpy and math only, so it runs in
-any QGIS: the chi-square quantiles come from a regularised incomplete gamma function inverted here.
+limits below 10 events and Byar's approximation from 10; the exact Poisson control limits of an expected
+count (core.funnel and core.overdispersion build the comparison with all areas on them); GeoDa's Empirical
+Bayes smoothing. The change between two periods is tested by the E-test (core.etest, core.ward_rates).
+numpy and math only, so it runs in any QGIS: the chi-square quantiles come from a regularised incomplete
+gamma function inverted here.
 """
 
 from __future__ import annotations
@@ -140,45 +141,6 @@ def funnel_count_limits(expected: float, level: float) -> tuple[float, float]:
     return lower, upper
 
 
-def funnel_curves(
-    overall_rate: float, multiplier: float, populations: np.ndarray
-) -> dict[float, tuple[np.ndarray, np.ndarray]]:
-    """Return, per level, the funnel's lower and upper rate limits at each population ({} without an overall rate).
-
-    The limits are the exact Poisson control limits of the expected count (overall rate × population),
-    divided by the population and multiplied by the multiplier: the curves a funnel plot draws.
-    """
-    if not math.isfinite(overall_rate):
-        return {}
-    theta = overall_rate / multiplier
-    curves = {}
-    for level in LEVELS:
-        limits = [funnel_count_limits(theta * p, level) for p in populations]
-        curves[level] = (
-            np.array([lo / p * multiplier for (lo, _), p in zip(limits, populations)]),
-            np.array([hi / p * multiplier for (_, hi), p in zip(limits, populations)]),
-        )
-    return curves
-
-
-def funnel_position(count: float, expected: float, level: float) -> int:
-    """Return +1 or -1 when a count is significantly above or below a Poisson expectation, 0 otherwise.
-
-    Two-sided exact Poisson test at `level`: higher when P(X >= count) < alpha/2, lower when
-    P(X <= count) < alpha/2, X ~ Poisson(expected). Equivalently, the exact confidence interval of the
-    count excludes the expected count.
-    """
-    alpha = 1.0 - level
-    if expected <= 0:
-        return 0
-    # P(X >= k) = P(k, E) and P(X <= k) = 1 - P(k + 1, E), with P the regularised lower incomplete gamma.
-    if count >= 1 and gammainc(count, expected) < alpha / 2.0:
-        return 1
-    if 1.0 - gammainc(count + 1.0, expected) < alpha / 2.0:
-        return -1
-    return 0
-
-
 def population_flags(population: Sequence[object]) -> list[str]:
     """Return, per area, why no rate can be computed ('' when the population is usable).
 
@@ -223,7 +185,6 @@ class RateTable:
     rate: np.ndarray
     limits: dict[float, tuple[np.ndarray, np.ndarray]]
     overall_rate: float
-    comparison: list[str | None]
     eb_rate: np.ndarray
     rank: np.ndarray
     flags: list[str]
@@ -251,7 +212,7 @@ def rate_table(
     smooth: bool = True,
     excluded: Mapping[int, str] | None = None,
 ) -> RateTable:
-    """Compute rates, 95 % and 99.8 % limits, the comparison with all areas, EB rates and ranks.
+    """Compute rates, 95 % and 99.8 % limits, the overall rate, EB rates and ranks (core.funnel compares them).
 
     excluded maps areas that get no rate whatever their population (e.g. an area with no geometry, where
     no crime can be counted) to the flag saying why; they are left out of the overall rate too.
@@ -267,20 +228,15 @@ def rate_table(
     total_pop = population[ok].sum()
     theta = count[ok].sum() / total_pop if total_pop > 0 else math.nan
     limits: dict[float, tuple[np.ndarray, np.ndarray]] = {}
-    positions: dict[float, np.ndarray] = {}
     for level in LEVELS:
         lo = np.full(len(count), np.nan)
         hi = np.full(len(count), np.nan)
-        pos = np.zeros(len(count), dtype=np.int8)
         for i in np.flatnonzero(ok):
             lc, uc = count_limits(count[i], level)
+            # core.funnel's agreement rule divides the same way: keep the two expressions identical.
             lo[i] = lc / population[i] * multiplier
             hi[i] = uc / population[i] * multiplier
-            if math.isfinite(theta):
-                pos[i] = funnel_position(count[i], theta * population[i], level)
         limits[level] = (lo, hi)
-        positions[level] = pos
-    comparison = compare_with_funnel(ok & math.isfinite(theta), positions)
     eb = np.full(len(count), np.nan)
     if smooth:
         eb[ok] = empirical_bayes(count[ok], population[ok]) * multiplier
@@ -290,32 +246,11 @@ def rate_table(
         rate=rate,
         limits=limits,
         overall_rate=theta * multiplier if math.isfinite(theta) else math.nan,
-        comparison=comparison,
         eb_rate=eb,
         rank=rank_descending(rate),
         flags=flags,
         multiplier=multiplier,
     )
-
-
-def compare_with_funnel(usable: np.ndarray, positions: dict[float, np.ndarray]) -> list[str | None]:
-    """Label each area from its position against the 95 % and 99.8 % funnels (None where there is no rate)."""
-    labels: list[str | None] = []
-    for i, ok in enumerate(np.broadcast_to(usable, positions[0.95].shape)):
-        p95, p998 = positions[0.95][i], positions[0.998][i]
-        if not ok:
-            labels.append(None)
-        elif p998 > 0:
-            labels.append(HIGHER_998)
-        elif p95 > 0:
-            labels.append(HIGHER_95)
-        elif p998 < 0:
-            labels.append(LOWER_998)
-        elif p95 < 0:
-            labels.append(LOWER_95)
-        else:
-            labels.append(SAME)
-    return labels
 
 
 def empirical_bayes(count: Sequence[float], population: Sequence[float]) -> np.ndarray:
@@ -350,39 +285,6 @@ def rank_descending(values: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def binom_two_sided_p(k: int, n: int, p: float) -> float:
-    """Return the exact two-sided binomial p-value: the probability of outcomes no likelier than k."""
-    if n == 0:
-        return 1.0
-    if not 0.0 < p < 1.0:
-        expected_k = n if p >= 1.0 else 0
-        return 1.0 if k == expected_k else 0.0
-    i = np.arange(1, n + 1, dtype=float)
-    # log C(n, j) accumulated term by term, so no log-gamma of large arguments is needed.
-    log_choose = np.concatenate([[0.0], np.cumsum(np.log((n - i + 1.0) / i))])
-    j = np.arange(0, n + 1, dtype=float)
-    log_pmf = log_choose + j * math.log(p) + (n - j) * math.log1p(-p)
-    pmf = np.exp(log_pmf)
-    if k == p * n:
-        return 1.0
-    # The relative tolerance treats outcomes as likely as k despite rounding (as scipy's binomtest does).
-    threshold = pmf[k] * (1.0 + 1e-7)
-    return float(min(1.0, pmf[pmf <= threshold].sum()))
-
-
-def change_test(count_before: int, count_after: int, exposure_before: float, exposure_after: float) -> float:
-    """Return the exact two-sided p-value that two Poisson counts have the same rate per unit exposure."""
-    n = int(count_before) + int(count_after)
-    if (
-        exposure_before <= 0
-        or exposure_after <= 0
-        or not (math.isfinite(exposure_before) and math.isfinite(exposure_after))
-    ):
-        return math.nan
-    p = exposure_after / (exposure_before + exposure_after)
-    return binom_two_sided_p(int(count_after), n, p)
-
-
 def change_label(p_value: float, rate_before: float, rate_after: float) -> str | None:
     """Return the significance label of a change in rate (None when it cannot be tested)."""
     if not math.isfinite(p_value):
@@ -393,51 +295,3 @@ def change_label(p_value: float, rate_before: float, rate_after: float) -> str |
     if p_value < 1.0 - LEVELS[0]:
         return INCREASE_95 if up else DECREASE_95
     return NO_CHANGE
-
-
-@dataclass
-class ChangeTable:
-    """Per-area change between a comparison period and the main period (None where it cannot be tested)."""
-
-    before: np.ndarray
-    after: np.ndarray
-    rate_before: np.ndarray
-    change_pct: list[float | None]
-    p_value: list[float | None]
-    label: list[str | None]
-
-
-def change_table(
-    before: Sequence[int],
-    after: Sequence[int],
-    population: np.ndarray,
-    months_before: int,
-    months_after: int,
-    multiplier: float = 1000.0,
-    usable: np.ndarray | None = None,
-) -> ChangeTable:
-    """Test each area's change of monthly rate between two periods (exposure = population × months with records).
-
-    change_pct is the change of the monthly rate in %; usable marks the areas allowed a rate (all when None).
-    """
-    before = np.asarray(before, dtype=np.int64)
-    after = np.asarray(after, dtype=np.int64)
-    population = np.asarray(population, dtype=float)
-    ok = np.isfinite(population) & (population > 0)
-    if usable is not None:
-        ok &= usable
-    rate_before = np.full(len(before), np.nan)
-    rate_before[ok] = before[ok] / population[ok] * multiplier
-    n = len(before)
-    pct: list[float | None] = [None] * n
-    p_values: list[float | None] = [None] * n
-    labels: list[str | None] = [None] * n
-    if months_before > 0 and months_after > 0:
-        for i in np.flatnonzero(ok):
-            per_before = float(before[i]) / months_before
-            per_after = float(after[i]) / months_after
-            pct[i] = (per_after / per_before - 1.0) * 100.0 if per_before > 0 else None
-            p = change_test(int(before[i]), int(after[i]), population[i] * months_before, population[i] * months_after)
-            p_values[i] = p if math.isfinite(p) else None
-            labels[i] = change_label(p, per_before, per_after)
-    return ChangeTable(before, after, rate_before, pct, p_values, labels)

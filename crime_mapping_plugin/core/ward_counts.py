@@ -235,3 +235,127 @@ def matching(values: Sequence[object], keep: set[str]) -> np.ndarray:
     wanted = {k.strip().casefold() for k in keep}
     lookup = {v: v is not None and str(v).strip().casefold() in wanted for v in set(values)}
     return np.fromiter((lookup[v] for v in values), dtype=bool, count=len(values))
+
+
+@dataclass
+class MonthlyCounts:
+    """Crimes per area and calendar month (crimetrends): by_month[area, month − first_month].
+
+    totals holds the same accounting as count_points/count_table over the whole range (totals.current is
+    the row sum of by_month), so read = counted + left out holds. A monthly series needs a month for every
+    record: a record whose month field holds no month is left out under NO_MONTH even with an open range.
+    without_rows lists the areas (by index) a count table has no row for in the range, whatever the
+    category: a table that lists its areas (the MPS table writes its zeros) does not cover them, so their
+    counts are missing, not zeros.
+    """
+
+    totals: WardCounts
+    first_month: int
+    by_month: np.ndarray
+    without_rows: list[int] = field(default_factory=list)
+
+
+def _monthly(owner: np.ndarray, month: np.ndarray, weights: np.ndarray, n_areas: int, wanted: MonthRange) -> np.ndarray:
+    n_months = int(wanted.end) - int(wanted.start) + 1
+    flat = owner * n_months + (month - int(wanted.start))
+    sums = (
+        np.bincount(flat, weights=weights, minlength=n_areas * n_months) if len(flat) else np.zeros(n_areas * n_months)
+    )
+    return sums.astype(np.int64).reshape(n_areas, n_months)
+
+
+def _closed(wanted: MonthRange) -> None:
+    if wanted.start is None or wanted.end is None:
+        raise ValueError("monthly counts need a month range with both ends (core.months.analysis_period gives one)")
+
+
+def count_points_by_month(
+    areas: area_rule.Areas,
+    x: np.ndarray,
+    y: np.ndarray,
+    months: np.ndarray,
+    type_ok: np.ndarray,
+    wanted: MonthRange,
+    had_point: np.ndarray | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> MonthlyCounts:
+    """Count crime points into the areas (the area rule) and the months of wanted (both ends given)."""
+    _closed(wanted)
+    n = len(x)
+    had_point = np.isfinite(x) & np.isfinite(y) if had_point is None else had_point
+    located = np.isfinite(x) & np.isfinite(y)
+    no_month = months == NO_MONTH_NUMBER
+    cur = wanted.mask(months) & ~no_month
+    use = cur & type_ok & located
+    owner = np.full(n, -1, dtype=np.int64)
+    assignment = area_rule.assign(areas, x[use], y[use], is_cancelled, progress)
+    owner[use] = assignment.polygon
+    inside = use & (owner >= 0)
+    by_month = _monthly(owner[inside], months[inside], np.ones(int(inside.sum())), len(areas), wanted)
+    left_out = Counter(
+        {
+            NO_MONTH: int(no_month.sum()),
+            OUTSIDE_MONTHS: int((~cur & ~no_month).sum()),
+            TYPE_NOT_SELECTED: int((cur & ~type_ok).sum()),
+            NO_GEOMETRY: int((cur & type_ok & ~had_point).sum()),
+            NOT_REPROJECTED: int((cur & type_ok & had_point & ~located).sum()),
+            OUTSIDE_AREAS: int((use & (owner < 0)).sum()),
+        }
+    )
+    totals = WardCounts(
+        read=n,
+        rows=n,
+        current=by_month.sum(axis=1),
+        previous=None,
+        record_months=months,
+        left_out=+left_out,
+        on_boundary=assignment.on_boundary,
+        in_several=assignment.in_several,
+        distinct_points=assignment.distinct_points,
+        uncountable={i: FLAG_NO_GEOMETRY for i in areas.empty},
+        records_without_month=_without_month(months),
+    )
+    totals.check_balance()
+    return MonthlyCounts(totals, int(wanted.start), by_month)
+
+
+def count_table_by_month(
+    codes: Sequence[object],
+    counts: np.ndarray,
+    months: np.ndarray,
+    category_ok: np.ndarray,
+    area_codes: Sequence[str],
+    wanted: MonthRange,
+) -> MonthlyCounts:
+    """Sum a table's whole counts per area code and month of wanted (both ends given)."""
+    _closed(wanted)
+    keys = np.array(["" if c is None else str(c).strip() for c in codes], dtype=object)
+    position = pd.Index(list(area_codes)).get_indexer(keys) if len(keys) else np.zeros(0, dtype=np.int64)
+    matched = position >= 0
+    no_month = months == NO_MONTH_NUMBER
+    cur = wanted.mask(months) & ~no_month
+    sel = cur & category_ok
+    use = sel & matched
+    by_month = _monthly(position[use], months[use], counts[use].astype(float), len(area_codes), wanted)
+    left_out = Counter(
+        {
+            NO_MONTH: int(counts[no_month].sum()),
+            OUTSIDE_MONTHS: int(counts[~cur & ~no_month].sum()),
+            TYPE_NOT_SELECTED: int(counts[cur & ~category_ok].sum()),
+            UNMATCHED_CODE: int(counts[sel & ~matched].sum()),
+        }
+    )
+    totals = WardCounts(
+        read=int(counts.sum()),
+        rows=len(counts),
+        current=by_month.sum(axis=1),
+        previous=None,
+        record_months=months,
+        left_out=+left_out,
+        unmatched_codes=sorted(set(keys[sel & ~matched].tolist())),
+        records_without_month=_without_month(months),
+    )
+    totals.check_balance()
+    rows_per_area = np.bincount(position[cur & matched], minlength=len(area_codes))
+    return MonthlyCounts(totals, int(wanted.start), by_month, np.flatnonzero(rows_per_area == 0).tolist())

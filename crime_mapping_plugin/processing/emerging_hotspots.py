@@ -40,6 +40,7 @@ class EmergingHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
     SLICE_MONTHS = "SLICE_MONTHS"
     CONFIDENCE = "CONFIDENCE"
     TREND_CONFIDENCE = "TREND_CONFIDENCE"
+    METHOD = "METHOD"
 
     SLICES = "SLICES"
 
@@ -59,10 +60,15 @@ class EmergingHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
         "report and the layer's metadata; so is a slice with records in only some of its months (a gap in the "
         "data). Records without a month are left out and counted. At least 3 slices with records are needed; "
         "with fewer than 10, '90 % of slices' means every slice.<br>"
-        "For each slice Gi* is computed on the same cells and neighbours (a slice in which every cell has the "
-        "same count gets z = 0). A slice is a significant hot (cold) spot of a cell when its bin reaches the "
-        "chosen confidence (with the FDR option, corrected within each slice). The Mann-Kendall test (S, "
-        "tie-corrected variance, continuity-corrected z, two-sided p) measures the trend of each cell's z-scores.<br>"
+        "<b>Gi* on the space-time cube</b> (default, as ArcGIS): each bin (cell, slice) is compared with its "
+        "space-time neighbourhood: the cell and its spatial neighbours, in the same slice and the previous one "
+        "(the bin itself included; the first slice has no previous one), binary weights; the mean and standard "
+        "deviation are those of every bin of the cube and n is the number of bins; with the FDR option the "
+        "Benjamini-Hochberg correction runs over every bin of the cube. <b>Per slice</b> (the option): Gi* of each "
+        "slice on its own, with the slice's mean and standard deviation, FDR within the slice (a slice in which "
+        "every cell has the same count gets z = 0). A slice is a significant hot (cold) spot of a cell when its "
+        "bin reaches the chosen confidence. The Mann-Kendall test (S, tie-corrected variance, "
+        "continuity-corrected z, two-sided p) measures the trend of each cell's series of z-scores.<br>"
         "<b>Categories</b> (cold spots mirror these, swapping hot and cold and the trend's direction); the 90 % "
         "rules are tested first, of hot and cold: "
         "<i>Intensifying</i>: hot in at least 90 % of slices including the final one, and a significant upward "
@@ -106,9 +112,28 @@ class EmergingHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
         self.addParameter(confidence)
         hc.add_fdr_parameter(
             self,
-            "Apply the false discovery rate (FDR) correction in each slice",
-            "On (default): Benjamini-Hochberg over all cells of each slice. Off: p below the level.",
+            "Apply the false discovery rate (FDR) correction",
+            "On (default): Benjamini-Hochberg over every bin of the space-time cube (per slice: over the cells "
+            "of each slice). Off: p below the level.",
         )
+        method = QgsProcessingParameterEnum(
+            self.METHOD,
+            self.tr("Gi* neighbourhood in time"),
+            options=[
+                self.tr("Space-time cube: this and the previous slice, whole-cube mean (as ArcGIS)"),
+                self.tr("Per slice: each slice on its own (spatial neighbours only)"),
+            ],
+            defaultValue=0,
+        )
+        method.setHelp(
+            self.tr(
+                "Space-time cube (default): a bin's neighbours are its cell and the cell's neighbours in the same "
+                "and the previous time slice, with the mean, standard deviation and FDR of the whole cube. Per "
+                "slice: each slice's own Gi*, mean, standard deviation and FDR."
+            )
+        )
+        method.setFlags(method.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(method)
         trend = QgsProcessingParameterEnum(
             self.TREND_CONFIDENCE,
             self.tr("Confidence for a significant trend"),
@@ -159,6 +184,8 @@ class EmergingHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
             level=1 + self.parameterAsEnum(parameters, self.CONFIDENCE, context),
             fdr=self.parameterAsBoolean(parameters, hc.FDR, context),
             trend_alpha=emerging.CONFIDENCE_ALPHA[self.parameterAsEnum(parameters, self.TREND_CONFIDENCE, context)],
+            method=emerging.METHODS[self.parameterAsEnum(parameters, self.METHOD, context)],
+            is_cancelled=feedback.isCanceled,
         )
         try:
             analysis = emerging.emerging_hotspots(request)
@@ -168,6 +195,8 @@ class EmergingHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
             raise QgsProcessingException(self.tr("Cancelled; no output was written.")) from err
         hc.tell(feedback, analysis.counted)
         feedback.setProgress(60)
+        if feedback.isCanceled():
+            raise QgsProcessingException(self.tr("Cancelled; no output was written."))
         extra, values = columns(analysis)
         dest_id = hc.write_cells(
             self, parameters, self.OUTPUT, context, feedback, analysis.counted.cells, own, extra, values, crs

@@ -1,6 +1,8 @@
-"""Draw a funnel plot (rate against population with 95 % and 99.8 % limits) to a PNG with QPainter.
+"""Draw a funnel plot (rate against expected crimes, with the written 95 % and 99.8 % limits) to a PNG.
 
-QPainter ships with every QGIS, so the plot needs no plotting library at run time.
+The curves join each area's written limits (core.funnel: the limits its flag uses) in order of expected
+count, so every point is drawn on the side of the curve that its flag says. QPainter ships with every QGIS,
+so the plot needs no plotting library at run time.
 """
 
 from __future__ import annotations
@@ -53,45 +55,46 @@ class _Frame:
         )
 
 
-def draw_funnel_plot(
-    path: str,
-    population: Sequence[float],
-    rate: Sequence[float],
-    labels: Sequence[str | None],
-    overall_rate: float,
-    multiplier: float,
-    title: str,
-    width: int = 1200,
-    height: int = 800,
-) -> int:
-    """Write the funnel plot PNG and return the number of areas drawn."""
-    pop = np.asarray(population, dtype=float)
-    r = np.asarray(rate, dtype=float)
-    ok = np.isfinite(pop) & np.isfinite(r) & (pop > 0)
-    xmax = float(pop[ok].max()) * 1.05 if ok.any() else 1.0
-    grid = np.linspace(max(xmax / 400.0, 1.0), xmax, 200)
-    curves = rates.funnel_curves(overall_rate, multiplier, grid)
-    # Clip the y range to the data and the funnel beyond the smallest populations.
+@dataclass
+class FunnelData:
+    """What the plot shows: per area its expected count, rate, label, name and written limits (rate scale)."""
+
+    expected: Sequence[float]
+    rate: Sequence[float]
+    labels: Sequence[str | None]
+    names: Sequence[str]
+    limits: dict[float, tuple[np.ndarray, np.ndarray]]
+    overall_rate: float
+    multiplier: float
+    title: str
+    subtitle: str
+
+
+def draw_funnel_plot(path: str, data: FunnelData, width: int = 1200, height: int = 800) -> int:
+    """Write the funnel plot PNG (rate against expected crimes, the written limits) and return the areas drawn."""
+    e = np.asarray(data.expected, dtype=float)
+    r = np.asarray(data.rate, dtype=float)
+    ok = np.isfinite(e) & np.isfinite(r) & (e > 0)
+    order = np.flatnonzero(ok)[np.argsort(e[ok], kind="stable")]
+    xmax = float(e[ok].max()) * 1.05 if ok.any() else 1.0
+    # Clip the y range to the data and to the limits beyond the smallest expected counts.
     ys = list(r[ok])
-    for lo, hi in curves.values():
-        ys += list(lo[grid >= xmax * 0.05]) + list(hi[grid >= xmax * 0.05])
-    left, right, top, bottom = 90, 30, 60, 70
+    for lo, hi in data.limits.values():
+        big = order[e[order] >= xmax * 0.05]
+        ys += [v for v in np.concatenate([lo[big], hi[big]]) if np.isfinite(v)]
+    left, right, top, bottom = 90, 30, 80, 70
     frame = _Frame(QRectF(left, top, width - left - right, height - top - bottom), xmax, max(ys) * 1.08 if ys else 1.0)
     image = QImage(width, height, QImage.Format_ARGB32)
     image.fill(QColor("white"))
     painter = QPainter(image)
     try:
         painter.setRenderHint(QPainter.Antialiasing, True)
-        _draw_axes(painter, frame, width, height, multiplier, title)
-        if math.isfinite(overall_rate):
+        _draw_axes(painter, frame, width, height, data.multiplier, data.title, data.subtitle)
+        if math.isfinite(data.overall_rate):
             painter.setPen(QPen(QColor(0, 0, 0), 2))
-            painter.drawLine(frame.to_px(frame.xmin, overall_rate), frame.to_px(frame.xmax, overall_rate))
-        _draw_curves(painter, frame, grid, curves)
-        for i in np.flatnonzero(ok):
-            colour = _COLOURS.get(labels[i], QColor(120, 120, 120))
-            painter.setPen(QPen(colour.darker(130), 1))
-            painter.setBrush(colour)
-            painter.drawEllipse(frame.to_px(pop[i], r[i]), 4, 4)
+            painter.drawLine(frame.to_px(frame.xmin, data.overall_rate), frame.to_px(frame.xmax, data.overall_rate))
+        _draw_curves(painter, frame, e[order], {lvl: (lo[order], hi[order]) for lvl, (lo, hi) in data.limits.items()})
+        _draw_points(painter, frame, e, r, data.labels, data.names, order)
         _draw_legend(painter, frame.plot)
     finally:
         painter.end()
@@ -100,7 +103,33 @@ def draw_funnel_plot(
     return int(ok.sum())
 
 
-def _draw_axes(painter: QPainter, frame: _Frame, width: int, height: int, multiplier: float, title: str) -> None:
+def _draw_points(
+    painter: QPainter,
+    frame: _Frame,
+    e: np.ndarray,
+    r: np.ndarray,
+    labels: Sequence[str | None],
+    names: Sequence[str],
+    order: np.ndarray,
+) -> None:
+    font = QFont()
+    font.setPixelSize(10)
+    painter.setFont(font)
+    for i in order:
+        colour = _COLOURS.get(labels[i], QColor(120, 120, 120))
+        painter.setPen(QPen(colour.darker(130), 1))
+        painter.setBrush(colour)
+        point = frame.to_px(e[i], r[i])
+        painter.drawEllipse(point, 4, 4)
+        if labels[i] not in (None, rates.SAME):
+            # Outliers are named, so the plot can be read without the table.
+            painter.setPen(QPen(QColor(40, 40, 40), 1))
+            painter.drawText(QPointF(point.x() + 6, point.y() - 4), str(names[i]))
+
+
+def _draw_axes(
+    painter: QPainter, frame: _Frame, width: int, height: int, multiplier: float, title: str, subtitle: str
+) -> None:
     plot = frame.plot
     font = QFont()
     font.setPixelSize(14)
@@ -116,7 +145,8 @@ def _draw_axes(painter: QPainter, frame: _Frame, width: int, height: int, multip
     for t in _nice_ticks(frame.xmin, frame.xmax):
         p = frame.to_px(t, frame.ymin)
         painter.drawText(QRectF(p.x() - 50, plot.bottom() + 6, 100, 18), Qt.AlignHCenter, f"{t:,.0f}")
-    painter.drawText(QRectF(plot.left(), height - 30, plot.width(), 20), Qt.AlignHCenter, "Population (residents)")
+    x_title = "Expected crimes (overall rate × residents)"
+    painter.drawText(QRectF(plot.left(), height - 30, plot.width(), 20), Qt.AlignHCenter, x_title)
     painter.save()
     painter.translate(18, plot.center().y())
     painter.rotate(-90)
@@ -128,11 +158,16 @@ def _draw_axes(painter: QPainter, frame: _Frame, width: int, height: int, multip
     painter.setFont(title_font)
     painter.drawText(QRectF(0, 12, width, 30), Qt.AlignHCenter, title)
     painter.setFont(font)
+    painter.drawText(QRectF(0, 44, width, 20), Qt.AlignHCenter, subtitle)
 
 
 def _draw_curves(
     painter: QPainter, frame: _Frame, grid: np.ndarray, curves: dict[float, tuple[np.ndarray, np.ndarray]]
 ) -> None:
+    """Join each area's written limits in order of expected count: the curve is the limits the flags use."""
+    if not len(grid):
+        return
+    painter.setBrush(Qt.NoBrush)
     for level, (lo, hi) in curves.items():
         colour, dash = _LIMIT_STYLES[level]
         painter.setPen(QPen(colour, 2, dash))

@@ -62,7 +62,8 @@ CELLS_HELP = (
     "centres (centroids for polygons), inclusive; by default cell size x &radic;2, which is the 8 surrounding "
     "cells of a square grid (the 6 adjacent hexagons of a hexagonal grid); for your own polygons the "
     "default is the smallest distance that gives every polygon at least one neighbour. Or the k nearest "
-    "cells (ties broken by order). Cells with no neighbour get no z-score (NULL, bin 0) and are counted.<br>"
+    "cells (distances equal to within a micrometre are ties, taken in cell order: on hexagons the six nearest "
+    "are equidistant). Cells with no neighbour get no z-score (NULL, bin 0) and are counted.<br>"
     "<b>Points</b>: a crime counts in the cell that holds its own location; each part of a multipoint is one "
     "crime. For your own polygons a crime inside or on the boundary of a polygon counts there; one on a shared "
     "edge (or in an overlap) counts once, in the polygon whose code (the polygon code field) sorts first, or "
@@ -334,6 +335,8 @@ def write_cells(
         fields.append(new_field(field_name, kind))
     spec = spec_of(fields)
     values = {**cell_set.attributes, **columns}
+    if feedback.isCanceled():
+        raise QgsProcessingException(alg.tr("Cancelled; no output was written."))
     wkbs, boxes = cell_set.multipolygon_wkb()
     output = TableOutput(alg, parameters, name, context, spec, crs, geometry_type="multipolygon")
     feedback.setProgressText(alg.tr("Writing the cells"))

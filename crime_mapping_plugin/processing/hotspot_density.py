@@ -9,12 +9,10 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from osgeo import ogr
 from qgis.core import (
     QgsCoordinateReferenceSystem,
-    QgsFeature,
-    QgsFeatureSink,
     QgsFields,
-    QgsGeometry,
     QgsProcessing,
     QgsProcessingContext,
     QgsProcessingException,
@@ -30,17 +28,17 @@ from qgis.core import (
     QgsProcessingParameterRasterDestination,
     QgsRasterFileWriter,
     QgsReferencedRectangle,
-    QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QVariant
 
 from crime_mapping_plugin.core import crime_points, kde
 from crime_mapping_plugin.core import density as method
-from crime_mapping_plugin.core.density_output import write_raster
+from crime_mapping_plugin.core.density_output import StagedRaster, stage_raster
 from crime_mapping_plugin.core.months import month_text, ranges_text
 from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm, new_field
 from crime_mapping_plugin.processing.density_style import style_density, style_hotspot_areas
 from crime_mapping_plugin.processing.layer_info import describe_layer
+from crime_mapping_plugin.processing.output import TableOutput, spec_of
 
 UNITS = tuple(method.UNIT_NAMES[key] for key in method.UNIT_KEYS)
 UNIT_KEYS = method.UNIT_KEYS
@@ -108,7 +106,8 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         "Scaled, they integrate to 1 (quartic 3/(πh²); QGIS up to 3.40.3 scales its quartic 7.25× too high), "
         "so the surface integrates to the number of crimes.<br>"
         "<b>Units</b>: crimes per km² (the density), crimes per km² per month, or the raw kernel sum (QGIS's "
-        "'raw' output). With a weight field, 'crimes' means the sum of weights. <b>Per month</b> divides by the "
+        "'raw' output). With a weight field, 'crimes' means the sum of weights; a crime whose weight is missing or "
+        "below zero is left out and counted. <b>Per month</b> divides by the "
         "months with records of the period (its first to its last month): a month without any record is missing "
         "data, listed in the log and the metadata, never counted as a month of zero crime. A crime whose month "
         "field holds no month is left out of a per-month density (it belongs to no month) and counted; in the "
@@ -118,7 +117,8 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         "median distance of the crimes from their mean centre, n the number of crimes); cell size the shorter "
         "side of the extent / 250 (the extent, else the study area's, else that of the central 99 % of crimes in "
         "each direction, so that a few crimes recorded far away do not decide it). The values used are logged "
-        "and returned.<br>"
+        "and returned. When the rule gives less than 1 m (crimes all, or nearly all, at one place), the run asks "
+        "for a bandwidth.<br>"
         "<b>Coordinates</b>: a layer in degrees (or feet) is reprojected to British National Grid when it lies in "
         "Great Britain, otherwise to its UTM zone. A bandwidth below the cell size, or a grid above the cell "
         "limit, stops the run with a message saying what to change. Each part of a multipoint is one crime.<br>"
@@ -130,7 +130,11 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         "a density above 0), joined where they share an edge. Each area has the number of crimes in its cells, "
         "its share of the crimes in the study area (a crime is in the study area when its own location is inside "
         "or on its boundary, whatever the cell size; without a study area, of the crimes on the grid), its area "
-        "and its peak density."
+        "and its peak density. The crimes of a hotspot area are counted crimes (points), also with a weight "
+        "field: the density is weighted, the counts are not.<br>"
+        "<b>Cell size fallback</b>: when no cell size is given and the extent / 250 rule gives none (an extent "
+        "of zero width or height) or gives more than half the bandwidth, the cell size is bandwidth / 5, rounded "
+        "to two significant figures."
     )
 
     def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802
@@ -405,7 +409,7 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
             raise QgsProcessingException(self.tr("Cancelled; no output was written.")) from err
         except method.DensityError as err:
             raise QgsProcessingException(str(err)) from err
-        self._log(result, request.source_crs, feedback)
+        self._log(result, request.source_crs, feedback, weight_field)
         unit_text = self._unit_text(result, weight_field)
         results = {
             self.BANDWIDTH_USED: result.bandwidth,
@@ -427,8 +431,9 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         feedback.pushInfo(crimes_text)  # the input's filter (the dock's subset string), said in log and metadata
         abstract = self._abstract(result, source_name, unit_text) + " " + crimes_text
         metadata = self._metadata(result, unit_text, weight_field, source_name)
-        results[self.OUTPUT] = self._write_raster(parameters, context, result, unit_text, metadata, abstract)
-        results[self.HOTSPOTS] = self._write_hotspots(parameters, context, result, unit_text, abstract)
+        results[self.OUTPUT], results[self.HOTSPOTS] = self._write_outputs(
+            parameters, context, feedback, result, unit_text, metadata, abstract
+        )
         if results[self.HOTSPOTS] is None:
             del results[self.HOTSPOTS]
         feedback.pushInfo(
@@ -450,10 +455,22 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         return unit if weight_field is None else self.tr("{0} (weighted by {1})").format(unit, weight_field)
 
     def _log(
-        self, result: method.DensityResult, source_crs: QgsCoordinateReferenceSystem, feedback: QgsProcessingFeedback
+        self,
+        result: method.DensityResult,
+        source_crs: QgsCoordinateReferenceSystem,
+        feedback: QgsProcessingFeedback,
+        weight_field: str | None = None,
     ) -> None:
         for reason, count in result.left_out.items():
-            feedback.pushWarning(self.tr("{0:,} crime(s) left out: {1}.").format(count, reason))
+            if weight_field and reason in (crime_points.NO_WEIGHT, crime_points.NEGATIVE_WEIGHT):
+                line = self.tr("{0:,} crime(s) left out: {1} in the weight field '{2}'.").format(
+                    count, reason, weight_field
+                )
+            else:
+                line = self.tr("{0:,} crime(s) left out: {1}.").format(count, reason)
+            feedback.pushWarning(line)
+        for line in result.warnings:
+            feedback.pushWarning(line)
         if result.no_month and not result.per_month:
             feedback.pushWarning(
                 self.tr(
@@ -545,29 +562,82 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
             "METHOD": "Exact kernel density at cell centres (Crime Mapping plugin, crimemapping:hotspotdensity)",
         }
 
-    def _write_raster(
+    def _write_outputs(
+        self,
+        parameters: dict,
+        context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback,
+        result: method.DensityResult,
+        unit_text: str,
+        metadata: dict,
+        abstract: str,
+    ) -> tuple[str, str | None]:
+        """Write the density and the hotspot areas, both or neither: a failure leaves the previous files as they were.
+
+        Both destinations are opened under temporary names first (a folder that cannot be written stops the run
+        before anything is written); the raster is put in place, then the areas, and the raster is put back
+        when the areas fail.
+        """
+        areas = self._hotspot_output(parameters, context, result)
+        try:
+            raster = self._stage_raster(parameters, context, result, unit_text, metadata)
+            try:
+                if areas is not None:
+                    self._add_hotspots(areas, result, unit_text)
+                if feedback.isCanceled():
+                    raise QgsProcessingException(self.tr("Cancelled; no output was written."))
+                raster.publish()
+            except BaseException:
+                raster.discard()
+                raise
+            try:
+                areas_dest = areas.commit() if areas is not None else None
+            except BaseException:
+                raster.rollback()
+                raise
+            raster.finish()
+        except OSError as err:
+            if areas is not None:
+                areas.abort()
+            raise QgsProcessingException(self.tr("The outputs could not be written: {}").format(err)) from err
+        except BaseException:
+            if areas is not None:
+                areas.abort()
+            raise
+        dest = self._describe_raster(context, result, raster.path, abstract)
+        if areas_dest is not None:
+            self._describe_hotspots(parameters, context, result, unit_text, abstract, areas_dest)
+        return dest, areas_dest
+
+    def _title(self, result: method.DensityResult) -> str:
+        if result.unit == method.KERNEL_SUM:
+            return self.tr("Crime density, raw kernel sum")
+        return self.tr("Crime density, {}").format(method.UNIT_NAMES[result.unit])
+
+    def _stage_raster(
         self,
         parameters: dict,
         context: QgsProcessingContext,
         result: method.DensityResult,
         unit_text: str,
         metadata: dict,
-        abstract: str,
-    ) -> str:
+    ) -> StagedRaster:
         dest = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         driver = QgsRasterFileWriter.driverForExtension(os.path.splitext(dest)[1]) or "GTiff"
-        unit = method.UNIT_NAMES[result.unit]
-        title = (
-            self.tr("Crime density, raw kernel sum")
-            if result.unit == method.KERNEL_SUM
-            else self.tr("Crime density, {}").format(unit)
-        )
         try:
-            write_raster(dest, result.grid, result.values, result.crs.toWkt(), metadata, unit_text, title, driver)
+            return stage_raster(
+                dest, result.grid, result.values, result.crs.toWkt(), metadata, unit_text, self._title(result), driver
+            )
         except (RuntimeError, ValueError, OSError) as err:
             raise QgsProcessingException(
                 self.tr("The density could not be written to {0}: {1}").format(dest, err)
             ) from err
+
+    def _describe_raster(
+        self, context: QgsProcessingContext, result: method.DensityResult, dest: str, abstract: str
+    ) -> str:
+        title = self._title(result)
+        unit = method.UNIT_NAMES[result.unit]
         if context.willLoadLayerOnCompletion(dest):
             context.layerToLoadOnCompletionDetails(dest).name = title
         legend_unit = "" if result.unit == method.KERNEL_SUM else unit
@@ -582,40 +652,44 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
         )
         return dest
 
-    def _write_hotspots(
+    def _hotspot_output(
+        self, parameters: dict, context: QgsProcessingContext, result: method.DensityResult
+    ) -> TableOutput | None:
+        """Open the hotspot areas' destination under a temporary name; None when no hotspot areas are wanted."""
+        if not self.parameterAsOutputLayer(parameters, self.HOTSPOTS, context):
+            return None
+        fields = QgsFields()
+        for name, kind in AREA_FIELDS:
+            fields.append(new_field(name, kind))
+        return TableOutput(self, parameters, self.HOTSPOTS, context, spec_of(fields), result.crs, "", "polygon")
+
+    def _add_hotspots(self, output: TableOutput, result: method.DensityResult, unit_text: str) -> None:
+        areas = result.hotspots
+        boxes = np.array([ogr.CreateGeometryFromWkb(area.wkb).GetEnvelope() for area in areas], dtype=float).reshape(
+            -1, 4
+        )
+        columns = {
+            "area_id": list(range(1, len(areas) + 1)),
+            "crimes": [a.crimes for a in areas],
+            "share_pct": [a.share_pct for a in areas],
+            "area_km2": [a.area_km2 for a in areas],
+            "cells": [a.cells for a in areas],
+            "peak": [a.peak for a in areas],
+            "mean": [a.mean for a in areas],
+            "threshold": [result.threshold] * len(areas),
+            "unit": [unit_text] * len(areas),
+        }
+        output.add_wkb(columns, [a.wkb for a in areas], boxes)
+
+    def _describe_hotspots(
         self,
         parameters: dict,
         context: QgsProcessingContext,
         result: method.DensityResult,
         unit_text: str,
         abstract: str,
-    ) -> str | None:
-        fields = QgsFields()
-        for name, kind in AREA_FIELDS:
-            fields.append(new_field(name, kind))
-        sink, dest = self.parameterAsSink(parameters, self.HOTSPOTS, context, fields, QgsWkbTypes.Polygon, result.crs)
-        if sink is None:
-            return None
-        for i, area in enumerate(result.hotspots, start=1):
-            feature = QgsFeature(fields)
-            geometry = QgsGeometry()
-            geometry.fromWkb(area.wkb)
-            feature.setGeometry(geometry)
-            values = {
-                "area_id": i,
-                "crimes": area.crimes,
-                "share_pct": area.share_pct,
-                "area_km2": area.area_km2,
-                "cells": area.cells,
-                "peak": area.peak,
-                "mean": area.mean,
-                "threshold": result.threshold,
-                "unit": unit_text,
-            }
-            for name, value in values.items():
-                feature.setAttribute(name, value)
-            if not sink.addFeature(feature, QgsFeatureSink.FastInsert):
-                raise QgsProcessingException(self.tr("Could not write a hotspot area: {}").format(sink.lastError()))
+        dest: str,
+    ) -> None:
         unit = method.UNIT_NAMES[result.unit]
         rule = ""
         if self.parameterAsEnum(parameters, self.HOTSPOT_RULE, context) == 0:
@@ -636,4 +710,3 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
             ["crime", "hotspot", result.kernel],
             style=style_hotspot_areas,
         )
-        return dest

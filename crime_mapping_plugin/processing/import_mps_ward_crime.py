@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from qgis.core import (
     QgsProcessing,
+    QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingFeedback,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterFeatureSink,
@@ -49,7 +51,7 @@ class ImportMpsWardCrimeAlgorithm(CrimeMappingAlgorithm):
         "Blank cells mean no offences and are written as 0."
     )
 
-    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802
         source = QgsProcessingParameterFile(
             self.INPUT, self.tr("MPS ward-level crime CSV"), QgsProcessingParameterFile.File, extension="csv"
         )
@@ -80,7 +82,7 @@ class ImportMpsWardCrimeAlgorithm(CrimeMappingAlgorithm):
             texts=[(self.MONTHS, "Months written"), (self.REPORT, "Import report")],
         )
 
-    def checkParameterValues(self, parameters, context):  # noqa: N802
+    def checkParameterValues(self, parameters: dict, context: QgsProcessingContext) -> tuple[bool, str]:  # noqa: N802
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
@@ -93,7 +95,9 @@ class ImportMpsWardCrimeAlgorithm(CrimeMappingAlgorithm):
             return False, str(err)
         return True, ""
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+    def processAlgorithm(
+        self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> dict:  # noqa: N802
         path = self.parameterAsFile(parameters, self.INPUT, context)
         start = self.parameterAsString(parameters, self.START_MONTH, context).strip() or None
         end = self.parameterAsString(parameters, self.END_MONTH, context).strip() or None

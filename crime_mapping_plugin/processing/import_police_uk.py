@@ -8,7 +8,9 @@ from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
     QgsProcessing,
+    QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingFeedback,
     QgsProcessingParameterBoolean,
     QgsProcessingParameterCrs,
     QgsProcessingParameterDefinition,
@@ -65,14 +67,16 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
         "with the crime id, the month as a date (first day of the month), the force, the crime type, its "
         "harmonised group (see docs/definitions.md: groups that mean the same in every month from 2011-05), "
         "location, LSOA code and name, last outcome and the source file.<br>"
-        "<b>Nothing is lost silently</b>: rows read = rows written + rows left out, and each left-out row is "
-        "counted under one reason, tested in this order: malformed row, outside the chosen months, crime "
-        "type not selected, force not selected, no location (blank or 0,0 coordinates), duplicate crime id "
-        "(the first row of a crime id is kept). The counts are in the log and in the algorithm's outputs. "
-        "Crime types not in the harmonised table are kept, grouped as 'Unmapped label', and listed."
+        "<b>Nothing is lost silently</b>: a row is a line of a file; rows read = rows written + rows left out, "
+        "and each left-out row is counted under one reason, tested in this order: malformed row, outside the "
+        "chosen months, crime type not selected, force not selected, no location (blank or 0,0 coordinates), "
+        "coordinates outside the UK (or not degrees), duplicate crime id (the first row of a crime id is kept). "
+        "The counts are in the log and in the algorithm's outputs. A file reached twice, or the same month and "
+        "force in a zip and a folder, is read once. Crime types not in the harmonised table are kept, grouped "
+        "as 'Unmapped label', and listed."
     )
 
-    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+    def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802
         files = QgsProcessingParameterMultipleLayers(
             self.INPUT, self.tr("police.uk street files or zip archives"), QgsProcessing.TypeFile, optional=True
         )
@@ -141,7 +145,7 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
             ],
         )
 
-    def _paths(self, parameters, context) -> list[str]:
+    def _paths(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
         # QGIS 3.22 answers [''] for a missing file list.
         paths = [p for p in self.parameterAsFileList(parameters, self.INPUT, context) or [] if p]
         folder = self.parameterAsFile(parameters, self.FOLDER, context)
@@ -149,7 +153,7 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
             paths.append(folder)
         return paths
 
-    def _options(self, parameters, context) -> policeuk.ImportOptions:
+    def _options(self, parameters: dict, context: QgsProcessingContext) -> policeuk.ImportOptions:
         types = self.selected_enums(parameters, self.CRIME_TYPES, context)
         groups = self.selected_enums(parameters, self.CRIME_GROUPS, context)
         forces = self.parameterAsString(parameters, self.FORCES, context)
@@ -163,7 +167,7 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
         )
 
     @staticmethod
-    def _describe(report: policeuk.ImportReport, target) -> tuple[str, str]:
+    def _describe(report: policeuk.ImportReport, target: QgsCoordinateReferenceSystem) -> tuple[str, str]:
         """Return the output's title and abstract: what it holds, what was left out, how it was made."""
         months = sorted(report.months)
         title = f"police.uk crimes {months[0]} to {months[-1]}" if months else "police.uk crimes"
@@ -177,7 +181,7 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
         )
         return title, abstract
 
-    def checkParameterValues(self, parameters, context):  # noqa: N802
+    def checkParameterValues(self, parameters: dict, context: QgsProcessingContext) -> tuple[bool, str]:  # noqa: N802
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
@@ -189,16 +193,25 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
             return False, str(err)
         return True, ""
 
-    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        options = self._options(parameters, context)
-        passed_over: list[str] = []
+    def processAlgorithm(
+        self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback
+    ) -> dict:  # noqa: N802
         try:
-            sources = policeuk.discover_sources(self._paths(parameters, context), passed_over)
+            options = self._options(parameters, context)
+            found = policeuk.discover(self._paths(parameters, context))
         except policeuk.PoliceUkInputError as err:
             raise QgsProcessingException(str(err)) from err
+        sources = found.sources
+        passed_over = found.passed_over
         if passed_over:
             names = ", ".join(os.path.basename(n) for n in passed_over[:10]) + (" …" if len(passed_over) > 10 else "")
-            feedback.pushInfo(self.tr(f"Not street-level crime, not read: {len(passed_over)} CSV file(s) ({names})."))
+            feedback.pushInfo(
+                self.tr("Not street-level crime, not read: {} CSV file(s) ({}).").format(len(passed_over), names)
+            )
+        for repeat in found.repeats:
+            feedback.pushInfo(self.tr("Skipped as a repeat: {}").format(repeat))
+        for warning in found.warnings:
+            feedback.pushWarning(warning)
         if not sources:
             raise QgsProcessingException(self.tr("No police.uk street files were found in the inputs."))
         target = self.parameterAsCrs(parameters, self.TARGET_CRS, context)
@@ -208,7 +221,7 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
             raise QgsProcessingException(self.tr("The target CRS is not valid."))
         transform = BulkTransformer(QgsCoordinateTransform(WGS84, target, context.transformContext()))
         reader = policeuk.StreetReader(options)
-        feedback.pushInfo(self.tr(f"{len(sources)} street file(s) to read."))
+        feedback.pushInfo(self.tr("{} street file(s) to read.").format(len(sources)))
         output = TableOutput(
             self,
             parameters,
@@ -222,14 +235,20 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
             for i, source in enumerate(sources):
                 if feedback.isCanceled():
                     raise QgsProcessingException(self.tr("Import cancelled; no output was written."))
-                feedback.setProgressText(self.tr(f"Reading {source.short_name}"))
-                batch = reader.read(source, feedback.isCanceled)
-                x, y = transform(batch.lon, batch.lat)
-                output.add(batch.columns, x, y, batch.located)
-                feedback.setProgress(100.0 * (i + 1) / len(sources))
+                feedback.setProgressText(self.tr("Reading {}").format(source.short_name))
+                # Part by part, so that a cancel is honoured within a part (about a second) even in one big file.
+                for batch in reader.batches(source, feedback.isCanceled):
+                    if feedback.isCanceled():
+                        break
+                    x, y = transform(batch.lon, batch.lat)
+                    output.add(batch.columns, x, y, batch.located)
+                    feedback.setProgress(100.0 * (i + batch.done) / len(sources))
             if feedback.isCanceled():
                 raise QgsProcessingException(self.tr("Import cancelled; no output was written."))
             report = reader.report
+            report.warnings[:0] = found.warnings
+            report.repeats = list(found.repeats)
+            report.finish(options)
             if not report.balanced():  # a bug, never the user's input: say so loudly
                 raise QgsProcessingException(
                     f"Internal error: {report.read} rows read but {report.written} written "
@@ -245,9 +264,12 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
             raise
 
         for line in report.summary_lines():
-            feedback.pushInfo(line)
+            if not line.startswith("Warning: "):  # pushed as warnings below
+                feedback.pushInfo(line)
         for example in report.examples:
             feedback.reportError(example, fatalError=False)
+        for warning in report.warnings[len(found.warnings) :]:
+            feedback.pushWarning(warning)
         if report.unmapped_labels:
             feedback.pushWarning(
                 self.tr("Some crime types are not in the harmonised table: ")

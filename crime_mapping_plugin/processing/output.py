@@ -1,35 +1,44 @@
 """Write an algorithm's table output: in bulk to a GeoPackage file, through QgsFeatureSink otherwise.
 
-A plain '*.gpkg' destination (the default for files) takes the bulk GeoPackage writer of core.gpkg;
-any other destination (memory layer, shapefile, PostGIS, '|layername=' targets) gets the ordinary
-Processing feature sink. Either way the layer is loaded on completion when the user asked for it, as
-parameterAsSink does, and a cancelled run leaves no output behind.
+A plain '*.gpkg' destination (the default for files) and a layer of a GeoPackage (`ogr:dbname='x.gpkg'
+table="name"`, what QGIS's "Save to GeoPackage" gives) take the bulk GeoPackage writer of core.gpkg,
+which writes a temporary file and puts it in place only on success: a cancelled or failed run leaves
+the previous file or layer, and the GeoPackage's other layers, as they were. Any other destination
+(memory layer, shapefile, PostGIS) gets the ordinary Processing feature sink; a file among them is written
+under a temporary name beside the destination and moved into place on commit, so the previous file
+survives a failure too. Either way the layer is loaded on completion when the user asked for it, as
+parameterAsSink does. A run cancelled by the time of the commit publishes nothing.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from typing import Sequence
+import sqlite3
+import tempfile
+from typing import Callable, Sequence
 
 import numpy as np
 from qgis.core import (
     QgsCoordinateReferenceSystem,
+    QgsDataSourceUri,
     QgsFeature,
     QgsFeatureSink,
     QgsFields,
     QgsGeometry,
     QgsPointXY,
+    QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingOutputLayerDefinition,
+    QgsProcessingParameterDefinition,
     QgsProcessingParameters,
     QgsProcessingUtils,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QDate, QDateTime, Qt, QVariant
+from qgis.PyQt.QtCore import QCoreApplication, QDate, QDateTime, Qt, QVariant
 
-from crime_mapping_plugin.core.gpkg import GeoPackageWriter
+from crime_mapping_plugin.core.gpkg import TEMP_PREFIX, GeoPackageError, GeoPackageWriter
 from crime_mapping_plugin.processing.base import new_field
 
 _QVARIANT = {
@@ -58,7 +67,7 @@ def spec_of(fields: QgsFields) -> list[tuple[str, str]]:
     return [(f.name(), _KIND_OF.get(f.type(), "string")) for f in fields]
 
 
-def plain_value(value):
+def plain_value(value: object) -> object:
     """Return a value that both SQLite and a QgsFeature take: NULL as None, dates and times as ISO text."""
     if value is None or isinstance(value, QVariant):  # QGIS's NULL is an empty QVariant
         return None
@@ -82,7 +91,7 @@ class TableOutput:
 
     def __init__(
         self,
-        algorithm,
+        algorithm: QgsProcessingAlgorithm,
         parameters: dict,
         name: str,
         context: QgsProcessingContext,
@@ -92,39 +101,61 @@ class TableOutput:
         geometry_type: str = "point",
     ) -> None:
         self.spec = list(spec)
+        self._context = context
         self.geometry = crs is not None
         self.count = 0
         definition = algorithm.parameterDefinition(name)
         self._gpkg = None
         self._sink = None
+        self._staging = ""
         dest = QgsProcessingParameters.parameterAsOutputLayer(definition, parameters, context)
         self._file_path = dest if _is_plain_file(dest) else None
-        if dest and _is_plain_gpkg(dest):
-            layer_name = os.path.splitext(os.path.basename(dest))[0]
-            self._gpkg = GeoPackageWriter(
-                dest,
-                layer_name,
-                self.spec,
-                crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL) if crs else None,
-                description,
-                geometry_type,
-            )
-            self.dest_id = dest
-            self._register_load(parameters.get(name), definition, context, dest, name)
+        gpkg_layer = _gpkg_layer(dest) if dest else None
+        self._replace_layer = gpkg_layer is not None
+        if dest and (_is_plain_gpkg(dest) or gpkg_layer):
+            path, layer_name = gpkg_layer or (dest, os.path.splitext(os.path.basename(dest))[0])
+            try:
+                self._gpkg = GeoPackageWriter(
+                    path,
+                    layer_name,
+                    self.spec,
+                    crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL) if crs else None,
+                    description,
+                    geometry_type,
+                )
+            except GeoPackageError as err:
+                raise QgsProcessingException(str(err)) from err
+            self.dest_id = f"{path}|layername={layer_name}" if gpkg_layer else dest
+            self._register_load(parameters.get(name), definition, context, self.dest_id, name)
         else:
-            kinds = {"point": QgsWkbTypes.Point, "multipolygon": QgsWkbTypes.MultiPolygon}
+            kinds = {
+                "point": QgsWkbTypes.Point,
+                "polygon": QgsWkbTypes.Polygon,
+                "multipolygon": QgsWkbTypes.MultiPolygon,
+            }
             wkb = kinds[geometry_type] if self.geometry else QgsWkbTypes.NoGeometry
             self._fields = qgs_fields(self.spec)
+            values = parameters
+            if self._file_path:
+                # Another file format (a shapefile, GeoJSON): written under a temporary name, moved on commit.
+                self._staging = _staging_path(self._file_path)
+                values = {**parameters, name: self._staging}
             sink, self.dest_id = algorithm.parameterAsSink(
-                parameters, name, context, self._fields, wkb, crs or QgsCoordinateReferenceSystem()
+                values, name, context, self._fields, wkb, crs or QgsCoordinateReferenceSystem()
             )
             if sink is None:
+                self._remove_staging()
                 raise QgsProcessingException(algorithm.invalidSinkError(parameters, name))
+            if self._file_path:
+                self.dest_id = self._file_path
+                self._register_load(parameters.get(name), definition, context, self.dest_id, name)
             self._sink = sink
             self._dates = [i for i, (_, kind) in enumerate(self.spec) if kind == "date"]
 
     @staticmethod
-    def _register_load(value, definition, context: QgsProcessingContext, dest: str, name: str) -> None:
+    def _register_load(
+        value: str, definition: QgsProcessingParameterDefinition, context: QgsProcessingContext, dest: str, name: str
+    ) -> None:
         # parameterAsSink loads the result when the value asks for it; the bulk path must do the same.
         if isinstance(value, QgsProcessingOutputLayerDefinition) and value.destinationProject is not None:
             layer_name = value.destinationName or definition.description()
@@ -144,7 +175,10 @@ class TableOutput:
     ) -> None:
         """Append rows given column by column (and their point coordinates for a point layer)."""
         if self._gpkg is not None:
-            self._gpkg.add(columns, x, y, located)
+            try:
+                self._gpkg.add(columns, x, y, located)
+            except sqlite3.Error as err:  # e.g. the disk is full
+                raise QgsProcessingException(f"Could not write to {self._gpkg.path}: {err}") from err
             self.count = self._gpkg.count
             return
 
@@ -171,7 +205,9 @@ class TableOutput:
 
         self._add_features(columns, len(wkbs), geometry)
 
-    def _add_features(self, columns: dict[str, Sequence], n: int | None, geometry_of) -> None:
+    def _add_features(
+        self, columns: dict[str, Sequence], n: int | None, geometry_of: Callable[[int], QgsGeometry | None]
+    ) -> None:
         values = [columns[name] for name, _ in self.spec]
         n = len(values[0]) if values else n
         for i in self._dates:
@@ -190,12 +226,29 @@ class TableOutput:
         self.count += n
 
     def commit(self, title: str = "", abstract: str = "") -> str:
-        """Publish the output and return its identifier; a GeoPackage keeps title and abstract inside."""
+        """Publish the output and return its identifier; a GeoPackage keeps title and abstract inside.
+
+        A run cancelled by then (its context's feedback says so) publishes nothing: the output is dropped and
+        the run stops, so a cancel during the last batch cannot leave a finished-looking layer behind.
+        """
+        feedback = self._context.feedback()
+        if feedback is not None and feedback.isCanceled():
+            self.abort()
+            raise QgsProcessingException(QCoreApplication.translate("TableOutput", "Cancelled; no output was written."))
         if self._gpkg is not None:
-            self._gpkg.commit(title, abstract)
+            try:
+                self._gpkg.commit(title, abstract, replace_layer=self._replace_layer)
+            except GeoPackageError as err:
+                raise QgsProcessingException(str(err)) from err
         else:
             self._sink.flushBuffer()
             self._sink = None  # closes a file writer
+            if self._staging:
+                try:
+                    _move_files(self._staging, self._file_path)
+                except OSError as err:
+                    self._remove_staging()
+                    raise QgsProcessingException(f"Cannot write {self._file_path} ({err.strerror or err}).") from err
         return self.dest_id
 
     def abort(self) -> None:
@@ -204,12 +257,49 @@ class TableOutput:
             self._gpkg.abort()
             return
         self._sink = None
-        if self._file_path and os.path.exists(self._file_path):
-            base = os.path.splitext(self._file_path)[0]
-            for ext in ("", ".shx", ".dbf", ".prj", ".cpg", ".qpj"):
-                path = self._file_path if not ext else base + ext
-                if os.path.exists(path):
-                    os.remove(path)
+        self._remove_staging()
+
+    def _remove_staging(self) -> None:
+        for path in _files_of(self._staging) if self._staging else []:
+            os.remove(path)
+
+
+def _staging_path(dest: str) -> str:
+    """Return a new temporary name beside dest, with its extension (nothing is created)."""
+    folder = os.path.dirname(os.path.abspath(dest)) or "."
+    try:
+        os.makedirs(folder, exist_ok=True)
+        handle, path = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=os.path.splitext(dest)[1], dir=folder)
+    except OSError as err:
+        raise QgsProcessingException(
+            f"Cannot write in the folder {folder} ({err.strerror or err}): choose an output in a folder you can "
+            "write to."
+        ) from err
+    os.close(handle)
+    os.remove(path)
+    return path
+
+
+def _files_of(path: str) -> list[str]:
+    """Return the files of a file-based layer: path and its side-car files (.shx, .dbf, .prj …)."""
+    folder = os.path.dirname(path) or "."
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return [os.path.join(folder, n) for n in os.listdir(folder) if os.path.splitext(n)[0] == stem]
+
+
+# Side-car files a shapefile or another file layer may have; a previous one of these would describe the old data.
+_SIDE_CARS = (".shx", ".dbf", ".prj", ".cpg", ".qpj", ".qmd", ".sbn", ".sbx")
+
+
+def _move_files(staging: str, dest: str) -> None:
+    """Move a layer written under the temporary name staging, side-car files included, to dest."""
+    base = os.path.splitext(dest)[0]
+    new = {path: base + os.path.splitext(path)[1] for path in _files_of(staging)}
+    for ext in _SIDE_CARS:
+        if os.path.exists(base + ext) and base + ext not in new.values():
+            os.remove(base + ext)
+    for path, target in new.items():
+        os.replace(path, target)
 
 
 def _dates(values: Sequence) -> list:
@@ -236,3 +326,14 @@ def _is_plain_file(dest: str) -> bool:
 
 def _is_plain_gpkg(dest: str) -> bool:
     return _is_plain_file(dest) and dest.lower().endswith(".gpkg")
+
+
+def _gpkg_layer(dest: str) -> tuple[str, str] | None:
+    """Return (file, layer) of an 'ogr:dbname=… table=…' destination in a GeoPackage, else None."""
+    if not dest.lower().startswith("ogr:"):
+        return None
+    uri = QgsDataSourceUri(dest[4:])
+    path, table = uri.database(), uri.table()
+    if path.lower().endswith(".gpkg") and table:
+        return path, table
+    return None

@@ -6,6 +6,7 @@ from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from crime_mapping_plugin.processing.base import ICON_PATH
+from crime_mapping_plugin.processing.crime_trends import CrimeTrendsAlgorithm
 from crime_mapping_plugin.processing.emerging_hotspots import EmergingHotspotsAlgorithm
 from crime_mapping_plugin.processing.gistar_hotspots import GiStarHotspotsAlgorithm
 from crime_mapping_plugin.processing.hotspot_density import HotspotDensityAlgorithm
@@ -28,6 +29,7 @@ def algorithm_classes() -> list[type]:
         EmergingHotspotsAlgorithm,
         WardRatesAlgorithm,
         WardPopulationAlgorithm,
+        CrimeTrendsAlgorithm,
     ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -29,13 +31,24 @@ from qgis.core import (
 )
 
 from crime_mapping_plugin.core import areas as area_rule
-from crime_mapping_plugin.core import crime_points, crime_types, rates, ward_counts
+from crime_mapping_plugin.core import crime_points, crime_types, funnel, rates, ward_counts
 from crime_mapping_plugin.core.months import MonthRange, ranges_text
 from crime_mapping_plugin.core.reproject import BulkTransformer
 from crime_mapping_plugin.core.ward_counts import CountTableError, WardCounts, population_by_code, short_list
-from crime_mapping_plugin.core.ward_rates import NoRecordsError, WardRates, WardRatesRequest, periods, ward_rates
+from crime_mapping_plugin.core.ward_rates import (
+    FEW_RESIDENTS as FEW_RESIDENTS_DEFAULT,
+)
+from crime_mapping_plugin.core.ward_rates import (
+    FEW_RESIDENTS_NOTE,
+    PARENT_TABLE_FIELDS,
+    NoRecordsError,
+    WardRates,
+    WardRatesRequest,
+    periods,
+    ward_rates,
+)
 from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
-from crime_mapping_plugin.processing.funnel_plot import draw_funnel_plot
+from crime_mapping_plugin.processing.funnel_plot import FunnelData, draw_funnel_plot
 from crime_mapping_plugin.processing.layer_info import describe_layer
 from crime_mapping_plugin.processing.output import qgs_fields
 from crime_mapping_plugin.processing.rate_style import parse_breaks, quantile_breaks, rate_style
@@ -81,6 +94,10 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
     POP_VALUE_FIELD = "POP_VALUE_FIELD"
     MULTIPLIER = "MULTIPLIER"
     SMOOTH = "SMOOTH"
+    FUNNEL_METHOD = "FUNNEL_METHOD"
+    FEW_RESIDENTS = "FEW_RESIDENTS"
+    BOROUGH_FIELD = "BOROUGH_FIELD"
+    BOROUGHS = "BOROUGHS"
     CLASS_BREAKS = "CLASS_BREAKS"
     OUTPUT = "OUTPUT"
     FUNNEL_PLOT = "FUNNEL_PLOT"
@@ -102,6 +119,10 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
     NO_MONTH_CRIMES = "NO_MONTH_CRIMES"
     WARDS_WITHOUT_GEOMETRY = "WARDS_WITHOUT_GEOMETRY"
     MISSING_MONTHS = "MISSING_MONTHS"
+    PHI = "PHI"
+    TAU2 = "TAU2"
+    FEW_RESIDENT_WARDS = "FEW_RESIDENT_WARDS"
+    METHODS = (funnel.OVERDISPERSED, funnel.POISSON)
 
     NAME = "wardrates"
     DISPLAY_NAME = "Ward crime rates with confidence intervals"
@@ -129,25 +150,45 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         "<b>Confidence limits</b> (95 % and 99.8 %): exact Poisson limits below 10 crimes "
         "(χ²(α/2; 2x)/2, χ²(1−α/2; 2x+2)/2) and Byar's method from 10, divided by the population and "
         "multiplied by the multiplier (PHEindicatormethods phe_rate).<br>"
-        "<b>Comparison with all wards</b>: the overall rate is Σcrimes/Σpopulation over wards with a "
-        "population; with E = overall rate × population of the ward, the ward is 'higher' at 95 % / 99.8 % when "
-        "the exact Poisson probability P(X ≥ count | E) is below 2.5 % / 0.1 %, 'lower' when P(X ≤ count | E) is "
-        "(an exact two-sided test; equivalently the exact interval of the count excludes E). The funnel plot "
-        "draws the continuous limits χ²(α/2; 2E)/2 and χ²(1−α/2; 2E+2)/2; as counts are whole numbers a ward "
-        "very close to a curve can fall on either side of it.<br>"
+        "<b>Comparison with all wards</b> (vs_all): the overall rate is Σcrimes/Σpopulation over wards with a "
+        "rate; a ward's expected crimes are E = overall rate × its population (field expected). Default "
+        "(overdispersion-adjusted, Spiegelhalter 2005, as FunnelPlotR's SHMI method): z = √E·ln(crimes/E); the wards "
+        "with the 10 % lowest and 10 % highest z are left out of the estimate; φ (PHI) = mean z² of the others is "
+        "the overdispersion, how much more ward counts vary than chance alone would make them (1 = as Poisson "
+        "chance); τ² (TAU2) = max(0, (nφ − (n − 1))/(ΣE − ΣE²/ΣE)) is the variance of the true log ratios between "
+        "wards; the limits are exp(±z_α·√(1/E + τ²)) × overall rate (z_α = 1.96, 3.09). When φ ≤ 1, or with the "
+        "exact Poisson choice, the limits are χ²(α/2; 2E)/2 and χ²(1−α/2; 2E+2)/2 divided by the population. A ward "
+        "is only called higher when its own lower confidence limit (rate_lcl95 / rate_lcl998) is above the overall "
+        "rate, and lower when its own upper limit is below it: the written limits funnel_lcl95 … funnel_ucl998 "
+        "(rate scale) are the funnel limits widened just enough for that, and vs_all is exactly 'outside the "
+        "written limits' (strictly; 99.8 % first). So the flag never contradicts the printed confidence limits, "
+        "and the funnel plot draws exactly the written limits. A ward with no crime takes part (its z is −∞, so it "
+        "falls among the lowest and is left out of φ) and can be lower only when even zero crimes are unlikely "
+        "(E above 3.7 at 95 %, 6.9 at 99.8 %). Wards without a usable population (or geometry) have no E, no limits "
+        "and no vs_all; they are not in the overall rate, φ or τ².<br>"
+        "<b>Few residents</b>: a ward with a rate from fewer than {:,.0f} residents (the City of London wards) is "
+        "kept, with residents_note '{}': crimes there are mostly against workers and visitors, so a rate per "
+        "resident misleads.<br>"
+        "<b>Ward against borough against London</b> (with a borough field): a borough's crimes and residents are "
+        "the sums over its wards with a rate (never recounted), 'all wards' the sums over every ward with a rate "
+        "(its rate is the overall rate); each has exact/Byar limits as a ward has (optional table BOROUGHS). "
+        "vs_borough compares a ward with its own borough's rate by the exact Poisson limits at E = borough rate "
+        "× residents with the same agreement rule (borough_lcl95 … borough_ucl998; a borough has too few wards "
+        "to estimate overdispersion). The ward is part of its borough, so this asks whether it stands out within "
+        "it.<br>"
         "<b>Empirical Bayes</b> (optional): GeoDa's smoothed rate, shrinking small wards towards the overall rate.<br>"
         "<b>Comparison period</b> (optional; it may share no month with the main period, as the test takes the "
-        "two counts as independent): counts and rates of an earlier month range, the change and an "
-        "exact test of it: given both counts, the later count is Binomial(total, p) with p = exposure of the "
-        "later period / both exposures (exposure = population × months with records); the two-sided p-value "
-        "adds the "
-        "probabilities of all outcomes no more likely than the observed one. 'increase'/'decrease' at 95 % "
-        "when p < 0.05, at 99.8 % when p < 0.002. change_pct is the change of the monthly rate in %, so periods "
-        "of different lengths compare fairly.<br>"
+        "two counts as independent): counts and rates of an earlier month range, the change and the Poisson "
+        "E-test of it (Krishnamoorthy & Thomson 2004), with exposure = population × months with records of each "
+        "period: p sums the probabilities, at the pooled rate, of all pairs of counts whose standardised "
+        "difference is at least the observed one. 'increase'/'decrease' at 95 % when p < 0.05, at 99.8 % when "
+        "p < 0.002. change_pct is the change of the monthly rate in %, so periods of different lengths compare "
+        "fairly.<br>"
         "<b>Output</b>: the ward polygons with count, population, rate, limits, comparison, smoothed rate, "
         "rank (1 = highest rate) and flag, styled by classes of the rate (fix the class breaks to map two "
-        "periods on one scale), and optionally a funnel plot PNG."
-    )
+        "periods on one scale), and optionally a funnel plot PNG. Either every output is written or none: the "
+        "plot is drawn to a temporary file first."
+    ).format(FEW_RESIDENTS_DEFAULT, FEW_RESIDENTS_NOTE)
 
     def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802
         self._add_crime_parameters()
@@ -278,6 +319,17 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         )
         pop_field.setHelp(self.tr("Residents per ward (persons). Give this or a population table."))
         self.addParameter(pop_field)
+        borough = QgsProcessingParameterField(
+            self.BOROUGH_FIELD, self.tr("Borough field of the ward layer"), None, self.WARDS, optional=True
+        )
+        borough.setHelp(
+            self.tr(
+                "The code or name of each ward's borough (e.g. LAD24CD), for the comparison of each ward with its "
+                "borough (fields borough, rate_borough, vs_borough) and the borough table; empty: no borough "
+                "comparison."
+            )
+        )
+        self.addParameter(borough)
         pop_table = QgsProcessingParameterFeatureSource(
             self.POPULATION_TABLE, self.tr("Or: population table"), [QgsProcessing.TypeVector], optional=True
         )
@@ -303,6 +355,40 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         smooth = QgsProcessingParameterBoolean(self.SMOOTH, self.tr("Add Empirical Bayes smoothed rates"), True)
         smooth.setHelp(self.tr("GeoDa's Empirical Bayes rate, in the same unit as the rate."))
         self.addParameter(smooth)
+        method = QgsProcessingParameterEnum(
+            self.FUNNEL_METHOD,
+            self.tr("Limits of the comparison with all wards"),
+            options=[
+                self.tr("Adjusted for overdispersion (Spiegelhalter; FunnelPlotR SHMI)"),
+                self.tr("Exact Poisson (no overdispersion)"),
+            ],
+            defaultValue=0,
+        )
+        method.setHelp(
+            self.tr(
+                "Funnel limits at each ward's expected crimes, for vs_all and the funnel plot. Adjusted (default): "
+                "widened by the between-ward variance τ² estimated from the wards themselves, so that only wards "
+                "unusual beyond ordinary ward-to-ward variation are flagged. Exact Poisson: chance alone; with "
+                "overdispersed counts most wards then fall outside."
+            )
+        )
+        method.setFlags(method.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(method)
+        few = QgsProcessingParameterNumber(
+            self.FEW_RESIDENTS,
+            self.tr("Few residents below (persons)"),
+            QgsProcessingParameterNumber.Double,
+            FEW_RESIDENTS_DEFAULT,
+            minValue=0.0,
+        )
+        few.setHelp(
+            self.tr(
+                "A ward with a rate from fewer residents keeps it, with residents_note '{}'. The default {:,.0f} "
+                "is under half of London's smallest borough ward and above every City of London ward; 0: never."
+            ).format(FEW_RESIDENTS_NOTE, FEW_RESIDENTS_DEFAULT)
+        )
+        few.setFlags(few.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(few)
         breaks = QgsProcessingParameterString(
             self.CLASS_BREAKS, self.tr("Class breaks of the map (rates)"), optional=True
         )
@@ -320,10 +406,29 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         )
         output.setHelp(self.tr("Ward polygons with counts, rates, confidence limits and comparisons."))
         self.addParameter(output)
+        boroughs = QgsProcessingParameterFeatureSink(
+            self.BOROUGHS,
+            self.tr("Borough and all-ward rates"),
+            QgsProcessing.TypeVector,
+            optional=True,
+            createByDefault=False,
+        )
+        boroughs.setHelp(
+            self.tr(
+                "A table with one row per borough and a last row 'all wards': wards with a rate, their crimes and "
+                "residents summed (never recounted), rate and 95 % / 99.8 % limits. Needs the borough field."
+            )
+        )
+        self.addParameter(boroughs)
         plot = QgsProcessingParameterFileDestination(
             self.FUNNEL_PLOT, self.tr("Funnel plot"), self.tr("PNG image (*.png)"), optional=True, createByDefault=True
         )
-        plot.setHelp(self.tr("Rate against population with the 95 % and 99.8 % limits around the overall rate (PNG)."))
+        plot.setHelp(
+            self.tr(
+                "Rate against expected crimes with the written 95 % and 99.8 % limits of every ward joined into "
+                "curves, outlying wards named, φ and τ² stated (PNG)."
+            )
+        )
         self.addParameter(plot)
         self.add_outputs(
             numbers=(
@@ -340,6 +445,9 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
                 (self.MONTHS, "Number of months with records"),
                 (self.NO_MONTH_CRIMES, "Crimes without a usable month (a month range was given)"),
                 (self.WARDS_WITHOUT_GEOMETRY, "Wards without a geometry (with crime points: no count, no rate)"),
+                (self.PHI, "Overdispersion φ of the ward counts (1 = Poisson chance only)"),
+                (self.TAU2, "Between-ward variance τ² of the log ratio crimes/expected"),
+                (self.FEW_RESIDENT_WARDS, "Wards with a rate from few residents (residents_note)"),
             ),
             texts=[
                 (self.UNMATCHED_CODES, "Ward codes that do not match"),
@@ -385,7 +493,8 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         wards = self._source(parameters, self.WARDS, context)
         name_field = self.parameterAsString(parameters, self.WARD_NAME_FIELD, context)
         pop_field = self.parameterAsString(parameters, self.POPULATION_FIELD, context)
-        areas = self._read_wards(parameters, context, wards, name_field, pop_field, feedback)
+        borough_field = self.parameterAsString(parameters, self.BOROUGH_FIELD, context)
+        areas = self._read_wards(parameters, context, wards, name_field, pop_field, feedback, borough_field)
         notes: list[str] = []
         if parameters.get(self.CRIMES) not in (None, ""):
             counts, log = self._count_points(parameters, context, feedback, wards, areas, request)
@@ -398,17 +507,31 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             population = self._read_population(parameters, context, areas.codes, notes)
         names = [None if v is None else str(v) for v in areas.attributes.get(name_field, [None] * len(areas))]
         try:
-            result = ward_rates(request, areas.codes, names, counts, population)
+            parents = areas.attributes[borough_field] if borough_field else None
+            result = ward_rates(request, areas.codes, names, counts, population, parents)
         except NoRecordsError as err:
             raise QgsProcessingException(str(err)) from err
         without_rate = self._without_rate(result)
-        dest_id = self._write(parameters, context, result, areas, wards)
+        # All outputs or none: the plot goes to a temporary file beside its destination first.
+        plot = self._funnel_plot(parameters, context, result, log)
+        try:
+            dest_id = self._write(parameters, context, result, areas, wards)
+        except BaseException:
+            if plot:
+                os.remove(plot[0])
+            raise
+        outputs = {}
+        if plot:
+            os.replace(*plot)
+            feedback.pushInfo(self.tr("Funnel plot written to {}").format(plot[1]))
+            outputs[self.FUNNEL_PLOT] = plot[1]
         report = self._report(result, log, notes, without_rate, feedback)
-        outputs = self._funnel_plot(parameters, context, result, log, feedback)
         self._describe(context, dest_id, result, log, pop_field, breaks)
         # UNMATCHED_CODES has always listed the wards without a population beside the codes that do not match.
         outputs.update(self._numbers(result, notes + without_rate, report, len(areas.empty)))
         outputs[self.OUTPUT] = dest_id
+        if result.boroughs is not None and parameters.get(self.BOROUGHS) not in (None, ""):
+            outputs[self.BOROUGHS] = self._write_boroughs(parameters, context, result)
         return outputs
 
     def _request(self, parameters: dict, context: QgsProcessingContext) -> tuple[WardRatesRequest, list[float]]:
@@ -422,6 +545,8 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             previous=previous,
             multiplier=self.parameterAsDouble(parameters, self.MULTIPLIER, context),
             smooth=self.parameterAsBoolean(parameters, self.SMOOTH, context),
+            method=self.METHODS[self.parameterAsEnum(parameters, self.FUNNEL_METHOD, context)],
+            few_residents=self.parameterAsDouble(parameters, self.FEW_RESIDENTS, context),
         )
         return request, breaks
 
@@ -439,18 +564,24 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         name_field: str,
         pop_field: str,
         feedback: QgsProcessingFeedback,
+        borough_field: str = "",
     ) -> area_rule.Areas:
         """Read the wards in code order (the area rule), refusing a missing field, a blank or a repeated code."""
         code_field = self.parameterAsString(parameters, self.WARD_CODE_FIELD, context) or "WD24CD"
         names = source.fields().names()
-        for label, fname in (("ward code", code_field), ("ward name", name_field), ("population", pop_field)):
+        for label, fname in (
+            ("ward code", code_field),
+            ("ward name", name_field),
+            ("population", pop_field),
+            ("borough", borough_field),
+        ):
             if fname and fname not in names:
                 raise QgsProcessingException(
                     self.tr("The ward layer has no field '{}' ({}); its fields are: {}.").format(
                         fname, label, ", ".join(names)
                     )
                 )
-        fields = [f for f in (name_field, pop_field) if f]
+        fields = list(dict.fromkeys(f for f in (name_field, pop_field, borough_field) if f))
         try:
             areas = area_rule.read_areas(source, None, None, code_field, fields, "ward", feedback.isCanceled)
         except area_rule.AreaInputError as err:
@@ -665,7 +796,14 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             ).format(counts.on_boundary, counts.in_several, BOUNDARY_RULE, counts.distinct_points)
         )
         outside = counts.left_out[crime_points.OUTSIDE_AREAS]
-        if outside:
+        if outside and not counts.counted:
+            log.warnings.append(
+                self.tr(
+                    "Every crime lies outside every ward ({} crimes): check that the crimes and the wards cover "
+                    "the same area and that their CRS are right."
+                ).format(outside)
+            )
+        elif outside:
             log.warnings.append(self.tr("{} crime(s) lie outside every ward and are not in any rate.").format(outside))
         if counts.uncountable:
             log.warnings.append(
@@ -704,6 +842,18 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         del sink
         return dest_id
 
+    def _write_boroughs(self, parameters: dict, context: QgsProcessingContext, result: WardRates) -> str:
+        fields = qgs_fields(PARENT_TABLE_FIELDS)
+        sink, dest_id = self.parameterAsSink(parameters, self.BOROUGHS, context, fields, QgsWkbTypes.NoGeometry)
+        if sink is None:
+            raise QgsProcessingException(self.invalidSinkError(parameters, self.BOROUGHS))
+        for row in result.parent_rows():
+            f = QgsFeature(fields)
+            f.setAttributes([row[name] for name in fields.names()])
+            sink.addFeature(f, QgsFeatureSink.FastInsert)
+        del sink
+        return dest_id
+
     def _report(
         self,
         result: WardRates,
@@ -725,10 +875,25 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
                 result.without_rate,
             )
         )
-        counts_by_label = {lab: table.comparison.count(lab) for lab in rates.COMPARISON_LABELS}
+        counts_by_label = {lab: result.funnel.comparison.count(lab) for lab in rates.COMPARISON_LABELS}
         report.append(
             self.tr("Comparison with all wards: {}").format(", ".join(f"{k}: {v}" for k, v in counts_by_label.items()))
         )
+        report.append(self._method_text(result) + ".")
+        if result.funnel.held_back:
+            report.append(
+                self.tr(
+                    "{} ward(s) lie outside the funnel alone but not outside their written limits: their own "
+                    "confidence interval holds the overall rate, so they are not flagged."
+                ).format(result.funnel.held_back)
+            )
+        few = [c for c, f in zip(result.codes, result.few_residents) if f]
+        if few:
+            report.append(
+                self.tr("{} ward(s) have a rate from fewer than {:,.0f} residents ('{}'): {}.").format(
+                    len(few), result.request.few_residents, FEW_RESIDENTS_NOTE, short_list(few)
+                )
+            )
         undated = result.counts.records_without_month
         if undated and result.request.months.open:
             report.append(
@@ -753,21 +918,54 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         return report + log.warnings
 
     def _funnel_plot(
-        self,
-        parameters: dict,
-        context: QgsProcessingContext,
-        result: WardRates,
-        log: CountLog,
-        feedback: QgsProcessingFeedback,
-    ) -> dict:
+        self, parameters: dict, context: QgsProcessingContext, result: WardRates, log: CountLog
+    ) -> tuple[str, str] | None:
+        """Draw the funnel plot to a temporary file beside its destination: (temporary, destination) or None."""
         plot_path = self.parameterAsFileOutput(parameters, self.FUNNEL_PLOT, context)
         if not plot_path:
-            return {}
-        t = result.table
-        title = self.tr("Ward crime rates ({}), {}: funnel plot").format(log.what, result.period_label)
-        drawn = draw_funnel_plot(plot_path, t.population, t.rate, t.comparison, t.overall_rate, t.multiplier, title)
-        feedback.pushInfo(self.tr("Funnel plot of {} wards written to {}").format(drawn, plot_path))
-        return {self.FUNNEL_PLOT: plot_path}
+            return None
+        folder = os.path.dirname(os.path.abspath(plot_path))
+        if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+            raise QgsProcessingException(
+                self.tr(
+                    "The funnel plot cannot be written to {}: its folder does not exist or is not writable."
+                ).format(plot_path)
+            )
+        t, f = result.table, result.funnel
+        names = [n or c for n, c in zip(result.names, result.codes)]
+        data = FunnelData(
+            f.expected,
+            t.rate,
+            f.comparison,
+            names,
+            f.limits,
+            t.overall_rate,
+            t.multiplier,
+            self.tr("Ward crime rates ({}), {}: funnel plot").format(log.what, result.period_label),
+            self._method_text(result),
+        )
+        handle, temporary = tempfile.mkstemp(suffix=".png", dir=folder)
+        os.close(handle)
+        try:
+            draw_funnel_plot(temporary, data)
+        except OSError as err:
+            os.remove(temporary)
+            raise QgsProcessingException(
+                self.tr("The funnel plot cannot be written to {}: {}").format(plot_path, err)
+            ) from err
+        return temporary, plot_path
+
+    def _method_text(self, result: WardRates) -> str:
+        """Say which limits the comparison used, with φ and τ²."""
+        f = result.funnel
+        if f.adjusted:
+            how = self.tr("limits adjusted for overdispersion (Spiegelhalter, FunnelPlotR SHMI)")
+        elif f.method == funnel.POISSON:
+            how = self.tr("exact Poisson limits (chosen)")
+        else:
+            how = self.tr("exact Poisson limits (φ ≤ 1: no overdispersion)")
+        text = self.tr("{}; φ = {:.3f}, τ² = {:.5f} from {} wards; a ward is flagged only outside its written limits")
+        return text.format(how, f.phi, f.tau2, f.n_used)
 
     def _describe(
         self,
@@ -790,7 +988,12 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
                 f"Crimes by ward and rate ({unit}; {months} {result.missing_text()}). {log.description} Population: "
                 f"{'field ' + pop_field if pop_field else 'population table'}. 95 % and 99.8 % confidence limits: "
                 "exact Poisson below 10 crimes, Byar's method from 10 (PHEindicatormethods phe_rate). vs_all compares "
-                "each ward with the rate of all wards by an exact two-sided Poisson test at 95 % and 99.8 %. "
+                "each ward with the rate of all wards: outside its written limits funnel_lcl95 … funnel_ucl998 "
+                f"(rate scale) at its expected crimes (expected), {self._method_text(result)}; a ward is called higher "
+                "(lower) only when its own lower (upper) confidence limit is also above (below) the overall rate. "
+                f"φ = {result.funnel.phi:.4f} is the overdispersion (mean z² of the untrimmed wards, 1 = Poisson "
+                f"chance), τ² = {result.funnel.tau2:.6f} the between-ward variance of ln(crimes/expected). "
+                f"residents_note: rate from fewer than {result.request.few_residents:,.0f} residents, misleading. "
                 "eb_rate: GeoDa Empirical Bayes. "
                 f"rank 1 = highest rate. {BOUNDARY_RULE} Wards without a usable population (or, for crime points, "
                 "without a geometry) have no rate and a flag."
@@ -820,6 +1023,9 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             self.MONTHS: result.months,
             self.PERIOD: result.period_label,
             self.MISSING_MONTHS: missing,
+            self.PHI: _num(result.funnel.phi),
+            self.TAU2: _num(result.funnel.tau2),
+            self.FEW_RESIDENT_WARDS: int(result.few_residents.sum()),
             self.REPORT: "\n".join(report + notes),
         }
 

@@ -45,6 +45,7 @@ from crime_mapping_plugin.core.months import month_text
 from crime_mapping_plugin.processing.rate_style import parse_breaks
 from crime_mapping_plugin.ui.actions import MAP_ACTIONS, action, parameter_options
 from crime_mapping_plugin.ui.controller import DockController
+from crime_mapping_plugin.ui.trends_panel import TrendsPanel
 
 STYLE_LABELS = {
     "ward_rates": "Ward rate classes (fixed breaks)",
@@ -115,6 +116,10 @@ class CrimeMappingDock(QgsDockWidget):
         layout.addWidget(self._map_box())
         layout.addWidget(self._plot_box())
         layout.addWidget(self._style_box())
+        self.trends_panel = TrendsPanel(self.controller.project)  # the Trends section (ui/trends_panel.py)
+        self.trends_panel.output_dir_of = self.controller.output_dir
+        self.trends_panel.message.connect(self.show_message)
+        layout.addWidget(self.trends_panel)
         layout.addStretch(1)
         self.setMinimumWidth(380)
         for combo in body.findChildren(QComboBox):  # long layer names must not widen the dock past its width

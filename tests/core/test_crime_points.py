@@ -92,3 +92,15 @@ def test_every_part_of_a_multipoint_is_a_crime_and_every_point_read_is_accounted
     pts.keep_only(pts.x > 2.0, crime_points.OUTSIDE_STUDY_AREA)
     assert pts.x.tolist() == [3.0, 5.0] and pts.weight.tolist() == [0.0, 1.0]
     assert pts.left_out[crime_points.OUTSIDE_STUDY_AREA] == 1 and pts.balanced()
+
+
+def test_weights_below_zero_are_left_out_under_their_own_reason():
+    # Six real BNG snap points of the City (2024-10) with harm scores: one missing, two below zero, one of 0.
+    x = np.array([531494.999, 531395.37, 532207.61, 532733.06, 533190.74, 531966.02])
+    y = np.array([181627.958, 181571.58, 181213.53, 181426.32, 180791.11, 181899.82])
+    weight = np.array([2.0, np.nan, -1.0, 0.0, -0.5, 3.0])
+    table = crime_points.PointTable(x, y, {"harm": weight})
+    points = crime_points.crime_points_from(table, "harm", None)
+    assert points.weights().tolist() == [2.0, 0.0, 3.0]
+    assert points.left_out == {crime_points.NO_WEIGHT: 1, crime_points.NEGATIVE_WEIGHT: 2}
+    assert points.balanced() and points.read == 6

@@ -250,3 +250,70 @@ def test_square_cells_are_the_cells_of_one_aligned_raster_grid():
     np.testing.assert_array_equal(cells.cy, [(r + 0.5) * 200 for _, r in expected])
     row, col, on = raster.cell_of(cells.cx, cells.cy)
     assert on.all() and len(set(zip(row.tolist(), col.tolist()))) == raster.size
+
+
+def test_space_time_gi_star_equals_a_bin_by_bin_computation_on_a_small_cube():
+    rng = np.random.default_rng(3)
+    cube = rng.poisson(3.0, (4, 9)).astype(float)
+    cube[3, 4] += 12
+    xs, ys = np.meshgrid(np.arange(3.0), np.arange(3.0))
+    nb = gistar.distance_band(xs.ravel(), ys.ravel(), 1.0)  # rook neighbours on a 3 x 3 grid
+    neighbours = [set(nb.j[nb.i == c].tolist()) for c in range(9)]
+    mean, sd, bins = cube.mean(), cube.std(), cube.size
+    want = np.zeros(cube.shape)
+    for t in range(4):
+        for c in range(9):
+            hood = [(s, d) for s in (t - 1, t) if s >= 0 for d in neighbours[c] | {c}]
+            w = len(hood)
+            total = sum(cube[s, d] for s, d in hood)
+            want[t, c] = (total - mean * w) / (sd * math.sqrt((bins * w - w * w) / (bins - 1)))
+    np.testing.assert_allclose(gistar.gi_star_space_time(cube, nb), want, atol=1e-12)
+    assert np.isnan(gistar.gi_star_space_time(np.ones((3, 9)), nb)).all()
+    with pytest.raises(InterruptedError):
+        gistar.gi_star_space_time(cube, nb, is_cancelled=lambda: True)
+
+
+def test_the_neighbour_search_and_the_trend_stop_when_cancelled():
+    rng = np.random.default_rng(5)
+    x, y = rng.uniform(0, 1000, 120000), rng.uniform(0, 1000, 120000)
+    calls = []
+
+    def cancel_on_second_call() -> bool:
+        calls.append(1)
+        return len(calls) > 1
+
+    with pytest.raises(InterruptedError):
+        gistar.distance_band(x, y, 5.0, is_cancelled=cancel_on_second_call)
+    assert len(calls) == 2  # seen between blocks of points, not only at the end
+    with pytest.raises(InterruptedError):
+        gistar.k_nearest(x, y, 4, is_cancelled=lambda: True)
+    with pytest.raises(InterruptedError):
+        gistar.mann_kendall(rng.normal(size=(120000, 4)), is_cancelled=lambda: True)
+    # Searched in blocks, the pairs are those of a brute-force distance matrix.
+    xs, ys = x[:60000], y[:60000]
+    got = gistar.distance_band(xs, ys, 3.0)
+    some = np.arange(0, 60000, 997)
+    d = np.hypot(xs[some, None] - xs[None, :], ys[some, None] - ys[None, :])
+    for row, i in enumerate(some):
+        want = set(np.flatnonzero((d[row] <= 3.0) & (np.arange(60000) != i)).tolist())
+        assert set(got.j[got.i == i].tolist()) == want
+
+
+def test_k_nearest_ties_on_hexagons_go_by_cell_order_not_by_rounding():
+    # Pointy-top hexagons of side 100 m, centres placed far from the origin so the six equidistant neighbours'
+    # distances differ in their last bits.
+    side = 100.0
+    width = math.sqrt(3.0) * side
+    xs, ys = [], []
+    for row in range(9):
+        for col in range(9):
+            xs.append(531234.567 + col * width + (width / 2 if row % 2 else 0.0))
+            ys.append(181234.567 + row * 1.5 * side)
+    x, y = np.array(xs), np.array(ys)
+    nb = gistar.k_nearest(x, y, 3)
+    centre = 4 * 9 + 4
+    d = np.hypot(x - x[centre], y - y[centre])
+    ring = np.flatnonzero(np.abs(d - width) < 1e-6)
+    assert len(ring) == 6 and len(set(d[ring].tolist())) > 1  # equal in exact arithmetic, not in floating point
+    # The rule the help states: the three lowest-numbered cells of the six.
+    assert nb.j[nb.i == centre].tolist() == sorted(ring.tolist())[:3]

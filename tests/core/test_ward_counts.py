@@ -111,7 +111,7 @@ def test_three_julys_give_three_months_with_records_and_22_missing():
 
 
 def test_the_change_test_uses_months_with_records_as_exposure():
-    from scipy import stats
+    from tests.stat_references import e_test_by_summation
 
     months = month_numbers(["2016-07"] * 3 + ["2017-07"] * 5 + ["2018-07"] * 4)
     codes = ["A"] * 12
@@ -122,8 +122,9 @@ def test_the_change_test_uses_months_with_records_as_exposure():
     result = ward_rates(request, ["A"], [None], counted, [500.0])
     row = result.rows()[0]
     assert (row["crimes"], row["prev_crimes"], row["months"], row["prev_months"]) == (9, 3, 2, 1)
-    # Exposure: 500 × 2 months with records after, 500 × 1 before: p = 2/3, not 13/14.
-    assert row["change_p"] == pytest.approx(stats.binomtest(9, 12, 2 / 3).pvalue, rel=1e-9)
+    # Exposure: 500 × 2 months with records after, 500 × 1 before (not 13 calendar months against 1).
+    assert row["change_p"] == pytest.approx(e_test_by_summation(3, 9, 500.0, 1000.0), rel=1e-9)
+    assert row["change_p"] != pytest.approx(e_test_by_summation(3, 9, 500.0, 6500.0), rel=1e-3)
     assert row["change_pct"] == pytest.approx((9 / 2) / (3 / 1) * 100 - 100)
 
 
@@ -167,3 +168,64 @@ def test_a_main_period_without_any_record_is_refused_not_taken_for_zero():
     counted = wc.count_table(["A", "A"], np.array([1, 2]), months, np.ones(2, bool), ["A"], request.months)
     with pytest.raises(NoRecordsError, match="2025-01 to 2025-02 has no record at all"):
         ward_rates(request, ["A"], [None], counted, [100])
+
+
+def test_change_table_is_the_e_test_with_population_times_months_and_skips_unusable_areas():
+    from crime_mapping_plugin.core.ward_rates import change_table
+    from tests.stat_references import e_test_by_summation
+
+    table = change_table([3, 0, 4, 5, 10], [9, 0, 6, 5, 20], np.array([500.0, 800, np.nan, 100, 1.0]), 1, 2)
+    # Area 0: 3 a month before, 4.5 after: +50 %; exposures 500 × 1 and 500 × 2.
+    assert table.change_pct[0] == pytest.approx(50.0)
+    assert table.p_value[0] == pytest.approx(e_test_by_summation(3, 9, 500.0, 1000.0), rel=1e-9)
+    assert table.change_pct[1] is None and table.p_value[1] == pytest.approx(1.0)  # 0 and 0: nothing to test
+    assert table.p_value[2] is None and table.label[2] is None and np.isnan(table.rate_before[2])
+    assert table.rate_before[3] == pytest.approx(5 / 100 * 1000)
+    # Equal exposures, 20 against 10 crimes: the published E-test value (the conditional test gives 0.0987).
+    equal = change_table([10], [20], np.array([1.0]), 1, 1)
+    assert equal.p_value[0] == pytest.approx(0.06883, abs=5e-6)
+    assert equal.label[0] == rates.NO_CHANGE
+    untestable = change_table([3], [9], np.array([500.0]), 0, 2)
+    assert untestable.p_value == [None] and untestable.change_pct == [None]
+
+
+def test_boroughs_and_london_sum_their_wards_and_wards_compare_with_their_borough():
+    from tests.stat_references import count_limits
+
+    counts = np.array([30, 10, 5, 60, 2, 7])
+    population = [4000.0, 3000.0, 2000.0, 5000.0, None, 1000.0]
+    parents = ["B1", "B1", "B1", "B2", "B2", None]
+    counted = wc.WardCounts(read=114, rows=114, current=counts, previous=None, record_months=month_numbers([]))
+    codes = ["W1", "W2", "W3", "W4", "W5", "W6"]
+    result = ward_rates(WardRatesRequest(MonthRange()), codes, [None] * 6, counted, population, parents)
+    boroughs = {r["borough"]: r for r in result.parent_rows()}
+    # B1 = W1 + W2 + W3; B2 = W4 only (W5 has no population); W6 has no borough; London = every ward with a rate.
+    assert boroughs["B1"]["crimes"] == 45 and boroughs["B1"]["population"] == 9000 and boroughs["B1"]["wards"] == 3
+    assert boroughs["B2"]["crimes"] == 60 and boroughs["B2"]["population"] == 5000
+    everyone = boroughs["all wards"]
+    assert everyone["crimes"] == 112 and everyone["rate"] == pytest.approx(result.table.overall_rate)
+    lo, hi = count_limits(45, 0.95)
+    assert boroughs["B1"]["rate_lcl95"] == pytest.approx(lo / 9000 * 1000) and boroughs["B1"]["rate_ucl95"] == (
+        pytest.approx(hi / 9000 * 1000)
+    )
+    rows = {r["ward_code"]: r for r in result.rows()}
+    assert rows["W1"]["rate_borough"] == pytest.approx(45 / 9000 * 1000) and rows["W1"]["borough"] == "B1"
+    assert rows["W6"]["vs_borough"] is None and rows["W5"]["vs_borough"] is None
+    # W1: 30 crimes where 20 are expected at B1's rate; exact Poisson limits at E = 20, with the agreement rule.
+    from scipy import stats
+
+    assert rows["W1"]["borough_ucl95"] == pytest.approx(
+        max(stats.chi2.ppf(0.975, 42) / 2, next(k for k in range(99) if count_limits(k, 0.95)[0] > 20) - 1)
+        / 4000
+        * 1000
+    )
+    for row in rows.values():
+        if row["vs_borough"] is not None:
+            limits = {
+                0.95: (row["borough_lcl95"], row["borough_ucl95"]),
+                0.998: (row["borough_lcl998"], row["borough_ucl998"]),
+            }
+            from crime_mapping_plugin.core import funnel
+
+            assert row["vs_borough"] == funnel.label(row["rate"], limits)
+    assert rows["W4"]["vs_borough"] == rates.SAME  # the only ward of B2 with a rate is its borough

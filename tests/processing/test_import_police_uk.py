@@ -22,6 +22,7 @@ from qgis.core import (
 )
 
 from tests.conftest import POLICE_UK, TEST_DATA
+from tests.processing.test_import_police_uk_rows import assert_accounted, count_lines
 
 ALG = "crimemapping:importpoliceuk"
 STREET_FILES = sorted(POLICE_UK.glob("*/*-street.csv"))
@@ -47,11 +48,11 @@ def expected_outcome(rows: list[dict], keep=lambda r: True) -> tuple[list[dict],
             reasons["filtered"] += 1
         elif r["Longitude"] == "" or r["Latitude"] == "" or (float(r["Longitude"]) == 0 and float(r["Latitude"]) == 0):
             reasons["no_location"] += 1
-        elif r["Crime ID"] and r["Crime ID"] in seen:
+        elif r["Crime ID"].strip() and r["Crime ID"].strip() in seen:
             reasons["duplicate"] += 1
         else:
-            if r["Crime ID"]:
-                seen.add(r["Crime ID"])
+            if r["Crime ID"].strip():
+                seen.add(r["Crime ID"].strip())
             kept.append(r)
     return kept, reasons
 
@@ -72,6 +73,7 @@ def test_every_row_is_written_or_counted_under_its_reason(full_import):
     result, layer = full_import
     rows = read_csv_rows(STREET_FILES)
     kept, reasons = expected_outcome(rows)
+    assert_accounted(result, count_lines(*STREET_FILES))
     assert result["ROWS_READ"] == len(rows)
     assert result["ROWS_WRITTEN"] == len(kept) == layer.featureCount()
     assert result["NO_LOCATION"] == reasons["no_location"] > 0  # the City files have rows without coordinates
@@ -150,6 +152,7 @@ def test_filters_months_types_and_forces(run_alg, tmp_path):
         "OUTPUT": str(tmp_path / "theft.gpkg"),
     }
     result = run_alg(ALG, params)
+    assert_accounted(result, count_lines(*STREET_FILES))
     rows = read_csv_rows(STREET_FILES)
     thefts = {"Other theft", "Bicycle theft", "Theft from the person"}
     kept, _ = expected_outcome(
@@ -165,6 +168,7 @@ def test_filters_months_types_and_forces(run_alg, tmp_path):
     burglary = run_alg(
         ALG, {"INPUT": [str(POLICE_UK)], "CRIME_TYPES": [ALL_TYPES.index("Burglary")], "OUTPUT": "TEMPORARY_OUTPUT"}
     )
+    assert_accounted(burglary, count_lines(*STREET_FILES))
     kept, _ = expected_outcome(rows, lambda r: r["Crime type"] == "Burglary")
     assert burglary["ROWS_WRITTEN"] == len(kept) == burglary["OUTPUT"].featureCount()
 
@@ -181,6 +185,8 @@ def test_zip_archives_and_single_files_give_the_same_result(run_alg, tmp_path):
     )
     assert from_zip["ROWS_READ"] == from_files["ROWS_READ"] == len(read_csv_rows((POLICE_UK / "2024-11").glob("*.csv")))
     assert from_zip["ROWS_WRITTEN"] == from_files["ROWS_WRITTEN"]
+    for result in (from_zip, from_files):
+        assert_accounted(result, count_lines(*(POLICE_UK / "2024-11").glob("*.csv")))
 
 
 def test_a_download_zip_with_outcomes_and_stop_search_reads_only_street_files(run_alg, tmp_path):
@@ -195,6 +201,7 @@ def test_a_download_zip_with_outcomes_and_stop_search_reads_only_street_files(ru
     feedback = _RecordingFeedback()
     result = run_alg(ALG, {"INPUT": [str(archive)], "OUTPUT": "TEMPORARY_OUTPUT"}, feedback=feedback)
     assert result["FILES_READ"] == 2
+    assert_accounted(result, count_lines(*(POLICE_UK / "2024-12").glob("*.csv")))
     assert result["ROWS_READ"] == len(read_csv_rows((POLICE_UK / "2024-12").glob("*.csv")))
     said = "\n".join(feedback.infos)
     assert "not read: 2 CSV file(s)" in said and "2024-12-metropolitan-outcomes.csv" in said
@@ -203,6 +210,7 @@ def test_a_download_zip_with_outcomes_and_stop_search_reads_only_street_files(ru
 def test_memory_output_matches_geopackage_output(run_alg, full_import):
     result, layer = full_import
     memory = run_alg(ALG, {"INPUT": [str(POLICE_UK)], "OUTPUT": "TEMPORARY_OUTPUT"})
+    assert_accounted(memory, count_lines(*STREET_FILES))
     mem_layer = memory["OUTPUT"]
     assert mem_layer.featureCount() == layer.featureCount()
     first = {f["crime_id"]: f.geometry().asPoint() for f in mem_layer.getFeatures() if f["crime_id"]}
@@ -244,6 +252,8 @@ def test_byte_order_mark_and_crlf_are_accepted(run_alg, tmp_path):
     plain = run_alg(ALG, {"INPUT": [str(source)], "OUTPUT": "TEMPORARY_OUTPUT"})
     bom = run_alg(ALG, {"INPUT": [str(odd)], "OUTPUT": "TEMPORARY_OUTPUT"})
     assert bom["ROWS_READ"] == plain["ROWS_READ"] == len(read_csv_rows([source]))
+    assert_accounted(bom, count_lines(odd))
+    assert_accounted(plain, count_lines(source))
     assert bom["ROWS_WRITTEN"] == plain["ROWS_WRITTEN"]
     assert {f["location"] for f in bom["OUTPUT"].getFeatures()} == {
         f["location"] for f in plain["OUTPUT"].getFeatures()
@@ -261,12 +271,13 @@ def test_malformed_rows_are_counted_with_their_line(run_alg, tmp_path):
     feedback = _RecordingFeedback()
     result = run_alg(ALG, {"INPUT": [str(bad)], "OUTPUT": "TEMPORARY_OUTPUT"}, feedback=feedback)
     assert result["MALFORMED"] == 3
+    assert_accounted(result, count_lines(bad))
     assert result["ROWS_READ"] == len(lines) - 1
     assert result["ROWS_READ"] == result["ROWS_WRITTEN"] + result["ROWS_LEFT_OUT"]
     joined = "\n".join(feedback.errors)
     assert "line 6: malformed row: expected 12 fields, found 13" in joined
     assert "line 10: malformed row: expected 12 fields, found 4" in joined
-    assert "line 13: malformed row: month is not YYYY-MM" in joined
+    assert "line 13: malformed row: month is not a month (YYYY-MM)" in joined
 
 
 class _RecordingFeedback(QgsProcessingFeedback):

@@ -78,7 +78,7 @@ def test_the_model_imports_and_maps_the_chosen_crimes(run_alg, tmp_path):
     in_wards = ward_sum(results["wardrates:ward_rates"])
     assert 0 < in_wards <= crimes and crimes - in_wards < 0.01 * crimes
     rates = QgsVectorLayer(results["wardrates:ward_rates"], "rates", "ogr")
-    assert rates.featureCount() == 684
+    assert rates.featureCount() == 704
 
 
 def test_the_model_runs_from_qgis_process(run_alg, tmp_path):

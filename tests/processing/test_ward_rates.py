@@ -11,6 +11,8 @@ import pytest
 from scipy import stats
 
 from tests.conftest import POLICE_UK, SAMPLE
+from tests.core.test_overdispersion import _port as _shmi_port
+from tests.stat_references import count_limits, e_test_by_summation
 
 WARDS = SAMPLE / "boundaries" / "london_wards_2024.gpkg"
 POPULATION = SAMPLE / "population" / "london_lsoa21_population_census2021.csv"
@@ -153,7 +155,7 @@ def test_counts_equal_native_count_points_in_polygon_and_balance(run_alg, crimes
     assert ours == theirs
     assert sum(ours.values()) + ours_run["OUTSIDE_WARDS"] + ours_run["NO_LOCATION"] == n_points
     assert ours_run["OUTSIDE_WARDS"] == n_points - sum(theirs.values())
-    assert ours_run["OUTSIDE_WARDS"] > 0  # the sample has City of London crimes in wards the extract lacks
+    assert ours_run["OUTSIDE_WARDS"] > 0  # Met crimes outside London and on the riverside the boundaries clip
 
 
 def test_a_point_on_a_shared_boundary_is_counted_once_in_the_lowest_code(run_alg, tmp_path):
@@ -192,6 +194,11 @@ def test_rates_and_limits_follow_the_published_formulas(rates_run, crimes):
     pop = pop.groupby("WD24CD")["population"].sum()
     checked = {0: 0, 3: 0, 9: 0, 10: 0, 25: 0, 150: 0}
     for code, r in out.items():
+        if code not in pop.index:
+            # The 20 City wards the LSOA best-fit lookup gives no LSOA: counted, no population, no rate.
+            assert code.startswith("E050092") or code.startswith("E050093")
+            assert r["population"] is None and r["rate"] is None and r["flag"] == "no population"
+            continue
         x, n = r["crimes"], pop[code]
         assert r["population"] == n and r["months"] == 2 and r["period"] == "2024-11 to 2024-12"
         assert r["rate"] == pytest.approx(x / n * 1000)
@@ -209,15 +216,16 @@ def test_rates_and_limits_follow_the_published_formulas(rates_run, crimes):
         if x in checked:
             checked[x] += 1
     assert checked[0] > 0 and sum(checked.values()) > 3
-    total = sum(r["crimes"] for r in out.values())
+    total = sum(r["crimes"] for r in out.values() if r["population"] is not None)
     assert out[next(iter(out))]["rate_all"] == pytest.approx(total / pop.sum() * 1000)
     assert type(result["OVERALL_RATE"]) is float and result["OVERALL_RATE"] == pytest.approx(total / pop.sum() * 1000)
-    assert result["CRIMES_COUNTED"] == total
+    assert result["CRIMES_COUNTED"] == sum(r["crimes"] for r in out.values())
+    assert result["WARDS_WITHOUT_RATE"] == 20
 
 
-def test_comparison_labels_ranks_and_empirical_bayes(rates_run):
+def test_empirical_bayes_and_ranks(rates_run):
     _, out, _ = rates_run
-    codes = sorted(out)
+    codes = sorted(c for c, r in out.items() if r["population"] is not None)
     x = np.array([out[c]["crimes"] for c in codes], float)
     n = np.array([out[c]["population"] for c in codes], float)
     theta = x.sum() / n.sum()
@@ -227,34 +235,125 @@ def test_comparison_labels_ranks_and_empirical_bayes(rates_run):
     eb = (w * r + (1 - w) * theta) * 1000
     for i, c in enumerate(codes):
         assert out[c]["eb_rate"] == pytest.approx(eb[i], rel=1e-9)
-        e = theta * n[i]
-        up, down = stats.poisson.sf(x[i] - 1, e), stats.poisson.cdf(x[i], e)
-        want = (
-            "higher (99.8 %)"
-            if up < 0.001
-            else "higher (95 %)"
-            if up < 0.025
-            else "lower (99.8 %)"
-            if down < 0.001
-            else "lower (95 %)"
-            if down < 0.025
-            else "not significantly different"
-        )
-        assert out[c]["vs_all"] == want
         assert out[c]["rank"] == 1 + int((r > r[i]).sum())
 
 
-def test_comparison_period_change_uses_the_exact_conditional_test(rates_run):
+def _label(rate: float, l95: float, u95: float, l998: float, u998: float) -> str:
+    if rate > u998:
+        return "higher (99.8 %)"
+    if rate > u95:
+        return "higher (95 %)"
+    if rate < l998:
+        return "lower (99.8 %)"
+    if rate < l95:
+        return "lower (95 %)"
+    return "not significantly different"
+
+
+def test_phi_tau2_and_the_written_limits_follow_funnelplotr_with_the_agreement_rule(rates_run):
+    result, out, _ = rates_run
+    codes = sorted(c for c, r in out.items() if r["population"] is not None)
+    x = np.array([out[c]["crimes"] for c in codes], float)
+    n = np.array([out[c]["population"] for c in codes], float)
+    theta = x.sum() / n.sum()
+    expected = theta * n
+    port = _shmi_port(list(x), list(expected))
+    assert result["PHI"] == pytest.approx(port["phi"], rel=1e-10) and port["phi"] > 1
+    assert result["TAU2"] == pytest.approx(port["tau2"], rel=1e-10)
+    for i, c in enumerate(codes):
+        row = out[c]
+        assert row["expected"] == pytest.approx(expected[i], rel=1e-12)
+        for level, key in ((0.95, "95"), (0.998, "998")):
+            lo, hi = port["limits"][level][i]
+            # Higher needs the ward's own lower limit above the overall rate: the smallest such count is c_hi.
+            c_hi = next(k for k in range(10**6) if count_limits(k, level)[0] / n[i] > theta)
+            below = [k for k in range(int(x.max()) + 200) if count_limits(k, level)[1] / n[i] < theta]
+            want_hi = max(hi * theta, (c_hi - 1) / n[i]) * 1000
+            want_lo = min(lo * theta, (below[-1] + 1) / n[i]) * 1000 if below else 0.0
+            assert row[f"funnel_ucl{key}"] == pytest.approx(want_hi, rel=1e-6), c
+            assert row[f"funnel_lcl{key}"] == pytest.approx(want_lo, rel=1e-6, abs=1e-12), c
+
+
+def test_the_flag_is_outside_the_written_limits_and_agrees_with_the_printed_limits(rates_run):
+    _, out, _ = rates_run
+    seen = set()
+    for row in out.values():
+        if row["population"] is None:
+            assert row["vs_all"] is None and row["funnel_ucl95"] is None and row["expected"] is None
+            continue
+        limits = [row[f"funnel_{s}{k}"] for k in ("95", "998") for s in ("lcl", "ucl")]
+        assert row["vs_all"] == _label(row["rate"], *limits), row["ward_code"]
+        seen.add(row["vs_all"])
+        if row["vs_all"].startswith("higher"):
+            level = "998" if "99.8" in row["vs_all"] else "95"
+            assert row[f"rate_lcl{level}"] > row["rate_all"], row["ward_code"]
+        if row["vs_all"].startswith("lower"):
+            level = "998" if "99.8" in row["vs_all"] else "95"
+            assert row[f"rate_ucl{level}"] < row["rate_all"], row["ward_code"]
+    assert {"higher (99.8 %)", "not significantly different"} <= seen
+
+
+def test_the_exact_poisson_choice_writes_the_poisson_limits_of_the_expected_count(
+    run_alg, crimes, ward_population, tmp_path
+):
+    result = run_alg(
+        "crimemapping:wardrates",
+        {
+            "CRIMES": str(crimes),
+            "WARDS": str(WARDS),
+            "POPULATION_TABLE": str(ward_population),
+            "FUNNEL_METHOD": 1,
+            "OUTPUT": str(tmp_path / "poisson.gpkg"),
+        },
+    )
+    out = _read(tmp_path / "poisson.gpkg")
+    theta = result["OVERALL_RATE"] / 1000
+    outside = 0
+    for row in out.values():
+        if row["population"] is None:
+            continue
+        e = theta * row["population"]
+        hi = stats.chi2.ppf(0.999, 2 * e + 2) / 2 / row["population"] * 1000
+        assert row["funnel_ucl998"] >= hi * (1 - 1e-9)
+        limits = [row[f"funnel_{s}{k}"] for k in ("95", "998") for s in ("lcl", "ucl")]
+        assert row["vs_all"] == _label(row["rate"], *limits)
+        outside += row["vs_all"] != "not significantly different"
+    assert result["PHI"] > 1
+    # Chance alone flags more wards than the adjusted limits do.
+    default = _read_default(run_alg, crimes, ward_population, tmp_path)
+    adjusted = sum(r["vs_all"] != "not significantly different" for r in default.values())
+    assert outside > adjusted
+
+
+def _read_default(run_alg, crimes, ward_population, tmp_path) -> dict:
+    run_alg(
+        "crimemapping:wardrates",
+        {
+            "CRIMES": str(crimes),
+            "WARDS": str(WARDS),
+            "POPULATION_TABLE": str(ward_population),
+            "OUTPUT": str(tmp_path / "adjusted.gpkg"),
+        },
+    )
+    return _read(tmp_path / "adjusted.gpkg")
+
+
+def test_comparison_period_change_is_the_poisson_e_test(rates_run):
     _, out, _ = rates_run
     tested = 0
     for r in out.values():
         before, after = r["prev_crimes"], r["crimes"]
         assert r["prev_months"] == 1 and r["prev_period"] == "2024-10"
+        if r["population"] is None:
+            assert r["change_p"] is None and r["change_sig"] is None
+            continue
         if before + after == 0:
             assert r["change_p"] == pytest.approx(1.0)
             continue
-        want = stats.binomtest(after, before + after, 2 / 3).pvalue
-        assert r["change_p"] == pytest.approx(want, rel=1e-8)
+        if tested < 60:
+            # Exposure = population × months with records: 1 month before, 2 after.
+            want = e_test_by_summation(before, after, r["population"] * 1, r["population"] * 2)
+            assert r["change_p"] == pytest.approx(want, rel=1e-8, abs=1e-12)
         tested += 1
     assert tested > 600
 
@@ -334,7 +433,7 @@ def test_unmatched_codes_and_unusable_populations_are_listed_not_fatal(run_alg, 
     assert out["E05009317"]["rate"] is None and out["E05009317"]["flag"] == "no population"
     assert result["UNMATCHED_CRIMES"] == 5
     assert "'X99'" in result["UNMATCHED_CODES"] and "'Y42'" in result["UNMATCHED_CODES"]
-    assert result["WARDS_WITHOUT_RATE"] == 684 - 1
+    assert result["WARDS_WITHOUT_RATE"] == 704 - 1
 
 
 def test_bad_month_and_missing_inputs_give_actionable_messages(run_alg, crimes):
@@ -473,7 +572,7 @@ def test_points_in_another_crs_are_reprojected_to_the_wards(run_alg, tmp_path):
     )["OUTPUT"]
     theirs = {f["WD24CD"]: int(f["N"]) for f in native.getFeatures()}
     assert {c: r["crimes"] for c, r in _read(tmp_path / "p.gpkg").items()} == theirs
-    assert result["CRIMES_COUNTED"] + result["OUTSIDE_WARDS"] == 684 and result["CRIMES_COUNTED"] > 600
+    assert result["CRIMES_COUNTED"] + result["OUTSIDE_WARDS"] == 704 and result["CRIMES_COUNTED"] > 600
 
 
 class _Recorder:
@@ -556,8 +655,9 @@ def test_three_julys_report_three_months_with_records_and_22_missing(run_alg, cr
     for r in out.values():
         assert r["months"] == 2 and r["prev_months"] == 1
         if r["crimes"] + r["prev_crimes"]:
-            want = stats.binomtest(r["crimes"], r["crimes"] + r["prev_crimes"], 2 / 3).pvalue
-            assert r["change_p"] == pytest.approx(want, rel=1e-8)
+            if tested < 40:
+                want = e_test_by_summation(r["prev_crimes"], r["crimes"], r["population"], r["population"] * 2)
+                assert r["change_p"] == pytest.approx(want, rel=1e-8, abs=1e-12)
             tested += 1
     assert tested > 600
 
@@ -613,7 +713,7 @@ def test_a_ward_without_geometry_gets_no_count_no_rate_no_rank_and_a_flag(run_al
     # Its crimes are in no other ward: they count as outside every ward.
     assert result["OUTSIDE_WARDS"] == n - sum(theirs.values()) + theirs[busiest]
     assert {c: r["crimes"] for c, r in out.items() if c != busiest} == {c: v for c, v in theirs.items() if c != busiest}
-    assert sorted(r["rank"] for c, r in out.items() if c != busiest)[-1] <= 683
+    assert sorted(r["rank"] for c, r in out.items() if c != busiest)[-1] <= 703
     # From a count table the ward's crimes are known by code: it keeps its count and rate, written without a shape.
     counts = _memory_table([("ward_code", QVariant.String), ("count", QVariant.Int)], [(busiest, 7)])
     feedback = _Recorder()
@@ -754,3 +854,122 @@ def test_crimes_without_a_usable_month_are_left_out_under_their_own_reason_when_
     everything = run_alg("crimemapping:wardrates", {**params, "OUTPUT": str(tmp_path / "b.gpkg")})
     assert everything["NO_MONTH_CRIMES"] == 0 and "100 record(s) have no usable month" in everything["REPORT"]
     assert everything["CRIMES_COUNTED"] + everything["OUTSIDE_WARDS"] == layer.featureCount()
+
+
+def test_no_output_is_left_behind_when_the_funnel_plot_cannot_be_written(run_alg, crimes, ward_population, tmp_path):
+    from qgis.core import QgsProcessingException
+
+    with pytest.raises(QgsProcessingException, match="funnel plot"):
+        run_alg(
+            "crimemapping:wardrates",
+            {
+                "CRIMES": str(crimes),
+                "WARDS": str(WARDS),
+                "POPULATION_TABLE": str(ward_population),
+                "OUTPUT": str(tmp_path / "rates.gpkg"),
+                "FUNNEL_PLOT": str(tmp_path / "no such folder" / "funnel.png"),
+            },
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_funnel_plot_is_moved_into_place_with_the_layer(rates_run):
+    result, _, out = rates_run
+    assert sorted(p.suffix for p in out.iterdir() if p.suffix == ".png") == [".png"]
+    assert Path(result["FUNNEL_PLOT"]).stat().st_size > 10000
+
+
+def test_all_25_city_wards_are_bundled_and_every_sample_crime_in_london_lies_in_a_ward(
+    rates_run, run_alg, crimes, tmp_path
+):
+    from qgis.core import QgsGeometry, QgsPointXY, QgsVectorLayer
+
+    layer = QgsVectorLayer(f"{WARDS}|layername=wards", "wards", "ogr")
+    codes = {f["WD24CD"] for f in layer.getFeatures()}
+    assert {f"E05009{n}" for n in range(288, 313)} <= codes and len(codes) == layer.featureCount() == 704
+    everything = run_alg(
+        "crimemapping:wardrates",
+        {"CRIMES": str(crimes), "WARDS": str(WARDS), "POPULATION_FIELD": "BNG_E", "OUTPUT": str(tmp_path / "a.gpkg")},
+    )
+    london = QgsGeometry.unaryUnion([f.geometry() for f in layer.getFeatures()])
+    points = QgsVectorLayer(str(crimes), "crimes", "ogr")
+    outside = [f for f in points.getFeatures() if f.hasGeometry() and not london.intersects(f.geometry())]
+    assert everything["OUTSIDE_WARDS"] == len(outside)
+    # No crime recorded in a City of London LSOA falls outside every ward (1,925 of the sample did before).
+    assert not [f for f in outside if str(f["lsoa_name"]).startswith("City of London")]
+    # The rest are outside London or on the riverside the generalised (coastline-clipped) boundaries leave out.
+    boroughs = {str(f["lsoa_name"]).rsplit(" ", 1)[0] for f in points.getFeatures() if f.hasGeometry()}
+    for f in outside:
+        point = f.geometry().asPoint()
+        near = london.distance(QgsGeometry.fromPointXY(QgsPointXY(point))) < 150
+        assert near or str(f["lsoa_name"]).rsplit(" ", 1)[0] not in LONDON_BOROUGHS, f["lsoa_name"]
+    assert len(boroughs) > 33
+    # City wards with few residents are kept, with a rate and a note saying it misleads.
+    result, out, _ = rates_run
+    few = [r for r in out.values() if r["population"] is not None and r["population"] < 4000]
+    assert result["FEW_RESIDENT_WARDS"] == len(few) == 5
+    assert {r["ward_code"] for r in few} == {"E05009288", "E05009302", "E05009305", "E05009308", "E05009312"}
+    assert all(r["residents_note"] == "few residents: rate misleading" and r["rate"] is not None for r in few)
+    assert all(r["residents_note"] is None for r in out.values() if r not in few)
+
+
+LONDON_BOROUGHS = {
+    "Barking and Dagenham", "Barnet", "Bexley", "Brent", "Bromley", "Camden", "City of London", "Croydon", "Ealing",
+    "Enfield", "Greenwich", "Hackney", "Hammersmith and Fulham", "Haringey", "Harrow", "Havering", "Hillingdon",
+    "Hounslow", "Islington", "Kensington and Chelsea", "Kingston upon Thames", "Lambeth", "Lewisham", "Merton",
+    "Newham", "Redbridge", "Richmond upon Thames", "Southwark", "Sutton", "Tower Hamlets", "Waltham Forest",
+    "Wandsworth", "Westminster",
+}  # fmt: skip
+
+
+def test_wards_compare_with_their_borough_and_boroughs_and_london_sum_the_wards(
+    run_alg, crimes, ward_population, tmp_path
+):
+    from qgis.core import QgsField, QgsVectorLayer
+    from qgis.PyQt.QtCore import QVariant
+
+    from crime_mapping_plugin.core import funnel
+    from tests.layers import memory_copy
+
+    wards = memory_copy(WARDS)
+    wards.dataProvider().addAttributes([QgsField("LAD24CD", QVariant.String)])
+    wards.updateFields()
+    lad = dict(pd.read_csv(LOOKUP)[["WD24CD", "LAD24CD"]].drop_duplicates().itertuples(index=False))
+    index = wards.fields().indexOf("LAD24CD")
+    changes = {f.id(): {index: lad.get(f["WD24CD"], "E09000001")} for f in wards.getFeatures()}
+    assert wards.dataProvider().changeAttributeValues(changes)
+    result = run_alg(
+        "crimemapping:wardrates",
+        {
+            "CRIMES": str(crimes),
+            "WARDS": wards,
+            "POPULATION_TABLE": str(ward_population),
+            "BOROUGH_FIELD": "LAD24CD",
+            "OUTPUT": str(tmp_path / "w.gpkg"),
+            "BOROUGHS": str(tmp_path / "b.gpkg"),
+        },
+    )
+    out = _read(tmp_path / "w.gpkg")
+    table = QgsVectorLayer(str(tmp_path / "b.gpkg"), "b", "ogr")
+    rows = {f["borough"]: {n: _py(f[n]) for n in table.fields().names()} for f in table.getFeatures()}
+    assert len(rows) == 34 and "all wards" in rows
+    for code, row in rows.items():
+        members = [r for r in out.values() if (code == "all wards" or r["borough"] == code) and r["rate"] is not None]
+        assert row["crimes"] == sum(r["crimes"] for r in members) and row["wards"] == len(members)
+        assert row["population"] == pytest.approx(sum(r["population"] for r in members))
+        lo, hi = count_limits(row["crimes"], 0.95)
+        assert row["rate_lcl95"] == pytest.approx(lo / row["population"] * 1000, rel=1e-9)
+        assert row["rate_ucl95"] == pytest.approx(hi / row["population"] * 1000, rel=1e-9)
+    assert rows["all wards"]["rate"] == pytest.approx(result["OVERALL_RATE"])
+    labels = set()
+    for r in out.values():
+        if r["rate"] is None:
+            assert r["vs_borough"] is None
+            continue
+        assert r["rate_borough"] == pytest.approx(rows[r["borough"]]["rate"])
+        limits = {0.95: (r["borough_lcl95"], r["borough_ucl95"]), 0.998: (r["borough_lcl998"], r["borough_ucl998"])}
+        assert r["vs_borough"] == funnel.label(r["rate"], limits)
+        e = r["rate_borough"] / 1000 * r["population"]
+        assert r["borough_ucl998"] >= stats.chi2.ppf(0.999, 2 * e + 2) / 2 / r["population"] * 1000 * (1 - 1e-9)
+        labels.add(r["vs_borough"])
+    assert {"higher (99.8 %)", "not significantly different"} <= labels

@@ -11,6 +11,7 @@ from qgis.PyQt.QtCore import QEventLoop, QTimer, pyqtBoundSignal
 from tests.conftest import SAMPLE
 
 TIMEOUT_MS = 120_000
+TIMEOUT_S = TIMEOUT_MS // 1000  # for tests that still poll (test_trends_panel)
 
 
 def wait_signal(signal: pyqtBoundSignal, timeout_ms: int = TIMEOUT_MS) -> tuple:

@@ -30,7 +30,7 @@ help:
 	@echo "make package  build $(ZIP) for QGIS's 'Install from ZIP'"
 	@echo "make deploy   install the plugin into the QGIS profile and enable it (also for qgis_process)"
 	@echo "make bench    run the benchmarks (ours against QGIS's own algorithms)"
-	@echo "make screenshot  drive the dock in the real QGIS desktop under Xvfb and save docs/screenshot.png"
+	@echo "make screenshot  drive the dock in the real QGIS desktop under Xvfb: docs/screenshot.png, docs/screenshot_ward_rates.png"
 
 system:
 	@if ! $(PYTHON_SYS) -c "import qgis.core, pandas, scipy" 2>/dev/null || ! command -v xvfb-run >/dev/null \
@@ -91,6 +91,7 @@ screenshot: package
 	$(PY) scripts/package.py $(ZIP) --install "$(SHOT_PROFILES)/profiles/default/python/plugins"
 	printf '[PythonPlugins]\ncrime_mapping_plugin=true\n\n[qgis]\ncheckVersion=false\nshowTips=false\n' \
 	  > $(SHOT_PROFILES)/profiles/default/QGIS/QGIS3.ini
-	CRIME_MAPPING_SAMPLE="$(CURDIR)/sample_data" CRIME_MAPPING_SHOT="$(CURDIR)/docs/screenshot.png" QT_QPA_PLATFORM=xcb \
+	CRIME_MAPPING_SAMPLE="$(CURDIR)/sample_data" CRIME_MAPPING_SHOT="$(CURDIR)/docs/screenshot.png" \
+	  CRIME_MAPPING_SHOT_RATES="$(CURDIR)/docs/screenshot_ward_rates.png" QT_QPA_PLATFORM=xcb \
 	  xvfb-run -a -s "-screen 0 1600x1000x24" qgis --nologo --noversioncheck \
 	  --profiles-path "$(CURDIR)/$(SHOT_PROFILES)" --code scripts/screenshot.py

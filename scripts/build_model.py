@@ -49,9 +49,27 @@ def _value(value):
     return [QgsProcessingModelChildParameterSource.fromStaticValue(value)]
 
 
-def _add_parameter(model: QgsProcessingModelAlgorithm, definition, x: float) -> None:
+# The inputs in the order the dialog asks for them (the data, its months and crimes, the wards and their
+# residents, then the density's sizes), in one column down the left of the Modeler's canvas.
+INPUT_ORDER = (
+    "police_uk",
+    "start_month",
+    "end_month",
+    "crime_groups",
+    "wards",
+    "population",
+    "population_code",
+    "population_value",
+    "bandwidth",
+    "cell_size",
+)
+INPUT_X, STEP_X, OUTPUT_X = 150.0, 560.0, 900.0
+STEP_Y = {"import": 140.0, "density": 420.0, "wardrates": 700.0}
+
+
+def _add_parameter(model: QgsProcessingModelAlgorithm, definition, _x: float = 0.0) -> None:
     component = QgsProcessingModelParameter(definition.name())
-    component.setPosition(QPointF(x, 60))
+    component.setPosition(QPointF(INPUT_X, 60 + 80 * INPUT_ORDER.index(definition.name())))
     model.addModelParameter(definition, component)
 
 
@@ -59,7 +77,7 @@ def _child(model, alg_id: str, child_id: str, description: str, x: float, source
     child = QgsProcessingModelChildAlgorithm(alg_id)
     child.setChildId(child_id)
     child.setDescription(description)
-    child.setPosition(QPointF(x, 220))
+    child.setPosition(QPointF(STEP_X, STEP_Y[child_id]))
     for name, source in sources.items():
         child.addParameterSources(name, source)
     # Mandatory parameters not wired to an input keep the algorithm's default, as the Modeler would set it.
@@ -74,7 +92,7 @@ def _child(model, alg_id: str, child_id: str, description: str, x: float, source
         output = QgsProcessingModelOutput(model_name, label)
         output.setChildId(child_id)
         output.setChildOutputName(child_output)
-        output.setPosition(QPointF(x + 40, 360 + 40 * len(model_outputs)))
+        output.setPosition(QPointF(OUTPUT_X, STEP_Y[child_id] - 30 + 70 * len(model_outputs)))
         model_outputs[model_name] = output
     child.setModelOutputs(model_outputs)
     model.addChildAlgorithm(child)
@@ -204,6 +222,7 @@ def build() -> QgsProcessingModelAlgorithm:
     add_import(model)
     add_hotspot_density(model)
     add_ward_rates(model)
+    model.setParameterOrder(list(INPUT_ORDER))  # the order is saved in the file; QGIS reads it back
     return model
 
 

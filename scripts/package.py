@@ -33,6 +33,8 @@ def build(target: str) -> str:
                 archive.write(path, os.path.relpath(path, ROOT))
         for extra in ("metadata.txt", "LICENSE", "CHANGELOG.md"):
             archive.write(os.path.join(ROOT, extra), f"{PLUGIN}/{extra}")
+        for doc in ("methods.md", "definitions.md", "dock.md"):  # the help the algorithms' helpUrl() opens
+            archive.write(os.path.join(ROOT, "docs", doc), f"{PLUGIN}/docs/{doc}")
     os.replace(tmp, target)
     return target
 

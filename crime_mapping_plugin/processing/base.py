@@ -6,17 +6,42 @@ import os
 from typing import Sequence
 
 from qgis.core import (
+    Qgis,
+    QgsField,
     QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingFeatureSourceDefinition,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
+    QgsProcessingUtils,
     QgsProviderRegistry,
+    QgsVectorLayer,
 )
-from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtCore import QCoreApplication, QMetaType, QUrl, QVariant
 from qgis.PyQt.QtGui import QIcon
 
-ICON_PATH = os.path.join(os.path.dirname(os.path.dirname(__file__)), "icon.png")
+PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
+ICON_PATH = os.path.join(PLUGIN_DIR, "icon.png")
+# The help shipped in the zip (scripts/package.py copies docs/ into the plugin folder), else the repository's.
+HELP_FILES = (
+    os.path.join(PLUGIN_DIR, "docs", "methods.md"),
+    os.path.join(os.path.dirname(PLUGIN_DIR), "docs", "methods.md"),
+)
+
+
+def help_url() -> str:
+    """Return the file URL of the plugin's methods help, shipped in the zip ('' if missing)."""
+    for path in HELP_FILES:
+        if os.path.isfile(path):
+            return QUrl.fromLocalFile(path).toString()
+    return ""
+
+
+def new_field(name: str, kind: QVariant.Type) -> QgsField:
+    """Return a field of a QVariant type, with the constructor QGIS does not deprecate (QMetaType from 3.38)."""
+    if Qgis.QGIS_VERSION_INT >= 33800:  # QVariant.Type and QMetaType.Type share their numbers for these types
+        return QgsField(name, QMetaType.Type(int(kind)))
+    return QgsField(name, kind)
 
 
 class CrimeMappingAlgorithm(QgsProcessingAlgorithm):
@@ -57,6 +82,10 @@ class CrimeMappingAlgorithm(QgsProcessingAlgorithm):
     def icon(self) -> QIcon:
         return QIcon(ICON_PATH)
 
+    def helpUrl(self) -> str:  # noqa: N802 - QGIS API
+        """Return the plugin's own methods help, shipped with it (the dialog's Help button opens it)."""
+        return help_url()
+
     def add_outputs(self, numbers: Sequence[tuple[str, str]] = (), texts: Sequence[tuple[str, str]] = ()) -> None:
         """Declare the algorithm's number and text outputs, each a (key, label) pair."""
         for key, label in numbers:
@@ -71,6 +100,48 @@ class CrimeMappingAlgorithm(QgsProcessingAlgorithm):
         if value is None or value == "" or value == []:
             return []
         return self.parameterAsEnums(parameters, name, context)
+
+    def input_filter(self, parameters: dict, name: str, context: QgsProcessingContext) -> str:
+        """Return how the input name is narrowed before the algorithm reads it, in words ('' when read whole).
+
+        A layer's subset string (the dock's filter), "selected features only", a feature limit and a
+        filter expression of the input all change what is counted, so every output must say them.
+        """
+        value = parameters.get(name)
+        layer = self._input_layer(parameters, name, context)
+        parts = []
+        if layer is not None and layer.subsetString():
+            parts.append(self.tr("the layer's filter {}").format(layer.subsetString()))
+        if isinstance(value, QgsProcessingFeatureSourceDefinition):
+            if value.selectedFeaturesOnly:
+                count = layer.selectedFeatureCount() if layer is not None else "?"
+                parts.append(self.tr("its {} selected features only").format(count))
+            if value.featureLimit != -1:
+                parts.append(self.tr("its first {} features only").format(value.featureLimit))
+            if getattr(value, "filterExpression", ""):
+                parts.append(self.tr("the expression {}").format(value.filterExpression))
+        return "; ".join(parts)
+
+    def _input_layer(self, parameters: dict, name: str, context: QgsProcessingContext) -> QgsVectorLayer | None:
+        value = parameters.get(name)
+        if isinstance(value, QgsProcessingFeatureSourceDefinition):  # QGIS 3.22 does not resolve it below
+            layer = QgsProcessingUtils.mapLayerFromString(value.source.staticValue(), context)
+            return layer if isinstance(layer, QgsVectorLayer) else None
+        return self.parameterAsVectorLayer(parameters, name, context)
+
+    def input_description(self, parameters: dict, name: str, context: QgsProcessingContext, chosen: str = "") -> str:
+        """Return which crimes are counted: the algorithm's own choice (chosen: types, groups, months) and the
+        input's filter, e.g. 'Burglary' or 'the crimes of 'police.uk crimes' as filtered by …'.
+
+        'all crime types' is said only when neither the parameters nor the input narrow the crimes.
+        """
+        narrowing = self.input_filter(parameters, name, context)
+        if not narrowing:
+            return chosen or self.tr("all crime types")
+        layer = self._input_layer(parameters, name, context)
+        source = f"'{layer.name()}'" if layer is not None else self.tr("the input")
+        crimes = self.tr("{} of the crimes").format(chosen) if chosen else self.tr("the crimes")
+        return self.tr("{} of {} as filtered by {}").format(crimes, source, narrowing)
 
     def plain_ogr_layer(self, parameters: dict, name: str, context: QgsProcessingContext) -> tuple[str, str] | None:
         """Return (path, layer name) when an input is a whole, unedited, unfiltered GDAL file layer."""

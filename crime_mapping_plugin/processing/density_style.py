@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from qgis.core import (
     QgsColorRampShader,
+    QgsFeatureRequest,
     QgsFillSymbol,
     QgsGradientColorRamp,
     QgsRasterLayer,
     QgsRasterShader,
+    QgsRuleBasedRenderer,
     QgsSingleBandPseudoColorRenderer,
-    QgsSingleSymbolRenderer,
     QgsStyle,
     QgsVectorLayer,
 )
@@ -54,8 +55,30 @@ def style_density(layer: QgsRasterLayer, vmax: float, unit: str) -> None:
 
 
 def style_hotspot_areas(layer: QgsVectorLayer) -> None:
-    """Draw hotspot areas as dark outlines, so the density beneath stays readable."""
+    """Draw hotspot areas as dark outlines, so the density beneath stays readable; the legend gives the threshold.
+
+    The threshold and its unit are read from the layer's own threshold and unit fields (the same in every
+    area); without them the legend says only "hotspot area".
+    """
     symbol = QgsFillSymbol.createSimple(
         {"color": "0,0,0,0", "outline_color": "35,35,35,255", "outline_width": "0.6", "outline_style": "solid"}
     )
-    layer.setRenderer(QgsSingleSymbolRenderer(symbol))
+    label = hotspot_label(layer)
+    root = QgsRuleBasedRenderer.Rule(None)
+    root.appendChild(QgsRuleBasedRenderer.Rule(symbol, 0, 0, "", label))
+    layer.setRenderer(QgsRuleBasedRenderer(root))
+
+
+def hotspot_label(layer: QgsVectorLayer) -> str:
+    """Return 'hotspot area: density ≥ 8.33 crimes per km² per month' from the layer's fields."""
+    names = layer.fields().names()
+    if "threshold" not in names:
+        return "hotspot area"
+    request = QgsFeatureRequest().setLimit(1).setSubsetOfAttributes(["threshold", "unit"], layer.fields())
+    request.setFlags(QgsFeatureRequest.NoGeometry)
+    for feature in layer.getFeatures(request):
+        threshold = feature["threshold"]
+        unit = feature["unit"] if "unit" in names and isinstance(feature["unit"], str) else ""
+        if isinstance(threshold, (int, float)):
+            return f"hotspot area: density ≥ {_label(float(threshold), unit)}"
+    return "hotspot area"

@@ -209,6 +209,7 @@ class EmergingHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
             self, parameters, self.OUTPUT, context, feedback, analysis.counted.cells, own, extra, values, crs
         )
         report = self._report(analysis)
+        report.insert(0, self.tr("Crimes: {}.").format(self.input_description(parameters, hc.INPUT, context)))
         for line in report:
             feedback.pushInfo(line)
         describe_layer(

@@ -92,6 +92,7 @@ class GiStarHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
             self, parameters, self.OUTPUT, context, feedback, analysis.counted.cells, own, EXTRA, columns(analysis), crs
         )
         report = self._report(analysis)
+        report.insert(0, self.tr("Crimes: {}.").format(self.input_description(parameters, hc.INPUT, context)))
         for line in report:
             feedback.pushInfo(line)
         weight = self.parameterAsString(parameters, hc.WEIGHT_FIELD, context)

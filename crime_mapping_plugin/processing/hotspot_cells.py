@@ -8,7 +8,6 @@ import numpy as np
 from qgis.core import (
     QgsCategorizedSymbolRenderer,
     QgsCoordinateReferenceSystem,
-    QgsField,
     QgsFields,
     QgsFillSymbol,
     QgsProcessing,
@@ -29,7 +28,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QVariant
 
 from crime_mapping_plugin.core import areas, cells, crime_points, gistar
-from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
+from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm, new_field
 from crime_mapping_plugin.processing.output import TableOutput, plain_value, spec_of
 
 INPUT = "INPUT"
@@ -292,7 +291,7 @@ def cell_request(
         code = alg.parameterAsString(parameters, POLYGON_ID_FIELD, context) or None
         polygons = _read_areas(alg, parameters, POLYGONS, context, feedback, crs, code, own.names())
     else:
-        own.append(QgsField("cell_id", QVariant.String))
+        own.append(new_field("cell_id", QVariant.String))
     request = cells.CellRequest(
         points=points,
         shape=shape,
@@ -334,7 +333,7 @@ def write_cells(
     """Write one polygon per cell with its own fields and the extra columns (by field name); return the id."""
     fields = QgsFields(own)
     for field_name, kind in extra:
-        fields.append(QgsField(field_name, kind))
+        fields.append(new_field(field_name, kind))
     spec = spec_of(fields)
     values = {**cell_set.attributes, **columns}
     if feedback.isCanceled():

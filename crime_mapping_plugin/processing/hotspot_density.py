@@ -12,7 +12,6 @@ import numpy as np
 from osgeo import ogr
 from qgis.core import (
     QgsCoordinateReferenceSystem,
-    QgsField,
     QgsFields,
     QgsProcessing,
     QgsProcessingContext,
@@ -36,7 +35,7 @@ from crime_mapping_plugin.core import crime_points, kde
 from crime_mapping_plugin.core import density as method
 from crime_mapping_plugin.core.density_output import StagedRaster, stage_raster
 from crime_mapping_plugin.core.months import month_text, ranges_text
-from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
+from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm, new_field
 from crime_mapping_plugin.processing.density_style import style_density, style_hotspot_areas
 from crime_mapping_plugin.processing.layer_info import describe_layer
 from crime_mapping_plugin.processing.output import TableOutput, spec_of
@@ -431,7 +430,9 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
             self.CRIMES_IN_STUDY_AREA: result.crimes_counted,
             self.RAMP_MAXIMUM: result.ramp_maximum,
         }
-        abstract = self._abstract(result, source_name, unit_text)
+        crimes_text = self.tr("Crimes: {}.").format(self.input_description(parameters, self.INPUT, context))
+        feedback.pushInfo(crimes_text)  # the input's filter (the dock's subset string), said in log and metadata
+        abstract = self._abstract(result, source_name, unit_text) + " " + crimes_text
         metadata = self._metadata(result, unit_text, weight_field, source_name)
         results[self.OUTPUT], results[self.HOTSPOTS] = self._write_outputs(
             parameters, context, feedback, result, unit_text, metadata, abstract
@@ -662,7 +663,7 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
             return None
         fields = QgsFields()
         for name, kind in AREA_FIELDS:
-            fields.append(QgsField(name, kind))
+            fields.append(new_field(name, kind))
         return TableOutput(self, parameters, self.HOTSPOTS, context, spec_of(fields), result.crs, "", "polygon")
 
     def _add_hotspots(self, output: TableOutput, result: method.DensityResult, unit_text: str) -> None:

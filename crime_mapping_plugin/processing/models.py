@@ -12,7 +12,7 @@ import os
 from qgis.core import QgsProcessingModelAlgorithm
 from qgis.PyQt.QtGui import QIcon
 
-from crime_mapping_plugin.processing.base import ICON_PATH
+from crime_mapping_plugin.processing.base import ICON_PATH, help_url
 
 MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "models")
 
@@ -49,6 +49,9 @@ class ShippedModel(QgsProcessingModelAlgorithm):
 
     def icon(self) -> QIcon:
         return QIcon(ICON_PATH)
+
+    def helpUrl(self) -> str:  # noqa: N802 - QGIS API
+        return help_url()
 
     def createInstance(self) -> ShippedModel:  # noqa: N802 - QGIS API
         return ShippedModel(self.path)

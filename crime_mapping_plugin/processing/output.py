@@ -24,7 +24,6 @@ from qgis.core import (
     QgsDataSourceUri,
     QgsFeature,
     QgsFeatureSink,
-    QgsField,
     QgsFields,
     QgsGeometry,
     QgsPointXY,
@@ -40,6 +39,7 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication, QDate, QDateTime, Qt, QVariant
 
 from crime_mapping_plugin.core.gpkg import TEMP_PREFIX, GeoPackageError, GeoPackageWriter
+from crime_mapping_plugin.processing.base import new_field
 
 _QVARIANT = {
     "string": QVariant.String,
@@ -82,7 +82,7 @@ def qgs_fields(spec: Sequence[tuple[str, str]]) -> QgsFields:
     """Return QgsFields for (name, kind) pairs."""
     fields = QgsFields()
     for name, kind in spec:
-        fields.append(QgsField(name, _QVARIANT[kind]))
+        fields.append(new_field(name, _QVARIANT[kind]))
     return fields
 
 

@@ -44,15 +44,37 @@ def parse_breaks(text: str | None) -> list[float]:
 
 
 def quantile_breaks(values: Sequence[float], classes: int = 5) -> list[float]:
-    """Return classes-1 thresholds at the quantiles of values, rounded to two significant figures."""
+    """Return classes-1 thresholds at the quantiles of values, rounded to two significant figures.
+
+    When a class's share or more of the values is 0 (most wards without a crime of a rare type), quantiles
+    of all values would lump the wards without crime with the lowest rates: the first threshold is then
+    the smallest rate above 0 (rounded down), so that the first class holds exactly the wards without crime,
+    and the others are the quantiles of the rates above 0.
+    """
     data = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
     if data.size == 0:
         return []
-    cuts = np.quantile(data, np.arange(1, classes) / classes)
+    positive = data[data > 0]
+    if positive.size and (data.size - positive.size) * classes >= data.size:
+        first = _floor_significant(float(positive.min()))
+        cuts = np.quantile(positive, np.arange(1, classes - 1) / (classes - 1)) if classes > 2 else []
+        return [first, *_rounded(cuts, first)]
+    return _rounded(np.quantile(data, np.arange(1, classes) / classes), None)
+
+
+def _floor_significant(value: float) -> float:
+    """Return value rounded down to two significant figures (never above it, always above 0)."""
+    step = 10.0 ** (math.floor(math.log10(value)) - 1)
+    return round(math.floor(value / step + 1e-9) * step, 12)
+
+
+def _rounded(cuts: Sequence[float], after: float | None) -> list[float]:
+    """Return the cuts rounded to two significant figures, increasing, each above after."""
     breaks: list[float] = []
     for cut in cuts:
         value = round_significant(float(cut)) if cut != 0 else 0.0
-        if not breaks or value > breaks[-1]:
+        last = breaks[-1] if breaks else after
+        if last is None or value > last:
             breaks.append(value)
     return breaks
 

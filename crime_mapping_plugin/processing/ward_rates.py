@@ -421,7 +421,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         )
         self.addParameter(boroughs)
         plot = QgsProcessingParameterFileDestination(
-            self.FUNNEL_PLOT, self.tr("Funnel plot"), self.tr("PNG image (*.png)"), optional=True, createByDefault=False
+            self.FUNNEL_PLOT, self.tr("Funnel plot"), self.tr("PNG image (*.png)"), optional=True, createByDefault=True
         )
         plot.setHelp(
             self.tr(
@@ -733,10 +733,10 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         if month_field:
             columns[month_field] = crime_points.MONTH
         table = self._read(parameters, context, self.CRIMES, source, columns, True, feedback)
-        log = CountLog(
-            "; ".join(t for t in (", ".join(types), ", ".join(groups)) if t) or "all crime types",
-            self._points_description(types, groups),
-        )
+        chosen = "; ".join(t for t in (", ".join(types), ", ".join(groups)) if t)
+        what = self.input_description(parameters, self.CRIMES, context, chosen)  # the input's filter said too
+        log = CountLog(what, self._points_description(types, groups).replace("all crime types", what))
+        log.lines.append(self.tr("Crimes counted: {}.").format(what))
         if table.multipart:
             # The table has a row per part: rows = features - multipoints + their parts.
             parts = len(table.x) - source.featureCount() + table.multipart if source.featureCount() >= 0 else "their"

@@ -26,9 +26,9 @@ class DockState:
     crime_filter: CrimeFilter = field(default_factory=CrimeFilter)
     bandwidth_m: float = 0.0  # 0: the algorithm's default rule
     cell_size_m: float = 0.0
-    density_units: int = 1  # crimes per km² per month: comparable between periods of different lengths
+    density_units: int = 0  # an option of the algorithm's UNITS; the controller starts from its default
     hotspot_percentile: float = 95.0
-    gistar_cell_m: float = 250.0
+    gistar_cell_m: float = 0.0  # 0: the algorithm's rule from the study area
     # Residents per ward: a field of the ward layer (population None) or a table joined on a ward code.
     population: QgsVectorLayer | None = None
     population_field: str = ""
@@ -96,8 +96,10 @@ def nothing_missing(state: DockState) -> str:  # noqa: ARG001 - same signature a
 
 
 def gistar_parameters(state: DockState) -> dict:
-    """Parameters of crimemapping:gistarhotspots: the filtered crimes on a square grid."""
-    params = {"INPUT": _layer_id(state.crimes), "CELL_SIZE": state.gistar_cell_m}
+    """Parameters of crimemapping:gistarhotspots: the filtered crimes on a square grid over the study area."""
+    params = {"INPUT": _layer_id(state.crimes)}
+    if state.gistar_cell_m > 0:
+        params["CELL_SIZE"] = state.gistar_cell_m
     if state.wards is not None:
         params["STUDY_AREA"] = state.wards.id()
     return params
@@ -142,6 +144,14 @@ def parameter_options(algorithm_id: str, name: str) -> list[str]:
     algorithm = QgsApplication.processingRegistry().algorithmById(algorithm_id)
     definition = None if algorithm is None else algorithm.parameterDefinition(name)
     return [] if definition is None else list(definition.options())
+
+
+def parameter_default(algorithm_id: str, name: str, fallback: object) -> object:
+    """Return the default of an algorithm's parameter as the algorithm defines it (fallback if unknown)."""
+    algorithm = QgsApplication.processingRegistry().algorithmById(algorithm_id)
+    definition = None if algorithm is None else algorithm.parameterDefinition(name)
+    value = None if definition is None else definition.defaultValue()
+    return fallback if value is None else value
 
 
 def unavailable_reason(row: MapAction) -> str:

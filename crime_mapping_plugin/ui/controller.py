@@ -3,11 +3,15 @@
 The dock widget only collects choices and shows what this object reports, so every action an analyst
 takes can be tested offscreen. Long work runs as background tasks (ui.tasks); messages are emitted in
 words an analyst understands, with a Qgis message level.
+
+Everything the dock remembers belongs to the project (ui.project_settings): the store its imports are
+written to, its crimes layer, the filter, the algorithm options and the fixed style values. Opening a
+project brings its own back (readProject), a new project starts from nothing, and an import never writes
+over a file that is not this project's own store.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -16,6 +20,7 @@ from typing import Callable
 from qgis.core import (
     Qgis,
     QgsApplication,
+    QgsFeatureRequest,
     QgsMapLayer,
     QgsProcessingAlgorithm,
     QgsProcessingOutputLayerDefinition,
@@ -25,19 +30,31 @@ from qgis.core import (
     QgsProject,
     QgsProviderRegistry,
     QgsRasterLayer,
-    QgsSettings,
     QgsVectorLayer,
     QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QObject, pyqtSignal
 
 from crime_mapping_plugin.core import policeuk
-from crime_mapping_plugin.core.crime_filter import CrimeFilter
+from crime_mapping_plugin.core.crime_filter import MONTH_FIELD, CrimeFilter
+from crime_mapping_plugin.core.months import (
+    AnalysisPeriod,
+    MonthRange,
+    analysis_period,
+    month_numbers,
+    month_parameter,
+)
 from crime_mapping_plugin.processing import rate_style, styles
-from crime_mapping_plugin.ui.actions import DockState, action, registered_algorithm, unavailable_reason
+from crime_mapping_plugin.ui.actions import (
+    DockState,
+    action,
+    parameter_default,
+    registered_algorithm,
+    unavailable_reason,
+)
+from crime_mapping_plugin.ui.project_settings import ProjectSettings, selection_key
 from crime_mapping_plugin.ui.tasks import AlgorithmRun
 
-SETTINGS_GROUP = "crime_mapping"
 IMPORT_ALG = "crimemapping:importpoliceuk"
 MPS_ALG = "crimemapping:importmpswardcrime"
 DATA_GROUP = "Crime data"
@@ -49,7 +66,35 @@ def _slug(text: str) -> str:
 
 def _source_path(layer: QgsMapLayer) -> str:
     parts = QgsProviderRegistry.instance().decodeUri(layer.providerType(), layer.source())
-    return os.path.normcase(os.path.abspath(parts.get("path") or layer.source()))
+    return _normal(parts.get("path") or layer.source())
+
+
+def _normal(path: str) -> str:
+    return os.path.normcase(os.path.abspath(path))
+
+
+def _free_name(path: str) -> str:
+    """Return path, or path with _2, _3… before its extension: the first name no file has."""
+    stem, extension = os.path.splitext(path)
+    number = 1
+    while os.path.exists(path):
+        number += 1
+        path = f"{stem}_{number}{extension}"
+    return path
+
+
+def save_style(layer: QgsMapLayer) -> str:
+    """Save the layer's style as its default: in its GeoPackage, else a .qml beside its file; '' or the problem.
+
+    The project keeps the style too; saved with the data, the layer looks the same added to another project.
+    """
+    if not os.path.isfile(_source_path(layer)):
+        return ""  # a memory or database layer: the project keeps its style
+    if Qgis.QGIS_VERSION_INT >= 32600:  # the form without categories is deprecated from then on
+        message, ok = layer.saveDefaultStyle(QgsMapLayer.AllStyleCategories)
+    else:
+        message, ok = layer.saveDefaultStyle()
+    return "" if ok else message
 
 
 class DockController(QObject):
@@ -61,52 +106,114 @@ class DockController(QObject):
     count_changed = pyqtSignal(int)  # crimes selected by the filter
     layer_changed = pyqtSignal()
     run_finished = pyqtSignal(str, bool)  # action key ('import', 'mps' or a map action), success
+    settings_changed = pyqtSignal()  # the filter or options were replaced (another project, a new import)
+    funnel_plot_changed = pyqtSignal(str)  # path of the funnel plot of the last ward rates run
 
-    def __init__(self, project: QgsProject | None = None, settings: QgsSettings | None = None) -> None:
+    def __init__(self, project: QgsProject | None = None) -> None:
         super().__init__()
         self.project = project or QgsProject.instance()
-        self.settings = settings or QgsSettings()
         self.state = DockState()
         self.run: AlgorithmRun | None = None
         self.selected_count: int | None = None
         self.import_counts: dict = {}
         self.last_message = ("", Qgis.Info)
         self.last_outputs: list[QgsMapLayer] = []
-        self._store_path = self._setting("store_path", "")
-        self.rate_breaks: list[float] = self._setting_json("rate_breaks", [])
-        self.density_max = float(self._setting("density_max", 0.0) or 0.0)
-        self.heatmap_max = float(self._setting("heatmap_max", 0.0) or 0.0)
-        self.heatmap_radius = float(self._setting("heatmap_radius", 300.0) or 300.0)
-        self.state.crime_filter = CrimeFilter.from_dict(self._setting_json("filter", {}))
-        self.state.bandwidth_m = float(self._setting("bandwidth", 0.0) or 0.0)
-        self.state.cell_size_m = float(self._setting("cell_size", 0.0) or 0.0)
-        self.state.density_units = int(self._setting("density_units", 1) or 0)
+        self.funnel_plot = ""  # the funnel plot of the last ward rates run
+        self.prefs = ProjectSettings()
+        self._take_prefs(ProjectSettings.read(self.project))
         self.project.layersWillBeRemoved.connect(self._layers_removed)
+        self.project.readProject.connect(self._project_read)
+        self.project.cleared.connect(self._project_cleared)
 
-    def _setting(self, key: str, default: object) -> object:
-        return self.settings.value(f"{SETTINGS_GROUP}/{key}", default)
-
-    def _setting_json(self, key: str, default: object) -> object:
-        try:
-            return json.loads(self._setting(key, "") or "null") or default
-        except ValueError:
-            return default
+    def _take_prefs(self, prefs: ProjectSettings) -> None:
+        self.prefs = prefs
+        self.state.crime_filter = prefs.crime_filter
+        self.state.bandwidth_m = prefs.bandwidth_m
+        self.state.cell_size_m = prefs.cell_size_m
+        # The same default units as the algorithm's dialog, until the analyst chooses others.
+        units = prefs.density_units
+        self.state.density_units = (
+            units if units >= 0 else int(parameter_default(action("density").algorithm_id, "UNITS", 0))
+        )
+        self.state.gistar_cell_m = prefs.gistar_cell_m
+        self.heatmap_radius = prefs.heatmap_radius
+        self.heatmap_max = prefs.heatmap_max
 
     def save_settings(self) -> None:
-        """Remember the store, the filter, the algorithm options and the fixed style values."""
-        values = {
-            "store_path": self._store_path,
-            "filter": json.dumps(self.state.crime_filter.to_dict()),
-            "rate_breaks": json.dumps(self.rate_breaks),
-            "density_max": self.density_max,
-            "heatmap_max": self.heatmap_max,
-            "heatmap_radius": self.heatmap_radius,
-            "bandwidth": self.state.bandwidth_m,
-            "cell_size": self.state.cell_size_m,
-            "density_units": self.state.density_units,
-        }
-        for key, value in values.items():
-            self.settings.setValue(f"{SETTINGS_GROUP}/{key}", value)
+        """Keep the dock's choices in the project (they are saved with it, and only with it)."""
+        prefs = self.prefs
+        prefs.crime_filter = self.state.crime_filter
+        prefs.bandwidth_m, prefs.cell_size_m = self.state.bandwidth_m, self.state.cell_size_m
+        prefs.density_units, prefs.gistar_cell_m = self.state.density_units, self.state.gistar_cell_m
+        prefs.heatmap_radius, prefs.heatmap_max = self.heatmap_radius, self.heatmap_max
+        prefs.crimes_layer = self.state.crimes.id() if self.state.crimes is not None else ""
+        prefs.wards_layer = self.state.wards.id() if self.state.wards is not None else ""
+        prefs.write(self.project)
+
+    def _project_read(self, *_args: object) -> None:
+        """Take the settings of the project just opened, and its crimes layer with the filter it was saved with."""
+        self._take_prefs(ProjectSettings.read(self.project))
+        self.state.crimes = self.state.wards = None
+        self.selected_count = None
+        wards = self.project.mapLayer(self.prefs.wards_layer)
+        if isinstance(wards, QgsVectorLayer):
+            self.state.wards = wards
+        crimes = self.project.mapLayer(self.prefs.crimes_layer)
+        if not isinstance(crimes, QgsVectorLayer) and self.prefs.store_path:
+            store = _normal(self.prefs.store_path)
+            crimes = next(
+                (
+                    lyr
+                    for lyr in self.project.mapLayers().values()
+                    if isinstance(lyr, QgsVectorLayer) and _source_path(lyr) == store
+                ),
+                None,
+            )
+        self.settings_changed.emit()
+        if isinstance(crimes, QgsVectorLayer):
+            self.set_crimes_layer(crimes)
+        else:
+            self.layer_changed.emit()
+
+    def _project_cleared(self) -> None:
+        """Forget everything: a new project starts from its own data, with nothing of the last one applied."""
+        self._take_prefs(ProjectSettings())
+        self.state.crimes = self.state.wards = self.state.population = None
+        self.state.population_field = ""
+        self.selected_count = None
+        self.import_counts = {}
+        self.last_outputs = []
+        self.funnel_plot = ""
+        self.settings_changed.emit()
+        self.layer_changed.emit()
+
+    # Fixed style values, per crime selection: the next period of the same crimes is drawn alike.
+
+    @property
+    def density_max(self) -> float:
+        """The fixed top of the density ramp for the crimes and units chosen (0: from the first map)."""
+        return self.prefs.density_maxima.get(selection_key(self.state.crime_filter, self.state.density_units), 0.0)
+
+    @density_max.setter
+    def density_max(self, value: float) -> None:
+        key = selection_key(self.state.crime_filter, self.state.density_units)
+        if value and value > 0:
+            self.prefs.density_maxima[key] = float(value)
+        else:
+            self.prefs.density_maxima.pop(key, None)
+
+    @property
+    def rate_breaks(self) -> list[float]:
+        """The fixed ward rate class breaks for the crimes chosen ([]: from the first map)."""
+        return list(self.prefs.rate_breaks.get(selection_key(self.state.crime_filter), []))
+
+    @rate_breaks.setter
+    def rate_breaks(self, breaks: list[float]) -> None:
+        key = selection_key(self.state.crime_filter)
+        if breaks:
+            self.prefs.rate_breaks[key] = [float(b) for b in breaks]
+        else:
+            self.prefs.rate_breaks.pop(key, None)
 
     def say(self, text: str, level: int = Qgis.Info) -> None:
         """Report to the analyst (the dock shows it; errors also go to the message bar)."""
@@ -116,24 +223,38 @@ class DockController(QObject):
     # The store: where imports are written.
 
     def default_store_path(self) -> str:
-        """Return the GeoPackage beside the saved project, else one in the QGIS profile folder."""
+        """Return a new GeoPackage beside the saved project ('' for a project not yet saved: ask the analyst)."""
         project_file = self.project.absoluteFilePath()
-        if project_file:
-            stem = os.path.splitext(os.path.basename(project_file))[0]
-            return os.path.join(os.path.dirname(project_file), f"{stem}_crimes.gpkg")
-        return os.path.join(QgsApplication.qgisSettingsDirPath(), "crime_mapping", "crimes.gpkg")
+        if not project_file:
+            return ""
+        stem = os.path.splitext(os.path.basename(project_file))[0]
+        return _free_name(os.path.join(os.path.dirname(project_file), f"{stem}_crimes.gpkg"))
 
     @property
     def store_path(self) -> str:
-        """The GeoPackage the police.uk import writes (chosen by the analyst, else the default)."""
-        return self._store_path or self.default_store_path()
+        """The GeoPackage this project's imports are written to: its own, else a new one beside the project."""
+        return self.prefs.store_path or self.default_store_path()
 
-    def set_store_path(self, path: str) -> None:
-        """Choose the GeoPackage imports are written to ('' for the default beside the project)."""
+    def set_store_path(self, path: str) -> bool:
+        """Choose a new GeoPackage for this project's imports; False (said) when the file is another's."""
         path = path.strip()
         if path and not path.lower().endswith(".gpkg"):
             path += ".gpkg"
-        self._store_path = path
+        if path and not self._may_write(path):
+            self.say(
+                f"{path} already exists and is not this project's store: another project may use it. "
+                "Choose a new file.",
+                Qgis.Warning,
+            )
+            return False
+        self.prefs.store_path = os.path.abspath(path) if path else ""
+        self.prefs.write(self.project)
+        return True
+
+    def _may_write(self, path: str) -> bool:
+        """Return whether an import may write path: a new file, or one this project already owns."""
+        owned = {_normal(p) for p in (self.prefs.store_path, self.prefs.mps_path) if p}
+        return not os.path.exists(path) or _normal(path) in owned
 
     def output_dir(self) -> str:
         """Return the folder the maps are written to, beside the store."""
@@ -221,6 +342,15 @@ class DockController(QObject):
             )
             return False
         store = self.store_path
+        if not store:
+            self.say(
+                "Save the project first (the crimes are kept beside it), or choose a new file to keep them in.",
+                Qgis.Warning,
+            )
+            return False
+        if not self._may_write(store):  # a file put there after it was chosen
+            self.say(f"{store} is not this project's store and is not overwritten: choose a new file.", Qgis.Warning)
+            return False
         os.makedirs(os.path.dirname(store) or ".", exist_ok=True)
         self._release(store)
         return self._start(
@@ -237,10 +367,13 @@ class DockController(QObject):
     def _imported(self, run: AlgorithmRun, results: dict) -> None:
         path = results["OUTPUT"]
         months = [m for m in str(results.get("MONTHS") or "").split(",") if m]
-        period = (months[0] if len(months) == 1 else f"{months[0]} to {months[-1]}") if months else ""
-        layer = QgsVectorLayer(path, f"police.uk crimes {period}".strip(), "ogr")
+        period = analysis_period(month_numbers(months))
+        layer = QgsVectorLayer(path, "police.uk crimes", "ogr")
         if not layer.isValid():
             raise RuntimeError(f"the imported layer {path} cannot be opened")
+        if period is not None:  # the months with records and those missing, never a span that looks continuous
+            layer.setName(f"police.uk crimes, {period.describe()}")
+        self.prefs.store_path = os.path.abspath(path)
         self._add_to_data_group(layer)
         self.import_counts = {
             "read": int(results["ROWS_READ"]),
@@ -250,10 +383,13 @@ class DockController(QObject):
             "months": months,
             "reasons": {r: int(results.get(k) or 0) for r, k in policeuk.REASON_KEYS.items() if results.get(k)},
         }
+        # A new import starts unfiltered: an earlier filter is not applied to data it was not chosen for.
+        self.state.crime_filter = CrimeFilter()
+        self.settings_changed.emit()
         self.set_crimes_layer(layer)
         reasons = ", ".join(f"{v:,} {r}" for r, v in self.import_counts["reasons"].items())
         self.say(
-            f"Loaded {self.import_counts['written']:,} crimes ({period or 'no months'}) from "
+            f"Loaded {self.import_counts['written']:,} crimes ({period.describe() if period else 'no months'}) from "
             f"{self.import_counts['files']} file(s): {self.import_counts['read']:,} rows read, "
             f"{self.import_counts['left_out']:,} left out" + (f" ({reasons})." if reasons else "."),
             Qgis.Success,
@@ -271,7 +407,15 @@ class DockController(QObject):
         if algorithm is None:
             self.say("The MPS import algorithm is not registered: re-enable the Crime Mapping plugin.", Qgis.Critical)
             return False
-        out = os.path.splitext(self.store_path)[0] + "_mps_ward_crime.gpkg"
+        out = self.prefs.mps_path
+        if not out:
+            stem = os.path.splitext(self.store_path)[0]
+            if not stem:
+                self.say("Save the project first, or choose a new file to keep the crimes in.", Qgis.Warning)
+                return False
+            out = _free_name(stem + "_mps_ward_crime.gpkg")
+        self.prefs.mps_path = os.path.abspath(out)
+        self.prefs.write(self.project)
         os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
         self._release(out)
         return self._start(
@@ -305,13 +449,44 @@ class DockController(QObject):
     # The crimes layer and its filter.
 
     def set_crimes_layer(self, layer: QgsVectorLayer | None) -> None:
-        """Work on this crimes layer (an import of the police.uk algorithm) and apply the filter to it."""
+        """Work on this crimes layer with the filter it already has: nothing is applied unseen.
+
+        The project's filter is taken when the layer carries it (a reopened project); a layer without a
+        subset string starts unfiltered; a layer filtered by some other subset string keeps it, and the
+        dock says so.
+        """
         self.state.crimes = layer
-        self.layer_changed.emit()
-        if layer is not None:
-            self.apply_filter(self.state.crime_filter)
-        else:
+        if layer is None:
             self.selected_count = None
+            self.layer_changed.emit()
+            return
+        subset = layer.subsetString()
+        try:
+            carries_prefs = subset == self.prefs.crime_filter.subset_string()
+        except ValueError:
+            carries_prefs = False
+        self.state.crime_filter = self.prefs.crime_filter if carries_prefs else CrimeFilter()
+        self.settings_changed.emit()
+        self.layer_changed.emit()
+        self.selected_count = int(layer.featureCount())
+        self.count_changed.emit(self.selected_count)
+        self.save_settings()
+        if subset and not carries_prefs:
+            self.say(
+                f"'{layer.name()}' is filtered by its own subset string ({subset}): {self.selected_count:,} "
+                "crimes. Apply filter replaces it.",
+                Qgis.Warning,
+            )
+        else:
+            self.say(f"{self.selected_count:,} crimes selected: {self.state.crime_filter.label()}.", Qgis.Info)
+
+    def data_period(self) -> AnalysisPeriod | None:
+        """Return the months of the loaded crimes (before the filter): those with records and those missing."""
+        layer = self.state.crimes
+        index = -1 if layer is None else layer.fields().lookupField(MONTH_FIELD)
+        if index < 0:
+            return None
+        return analysis_period(month_numbers(self._unfiltered_values(index)))
 
     def set_wards_layer(self, layer: QgsVectorLayer | None) -> None:
         """Use these ward polygons for ward rates and as the study area of the density."""
@@ -319,6 +494,7 @@ class DockController(QObject):
             self.say(f"'{layer.name()}' is not a polygon layer: choose ward boundaries.", Qgis.Warning)
             return
         self.state.wards = layer
+        self.save_settings()
 
     def set_population(self, layer: QgsVectorLayer | None, value_field: str, code_field: str = "ward_code") -> None:
         """Take residents per ward from value_field of layer (None: of the ward layer), joined on code_field."""
@@ -345,6 +521,7 @@ class DockController(QObject):
             self.say(str(err), Qgis.Warning)
             return None
         self.state.crime_filter = crime_filter
+        self.save_settings()
         layer = self.state.crimes
         if layer is None:
             self.say("Load police.uk crimes first: the filter applies to the loaded crimes.", Qgis.Info)
@@ -413,7 +590,7 @@ class DockController(QObject):
 
     def _mapped(self, key: str, run: AlgorithmRun, label: str, results: dict) -> None:
         row = action(key)
-        period = self.state.crime_filter.period_label()
+        period = self.period_text()
         layers = run.load_outputs(label, rename=lambda name: f"{name}, {period}")
         self.last_outputs = layers
         # The algorithm states the ramp top it used: the dock takes it, it does not recompute it.
@@ -421,9 +598,58 @@ class DockController(QObject):
         for layer in layers:
             if self._fits(row.style_preset, layer):
                 self.apply_style(row.style_preset, layer, quiet=True, ramp_maximum=ramp_top)
+            else:
+                save_style(layer)  # the algorithm's own style, kept with the data
         if not layers:
             raise RuntimeError("the algorithm produced no layer to show")
-        self.say(f"{row.label}: {len(layers)} layer(s) added to the group '{label}'.", Qgis.Success)
+        text = f"{row.label}: {len(layers)} layer(s) added to the group '{label}'."
+        plot = str(results.get("FUNNEL_PLOT") or "")
+        if plot and os.path.isfile(plot):
+            self.funnel_plot = plot
+            self.funnel_plot_changed.emit(plot)
+            text += " The funnel plot is shown below the map buttons."
+        if key == "gistar":
+            text += " " + self._empty_cells_text(layers)
+        self.say(text, Qgis.Success)
+
+    def period_text(self) -> str:
+        """Return the filter's months in the loaded data: those with records and those missing, in words."""
+        crime_filter = self.state.crime_filter
+        layer = self.state.crimes
+        index = -1 if layer is None else layer.fields().lookupField(MONTH_FIELD)
+        if index < 0:
+            return crime_filter.period_label()
+        wanted = MonthRange(
+            month_parameter(crime_filter.start_month, "first month"),
+            month_parameter(crime_filter.end_month, "last month"),
+        )
+        period = analysis_period(month_numbers(self._unfiltered_values(index)), wanted)
+        return period.describe() if period is not None else crime_filter.period_label()
+
+    def _unfiltered_values(self, index: int) -> set:
+        layer = self.state.crimes
+        subset = layer.subsetString()
+        if subset:
+            layer.setSubsetString("")
+        values = layer.uniqueValues(index)
+        if subset:
+            layer.setSubsetString(subset)
+        return values
+
+    def _empty_cells_text(self, layers: list[QgsMapLayer]) -> str:
+        """Say how many of the Gi* cells hold no crime (read from the output's crimes field)."""
+        for layer in layers:
+            if isinstance(layer, QgsVectorLayer) and layer.fields().lookupField("crimes") >= 0:
+                total = layer.featureCount()
+                request = QgsFeatureRequest().setFilterExpression('"crimes" = 0').setNoAttributes()
+                request.setFlags(QgsFeatureRequest.NoGeometry)
+                empty = sum(1 for _ in layer.getFeatures(request))
+                share = 100.0 * empty / total if total else 0.0
+                return (
+                    f"{empty:,} of {total:,} cells ({share:.0f} %) hold no crime: a study area that follows the "
+                    "wards, or larger cells, leave fewer."
+                )
+        return ""
 
     # Styles.
 
@@ -492,7 +718,10 @@ class DockController(QObject):
         except ValueError as err:
             self.say(str(err), Qgis.Warning)
             return False
-        if not quiet:
-            self.say(text, Qgis.Success)
+        problem = save_style(layer)
+        if problem:
+            text += f" The style could not be saved with the layer ({problem})."
+        if not quiet or problem:
+            self.say(text, Qgis.Warning if problem else Qgis.Success)
         self.save_settings()
         return True

@@ -10,15 +10,23 @@ from __future__ import annotations
 import os
 from typing import Collection, Iterable
 
-from qgis.core import Qgis, QgsFieldProxyModel, QgsMapLayer, QgsMapLayerProxyModel, QgsVectorLayer
+from qgis.core import (
+    Qgis,
+    QgsFieldProxyModel,
+    QgsMapLayer,
+    QgsMapLayerProxyModel,
+    QgsVectorLayer,
+    QgsWkbTypes,
+)
 from qgis.gui import QgisInterface, QgsCollapsibleGroupBox, QgsDockWidget, QgsFieldComboBox, QgsMapLayerComboBox
-from qgis.PyQt.QtCore import Qt
-from qgis.PyQt.QtGui import QCloseEvent
+from qgis.PyQt.QtCore import Qt, QUrl
+from qgis.PyQt.QtGui import QCloseEvent, QDesktopServices, QPixmap
 from qgis.PyQt.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -33,6 +41,7 @@ from qgis.PyQt.QtWidgets import (
 
 from crime_mapping_plugin.core import crime_types
 from crime_mapping_plugin.core.crime_filter import FORCE_FIELD, CrimeFilter
+from crime_mapping_plugin.core.months import month_text
 from crime_mapping_plugin.processing.rate_style import parse_breaks
 from crime_mapping_plugin.ui.actions import MAP_ACTIONS, action, parameter_options
 from crime_mapping_plugin.ui.controller import DockController
@@ -105,6 +114,7 @@ class CrimeMappingDock(QgsDockWidget):
         layout.addWidget(self._load_box())
         layout.addWidget(self._filter_box())
         layout.addWidget(self._map_box())
+        layout.addWidget(self._plot_box())
         layout.addWidget(self._style_box())
         self.trends_panel = TrendsPanel(self.controller.project)  # the Trends section (ui/trends_panel.py)
         self.trends_panel.output_dir_of = self.controller.output_dir
@@ -112,6 +122,9 @@ class CrimeMappingDock(QgsDockWidget):
         layout.addWidget(self.trends_panel)
         layout.addStretch(1)
         self.setMinimumWidth(380)
+        for combo in body.findChildren(QComboBox):  # long layer names must not widen the dock past its width
+            combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(12)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(body)
@@ -123,7 +136,13 @@ class CrimeMappingDock(QgsDockWidget):
         ctl.busy_changed.connect(self._busy)
         ctl.count_changed.connect(self._count)
         ctl.layer_changed.connect(self._layer_changed)
+        ctl.settings_changed.connect(self._restore)
+        ctl.funnel_plot_changed.connect(self.show_funnel_plot)
+        ctl.run_finished.connect(lambda *_: self._restore_style_values())
+        ctl.project.layersAdded.connect(self._default_wards)
         self._restore()
+        self._layer_changed()
+        self._default_wards()
         self.refresh_actions()
 
     # Building.
@@ -133,8 +152,10 @@ class CrimeMappingDock(QgsDockWidget):
         form = QFormLayout(box)
         store_row = QHBoxLayout()
         self.store_edit = QLineEdit()
-        self.store_edit.setPlaceholderText("beside the project (default)")
-        self.store_edit.setToolTip("The GeoPackage the imported crimes are kept in.")
+        self.store_edit.setPlaceholderText("beside the saved project, or a new file you choose")
+        self.store_edit.setToolTip(
+            "The GeoPackage this project's crimes are kept in: its own, never a file another project uses."
+        )
         store_button = QPushButton("…")
         store_button.clicked.connect(self._choose_store)
         store_row.addWidget(self.store_edit)
@@ -172,14 +193,19 @@ class CrimeMappingDock(QgsDockWidget):
         self.layer_combo.setAllowEmptyLayer(True)
         self.layer_combo.layerChanged.connect(self._layer_chosen)
         form.addRow("Crimes", self.layer_combo)
+        self.data_months_label = QLabel("no crimes loaded")
+        self.data_months_label.setWordWrap(True)
+        self.data_months_label.setToolTip(
+            "The months of the loaded crimes; months without any record are missing data."
+        )
+        form.addRow("In the data", self.data_months_label)
         months = QHBoxLayout()
-        self.start_edit = QLineEdit()
-        self.start_edit.setPlaceholderText("YYYY-MM")
-        self.end_edit = QLineEdit()
-        self.end_edit.setPlaceholderText("YYYY-MM")
-        months.addWidget(self.start_edit)
+        # Months are picked from those in the data, never typed.
+        self.start_combo = QComboBox()
+        self.end_combo = QComboBox()
+        months.addWidget(self.start_combo)
         months.addWidget(QLabel("to"))
-        months.addWidget(self.end_edit)
+        months.addWidget(self.end_combo)
         form.addRow("Months", months)
         self.group_list = _checkable_list(crime_types.GROUPS)
         form.addRow("Crime groups", self.group_list)
@@ -227,7 +253,10 @@ class CrimeMappingDock(QgsDockWidget):
         self.wards_combo.setAllowEmptyLayer(True)
         self.wards_combo.setLayer(None)
         self.wards_combo.layerChanged.connect(self.controller.set_wards_layer)
-        form.addRow("Wards", self.wards_combo)
+        self.wards_combo.setToolTip(
+            "Ward polygons for ward rates; also the study area of the density and of Gi* (its grid covers them only)."
+        )
+        form.addRow("Wards / study area", self.wards_combo)
         # Residents per ward for ward rates: a field of the ward layer, or a table joined on the ward code.
         self.population_combo = QgsMapLayerComboBox()
         self.population_combo.setFilters(QgsMapLayerProxyModel.VectorLayer)
@@ -263,14 +292,61 @@ class CrimeMappingDock(QgsDockWidget):
         # The options as the algorithm defines them, so the dock never lists units the algorithm lacks.
         self.units_combo.addItems(parameter_options(action("density").algorithm_id, "UNITS"))
         form.addRow("Density in", self.units_combo)
-        buttons = QHBoxLayout()
-        for row in MAP_ACTIONS:
+        self.gistar_cell_spin = QDoubleSpinBox()
+        self.gistar_cell_spin.setRange(0, 10000)
+        self.gistar_cell_spin.setSuffix(" m")
+        self.gistar_cell_spin.setSpecialValueText("automatic")
+        self.gistar_cell_spin.setToolTip(
+            "Gi* grid cells over the study area (the wards above). Automatic: the algorithm's rule from the area."
+        )
+        form.addRow("Gi* cell size", self.gistar_cell_spin)
+        buttons = QGridLayout()  # two a row, so that the dock stays narrow; room for more actions
+        for i, row in enumerate(MAP_ACTIONS):
             button = QPushButton(row.label)
             button.clicked.connect(lambda _checked=False, key=row.key: self.run_action(key))
             self.map_buttons[row.key] = button
-            buttons.addWidget(button)
+            buttons.addWidget(button, i // 2, i % 2)
         form.addRow(buttons)
+        self.model_button = QPushButton("Edit the workflow model…")
+        self.model_button.setToolTip(
+            "Open the shipped model (import, density, ward rates) in the Graphical Modeler, as your own copy "
+            "under Processing › Models."
+        )
+        self.model_button.clicked.connect(self.edit_model)
+        form.addRow(self.model_button)
         return box
+
+    def _plot_box(self) -> QWidget:
+        box = QgsCollapsibleGroupBox("Funnel plot")
+        layout = QVBoxLayout(box)
+        self.plot_note = QLabel("Run ward rates: their funnel plot is shown here.")
+        self.plot_note.setWordWrap(True)
+        layout.addWidget(self.plot_note)
+        self.plot_label = QLabel()  # the image: no word wrap, which would give a pixmap no height
+        self.plot_label.setAlignment(Qt.AlignCenter)
+        layout.addWidget(self.plot_label)
+        self.plot_open_button = QPushButton("Open the funnel plot")
+        self.plot_open_button.setEnabled(False)
+        self.plot_open_button.clicked.connect(self._open_plot)
+        layout.addWidget(self.plot_open_button)
+        return box
+
+    def show_funnel_plot(self, path: str) -> None:
+        """Show the funnel plot of the last ward rates run in the dock."""
+        pixmap = QPixmap(path)
+        if pixmap.isNull():
+            self.plot_note.setText(f"The funnel plot {path} cannot be read.")
+            return
+        width = max(self.widget().viewport().width() - 60, 300)  # the dock's width, not the note's
+        self.plot_label.setPixmap(pixmap.scaledToWidth(width, Qt.SmoothTransformation))
+        self.plot_label.setToolTip(path)
+        self.plot_note.setText("The funnel plot of the last ward rates (Open shows it full size).")
+        self.plot_note.setToolTip(path)
+        self.plot_open_button.setEnabled(True)
+
+    def _open_plot(self) -> None:
+        if self.controller.funnel_plot:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(self.controller.funnel_plot))
 
     def _style_box(self) -> QWidget:
         box = QgsCollapsibleGroupBox("Style")
@@ -311,49 +387,109 @@ class CrimeMappingDock(QgsDockWidget):
     # State in and out.
 
     def _restore(self) -> None:
+        """Show the controller's (the project's) choices: what is applied is what the dock shows."""
         ctl = self.controller
-        self.store_edit.setText(ctl._store_path)
+        self.store_edit.setText(ctl.prefs.store_path)
         crime_filter = ctl.state.crime_filter
-        self.start_edit.setText(crime_filter.start_month)
-        self.end_edit.setText(crime_filter.end_month)
+        self._fill_months()
         set_checked(self.group_list, crime_filter.crime_groups)
         set_checked(self.type_list, crime_filter.crime_types)
+        set_checked(self.force_list, crime_filter.forces)
         self.bandwidth_spin.setValue(ctl.state.bandwidth_m)
         self.cell_spin.setValue(ctl.state.cell_size_m)
+        self.gistar_cell_spin.setValue(ctl.state.gistar_cell_m)
         self.units_combo.setCurrentIndex(ctl.state.density_units)
-        self.breaks_edit.setText(", ".join(f"{b:g}" for b in ctl.rate_breaks))
-        self.density_max_spin.setValue(ctl.density_max)
+        if ctl.state.wards is not None and self.wards_combo.currentLayer() is not ctl.state.wards:
+            self.wards_combo.setLayer(ctl.state.wards)
+        self._restore_style_values()
         self.heat_radius_spin.setValue(ctl.heatmap_radius)
         self.heat_max_spin.setValue(ctl.heatmap_max)
+        if not ctl.funnel_plot:
+            self.plot_label.clear()
+            self.plot_note.setText("Run ward rates: their funnel plot is shown here.")
+            self.plot_open_button.setEnabled(False)
+
+    def _fill_months(self) -> None:
+        """List the months with records in the loaded crimes; say which months of their span have none."""
+        period = self.controller.data_period()
+        crime_filter = self.controller.state.crime_filter
+        months = [month_text(m) for m in period.with_records] if period is not None else []
+        for combo, first, chosen in (
+            (self.start_combo, "first month", crime_filter.start_month),
+            (self.end_combo, "last month", crime_filter.end_month),
+        ):
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItem(f"({first} in the data)", "")
+            for month in months:
+                combo.addItem(month, month)
+            if chosen and chosen not in months:
+                combo.addItem(f"{chosen} (no records)", chosen)
+            combo.setCurrentIndex(max(combo.findData(chosen), 0))
+            combo.blockSignals(False)
+        self.data_months_label.setText(period.describe() if period is not None else "no crimes loaded")
 
     def current_filter(self) -> CrimeFilter:
         """Return the filter as set in the dock."""
         return CrimeFilter(
-            self.start_edit.text().strip(),
-            self.end_edit.text().strip(),
+            self.start_combo.currentData() or "",
+            self.end_combo.currentData() or "",
             checked_items(self.type_list),
             checked_items(self.group_list),
             checked_items(self.force_list),
         )
 
+    def _default_wards(self, *_args: object) -> None:
+        """Preselect the project's ward (or other area) polygons as wards and study area, when none is chosen."""
+        if self.wards_combo.currentLayer() is not None:
+            return
+        polygons = [
+            layer
+            for layer in self.controller.project.mapLayers().values()
+            if isinstance(layer, QgsVectorLayer) and layer.geometryType() == QgsWkbTypes.PolygonGeometry
+        ]
+        wards = [layer for layer in polygons if "ward" in layer.name().lower()] or polygons
+        if wards:
+            self.wards_combo.setLayer(sorted(wards, key=lambda layer: layer.name())[0])
+
     def _collect(self) -> None:
         ctl = self.controller
-        ctl.set_store_path(self.store_edit.text())
         ctl.state.bandwidth_m = self.bandwidth_spin.value()
         ctl.state.cell_size_m = self.cell_spin.value()
         ctl.state.density_units = self.units_combo.currentIndex()
+        ctl.state.gistar_cell_m = self.gistar_cell_spin.value()
         ctl.density_max = self.density_max_spin.value()
         ctl.heatmap_radius = self.heat_radius_spin.value()
         ctl.heatmap_max = self.heat_max_spin.value()
 
     # Actions.
 
-    def _choose_store(self) -> None:
+    def _choose_store(self) -> bool:
+        """Ask for a new GeoPackage to keep this project's crimes in; False when none was chosen."""
         path, _ = QFileDialog.getSaveFileName(
-            self, "Keep imported crimes in", self.controller.store_path, "GeoPackage (*.gpkg)"
+            self,
+            "Keep this project's crimes in (a new file)",
+            self.controller.store_path or self.controller.project.homePath(),
+            "GeoPackage (*.gpkg)",
+            options=QFileDialog.DontConfirmOverwrite,  # an existing file is refused, never overwritten
         )
-        if path:
-            self.store_edit.setText(path)
+        if path and self.controller.set_store_path(path):
+            self.store_edit.setText(self.controller.prefs.store_path)
+            return True
+        return False
+
+    def _store_chosen(self) -> bool:
+        """Take a store typed in the box; ask for one when the project is unsaved and has none."""
+        typed = self.store_edit.text().strip()
+        if (
+            typed
+            and os.path.abspath(typed) != self.controller.prefs.store_path
+            and not self.controller.set_store_path(typed)
+        ):
+            return False
+        if self.controller.store_path:
+            return True
+        return self.iface is not None and self._choose_store()
 
     def _choose_files(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(
@@ -388,6 +524,12 @@ class CrimeMappingDock(QgsDockWidget):
         """Import the chosen police.uk files into the store, in the background."""
         self._collect()
         self.controller.save_settings()
+        if self.paths and not self._store_chosen():
+            self.show_message(
+                "Save the project first (the crimes are kept beside it), or choose a new file to keep them in.",
+                Qgis.Warning,
+            )
+            return False
         return self.controller.import_police_uk(self.paths)
 
     def load_mps(self) -> bool:
@@ -398,8 +540,7 @@ class CrimeMappingDock(QgsDockWidget):
     def apply_filter(self) -> int | None:
         """Apply the dock's filter to the crimes layer; return the crimes selected."""
         count = self.controller.apply_filter(self.current_filter())
-        if count is not None:
-            self.controller.save_settings()
+        self._restore_style_values()  # the fixed maximum and breaks of the crimes now chosen
         return count
 
     def run_action(self, key: str) -> bool:
@@ -409,6 +550,20 @@ class CrimeMappingDock(QgsDockWidget):
             return False
         self.controller.save_settings()
         return self.controller.run_map_action(key)
+
+    def edit_model(self) -> str:
+        """Open an editable copy of the shipped model in the Graphical Modeler; return the copy's path."""
+        from crime_mapping_plugin.ui.model_editor import install_user_copy, open_in_modeler
+
+        try:
+            path = install_user_copy()
+            opened = open_in_modeler(path) if self.iface is not None else None
+        except (OSError, ValueError) as err:
+            self.show_message(str(err), Qgis.Critical)
+            return ""
+        where = "opened in the Graphical Modeler" if opened is not None else "listed under Processing › Models"
+        self.show_message(f"Your copy of the workflow model, {path}, is {where}.", Qgis.Info)
+        return path
 
     def apply_style(self) -> bool:
         """Apply the chosen style preset to the chosen layer."""
@@ -426,8 +581,8 @@ class CrimeMappingDock(QgsDockWidget):
         return ok
 
     def _restore_style_values(self) -> None:
-        self.breaks_edit.setText(", ".join(f"{b:g}" for b in self.controller.rate_breaks))
         self.density_max_spin.setValue(self.controller.density_max)
+        self.breaks_edit.setText(", ".join(f"{b:g}" for b in self.controller.rate_breaks))
 
     # Feedback.
 
@@ -464,12 +619,13 @@ class CrimeMappingDock(QgsDockWidget):
         layer = self.controller.state.crimes
         if self.layer_combo.currentLayer() is not layer:
             self.layer_combo.setLayer(layer)
+        self._fill_months()
+        self.force_list.clear()
         if layer is None:
             self.count_label.setText("no crimes loaded")
             return
         index = layer.fields().lookupField(FORCE_FIELD)
-        chosen = checked_items(self.force_list)
-        self.force_list.clear()
+        chosen = self.controller.state.crime_filter.forces
         if index >= 0:
             # The forces in the file, read once with the filter off so that every force can be chosen.
             subset = layer.subsetString()

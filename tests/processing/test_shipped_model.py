@@ -124,3 +124,45 @@ def test_the_model_runs_from_qgis_process(run_alg, tmp_path):
     )
     assert gdal.Open(results["density:density"]).GetMetadataItem("UNIT") == "crimes per km² per month"
     assert 0 < ward_sum(results["wardrates:ward_rates"]) <= burglary_count(tmp_path / "crimes.gpkg")
+
+
+def test_the_model_asks_for_its_inputs_in_order_and_is_laid_out_in_columns(provider):  # noqa: ARG001
+    model = QgsApplication.processingRegistry().createAlgorithmById(MODEL)
+    inputs = [d.name() for d in model.parameterDefinitions() if not d.isDestination()]
+    assert inputs == [
+        "police_uk",
+        "start_month",
+        "end_month",
+        "crime_groups",
+        "wards",
+        "population",
+        "population_code",
+        "population_value",
+        "bandwidth",
+        "cell_size",
+    ]
+    # Inputs in one column, top to bottom in that order; the steps in a column to their right, in run order.
+    positions = [model.parameterComponent(name).position() for name in inputs]
+    assert len({p.x() for p in positions}) == 1
+    assert [p.y() for p in positions] == sorted(p.y() for p in positions)
+    steps = model.childAlgorithms()
+    order = [steps[c].position().y() for c in ("import", "density", "wardrates")]
+    assert order == sorted(order) and all(steps[c].position().x() > positions[0].x() for c in steps)
+
+
+def test_an_editable_copy_goes_to_the_user_models_and_is_never_overwritten(provider, tmp_path):  # noqa: ARG001
+    from qgis.core import QgsProcessingModelAlgorithm
+
+    from crime_mapping_plugin.ui.model_editor import COPY_SUFFIX, install_user_copy
+
+    path = install_user_copy(folder=str(tmp_path))
+    copy = QgsProcessingModelAlgorithm()
+    assert copy.fromFile(path)
+    assert copy.name() == "Import police.uk crime, map hotspots and ward rates" + COPY_SUFFIX
+    assert set(copy.childAlgorithms()) == {"import", "density", "wardrates"}
+    # The analyst edits the copy; opening it again keeps the edit.
+    copy.setName("My burglary workflow")
+    assert copy.toFile(path)
+    assert install_user_copy(folder=str(tmp_path)) == path
+    again = QgsProcessingModelAlgorithm()
+    assert again.fromFile(path) and again.name() == "My burglary workflow"

@@ -166,3 +166,21 @@ def test_gistar_bins_are_drawn_in_seven_classes():
     categories = {c.value(): c for c in renderer.categories()}  # held: a category owns its symbol
     hot, cold = categories[3].symbol().color(), categories[-3].symbol().color()
     assert hot.red() > hot.blue() and cold.blue() > cold.red()
+
+
+def test_rate_classes_when_most_wards_have_no_crime():
+    # 14 of 20 wards at 0: quantiles of all rates (0, 0, 0, 0.9) would lump them with the lowest rates.
+    positive = [0.437, 0.9, 1.5, 2.2, 3.8, 9.0]
+    values = [0.0] * 14 + positive + [None]
+    layer = polygons("rate", values)
+    breaks = rate_style.style_ward_rates(layer, "rate", [])
+    # By hand: the smallest rate above 0 rounded down (0.43), then the quartiles of the six rates above 0
+    # (linear interpolation: 0.9 + 0.25 × 0.6 = 1.05, (1.5 + 2.2) / 2 = 1.85, 2.2 + 0.75 × 1.6 = 3.4).
+    assert breaks == [0.43, 1.1, 1.9, 3.4]
+    renderer = layer.renderer()
+    labels = [item.label() for item in renderer.legendSymbolItems()]
+    assert labels[0] == "below 0.43 crimes per 1,000 residents"
+    drawn = [drawn_class(layer, renderer, f) for f in layer.getFeatures()]
+    assert drawn[:14] == [labels[0]] * 14  # the first class is exactly the wards without crime
+    assert labels[0] not in drawn[14:20] and None not in drawn
+    assert drawn[20] == rate_style.NO_RATE_LABEL

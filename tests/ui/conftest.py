@@ -1,42 +1,52 @@
-"""Fixtures for the dock: a controller with its own settings file, and a helper that waits for its runs."""
+"""Fixtures for the dock: a controller on a cleared project, and helpers that wait on its signals."""
 
 from __future__ import annotations
 
 import shutil
-import time
 
 import pytest
-from qgis.core import QgsApplication, QgsProject, QgsSettings, QgsVectorLayer
-from qgis.PyQt.QtCore import QSettings
+from qgis.core import QgsProject, QgsVectorLayer
+from qgis.PyQt.QtCore import QEventLoop, QTimer, pyqtBoundSignal
 
 from tests.conftest import SAMPLE
 
-TIMEOUT_S = 120
+TIMEOUT_MS = 120_000
+TIMEOUT_S = TIMEOUT_MS // 1000  # for tests that still poll (test_trends_panel)
+
+
+def wait_signal(signal: pyqtBoundSignal, timeout_ms: int = TIMEOUT_MS) -> tuple:
+    """Run the event loop until signal is emitted; return its arguments (fails after timeout_ms)."""
+    loop = QEventLoop()
+    received: list[tuple] = []
+
+    def got(*args: object) -> None:
+        received.append(args)
+        loop.quit()
+
+    signal.connect(got)
+    timer = QTimer()
+    timer.setSingleShot(True)
+    timer.timeout.connect(loop.quit)
+    timer.start(timeout_ms)
+    loop.exec_()
+    signal.disconnect(got)
+    assert received, "the signal was not emitted in time"
+    return received[0]
 
 
 def wait_for(controller) -> None:
-    """Process events until the controller's background run has finished (fails after TIMEOUT_S)."""
-    deadline = time.monotonic() + TIMEOUT_S
-    while controller.is_busy():
-        QgsApplication.processEvents()
-        assert time.monotonic() < deadline, "the background run did not finish"
-        time.sleep(0.01)
-    for _ in range(5):  # let the queued done signal and the loading run
-        QgsApplication.processEvents()
+    """Wait for the controller's background run to finish: its run_finished signal (at once if none runs)."""
+    if controller.is_busy():
+        wait_signal(controller.run_finished)
 
 
 @pytest.fixture()
-def settings(tmp_path):
-    return QgsSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
-
-
-@pytest.fixture()
-def controller(provider, settings, tmp_path):  # noqa: ARG001 - the provider must be registered
+def controller(provider, tmp_path):  # noqa: ARG001 - the provider must be registered
     from crime_mapping_plugin.ui.controller import DockController
 
     QgsProject.instance().clear()
-    ctl = DockController(QgsProject.instance(), settings)
-    ctl.set_store_path(str(tmp_path / "store" / "crimes.gpkg"))
+    ctl = DockController(QgsProject.instance())
+    assert ctl.set_store_path(str(tmp_path / "store" / "crimes.gpkg"))
     messages = []
     ctl.message.connect(lambda text, level: messages.append((text, level)))
     ctl.messages = messages

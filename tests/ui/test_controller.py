@@ -86,7 +86,7 @@ def test_loading_reports_the_counts_and_adds_the_crimes(loaded):
     assert f"{counts['left_out']:,} left out" in text
     group = QgsProject.instance().layerTreeRoot().findGroup(DATA_GROUP)
     assert [layer.layer() for layer in group.findLayers()] == [loaded.state.crimes]
-    assert loaded.state.crimes.name() == "police.uk crimes 2024-10 to 2024-12"
+    assert loaded.state.crimes.name() == "police.uk crimes, 2024-10 to 2024-12 (3 months)"
 
 
 def test_loading_again_replaces_the_layer_rather_than_doubling_it(loaded):
@@ -165,6 +165,7 @@ def test_hotspot_density_maps_the_filtered_crimes_into_a_named_group(loaded, war
     loaded.set_wards_layer(wards)
     selected = loaded.apply_filter(CrimeFilter("2024-12", "2024-12", crime_groups=["Burglary"]))
     loaded.state.bandwidth_m, loaded.state.cell_size_m = 400, 100
+    loaded.state.density_units = 1  # per month, chosen in the dock
     assert loaded.run_map_action("density")
     wait_for(loaded)
     assert loaded.last_message[1] == Qgis.Success, loaded.messages
@@ -174,7 +175,7 @@ def test_hotspot_density_maps_the_filtered_crimes_into_a_named_group(loaded, war
     assert layers == {QgsRasterLayer, QgsVectorLayer}
     raster = next(node.layer() for node in group.findLayers() if isinstance(node.layer(), QgsRasterLayer))
     assert isinstance(raster.renderer(), QgsSingleBandPseudoColorRenderer)
-    assert raster.name() == "Crime density, crimes per km² per month, 2024-12"
+    assert raster.name() == "Crime density, crimes per km² per month, 2024-12 (1 month)"
     assert os.path.dirname(raster.source()) == loaded.output_dir()
     # The legend states the unit.
     items = raster.renderer().shader().rasterShaderFunction().colorRampItemList()
@@ -241,19 +242,9 @@ def test_buttons_follow_the_processing_registry(provider):  # noqa: ARG001
     assert "crimemapping:notyet, which is not installed" in unavailable_reason(missing)
 
 
-def test_settings_are_remembered_between_sessions(controller, settings):
-    controller.apply_filter(CrimeFilter("2024-11", "2024-12", crime_groups=["Burglary"]))
-    controller.density_max = 7.0
-    controller.rate_breaks = [5.0, 10.0]
-    controller.save_settings()
-    again = DockController(QgsProject.instance(), settings)
-    assert again.state.crime_filter == CrimeFilter("2024-11", "2024-12", crime_groups=["Burglary"])
-    assert again.store_path == controller.store_path
-    assert (again.density_max, again.rate_breaks) == (7.0, [5.0, 10.0])
-
-
 def test_the_default_store_is_beside_the_saved_project(controller, tmp_path):
-    controller.set_store_path("")
+    QgsProject.instance().clear()
+    assert controller.store_path == ""  # an unsaved project: the analyst is asked for a file
     QgsProject.instance().setFileName(str(tmp_path / "borough analysis.qgz"))
     assert controller.store_path == str(tmp_path / "borough analysis_crimes.gpkg")
 

@@ -15,7 +15,7 @@ from qgis.PyQt.QtWidgets import QMainWindow
 
 from crime_mapping_plugin.core.crime_filter import CrimeFilter
 from crime_mapping_plugin.ui.actions import MAP_ACTIONS
-from crime_mapping_plugin.ui.dock import CrimeMappingDock, checked_items
+from crime_mapping_plugin.ui.dock import CrimeMappingDock
 from tests.conftest import POLICE_UK
 from tests.ui.conftest import wait_for
 
@@ -25,6 +25,12 @@ def dock(controller):
     widget = CrimeMappingDock(None, controller)
     yield widget
     widget.deleteLater()
+
+
+def choose_month(combo, month: str) -> None:
+    index = combo.findData(month)
+    assert index >= 0, f"{month} is not offered"
+    combo.setCurrentIndex(index)
 
 
 def tick(widget, texts) -> None:
@@ -47,8 +53,12 @@ def test_load_filter_and_map_from_the_dock(dock, wards):
     forces = [dock.force_list.item(i).text() for i in range(dock.force_list.count())]
     assert forces == ["City of London Police", "Metropolitan Police Service"]
 
-    dock.start_edit.setText("2024-11")
-    dock.end_edit.setText("2024-11")
+    # The months offered are those in the data, with the span and its missing months said.
+    offered = [dock.start_combo.itemData(i) for i in range(dock.start_combo.count())]
+    assert offered == ["", "2024-10", "2024-11", "2024-12"]
+    assert dock.data_months_label.text() == "2024-10 to 2024-12 (3 months)"
+    choose_month(dock.start_combo, "2024-11")
+    choose_month(dock.end_combo, "2024-11")
     tick(dock.group_list, ["Burglary"])
     tick(dock.force_list, ["City of London Police"])
     dock.filter_button.click()
@@ -90,9 +100,6 @@ def test_buttons_of_algorithms_not_installed_are_disabled_with_the_reason(dock):
 def test_errors_are_shown_in_the_dock(dock):
     dock.load_button.click()
     assert dock.status.text() == "Choose police.uk street files, zip archives or a folder to load first."
-    dock.start_edit.setText("2024-1")
-    dock.filter_button.click()
-    assert "is not a month" in dock.status.text()
     dock.style_button.click()
     assert dock.status.text() == "Select a layer in the Layers panel to style."
 
@@ -131,22 +138,6 @@ def test_the_heatmap_preset_on_the_crimes(dock):
     dock.preset_combo.setCurrentIndex(dock.preset_combo.findData("density"))
     assert not dock.apply_style()
     assert dock.status.text() == "'crimes' is not a density raster: choose a hotspot density layer."
-
-
-def test_the_dock_remembers_the_filter_and_values(controller, settings):
-    from crime_mapping_plugin.ui.controller import DockController
-
-    first = CrimeMappingDock(None, controller)
-    first.start_edit.setText("2024-10")
-    tick(first.group_list, ["Burglary", "Robbery"])
-    first.breaks_edit.setText("3, 6")
-    first.apply_filter()
-    first.apply_style()  # no layer: the values are still collected
-    first.close()
-    second = CrimeMappingDock(None, DockController(QgsProject.instance(), settings))
-    assert second.start_edit.text() == "2024-10"
-    assert checked_items(second.group_list) == ["Burglary", "Robbery"]
-    assert second.store_edit.text() == controller.store_path
 
 
 class RecordingIface:
@@ -226,3 +217,11 @@ def test_the_unit_choices_are_those_the_algorithm_defines(dock):
     )
     shown = [dock.units_combo.itemText(i) for i in range(dock.units_combo.count())]
     assert shown == definition.options() and len(shown) == 3
+
+
+def test_the_default_units_are_the_algorithms_own(dock):
+    definition = (
+        QgsApplication.processingRegistry().algorithmById("crimemapping:hotspotdensity").parameterDefinition("UNITS")
+    )
+    assert dock.units_combo.currentIndex() == definition.defaultValue()
+    assert dock.controller.state.density_units == definition.defaultValue()

@@ -1,0 +1,117 @@
+"""What the dock's maps say they show: the filter of their input, in the log, the metadata, the titles and the plot."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from qgis.core import Qgis, QgsProcessingContext, QgsProcessingFeatureSourceDefinition, QgsProject, QgsVectorLayer
+from qgis.PyQt.QtGui import QImage
+
+from crime_mapping_plugin.core.crime_filter import CrimeFilter
+from crime_mapping_plugin.ui.dock import CrimeMappingDock
+from tests.conftest import POLICE_UK
+from tests.ui.conftest import wait_for
+
+BURGLARY = CrimeFilter("2024-12", "2024-12", crime_groups=["Burglary"])
+
+
+@pytest.fixture()
+def loaded(controller):
+    assert controller.import_police_uk([str(POLICE_UK)]), controller.messages
+    wait_for(controller)
+    assert controller.state.crimes is not None, controller.messages
+    return controller
+
+
+def test_ward_rates_of_burglary_say_so_and_show_their_funnel_plot(loaded, wards, ward_population):
+    dock = CrimeMappingDock(None, loaded)
+    dock.wards_combo.setLayer(wards)
+    loaded.set_population(ward_population, "population", "ward_code")
+    loaded.apply_filter(BURGLARY)
+    assert loaded.run_map_action("wardrates"), loaded.messages
+    wait_for(loaded)
+    assert loaded.last_message[1] == Qgis.Success, loaded.messages
+    rates = next(lyr for lyr in loaded.last_outputs if isinstance(lyr, QgsVectorLayer))
+    meta = rates.metadata()
+    subset = BURGLARY.subset_string()
+    for text in (meta.abstract(), loaded.run.results["REPORT"] if "REPORT" in loaded.run.results else meta.abstract()):
+        assert "all crime types" not in text
+        assert subset in text
+    assert "all crime types" not in meta.title()
+    # The funnel plot is written by default, beside the maps, and shown in the dock.
+    plot = loaded.run.results["FUNNEL_PLOT"]
+    assert os.path.isfile(plot) and loaded.funnel_plot == plot
+    assert not QImage(plot).isNull()
+    assert dock.plot_label.pixmap() is not None and not dock.plot_label.pixmap().isNull()
+    assert dock.plot_open_button.isEnabled()
+    dock.deleteLater()
+
+
+def test_density_and_gistar_metadata_name_the_filter(loaded, wards):
+    loaded.set_wards_layer(wards)
+    loaded.apply_filter(BURGLARY)
+    loaded.state.bandwidth_m, loaded.state.cell_size_m = 400, 100
+    assert loaded.run_map_action("density")
+    wait_for(loaded)
+    assert loaded.last_message[1] == Qgis.Success, loaded.messages
+    for layer in loaded.last_outputs:
+        assert BURGLARY.subset_string() in layer.metadata().abstract(), layer.name()
+    loaded.state.gistar_cell_m = 500
+    assert loaded.run_map_action("gistar")
+    wait_for(loaded)
+    assert loaded.last_message[1] == Qgis.Success, loaded.messages
+    cells = next(lyr for lyr in loaded.last_outputs if isinstance(lyr, QgsVectorLayer))
+    assert BURGLARY.subset_string() in cells.metadata().abstract()
+    assert loaded.run.results["CELL_SIZE_USED"] == 500
+    # The empty cells are said, as a hand count of the cells without crime.
+    empty = sum(1 for f in cells.getFeatures() if f["crimes"] == 0)
+    assert f"{empty:,} of {cells.featureCount():,} cells" in loaded.last_message[0]
+
+
+def test_the_input_description_states_subset_selection_limit_and_expression(provider, tmp_path):  # noqa: ARG001
+    from crime_mapping_plugin.processing.ward_rates import WardRatesAlgorithm
+
+    layer = QgsVectorLayer("Point?crs=EPSG:27700&field=crime_group:string", "crimes", "memory")
+    QgsProject.instance().addMapLayer(layer)
+    alg = WardRatesAlgorithm()
+    alg.initAlgorithm()
+    context = QgsProcessingContext()
+    context.setProject(QgsProject.instance())
+    assert alg.input_description({"CRIMES": layer.id()}, "CRIMES", context) == "all crime types"
+    assert alg.input_description({"CRIMES": layer.id()}, "CRIMES", context, "Robbery") == "Robbery"
+    layer.setSubsetString("\"crime_group\" = 'Burglary'")
+    definition = QgsProcessingFeatureSourceDefinition(layer.id(), True, 5)
+    text = alg.input_description({"CRIMES": definition}, "CRIMES", context)
+    assert text == (
+        "the crimes of 'crimes' as filtered by the layer's filter \"crime_group\" = 'Burglary'; "
+        "its 0 selected features only; its first 5 features only"
+    )
+    QgsProject.instance().removeMapLayer(layer.id())
+
+
+def test_the_styles_are_saved_with_the_layers(loaded, wards):
+    from qgis.core import QgsRasterLayer
+
+    loaded.set_wards_layer(wards)
+    loaded.apply_filter(BURGLARY)
+    loaded.state.bandwidth_m, loaded.state.cell_size_m = 400, 100
+    assert loaded.run_map_action("density")
+    wait_for(loaded)
+    assert loaded.last_message[1] == Qgis.Success, loaded.messages
+    raster = next(lyr for lyr in loaded.last_outputs if isinstance(lyr, QgsRasterLayer))
+    areas = next(lyr for lyr in loaded.last_outputs if isinstance(lyr, QgsVectorLayer))
+    # Opened afresh, outside the project, each looks as it did: the style travels with the data.
+    again = QgsRasterLayer(raster.source(), "again")
+    assert again.renderer().type() == "singlebandpseudocolor"
+    assert again.renderer().classificationMax() == raster.renderer().classificationMax()
+    legend = [item.label for item in again.renderer().shader().rasterShaderFunction().colorRampItemList()]
+    unit = loaded.run.results["UNIT"]
+    assert legend[-1].endswith(unit)
+    again_areas = QgsVectorLayer(areas.source(), "again", "ogr")
+    # The outline's legend gives the threshold the algorithm returned, in the stated unit.
+    threshold = loaded.run.results["THRESHOLD_USED"]
+    for layer in (areas, again_areas):
+        labels = [item.label() for item in layer.renderer().legendSymbolItems()]
+        assert labels == [f"hotspot area: density ≥ {threshold:,.3g} {unit}"]
+        assert layer.renderer().rootRule().children()[0].symbol().color().alpha() == 0

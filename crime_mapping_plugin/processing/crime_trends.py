@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Sequence
 
 import numpy as np
 from qgis.core import (
-    QgsCoordinateTransform,
     QgsFeature,
     QgsFeatureSink,
     QgsFeatureSource,
@@ -32,8 +30,8 @@ from qgis.core import (
 from crime_mapping_plugin.core import areas as area_rule
 from crime_mapping_plugin.core import crime_points, crime_types, trends, ward_counts
 from crime_mapping_plugin.core.months import MonthError, MonthRange, analysis_period, month_parameter, ranges_text
-from crime_mapping_plugin.core.reproject import BulkTransformer
-from crime_mapping_plugin.core.ward_counts import CountTableError, MonthlyCounts, short_list
+from crime_mapping_plugin.core.ward_counts import MonthlyCounts, short_list
+from crime_mapping_plugin.processing import crime_input
 from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
 from crime_mapping_plugin.processing.layer_info import describe_layer
 from crime_mapping_plugin.processing.output import TableOutput, qgs_fields
@@ -354,7 +352,7 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
         self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict:
         request = self._request(parameters, context)
-        source = self._source(parameters, self.AREAS, context)
+        source = crime_input.source_of(self, parameters, self.AREAS, context)
         fields = {
             k: self.parameterAsString(parameters, k, context)
             for k in (self.AREA_CODE_FIELD, self.AREA_NAME_FIELD, self.PARENT_FIELD, self.POPULATION_FIELD)
@@ -394,12 +392,6 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
         outputs.update(self._numbers(result, monthly, report))
         return outputs
 
-    def _source(self, parameters: dict, name: str, context: QgsProcessingContext) -> QgsFeatureSource:
-        source = self.parameterAsSource(parameters, name, context)
-        if source is None:
-            raise QgsProcessingException(self.invalidSourceError(parameters, name))
-        return source
-
     def _read_areas(
         self, source: QgsFeatureSource, fields: dict[str, str], feedback: QgsProcessingFeedback
     ) -> area_rule.Areas:
@@ -433,40 +425,6 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
             )
         return period
 
-    def _read(
-        self,
-        parameters: dict,
-        context: QgsProcessingContext,
-        name: str,
-        source: QgsFeatureSource,
-        columns: dict[str, str],
-        geometry: bool,
-        feedback: QgsProcessingFeedback,
-    ) -> crime_points.PointTable:
-        try:
-            return crime_points.read_layer(
-                source,
-                self.plain_ogr_layer(parameters, name, context),
-                columns,
-                geometry=geometry,
-                explode=geometry,
-                is_cancelled=feedback.isCanceled,
-                on_fallback=lambda why: feedback.pushInfo(
-                    self.tr("Bulk read not possible ({}); reading feature by feature.").format(why)
-                ),
-            )
-        except InterruptedError as err:
-            raise QgsProcessingException(self.tr("Cancelled; nothing was written.")) from err
-
-    def _require(self, source: QgsFeatureSource, label: str, names: Sequence[str]) -> None:
-        missing = [n for n in names if n and source.fields().lookupField(n) < 0]
-        if missing:
-            raise QgsProcessingException(
-                self.tr("The {} has no field {}; its fields are: {}.").format(
-                    label, ", ".join(repr(m) for m in missing), ", ".join(source.fields().names())
-                )
-            )
-
     def _count_points(
         self,
         parameters: dict,
@@ -475,26 +433,12 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
         areas_source: QgsFeatureSource,
         areas: area_rule.Areas,
     ) -> tuple[MonthlyCounts, object, list[str]]:
-        source = self._source(parameters, self.CRIMES, context)
-        types = [crime_types.ALL_TYPES[i] for i in self.selected_enums(parameters, self.CRIME_TYPES, context)]
-        groups = [crime_types.GROUPS[i] for i in self.selected_enums(parameters, self.CRIME_GROUPS, context)]
+        source = crime_input.source_of(self, parameters, self.CRIMES, context)
         month_field = self._month_field(parameters, context, source)
-        wanted = (["crime_type"] if types else []) + (["crime_group"] if groups else [])
-        self._require(source, self.tr("crime points"), wanted)
-        feedback.setProgressText(self.tr("Reading crime points"))
-        columns = {c: crime_points.TEXT for c in wanted}
-        columns[month_field] = crime_points.MONTH
-        table = self._read(parameters, context, self.CRIMES, source, columns, True, feedback)
-        type_ok = np.ones(len(table.x), dtype=bool)
-        if types:
-            type_ok &= ward_counts.matching(table.columns["crime_type"], set(types))
-        if groups:
-            type_ok &= ward_counts.matching(table.columns["crime_group"], set(groups))
-        x, y = table.x, table.y
-        had_point = np.isfinite(x) & np.isfinite(y)
-        if source.sourceCrs() != areas_source.sourceCrs() and len(x):
-            transform = QgsCoordinateTransform(source.sourceCrs(), areas_source.sourceCrs(), context.transformContext())
-            x, y = BulkTransformer(transform)(x, y)
+        read = crime_input.read_points(
+            self, parameters, context, feedback, source, month_field, areas_source.sourceCrs()
+        )
+        table, x, y, type_ok, had_point = read.table, read.x, read.y, read.chosen, read.had_point
         months = table.columns[month_field]
         period = self._period(parameters, context, months)
         feedback.setProgressText(self.tr("Counting crimes into areas and months"))
@@ -512,10 +456,11 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
             )
         except InterruptedError as err:
             raise QgsProcessingException(self.tr("Cancelled; nothing was written.")) from err
-        what = "; ".join(t for t in (", ".join(types), ", ".join(groups)) if t) or "all crime types"
+        what = read.choice or "all crime types"
         lines = [
+            *read.notes,
             self.tr("Crime points ({}) read {}: {}; counted in areas: {}; left out: {}.").format(
-                what, table.how, monthly.totals.read, monthly.totals.counted, _reasons(monthly.totals)
+                what, table.how, monthly.totals.read, monthly.totals.counted, crime_input.reasons_text(monthly.totals)
             ),
             self.tr("{} point(s) lay on an area boundary: {}").format(
                 monthly.totals.on_boundary, area_rule.BOUNDARY_RULE
@@ -530,34 +475,28 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
         feedback: QgsProcessingFeedback,
         areas: area_rule.Areas,
     ) -> tuple[MonthlyCounts, object, list[str]]:
-        source = self._source(parameters, self.COUNTS_TABLE, context)
-        code_field = self.parameterAsString(parameters, self.COUNTS_CODE_FIELD, context) or "ward_code"
-        count_field = self.parameterAsString(parameters, self.COUNTS_FIELD, context) or "count"
-        cat_field = self.parameterAsString(parameters, self.CATEGORY_FIELD, context)
-        keep = {
-            v.strip() for v in self.parameterAsString(parameters, self.CATEGORY_VALUES, context).split(",") if v.strip()
-        }
-        if keep and not cat_field:
-            raise QgsProcessingException(self.tr("Categories to keep were given without a category field."))
+        source = crime_input.source_of(self, parameters, self.COUNTS_TABLE, context)
         month_field = self._month_field(parameters, context, source)
-        self._require(source, self.tr("count table"), [code_field, count_field, cat_field])
-        columns = {c: crime_points.AUTO for c in (code_field, count_field, cat_field) if c}
-        columns[month_field] = crime_points.MONTH
-        table = self._read(parameters, context, self.COUNTS_TABLE, source, columns, False, feedback).columns
-        months = table[month_field]
+        read = crime_input.read_count_table(self, parameters, context, feedback, source, month_field)
+        months = read.columns[month_field]
         period = self._period(parameters, context, months)
-        try:
-            counts = ward_counts.table_counts(table[count_field], count_field)
-        except CountTableError as err:
-            raise QgsProcessingException(str(err)) from err
-        category_ok = ward_counts.matching(table[cat_field], keep) if keep else np.ones(len(counts), dtype=bool)
         monthly = ward_counts.count_table_by_month(
-            table[code_field], counts, months, category_ok, areas.codes, MonthRange(period.first, period.last)
+            read.columns[read.code_field],
+            read.counts,
+            months,
+            read.chosen,
+            areas.codes,
+            MonthRange(period.first, period.last),
         )
-        what = f"categories {cat_field} in {sorted(keep)}" if keep else "all categories"
+        keep = read.categories
+        what = f"categories {read.category_field} in {sorted(keep)}" if keep else "all categories"
         lines = [
             self.tr("Count table ({}): {} crimes in {} rows; counted in areas: {}; left out: {}.").format(
-                what, monthly.totals.read, monthly.totals.rows, monthly.totals.counted, _reasons(monthly.totals)
+                what,
+                monthly.totals.read,
+                monthly.totals.rows,
+                monthly.totals.counted,
+                crime_input.reasons_text(monthly.totals),
             )
         ]
         if monthly.totals.unmatched_codes:
@@ -736,10 +675,3 @@ def _title(s: trends.Series) -> str:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", text)[:60] or "area"
-
-
-def _reasons(counts: ward_counts.WardCounts) -> str:
-    return (
-        ", ".join(f"{reason} {counts.left_out[reason]}" for reason in ward_counts.REASONS if counts.left_out[reason])
-        or "none"
-    )

@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 from qgis.core import (
-    QgsCoordinateTransform,
     QgsFeature,
     QgsFeatureRequest,
     QgsFeatureSink,
@@ -33,7 +31,6 @@ from qgis.core import (
 from crime_mapping_plugin.core import areas as area_rule
 from crime_mapping_plugin.core import crime_points, crime_types, funnel, rates, ward_counts
 from crime_mapping_plugin.core.months import MonthRange, ranges_text
-from crime_mapping_plugin.core.reproject import BulkTransformer
 from crime_mapping_plugin.core.ward_counts import CountTableError, WardCounts, population_by_code, short_list
 from crime_mapping_plugin.core.ward_rates import (
     FEW_RESIDENTS as FEW_RESIDENTS_DEFAULT,
@@ -47,6 +44,7 @@ from crime_mapping_plugin.core.ward_rates import (
     periods,
     ward_rates,
 )
+from crime_mapping_plugin.processing import crime_input
 from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
 from crime_mapping_plugin.processing.funnel_plot import FunnelData, draw_funnel_plot
 from crime_mapping_plugin.processing.layer_info import describe_layer
@@ -490,7 +488,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict:
         request, breaks = self._request(parameters, context)
-        wards = self._source(parameters, self.WARDS, context)
+        wards = crime_input.source_of(self, parameters, self.WARDS, context)
         name_field = self.parameterAsString(parameters, self.WARD_NAME_FIELD, context)
         pop_field = self.parameterAsString(parameters, self.POPULATION_FIELD, context)
         borough_field = self.parameterAsString(parameters, self.BOROUGH_FIELD, context)
@@ -550,12 +548,6 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         )
         return request, breaks
 
-    def _source(self, parameters: dict, name: str, context: QgsProcessingContext) -> QgsFeatureSource:
-        source = self.parameterAsSource(parameters, name, context)
-        if source is None:
-            raise QgsProcessingException(self.invalidSourceError(parameters, name))
-        return source
-
     def _read_wards(
         self,
         parameters: dict,
@@ -593,10 +585,10 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
     def _read_population(
         self, parameters: dict, context: QgsProcessingContext, codes: list[str], notes: list[str]
     ) -> list:
-        source = self._source(parameters, self.POPULATION_TABLE, context)
+        source = crime_input.source_of(self, parameters, self.POPULATION_TABLE, context)
         code_field = self.parameterAsString(parameters, self.POP_CODE_FIELD, context) or "ward_code"
         value_field = self.parameterAsString(parameters, self.POP_VALUE_FIELD, context) or "population"
-        self._require_fields(source, self.tr("population table"), (code_field, value_field))
+        crime_input.require_fields(self, source, self.tr("population table"), (code_field, value_field))
         table_codes, values = [], []
         request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry)
         request.setSubsetOfAttributes([code_field, value_field], source.fields())
@@ -640,28 +632,15 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         request: WardRatesRequest,
         notes: list[str],
     ) -> tuple[WardCounts, CountLog]:
-        source = self._source(parameters, self.COUNTS_TABLE, context)
-        code_field = self.parameterAsString(parameters, self.COUNTS_CODE_FIELD, context) or "ward_code"
-        count_field = self.parameterAsString(parameters, self.COUNTS_FIELD, context) or "count"
-        cat_field = self.parameterAsString(parameters, self.CATEGORY_FIELD, context)
-        cat_text = self.parameterAsString(parameters, self.CATEGORY_VALUES, context)
-        keep = {v.strip() for v in cat_text.split(",") if v.strip()}
-        if keep and not cat_field:
-            raise QgsProcessingException(
-                self.tr("Categories to keep were given without a category field: choose the field.")
-            )
+        source = crime_input.source_of(self, parameters, self.COUNTS_TABLE, context)
         month_field = self._month_field(parameters, context, source, request, self.tr("count table"))
-        self._require_fields(source, self.tr("count table"), [code_field, count_field, cat_field])
-        columns = {c: crime_points.AUTO for c in (code_field, count_field, cat_field) if c}
-        if month_field:
-            columns[month_field] = crime_points.MONTH
-        table = self._read(parameters, context, self.COUNTS_TABLE, source, columns, False, feedback).columns
+        read = crime_input.read_count_table(self, parameters, context, feedback, source, month_field)
         try:
             counts = ward_counts.count_table(
-                table[code_field],
-                ward_counts.table_counts(table[count_field], count_field),
-                table[month_field] if month_field else None,
-                ward_counts.matching(table[cat_field], keep) if keep else np.ones(len(table[code_field]), bool),
+                read.columns[read.code_field],
+                read.counts,
+                read.columns[month_field] if month_field else None,
+                read.chosen,
                 areas.codes,
                 request.months,
                 request.previous,
@@ -676,20 +655,20 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
                     short_list(counts.unmatched_codes),
                 )
             )
-        if areas.empty:
-            log_warning = self.tr(
-                "{} ward(s) have no geometry: their counts come from the table by code and they are written without "
-                "a shape: {}."
-            ).format(len(areas.empty), short_list([areas.codes[i] for i in areas.empty]))
-        else:
-            log_warning = ""
-        what = cat_text.strip() if keep else "all categories"
-        filt = f"categories {cat_field} in {sorted(k.casefold() for k in keep)}" if keep else "all categories"
+        keep = read.categories
+        what = self.parameterAsString(parameters, self.CATEGORY_VALUES, context).strip() if keep else "all categories"
+        filt = f"categories {read.category_field} in {sorted(k.casefold() for k in keep)}" if keep else "all categories"
         log = CountLog(what, f"Counts from a table of crime counts by ward code ({filt}).")
-        log.warnings += [log_warning] if log_warning else []
+        if areas.empty:
+            log.warnings.append(
+                self.tr(
+                    "{} ward(s) have no geometry: their counts come from the table by code and they are written "
+                    "without a shape: {}."
+                ).format(len(areas.empty), short_list([areas.codes[i] for i in areas.empty]))
+            )
         log.lines.append(
             self.tr("Count table: {} crimes in {} rows; {} counted in wards; left out: {}.").format(
-                counts.read, counts.rows, counts.counted, _reasons(counts)
+                counts.read, counts.rows, counts.counted, crime_input.reasons_text(counts)
             )
         )
         return counts, log
@@ -722,57 +701,30 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         areas: area_rule.Areas,
         request: WardRatesRequest,
     ) -> tuple[WardCounts, CountLog]:
-        source = self._source(parameters, self.CRIMES, context)
-        types = [crime_types.ALL_TYPES[i] for i in self.selected_enums(parameters, self.CRIME_TYPES, context)]
-        groups = [crime_types.GROUPS[i] for i in self.selected_enums(parameters, self.CRIME_GROUPS, context)]
+        source = crime_input.source_of(self, parameters, self.CRIMES, context)
         month_field = self._month_field(parameters, context, source, request, self.tr("crime points"))
-        wanted = (["crime_type"] if types else []) + (["crime_group"] if groups else [])
-        self._require_fields(source, self.tr("crime points"), wanted)
-        feedback.setProgressText(self.tr("Reading crime points"))
-        columns = {c: crime_points.TEXT for c in wanted}
-        if month_field:
-            columns[month_field] = crime_points.MONTH
-        table = self._read(parameters, context, self.CRIMES, source, columns, True, feedback)
-        chosen = "; ".join(t for t in (", ".join(types), ", ".join(groups)) if t)
-        what = self.input_description(parameters, self.CRIMES, context, chosen)  # the input's filter said too
-        log = CountLog(what, self._points_description(types, groups).replace("all crime types", what))
+        read = crime_input.read_points(self, parameters, context, feedback, source, month_field, wards.sourceCrs())
+        what = self.input_description(parameters, self.CRIMES, context, read.choice)  # the input's filter said too
+        log = CountLog(what, self._points_description(read.types, read.groups).replace("all crime types", what))
         log.lines.append(self.tr("Crimes counted: {}.").format(what))
-        if table.multipart:
-            # The table has a row per part: rows = features - multipoints + their parts.
-            parts = len(table.x) - source.featureCount() + table.multipart if source.featureCount() >= 0 else "their"
-            log.lines.append(
-                self.tr("{} multipoint feature(s) gave {} crime points: each part is one crime.").format(
-                    table.multipart, parts
-                )
-            )
-        n = len(table.x)
-        type_ok = np.ones(n, dtype=bool)
-        if types:
-            type_ok &= ward_counts.matching(table.columns["crime_type"], set(types))
-        if groups:
-            type_ok &= ward_counts.matching(table.columns["crime_group"], set(groups))
-        x, y = table.x, table.y
-        had_point = np.isfinite(x) & np.isfinite(y)
-        if source.sourceCrs() != wards.sourceCrs() and n:
-            transform = QgsCoordinateTransform(source.sourceCrs(), wards.sourceCrs(), context.transformContext())
-            x, y = BulkTransformer(transform)(x, y)
+        log.lines += read.notes
         feedback.setProgressText(self.tr("Counting crimes into wards"))
         try:
             counts = ward_counts.count_points(
                 areas,
-                x,
-                y,
-                table.columns[month_field] if month_field else None,
-                type_ok,
+                read.x,
+                read.y,
+                read.table.columns[month_field] if month_field else None,
+                read.chosen,
                 request.months,
                 request.previous,
-                had_point,
+                read.had_point,
                 feedback.isCanceled,
                 lambda f: feedback.setProgress(10 + 60 * f),
             )
         except InterruptedError as err:
             raise QgsProcessingException(self.tr("Cancelled; nothing was written.")) from err
-        self._points_log(log, counts, table.how, areas.codes)
+        self._points_log(log, counts, read.table.how, areas.codes)
         return counts, log
 
     def _points_description(self, types: list[str], groups: list[str]) -> str:
@@ -786,7 +738,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
     def _points_log(self, log: CountLog, counts: WardCounts, how: str, codes: list[str]) -> None:
         log.lines.append(
             self.tr("Crime points read ({}): {}. Counted in wards: {}; left out: {}.").format(
-                how, counts.read, counts.counted, _reasons(counts)
+                how, counts.read, counts.counted, crime_input.reasons_text(counts)
             )
         )
         log.lines.append(
@@ -1028,48 +980,6 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             self.FEW_RESIDENT_WARDS: int(result.few_residents.sum()),
             self.REPORT: "\n".join(report + notes),
         }
-
-    def _read(
-        self,
-        parameters: dict,
-        context: QgsProcessingContext,
-        name: str,
-        source: QgsFeatureSource,
-        columns: dict[str, str],
-        geometry: bool,
-        feedback: QgsProcessingFeedback,
-    ) -> crime_points.PointTable:
-        try:
-            return crime_points.read_layer(
-                source,
-                self.plain_ogr_layer(parameters, name, context),
-                columns,
-                geometry=geometry,
-                explode=geometry,
-                is_cancelled=feedback.isCanceled,
-                on_fallback=lambda why: feedback.pushInfo(
-                    self.tr("Bulk read not possible ({}); reading feature by feature.").format(why)
-                ),
-            )
-        except InterruptedError as err:
-            raise QgsProcessingException(self.tr("Cancelled; nothing was written.")) from err
-
-    def _require_fields(self, source: QgsFeatureSource, label: str, names: Sequence[str]) -> None:
-        fields = source.fields()
-        missing = [n for n in names if n and fields.lookupField(n) < 0]
-        if missing:
-            raise QgsProcessingException(
-                self.tr("The {} has no field {}; its fields are: {}.").format(
-                    label, ", ".join(repr(m) for m in missing), ", ".join(fields.names())
-                )
-            )
-
-
-def _reasons(counts: WardCounts) -> str:
-    return (
-        ", ".join(f"{reason} {counts.left_out[reason]}" for reason in ward_counts.REASONS if counts.left_out[reason])
-        or "none"
-    )
 
 
 def _is_null(value: object) -> bool:

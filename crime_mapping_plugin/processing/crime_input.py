@@ -1,0 +1,184 @@
+"""Reading the crimes an area algorithm counts: crime points with their type and group choice, or a count table.
+
+Ward rates and crime trends take the same inputs under the same parameter ids (CRIMES, CRIME_TYPES,
+CRIME_GROUPS, COUNTS_TABLE, COUNTS_CODE_FIELD, COUNTS_FIELD, CATEGORY_FIELD, CATEGORY_VALUES): one reader
+for both, so the same crimes are chosen, read and described the same way (docs/methods.md §0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+from qgis.core import (
+    QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
+    QgsFeatureSource,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+)
+
+from crime_mapping_plugin.core import crime_points, crime_types, ward_counts
+from crime_mapping_plugin.core.reproject import BulkTransformer
+from crime_mapping_plugin.core.ward_counts import CountTableError
+from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
+
+
+@dataclass
+class PointInput:
+    """Crime points read for counting: locations in the areas' CRS, months, and which crimes were chosen."""
+
+    source: QgsFeatureSource
+    table: crime_points.PointTable
+    x: np.ndarray
+    y: np.ndarray
+    had_point: np.ndarray  # a location before reprojection (one that failed is NOT_REPROJECTED, not NO_GEOMETRY)
+    chosen: np.ndarray  # of the crime types and groups asked for
+    types: list[str]
+    groups: list[str]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def choice(self) -> str:
+        """Return the types and groups asked for, '' when all crimes count."""
+        return "; ".join(t for t in (", ".join(self.types), ", ".join(self.groups)) if t)
+
+
+@dataclass
+class TableInput:
+    """A table of crime counts by area code: its columns, the checked counts and the categories chosen."""
+
+    source: QgsFeatureSource
+    columns: dict
+    code_field: str
+    count_field: str
+    category_field: str
+    categories: set[str]
+    counts: np.ndarray
+    chosen: np.ndarray
+
+
+def source_of(
+    alg: CrimeMappingAlgorithm, parameters: dict, name: str, context: QgsProcessingContext
+) -> QgsFeatureSource:
+    """Return the feature source of a parameter, or stop with QGIS's own message."""
+    source = alg.parameterAsSource(parameters, name, context)
+    if source is None:
+        raise QgsProcessingException(alg.invalidSourceError(parameters, name))
+    return source
+
+
+def require_fields(alg: CrimeMappingAlgorithm, source: QgsFeatureSource, label: str, names: Sequence[str]) -> None:
+    """Stop, naming the layer's fields, when any of names (empty ones aside) is not a field of source."""
+    fields = source.fields()
+    missing = [n for n in names if n and fields.lookupField(n) < 0]
+    if missing:
+        raise QgsProcessingException(
+            alg.tr("The {} has no field {}; its fields are: {}.").format(
+                label, ", ".join(repr(m) for m in missing), ", ".join(fields.names())
+            )
+        )
+
+
+def read_columns(
+    alg: CrimeMappingAlgorithm,
+    parameters: dict,
+    context: QgsProcessingContext,
+    name: str,
+    source: QgsFeatureSource,
+    columns: dict[str, str],
+    geometry: bool,
+    feedback: QgsProcessingFeedback,
+) -> crime_points.PointTable:
+    """Read columns (and points, each part of a multipoint one crime) in bulk where GDAL can."""
+    try:
+        return crime_points.read_layer(
+            source,
+            alg.plain_ogr_layer(parameters, name, context),
+            columns,
+            geometry=geometry,
+            explode=geometry,
+            is_cancelled=feedback.isCanceled,
+            on_fallback=lambda why: feedback.pushInfo(
+                alg.tr("Bulk read not possible ({}); reading feature by feature.").format(why)
+            ),
+        )
+    except InterruptedError as err:
+        raise QgsProcessingException(alg.tr("Cancelled; nothing was written.")) from err
+
+
+def read_points(
+    alg: CrimeMappingAlgorithm,
+    parameters: dict,
+    context: QgsProcessingContext,
+    feedback: QgsProcessingFeedback,
+    source: QgsFeatureSource,
+    month_field: str | None,
+    crs: QgsCoordinateReferenceSystem,
+) -> PointInput:
+    """Read the CRIMES source with the types and groups chosen (CRIME_TYPES, CRIME_GROUPS) and months, in crs."""
+    types = [crime_types.ALL_TYPES[i] for i in alg.selected_enums(parameters, "CRIME_TYPES", context)]
+    groups = [crime_types.GROUPS[i] for i in alg.selected_enums(parameters, "CRIME_GROUPS", context)]
+    wanted = (["crime_type"] if types else []) + (["crime_group"] if groups else [])
+    require_fields(alg, source, alg.tr("crime points"), wanted)
+    feedback.setProgressText(alg.tr("Reading crime points"))
+    columns = {c: crime_points.TEXT for c in wanted}
+    if month_field:
+        columns[month_field] = crime_points.MONTH
+    table = read_columns(alg, parameters, context, "CRIMES", source, columns, True, feedback)
+    notes = []
+    if table.multipart:
+        notes.append(
+            alg.tr("{} multipoint feature(s) gave {} crime points: each part is one crime.").format(
+                table.multipart, table.multipart_points or "their"
+            )
+        )
+    chosen = np.ones(len(table.x), dtype=bool)
+    if types:
+        chosen &= ward_counts.matching(table.columns["crime_type"], set(types))
+    if groups:
+        chosen &= ward_counts.matching(table.columns["crime_group"], set(groups))
+    x, y = table.x, table.y
+    had_point = np.isfinite(x) & np.isfinite(y)
+    if source.sourceCrs() != crs and len(x):
+        x, y = BulkTransformer(QgsCoordinateTransform(source.sourceCrs(), crs, context.transformContext()))(x, y)
+    return PointInput(source, table, x, y, had_point, chosen, types, groups, notes)
+
+
+def read_count_table(
+    alg: CrimeMappingAlgorithm,
+    parameters: dict,
+    context: QgsProcessingContext,
+    feedback: QgsProcessingFeedback,
+    source: QgsFeatureSource,
+    month_field: str | None,
+) -> TableInput:
+    """Read the COUNTS_TABLE source: codes, counts (whole numbers ≥ 0, or stop naming the row), categories, months."""
+    code_field = alg.parameterAsString(parameters, "COUNTS_CODE_FIELD", context) or "ward_code"
+    count_field = alg.parameterAsString(parameters, "COUNTS_FIELD", context) or "count"
+    category_field = alg.parameterAsString(parameters, "CATEGORY_FIELD", context)
+    text = alg.parameterAsString(parameters, "CATEGORY_VALUES", context)
+    categories = {v.strip() for v in text.split(",") if v.strip()}
+    if categories and not category_field:
+        raise QgsProcessingException(
+            alg.tr("Categories to keep were given without a category field: choose the field.")
+        )
+    require_fields(alg, source, alg.tr("count table"), [code_field, count_field, category_field])
+    columns = {c: crime_points.AUTO for c in (code_field, count_field, category_field) if c}
+    if month_field:
+        columns[month_field] = crime_points.MONTH
+    table = read_columns(alg, parameters, context, "COUNTS_TABLE", source, columns, False, feedback).columns
+    try:
+        counts = ward_counts.table_counts(table[count_field], count_field)
+    except CountTableError as err:
+        raise QgsProcessingException(str(err)) from err
+    chosen = ward_counts.matching(table[category_field], categories) if categories else np.ones(len(counts), dtype=bool)
+    return TableInput(source, table, code_field, count_field, category_field, categories, counts, chosen)
+
+
+def reasons_text(counts: ward_counts.WardCounts) -> str:
+    """Return the crimes left out, reason by reason ('none' when none were)."""
+    left = counts.left_out
+    return ", ".join(f"{reason} {left[reason]}" for reason in ward_counts.REASONS if left[reason]) or "none"

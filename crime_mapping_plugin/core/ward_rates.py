@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
+from qgis.core import QgsGeometry
 
+from crime_mapping_plugin.core import areas as area_rule
 from crime_mapping_plugin.core import etest, funnel, rates
 from crime_mapping_plugin.core.months import (
     AnalysisPeriod,
@@ -319,6 +321,36 @@ def ward_rates(
             usable=np.array([i not in counts.uncountable for i in range(len(codes))], dtype=bool),
         )
     return result
+
+
+def parents_by_location(
+    wards: Sequence[QgsGeometry],
+    boroughs: area_rule.Areas,
+    labels: Sequence[str],
+    is_cancelled: Callable[[], bool] | None = None,
+) -> list[str | None]:
+    """Return each ward's borough label: the borough holding the ward's point on surface (None: in none).
+
+    The point on surface always lies inside the ward (a centroid may not), and is placed in a borough by
+    the area rule (core.areas.assign: boundary inside, the lowest borough code wins), as a crime is placed
+    in a ward. Wards nest in boroughs, so any interior point names the ward's borough; one point per ward
+    (not the largest overlap) keeps to that one rule. Both layers in one CRS; a ward without a geometry
+    gets None.
+    """
+    x = np.full(len(wards), np.nan)
+    y = np.full(len(wards), np.nan)
+    for i, g in enumerate(wards):
+        if g is not None and not g.isNull() and not g.isEmpty():
+            p = g.pointOnSurface()
+            if not p.isNull() and not p.isEmpty():
+                x[i], y[i] = p.asPoint().x(), p.asPoint().y()
+    found = np.isfinite(x) & np.isfinite(y)
+    out: list[str | None] = [None] * len(wards)
+    if found.any():
+        where = area_rule.assign(boroughs, x[found], y[found], is_cancelled).polygon
+        for i, k in zip(np.flatnonzero(found), where):
+            out[i] = labels[k] if k >= 0 else None
+    return out
 
 
 @dataclass

@@ -41,6 +41,7 @@ from crime_mapping_plugin.core.ward_rates import (
     NoRecordsError,
     WardRates,
     WardRatesRequest,
+    parents_by_location,
     periods,
     ward_rates,
 )
@@ -96,6 +97,9 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
     FEW_RESIDENTS = "FEW_RESIDENTS"
     BOROUGH_FIELD = "BOROUGH_FIELD"
     BOROUGHS = "BOROUGHS"
+    BOROUGHS_LAYER = "BOROUGHS_LAYER"
+    BOROUGH_CODE_FIELD = "BOROUGH_CODE_FIELD"
+    BOROUGH_NAME_FIELD = "BOROUGH_NAME_FIELD"
     CLASS_BREAKS = "CLASS_BREAKS"
     OUTPUT = "OUTPUT"
     FUNNEL_PLOT = "FUNNEL_PLOT"
@@ -167,7 +171,10 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         "<b>Few residents</b>: a ward with a rate from fewer than {:,.0f} residents (the City of London wards) is "
         "kept, with residents_note '{}': crimes there are mostly against workers and visitors, so a rate per "
         "resident misleads.<br>"
-        "<b>Ward against borough against London</b> (with a borough field): a borough's crimes and residents are "
+        "<b>Ward against borough against London</b> (with a borough field, or a borough polygon layer: a ward "
+        "goes to the borough that holds its point on surface, a point always inside the ward, by the same "
+        "area rule as a crime in a ward; wards nest in boroughs, so any inner point names the right one; a ward "
+        "in no borough is listed and has no vs_borough): a borough's crimes and residents are "
         "the sums over its wards with a rate (never recounted), 'all wards' the sums over every ward with a rate "
         "(its rate is the overall rate); each has exact/Byar limits as a ward has (optional table BOROUGHS). "
         "vs_borough compares a ward with its own borough's rate by the exact Poisson limits at E = borough rate "
@@ -328,6 +335,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             )
         )
         self.addParameter(borough)
+        self._add_borough_layer_parameters()
         pop_table = QgsProcessingParameterFeatureSource(
             self.POPULATION_TABLE, self.tr("Or: population table"), [QgsProcessing.TypeVector], optional=True
         )
@@ -342,6 +350,31 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             param = QgsProcessingParameterField(pname, self.tr(label), default, self.POPULATION_TABLE, optional=True)
             param.setHelp(self.tr(help_text))
             self.addParameter(param)
+
+    def _add_borough_layer_parameters(self) -> None:
+        layer = QgsProcessingParameterFeatureSource(
+            self.BOROUGHS_LAYER,
+            self.tr("Or: borough polygons (a ward's borough by location)"),
+            [QgsProcessing.TypeVectorPolygon],
+            optional=True,
+        )
+        layer.setHelp(
+            self.tr(
+                "Instead of the borough field: each ward goes to the borough polygon holding its point on surface "
+                "(a point always inside the ward; boundary inside, lowest borough code first). Any CRS."
+            )
+        )
+        self.addParameter(layer)
+        code = QgsProcessingParameterField(
+            self.BOROUGH_CODE_FIELD, self.tr("Borough code field"), "LAD24CD", self.BOROUGHS_LAYER, optional=True
+        )
+        code.setHelp(self.tr("Unique borough code (e.g. LAD24CD); written as the ward's borough without a name field."))
+        self.addParameter(code)
+        name = QgsProcessingParameterField(
+            self.BOROUGH_NAME_FIELD, self.tr("Borough name field"), None, self.BOROUGHS_LAYER, optional=True
+        )
+        name.setHelp(self.tr("Optional; when given, the (unique) name is written as the ward's borough."))
+        self.addParameter(name)
 
     def _add_result_parameters(self) -> None:
         mult = QgsProcessingParameterNumber(
@@ -414,7 +447,8 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         boroughs.setHelp(
             self.tr(
                 "A table with one row per borough and a last row 'all wards': wards with a rate, their crimes and "
-                "residents summed (never recounted), rate and 95 % / 99.8 % limits. Needs the borough field."
+                "residents summed (never recounted), rate and 95 % / 99.8 % limits. Needs the borough field or "
+                "the borough polygons."
             )
         )
         self.addParameter(boroughs)
@@ -473,6 +507,10 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             return False, self.tr(
                 "Give either a population field of the ward layer or a population table (one of the two)."
             )
+        if self.parameterAsString(parameters, self.BOROUGH_FIELD, context) and parameters.get(
+            self.BOROUGHS_LAYER
+        ) not in (None, ""):
+            return False, self.tr("Give either a borough field of the ward layer or borough polygons (one of the two).")
         if self.parameterAsString(parameters, self.CATEGORY_VALUES, context).strip() and not self.parameterAsString(
             parameters, self.CATEGORY_FIELD, context
         ):
@@ -505,7 +543,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             population = self._read_population(parameters, context, areas.codes, notes)
         names = [None if v is None else str(v) for v in areas.attributes.get(name_field, [None] * len(areas))]
         try:
-            parents = areas.attributes[borough_field] if borough_field else None
+            parents = self._parents(parameters, context, areas, wards, borough_field, log, feedback)
             result = ward_rates(request, areas.codes, names, counts, population, parents)
         except NoRecordsError as err:
             raise QgsProcessingException(str(err)) from err
@@ -581,6 +619,65 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         except InterruptedError as err:
             raise QgsProcessingException(self.tr("Cancelled; nothing was written.")) from err
         return areas
+
+    def _parents(
+        self,
+        parameters: dict,
+        context: QgsProcessingContext,
+        areas: area_rule.Areas,
+        wards: QgsFeatureSource,
+        borough_field: str,
+        log: CountLog,
+        feedback: QgsProcessingFeedback,
+    ) -> list | None:
+        """Return each ward's borough: from the borough field, by location in the borough polygons, or None."""
+        if borough_field:
+            return areas.attributes[borough_field]
+        if parameters.get(self.BOROUGHS_LAYER) in (None, ""):
+            return None
+        source = self._source(parameters, self.BOROUGHS_LAYER, context)
+        code_field = self.parameterAsString(parameters, self.BOROUGH_CODE_FIELD, context) or "LAD24CD"
+        name_field = self.parameterAsString(parameters, self.BOROUGH_NAME_FIELD, context)
+        try:
+            boroughs = area_rule.read_areas(
+                source,
+                wards.sourceCrs(),
+                context.transformContext(),
+                code_field,
+                [name_field] if name_field else [],
+                "borough",
+                feedback.isCanceled,
+            )
+        except area_rule.AreaInputError as err:
+            raise QgsProcessingException(str(err)) from err
+        labels = boroughs.codes
+        if name_field:
+            labels = [
+                boroughs.codes[k] if _is_null(v) else str(v) for k, v in enumerate(boroughs.attributes[name_field])
+            ]
+            repeated = sorted({v for v in labels if labels.count(v) > 1})
+            if repeated:
+                raise QgsProcessingException(
+                    self.tr("Borough names must be unique in '{}' of the borough layer; repeated: {}.").format(
+                        name_field, short_list(repeated)
+                    )
+                )
+        try:
+            parents = parents_by_location(areas.geometries, boroughs, labels, feedback.isCanceled)
+        except InterruptedError as err:
+            raise QgsProcessingException(self.tr("Cancelled; nothing was written.")) from err
+        placed = [p for p in parents if p is not None]
+        log.lines.append(
+            self.tr(
+                "Boroughs by location ({}): {} ward(s) placed in {} of {} boroughs by their point on surface."
+            ).format(source.sourceName(), len(placed), len(set(placed)), len(boroughs))
+        )
+        lost = [c for c, p, g in zip(areas.codes, parents, areas.geometries) if p is None and not g.isEmpty()]
+        if lost:
+            log.warnings.append(
+                self.tr("{} ward(s) lie in no borough polygon (no vs_borough): {}.").format(len(lost), short_list(lost))
+            )
+        return parents
 
     def _read_population(
         self, parameters: dict, context: QgsProcessingContext, codes: list[str], notes: list[str]

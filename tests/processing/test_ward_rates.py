@@ -973,3 +973,122 @@ def test_wards_compare_with_their_borough_and_boroughs_and_london_sum_the_wards(
         assert r["borough_ucl998"] >= stats.chi2.ppf(0.999, 2 * e + 2) / 2 / r["population"] * 1000 * (1 - 1e-9)
         labels.add(r["vs_borough"])
     assert {"higher (99.8 %)", "not significantly different"} <= labels
+
+
+def _ward_boroughs() -> dict[str, str]:
+    """Each bundled ward's borough (LAD24CD) from the ONS lookup; the 20 City wards it lacks are the City's."""
+    from qgis.core import QgsVectorLayer
+
+    lad = dict(pd.read_csv(LOOKUP)[["WD24CD", "LAD24CD"]].drop_duplicates().itertuples(index=False))
+    city = {f"E05009{n}" for n in range(288, 313)}  # the City of London's 25 wards (issue 12)
+    codes = [f["WD24CD"] for f in QgsVectorLayer(f"{WARDS}|layername=wards", "w", "ogr").getFeatures()]
+    assert {c for c in codes if c not in lad} <= city
+    return {c: "E09000001" if c in city else lad[c] for c in codes}
+
+
+def _dissolved_boroughs(ward_borough: dict[str, str], leave_out: str = "", crs: str = "EPSG:27700"):
+    """Borough polygons built by dissolving the bundled wards by their lookup borough, in reverse code order."""
+    from qgis.core import (
+        QgsCoordinateReferenceSystem,
+        QgsCoordinateTransform,
+        QgsFeature,
+        QgsField,
+        QgsGeometry,
+        QgsProject,
+        QgsVectorLayer,
+    )
+    from qgis.PyQt.QtCore import QVariant
+
+    parts: dict[str, list] = {}
+    for f in QgsVectorLayer(f"{WARDS}|layername=wards", "w", "ogr").getFeatures():
+        parts.setdefault(ward_borough[f["WD24CD"]], []).append(f.geometry())
+    layer = QgsVectorLayer(f"MultiPolygon?crs={crs}", "boroughs", "memory")
+    transform = QgsCoordinateTransform(
+        QgsCoordinateReferenceSystem("EPSG:27700"), QgsCoordinateReferenceSystem(crs), QgsProject.instance()
+    )
+    layer.dataProvider().addAttributes([QgsField("LAD24CD", QVariant.String), QgsField("LAD24NM", QVariant.String)])
+    layer.updateFields()
+    features = []
+    for code in sorted(parts, reverse=True):
+        if code == leave_out:
+            continue
+        f = QgsFeature(layer.fields())
+        f.setAttributes([code, f"borough {code}"])
+        geometry = QgsGeometry.unaryUnion(parts[code])
+        assert geometry.transform(transform) == 0
+        f.setGeometry(geometry)
+        features.append(f)
+    assert layer.dataProvider().addFeatures(features)
+    return layer
+
+
+def test_boroughs_by_location_give_the_same_wards_boroughs_and_table_as_the_borough_field(
+    run_alg, crimes, ward_population, tmp_path
+):
+    from qgis.core import QgsField, QgsVectorLayer
+    from qgis.PyQt.QtCore import QVariant
+
+    from tests.layers import memory_copy
+
+    want = _ward_boroughs()
+    assert len(want) == 704 and len(set(want.values())) == 33
+    wards = memory_copy(WARDS)
+    wards.dataProvider().addAttributes([QgsField("LAD24CD", QVariant.String)])
+    wards.updateFields()
+    index = wards.fields().indexOf("LAD24CD")
+    assert wards.dataProvider().changeAttributeValues({f.id(): {index: want[f["WD24CD"]]} for f in wards.getFeatures()})
+    common = {"CRIMES": str(crimes), "POPULATION_TABLE": str(ward_population)}
+
+    def run(name: str, **extra) -> tuple[dict, dict, dict]:
+        result = run_alg(
+            "crimemapping:wardrates",
+            {**common, **extra, "OUTPUT": str(tmp_path / f"{name}.gpkg"), "BOROUGHS": str(tmp_path / f"{name}_b.gpkg")},
+        )
+        table = QgsVectorLayer(str(tmp_path / f"{name}_b.gpkg"), "b", "ogr")
+        rows = {f["borough"]: {n: _py(f[n]) for n in table.fields().names() if n != "fid"} for f in table.getFeatures()}
+        return result, _read(tmp_path / f"{name}.gpkg"), rows
+
+    _, by_field, field_rows = run("field", WARDS=wards, BOROUGH_FIELD="LAD24CD")
+    result, by_place, place_rows = run("place", WARDS=str(WARDS), BOROUGHS_LAYER=_dissolved_boroughs(want))
+    assert {c: r["borough"] for c, r in by_place.items()} == want
+    assert place_rows == field_rows and len(place_rows) == 34
+    columns = [n for n in by_field["E05009288"] if n.startswith(("borough", "rate_borough", "vs_borough"))]
+    assert len(columns) == 7
+    for code, r in by_place.items():
+        assert {n: r[n] for n in columns} == {n: by_field[code][n] for n in columns}, code
+    assert "704 ward(s) placed in 33 of 33 boroughs" in result["REPORT"]
+
+    # Named boroughs in another CRS; a ward in no borough polygon has no borough comparison and is listed.
+    result, named, rows = run(
+        "named",
+        WARDS=str(WARDS),
+        BOROUGHS_LAYER=_dissolved_boroughs(want, "E09000001", "EPSG:4326"),
+        BOROUGH_NAME_FIELD="LAD24NM",
+    )
+    city = {c for c, b in want.items() if b == "E09000001"}
+    assert {c: r["borough"] for c, r in named.items()} == {
+        c: None if c in city else f"borough {b}" for c, b in want.items()
+    }
+    assert all(named[c]["vs_borough"] is None and named[c]["rate_borough"] is None for c in city)
+    assert rows[f"borough {want['E05013666']}"] == {
+        **field_rows[want["E05013666"]],
+        "borough": f"borough {want['E05013666']}",
+    }
+    assert "25 ward(s) lie in no borough polygon" in result["REPORT"]
+
+
+def test_a_borough_field_and_borough_polygons_together_are_refused(run_alg, tmp_path):
+    from qgis.core import QgsProcessingException
+
+    with pytest.raises(QgsProcessingException, match="one of the two"):
+        run_alg(
+            "crimemapping:wardrates",
+            {
+                "COUNTS_TABLE": _csv_layer(MPS, "mps"),
+                "WARDS": str(WARDS),
+                "POPULATION_FIELD": "BNG_E",
+                "BOROUGH_FIELD": "WD24NM",
+                "BOROUGHS_LAYER": _dissolved_boroughs(_ward_boroughs()),
+                "OUTPUT": str(tmp_path / "x.gpkg"),
+            },
+        )

@@ -635,7 +635,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             return areas.attributes[borough_field]
         if parameters.get(self.BOROUGHS_LAYER) in (None, ""):
             return None
-        source = self._source(parameters, self.BOROUGHS_LAYER, context)
+        source = crime_input.source_of(self, parameters, self.BOROUGHS_LAYER, context)
         code_field = self.parameterAsString(parameters, self.BOROUGH_CODE_FIELD, context) or "LAD24CD"
         name_field = self.parameterAsString(parameters, self.BOROUGH_NAME_FIELD, context)
         try:

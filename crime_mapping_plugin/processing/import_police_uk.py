@@ -78,12 +78,18 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
 
     def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802
         files = QgsProcessingParameterMultipleLayers(
-            self.INPUT, self.tr("police.uk street files or zip archives"), QgsProcessing.TypeFile, optional=True
+            self.INPUT,
+            self.tr("police.uk street files or zip archives (these, the folder below, or both)"),
+            QgsProcessing.TypeFile,
+            optional=True,
         )
         files.setHelp(self.tr("Street CSV files, zip archives or folders (a folder path may be typed)."))
         self.addParameter(files)
         folder = QgsProcessingParameterFile(
-            self.FOLDER, self.tr("Folder of police.uk downloads"), QgsProcessingParameterFile.Folder, optional=True
+            self.FOLDER,
+            self.tr("Or: folder of police.uk downloads (this, the files above, or both)"),
+            QgsProcessingParameterFile.Folder,
+            optional=True,
         )
         folder.setHelp(self.tr("A folder searched, with its sub-folders, for street files and zip archives."))
         self.addParameter(folder)
@@ -186,7 +192,9 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
         if not ok:
             return ok, message
         if not self._paths(parameters, context):
-            return False, self.tr("Choose at least one police.uk file, zip archive or folder.")
+            return False, self.tr(
+                "Choose the police.uk street files or zip archives, or a folder of police.uk downloads (one is needed)."
+            )
         try:
             self._options(parameters, context)
         except policeuk.PoliceUkInputError as err:

@@ -196,14 +196,18 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
     ).format(FEW_RESIDENTS_DEFAULT, FEW_RESIDENTS_NOTE)
 
     def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802
+        # The ward polygons first: the field parameters of the wards follow them in the dialog.
+        self._add_ward_parameters()
         self._add_crime_parameters()
         self._add_month_parameters()
-        self._add_ward_parameters()
         self._add_result_parameters()
 
     def _add_crime_parameters(self) -> None:
         crimes = QgsProcessingParameterFeatureSource(
-            self.CRIMES, self.tr("Crime points"), [QgsProcessing.TypeVectorPoint], optional=True
+            self.CRIMES,
+            self.tr("Crime points (these or a table of crime counts below)"),
+            [QgsProcessing.TypeVectorPoint],
+            optional=True,
         )
         crimes.setHelp(
             self.tr("Crime points, e.g. from 'Import police.uk street crime'; any CRS (reprojected to the wards').")
@@ -211,7 +215,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         self.addParameter(crimes)
         table = QgsProcessingParameterFeatureSource(
             self.COUNTS_TABLE,
-            self.tr("Or: table of crime counts by ward code"),
+            self.tr("Or: table of crime counts by ward code (this or crime points above)"),
             [QgsProcessing.TypeVector],
             optional=True,
         )
@@ -499,8 +503,10 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             return ok, message
         has_points = parameters.get(self.CRIMES) not in (None, "")
         has_table = parameters.get(self.COUNTS_TABLE) not in (None, "")
-        if has_points == has_table:
-            return False, self.tr("Give either crime points or a table of crime counts by ward code (one of the two).")
+        if not has_points and not has_table:
+            return False, self.tr("Choose the crime points or a table of crime counts by ward code (one is needed).")
+        if has_points and has_table:
+            return False, self.tr("Choose the crime points or a table of crime counts by ward code, not both.")
         has_pop_field = bool(self.parameterAsString(parameters, self.POPULATION_FIELD, context))
         has_pop_table = parameters.get(self.POPULATION_TABLE) not in (None, "")
         if has_pop_field == has_pop_table:

@@ -356,7 +356,7 @@ def test_missing_inputs_and_bad_months_are_rejected_before_running(provider):
     alg = QgsApplication.processingRegistry().createAlgorithmById(ALG)
     context = QgsProcessingContext()
     ok, message = alg.checkParameterValues({"OUTPUT": "TEMPORARY_OUTPUT"}, context)
-    assert not ok and "at least one" in message
+    assert not ok and "(one is needed)" in message
     ok, message = alg.checkParameterValues(
         {"INPUT": [str(POLICE_UK)], "START_MONTH": "2024-13", "OUTPUT": "TEMPORARY_OUTPUT"}, context
     )

@@ -450,7 +450,9 @@ def test_bad_month_and_missing_inputs_give_actionable_messages(run_alg, crimes):
                 "OUTPUT": "memory:",
             },
         )
-    with pytest.raises(QgsProcessingException, match="either crime points or a table"):
+    with pytest.raises(
+        QgsProcessingException, match=r"crime points or a table of crime counts by ward code \(one is needed\)"
+    ):
         run_alg("crimemapping:wardrates", {"WARDS": str(WARDS), "POPULATION_FIELD": "BNG_E", "OUTPUT": "memory:"})
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 from qgis.core import (
+    QgsColorRampLegendNodeSettings,
     QgsColorRampShader,
     QgsFeatureRequest,
     QgsFillSymbol,
@@ -24,8 +27,25 @@ def _label(value: float, unit: str) -> str:
     return f"{text} {unit}".strip()
 
 
+def readable(value: float, figures: int = 2) -> str:
+    """Return value rounded to `figures` significant figures, without exponent: 28.383979 -> '28', 0 -> '0'."""
+    if value == 0 or not math.isfinite(value):
+        return "0" if value == 0 else str(value)
+    decimals = figures - 1 - math.floor(math.log10(abs(value)))
+    rounded = round(value, decimals)
+    return f"{rounded:,.{max(decimals, 0)}f}"
+
+
+def _item_label(value: float, unit: str) -> str:
+    return f"{readable(value)} {unit}".strip()
+
+
 def density_shader(vmax: float, unit: str) -> QgsColorRampShader:
-    """Return an interpolated ramp shader from 0 to vmax (darkest above it) whose legend labels carry the unit."""
+    """Return an interpolated ramp shader from 0 to vmax (darkest above it) whose legend labels carry the unit.
+
+    The legend lists the ramp's items with their labels (readable numbers and the unit) rather than the
+    continuous bar QGIS 3.18+ draws by default, which shows the bare minimum and maximum ("0", "28.383979").
+    """
     ramp = QgsStyle.defaultStyle().colorRamp("YlOrRd") or QgsGradientColorRamp(
         QColor(255, 255, 178), QColor(189, 0, 38)
     )
@@ -38,9 +58,12 @@ def density_shader(vmax: float, unit: str) -> QgsColorRampShader:
         color = QColor(ramp.color(fraction))
         if i == 0:
             color.setAlpha(0)  # no crime nearby: let the base map show through
-        label = _label(vmax * fraction, unit)
+        label = _item_label(vmax * fraction, unit)
         items.append(QgsColorRampShader.ColorRampItem(vmax * fraction, color, ("≥ " if i == CLASSES else "") + label))
     shader.setColorRampItemList(items)
+    legend = QgsColorRampLegendNodeSettings()
+    legend.setUseContinuousLegend(False)
+    shader.setLegendSettings(legend)
     return shader
 
 

@@ -115,3 +115,43 @@ def test_the_styles_are_saved_with_the_layers(loaded, wards):
         labels = [item.label() for item in layer.renderer().legendSymbolItems()]
         assert labels == [f"hotspot area: density ≥ {threshold:,.3g} {unit}"]
         assert layer.renderer().rootRule().children()[0].symbol().color().alpha() == 0
+
+
+def _legend_labels(layer) -> list[str]:  # noqa: ANN001 - a QgsMapLayer
+    """Return the labels the layers panel shows under the layer, read from a layer tree model of the project."""
+    from qgis.core import QgsLayerTreeModel
+    from qgis.PyQt.QtCore import Qt
+
+    model = QgsLayerTreeModel(QgsProject.instance().layerTreeRoot())
+    node = QgsProject.instance().layerTreeRoot().findLayer(layer.id())
+    assert node is not None, layer.name()
+    return [legend.data(Qt.DisplayRole) for legend in model.layerLegendNodes(node)]
+
+
+def test_the_density_legend_shows_readable_numbers_in_the_stated_unit(loaded, wards):
+    from qgis.core import QgsRasterLayer
+
+    loaded.set_wards_layer(wards)
+    loaded.apply_filter(BURGLARY)
+    loaded.state.bandwidth_m, loaded.state.cell_size_m = 400, 100
+    assert loaded.run_map_action("density")
+    wait_for(loaded)
+    assert loaded.last_message[1] == Qgis.Success, loaded.messages
+    unit = loaded.run.results["UNIT"]
+    raster = next(lyr for lyr in loaded.last_outputs if isinstance(lyr, QgsRasterLayer))
+    again = QgsRasterLayer(raster.source(), "again")
+    QgsProject.instance().addMapLayer(again)
+    top = raster.renderer().classificationMax()
+    assert top > 0
+    # Five equal steps from 0 to the ramp's top, each rounded to 2 significant figures by Python's own "g".
+    expected = [float(f"{top * i / 5:.2g}") for i in range(6)]
+    for layer in (raster, again):
+        shown = _legend_labels(layer)
+        assert shown[0].startswith("Band 1: ") and unit in shown[0]  # the band's description states the unit
+        labels = shown[1:]
+        assert len(labels) == 6, _legend_labels(layer)
+        assert labels[-1].startswith("≥ ")
+        numbers = [float(label.removeprefix("≥ ").removesuffix(unit).replace(",", "")) for label in labels]
+        assert numbers == pytest.approx(expected), labels
+        # Never the raw extremes of the raster ("28.383979"): at most 2 significant figures.
+        assert all(len(label.split()[-len(unit.split()) - 1].replace(".", "").strip("0")) <= 2 for label in labels)

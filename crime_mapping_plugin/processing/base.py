@@ -22,6 +22,7 @@ from qgis.PyQt.QtGui import QIcon
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
 ICON_PATH = os.path.join(PLUGIN_DIR, "icon.png")
+TITLE_FILTER_CHARS = 120  # the input filter in a layer title; longer filters are cut there
 # The help shipped in the zip (scripts/package.py copies docs/ into the plugin folder), else the repository's.
 HELP_FILES = (
     os.path.join(PLUGIN_DIR, "docs", "methods.md"),
@@ -142,6 +143,14 @@ class CrimeMappingAlgorithm(QgsProcessingAlgorithm):
         source = f"'{layer.name()}'" if layer is not None else self.tr("the input")
         crimes = self.tr("{} of the crimes").format(chosen) if chosen else self.tr("the crimes")
         return self.tr("{} of {} as filtered by {}").format(crimes, source, narrowing)
+
+    def input_short(self, parameters: dict, name: str, context: QgsProcessingContext, chosen: str = "") -> str:
+        """Return input_description's short form, for layer titles: the choice and the input's filter, at most
+        TITLE_FILTER_CHARS characters (cut with '…'; the metadata's abstract holds the whole of it).
+        """
+        text = "; ".join(t for t in (chosen, self.input_filter(parameters, name, context)) if t)
+        text = text or self.tr("all crime types")
+        return text if len(text) <= TITLE_FILTER_CHARS else text[: TITLE_FILTER_CHARS - 1] + "…"
 
     def plain_ogr_layer(self, parameters: dict, name: str, context: QgsProcessingContext) -> tuple[str, str] | None:
         """Return (path, layer name) when an input is a whole, unedited, unfiltered GDAL file layer."""

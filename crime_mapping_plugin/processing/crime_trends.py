@@ -358,10 +358,11 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
             for k in (self.AREA_CODE_FIELD, self.AREA_NAME_FIELD, self.PARENT_FIELD, self.POPULATION_FIELD)
         }
         areas = self._read_areas(source, fields, feedback)
-        if parameters.get(self.CRIMES) not in (None, ""):
-            monthly, period, lines = self._count_points(parameters, context, feedback, source, areas)
+        crimes = self.CRIMES if parameters.get(self.CRIMES) not in (None, "") else self.COUNTS_TABLE
+        if crimes == self.CRIMES:
+            monthly, period, lines, chosen = self._count_points(parameters, context, feedback, source, areas)
         else:
-            monthly, period, lines = self._count_table(parameters, context, feedback, areas)
+            monthly, period, lines, chosen = self._count_table(parameters, context, feedback, areas)
         feedback.setProgress(70)
         attrs = areas.attributes
         names = [None if v is None else str(v) for v in attrs.get(fields[self.AREA_NAME_FIELD], [None] * len(areas))]
@@ -388,7 +389,7 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
         outputs.update(self._write_table(parameters, context, result, request))
         outputs.update(self._charts(parameters, context, result, feedback))
         report = self._report(result, monthly, lines, feedback)
-        self._describe(context, dest_id, result, source, lines)
+        self._describe(context, dest_id, result, source, lines, self.input_short(parameters, crimes, context, chosen))
         outputs.update(self._numbers(result, monthly, report))
         return outputs
 
@@ -432,7 +433,7 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
         feedback: QgsProcessingFeedback,
         areas_source: QgsFeatureSource,
         areas: area_rule.Areas,
-    ) -> tuple[MonthlyCounts, object, list[str]]:
+    ) -> tuple[MonthlyCounts, object, list[str], str]:
         source = crime_input.source_of(self, parameters, self.CRIMES, context)
         month_field = self._month_field(parameters, context, source)
         read = crime_input.read_points(
@@ -456,7 +457,7 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
             )
         except InterruptedError as err:
             raise QgsProcessingException(self.tr("Cancelled; nothing was written.")) from err
-        what = read.choice or "all crime types"
+        what = self.input_description(parameters, self.CRIMES, context, read.choice)  # the input's filter too
         lines = [
             *read.notes,
             self.tr("Crime points ({}) read {}: {}; counted in areas: {}; left out: {}.").format(
@@ -466,7 +467,7 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
                 monthly.totals.on_boundary, area_rule.BOUNDARY_RULE
             ),
         ]
-        return monthly, period, lines
+        return monthly, period, lines, read.choice  # the choice, for the title
 
     def _count_table(
         self,
@@ -474,7 +475,7 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
         context: QgsProcessingContext,
         feedback: QgsProcessingFeedback,
         areas: area_rule.Areas,
-    ) -> tuple[MonthlyCounts, object, list[str]]:
+    ) -> tuple[MonthlyCounts, object, list[str], str]:
         source = crime_input.source_of(self, parameters, self.COUNTS_TABLE, context)
         month_field = self._month_field(parameters, context, source)
         read = crime_input.read_count_table(self, parameters, context, feedback, source, month_field)
@@ -489,7 +490,8 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
             MonthRange(period.first, period.last),
         )
         keep = read.categories
-        what = f"categories {read.category_field} in {sorted(keep)}" if keep else "all categories"
+        chosen = f"categories {read.category_field} in {sorted(keep)}" if keep else "all categories"
+        what = self.input_description(parameters, self.COUNTS_TABLE, context, chosen)  # the input's filter too
         lines = [
             self.tr("Count table ({}): {} crimes in {} rows; counted in areas: {}; left out: {}.").format(
                 what,
@@ -505,7 +507,7 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
                     len(monthly.totals.unmatched_codes), short_list(monthly.totals.unmatched_codes)
                 )
             )
-        return monthly, period, lines
+        return monthly, period, lines, ", ".join(sorted(keep))  # the categories, for the title
 
     def _write_areas(
         self,
@@ -622,6 +624,7 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
         result: trends.Trends,
         source: QgsFeatureSource,
         lines: list[str],
+        crimes: str,
     ) -> None:
         period = result.coverage.period.label()
         chart = dict(zip(trends.CHARTS, CHART_LABELS))[result.request.chart]
@@ -636,7 +639,7 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
         describe_layer(
             context,
             dest_id,
-            title=f"Crime trends: latest month's signal, {period}",
+            title=f"Crime trends: latest month's signal, {period}: {crimes}",
             abstract=abstract,
             keywords=["crime", "trend", "spc", period],
             style=trends_style(f"Crime trends: latest month's signal, {period}"),

@@ -215,7 +215,9 @@ class EmergingHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
         describe_layer(
             context,
             dest_id,
-            title=self.tr("Emerging hot spots {}").format(analysis.slices.period.label()),
+            title=self.tr("Emerging hot spots {}: {}").format(
+                analysis.slices.period.label(), self.input_short(parameters, hc.INPUT, context)
+            ),
             abstract=self._abstract(request, analysis, crs, report),
             keywords=["crime", "hotspot", "emerging hot spot", "Getis-Ord Gi*", "Mann-Kendall"],
             style=hc.style_categories,

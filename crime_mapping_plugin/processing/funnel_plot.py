@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 from qgis.PyQt.QtCore import QPointF, QRectF, Qt
-from qgis.PyQt.QtGui import QColor, QFont, QImage, QPainter, QPainterPath, QPen
+from qgis.PyQt.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPainterPath, QPen
 
 from crime_mapping_plugin.core import rates
 
@@ -25,6 +25,48 @@ _COLOURS = {
     rates.LOWER_998: QColor(49, 54, 149),
 }
 _LIMIT_STYLES = {0.95: (QColor(90, 90, 90), Qt.DashLine), 0.998: (QColor(30, 30, 30), Qt.DotLine)}
+HEADER_MARGIN = 20  # pixels kept free left and right of the title and subtitle
+TITLE_PX, SUBTITLE_PX = 18, 14  # font pixel sizes; lines are spaced 1.4 times that
+MAX_TITLE_LINES, MAX_SUBTITLE_LINES = 3, 2
+
+
+def header_font(pixel_size: int, bold: bool = False) -> QFont:
+    """Return the font of the title (bold) or the subtitle."""
+    font = QFont()
+    font.setPixelSize(pixel_size)
+    font.setBold(bold)
+    return font
+
+
+def wrap_text(text: str, font: QFont, max_width: float, max_lines: int) -> list[str]:
+    """Break text at spaces into lines no wider than max_width; the last line allowed is elided with '…'."""
+    metrics = QFontMetricsF(font)
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        trial = f"{current} {word}" if current else word
+        if current and metrics.horizontalAdvance(trial) > max_width:
+            lines.append(current)
+            current = word
+        else:
+            current = trial
+    lines.append(current)
+    if len(lines) > max_lines:
+        lines = [*lines[: max_lines - 1], " ".join(lines[max_lines - 1 :])]
+    return [metrics.elidedText(line, Qt.ElideRight, max_width) for line in lines]
+
+
+def header_lines(title: str, subtitle: str, width: int) -> tuple[list[str], list[str]]:
+    """Return the title's and the subtitle's lines, each fitting the image width less the margins."""
+    room = width - 2 * HEADER_MARGIN
+    return (
+        wrap_text(title, header_font(TITLE_PX, True), room, MAX_TITLE_LINES),
+        wrap_text(subtitle, header_font(SUBTITLE_PX), room, MAX_SUBTITLE_LINES),
+    )
+
+
+def _header_height(title_lines: Sequence[str], subtitle_lines: Sequence[str]) -> float:
+    return 12 + 1.4 * (TITLE_PX * len(title_lines) + SUBTITLE_PX * len(subtitle_lines))
 
 
 def _nice_ticks(lo: float, hi: float, n: int = 6) -> list[float]:
@@ -82,14 +124,17 @@ def draw_funnel_plot(path: str, data: FunnelData, width: int = 1200, height: int
     for lo, hi in data.limits.values():
         big = order[e[order] >= xmax * 0.05]
         ys += [v for v in np.concatenate([lo[big], hi[big]]) if np.isfinite(v)]
-    left, right, top, bottom = 90, 30, 80, 70
+    title_lines, subtitle_lines = header_lines(data.title, data.subtitle, width)
+    left, right, bottom = 90, 30, 70
+    top = max(80.0, _header_height(title_lines, subtitle_lines) + 16)
     frame = _Frame(QRectF(left, top, width - left - right, height - top - bottom), xmax, max(ys) * 1.08 if ys else 1.0)
     image = QImage(width, height, QImage.Format_ARGB32)
     image.fill(QColor("white"))
     painter = QPainter(image)
     try:
         painter.setRenderHint(QPainter.Antialiasing, True)
-        _draw_axes(painter, frame, width, height, data.multiplier, data.title, data.subtitle)
+        _draw_axes(painter, frame, height, data.multiplier)
+        _draw_header(painter, width, title_lines, subtitle_lines)
         if math.isfinite(data.overall_rate):
             painter.setPen(QPen(QColor(0, 0, 0), 2))
             painter.drawLine(frame.to_px(frame.xmin, data.overall_rate), frame.to_px(frame.xmax, data.overall_rate))
@@ -127,9 +172,7 @@ def _draw_points(
             painter.drawText(QPointF(point.x() + 6, point.y() - 4), str(names[i]))
 
 
-def _draw_axes(
-    painter: QPainter, frame: _Frame, width: int, height: int, multiplier: float, title: str, subtitle: str
-) -> None:
+def _draw_axes(painter: QPainter, frame: _Frame, height: int, multiplier: float) -> None:
     plot = frame.plot
     font = QFont()
     font.setPixelSize(14)
@@ -152,13 +195,18 @@ def _draw_axes(
     painter.rotate(-90)
     painter.drawText(QRectF(-200, -10, 400, 20), Qt.AlignHCenter, f"Crimes per {multiplier:,.0f} residents")
     painter.restore()
-    title_font = QFont(font)
-    title_font.setPixelSize(18)
-    title_font.setBold(True)
-    painter.setFont(title_font)
-    painter.drawText(QRectF(0, 12, width, 30), Qt.AlignHCenter, title)
-    painter.setFont(font)
-    painter.drawText(QRectF(0, 44, width, 20), Qt.AlignHCenter, subtitle)
+
+
+def _draw_header(painter: QPainter, width: int, title_lines: Sequence[str], subtitle_lines: Sequence[str]) -> None:
+    """Draw the title and subtitle lines centred, inside the margins (header_lines made them fit)."""
+    painter.setPen(QPen(QColor(60, 60, 60), 1))
+    y = 12.0
+    room = width - 2 * HEADER_MARGIN
+    for lines, size, bold in ((title_lines, TITLE_PX, True), (subtitle_lines, SUBTITLE_PX, False)):
+        painter.setFont(header_font(size, bold))
+        for line in lines:
+            painter.drawText(QRectF(HEADER_MARGIN, y, room, 1.4 * size), Qt.AlignHCenter | Qt.AlignVCenter, line)
+            y += 1.4 * size
 
 
 def _draw_curves(

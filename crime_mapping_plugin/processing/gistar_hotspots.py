@@ -99,7 +99,9 @@ class GiStarHotspotsAlgorithm(hc.HotspotCellsAlgorithm):
         describe_layer(
             context,
             dest_id,
-            title=self.tr("Gi* hot spots") + (self.tr(" (weighted)") if weight else ""),
+            title=self.tr("Gi* hot spots{}: {}").format(
+                self.tr(" (weighted)") if weight else "", self.input_short(parameters, hc.INPUT, context)
+            ),
             abstract=self._abstract(analysis, weight, crs, report),
             keywords=["crime", "hotspot", "Getis-Ord Gi*"],
             style=hc.style_bins,

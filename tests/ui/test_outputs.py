@@ -43,6 +43,12 @@ def test_ward_rates_of_burglary_say_so_and_show_their_funnel_plot(loaded, wards,
     plot = loaded.run.results["FUNNEL_PLOT"]
     assert os.path.isfile(plot) and loaded.funnel_plot == plot
     assert not QImage(plot).isNull()
+    # Its title states the filter (long: the subset string) and still fits the image, wrapped inside its margins.
+    from crime_mapping_plugin.processing.funnel_plot import HEADER_MARGIN
+    from tests.processing.test_funnel_plot import header_is_clear_of_the_edges
+
+    clear, inked = header_is_clear_of_the_edges(QImage(plot), 70, HEADER_MARGIN // 2)
+    assert clear and inked > 1000
     assert dock.plot_label.pixmap() is not None and not dock.plot_label.pixmap().isNull()
     assert dock.plot_open_button.isEnabled()
     dock.deleteLater()
@@ -63,6 +69,7 @@ def test_density_and_gistar_metadata_name_the_filter(loaded, wards):
     assert loaded.last_message[1] == Qgis.Success, loaded.messages
     cells = next(lyr for lyr in loaded.last_outputs if isinstance(lyr, QgsVectorLayer))
     assert BURGLARY.subset_string() in cells.metadata().abstract()
+    assert cells.metadata().title() == f"Gi* hot spots: the layer's filter {BURGLARY.subset_string()}"
     assert loaded.run.results["CELL_SIZE_USED"] == 500
     # The empty cells are said, as a hand count of the cells without crime.
     empty = sum(1 for f in cells.getFeatures() if f["crimes"] == 0)
@@ -87,6 +94,16 @@ def test_the_input_description_states_subset_selection_limit_and_expression(prov
         "the crimes of 'crimes' as filtered by the layer's filter \"crime_group\" = 'Burglary'; "
         "its 0 selected features only; its first 5 features only"
     )
+    # The short form, for titles: the filter alone, cut at 120 characters when longer.
+    short = alg.input_short({"CRIMES": definition}, "CRIMES", context, "Robbery")
+    assert short == text.replace("the crimes of 'crimes' as filtered by ", "Robbery; ")
+    assert (
+        alg.input_short({"CRIMES": layer.id()}, "CRIMES", context) == "the layer's filter \"crime_group\" = 'Burglary'"
+    )
+    layer.setSubsetString(" OR ".join(f"\"crime_group\" = 'Group {i}'" for i in range(20)))
+    long_short = alg.input_short({"CRIMES": layer.id()}, "CRIMES", context)
+    assert len(long_short) == 120 and long_short.endswith("…")
+    assert long_short[:-1] == f"the layer's filter {layer.subsetString()}"[:119]
     QgsProject.instance().removeMapLayer(layer.id())
 
 
@@ -155,3 +172,50 @@ def test_the_density_legend_shows_readable_numbers_in_the_stated_unit(loaded, wa
         assert numbers == pytest.approx(expected), labels
         # Never the raw extremes of the raster ("28.383979"): at most 2 significant figures.
         assert all(len(label.split()[-len(unit.split()) - 1].replace(".", "").strip("0")) <= 2 for label in labels)
+
+
+BURGLARY_ALL_MONTHS = CrimeFilter(crime_groups=["Burglary"])
+
+
+def _run_and_load(alg_id: str, parameters: dict) -> list:
+    """Run an algorithm as the dock does (a background task) and load its outputs; return them."""
+    from qgis.core import QgsApplication, QgsProcessingOutputLayerDefinition
+
+    from crime_mapping_plugin.ui.tasks import AlgorithmRun
+    from tests.ui.conftest import wait_signal
+
+    algorithm = QgsApplication.processingRegistry().createAlgorithmById(alg_id)
+    params = {**parameters, "OUTPUT": QgsProcessingOutputLayerDefinition(parameters["OUTPUT"], QgsProject.instance())}
+    run = AlgorithmRun(algorithm, params, alg_id)
+    assert run.check() == ""
+    run.start()
+    ok, _, message = wait_signal(run.done)
+    assert ok, message
+    return run.load_outputs("test outputs")
+
+
+@pytest.mark.parametrize(
+    ("alg_id", "extra", "title_start"),
+    [
+        ("crimemapping:emerginghotspots", {"CELLS": 2}, "Emerging hot spots 2024-10 to 2024-12: "),
+        ("crimemapping:crimetrends", {}, "Crime trends: latest month's signal, 2024-10 to 2024-12: "),
+    ],
+)
+def test_emerging_hot_spots_and_trends_state_the_filter_in_title_and_metadata(
+    loaded, wards, tmp_path, alg_id, extra, title_start
+):
+    loaded.apply_filter(BURGLARY_ALL_MONTHS)
+    crimes = loaded.state.crimes
+    subset = BURGLARY_ALL_MONTHS.subset_string()
+    assert crimes.subsetString() == subset
+    inputs = (
+        {"INPUT": crimes.id(), "POLYGONS": wards.id()}
+        if "emerging" in alg_id
+        else {"CRIMES": crimes.id(), "AREAS": wards.id(), "AREA_CODE_FIELD": "WD24CD"}
+    )
+    outputs = _run_and_load(alg_id, {**inputs, **extra, "OUTPUT": str(tmp_path / "out.gpkg")})
+    layer = next(lyr for lyr in outputs if isinstance(lyr, QgsVectorLayer))
+    meta = layer.metadata()
+    assert meta.title() == f"{title_start}the layer's filter {subset}"
+    assert "all crime types" not in meta.title() and "all crime types" not in meta.abstract()
+    assert f"as filtered by the layer's filter {subset}" in meta.abstract()

@@ -45,6 +45,11 @@ def new_field(name: str, kind: QVariant.Type) -> QgsField:
     return QgsField(name, kind)
 
 
+def short_title(text: str) -> str:
+    """Return text cut to TITLE_FILTER_CHARS for a layer title (with '…'; the abstract holds the whole of it)."""
+    return text if len(text) <= TITLE_FILTER_CHARS else text[: TITLE_FILTER_CHARS - 1] + "…"
+
+
 class CrimeMappingAlgorithm(QgsProcessingAlgorithm):
     """Base class: subclasses set NAME, DISPLAY_NAME, GROUP_ID, GROUP, TAGS and HELP."""
 
@@ -149,8 +154,7 @@ class CrimeMappingAlgorithm(QgsProcessingAlgorithm):
         TITLE_FILTER_CHARS characters (cut with '…'; the metadata's abstract holds the whole of it).
         """
         text = "; ".join(t for t in (chosen, self.input_filter(parameters, name, context)) if t)
-        text = text or self.tr("all crime types")
-        return text if len(text) <= TITLE_FILTER_CHARS else text[: TITLE_FILTER_CHARS - 1] + "…"
+        return short_title(text or self.tr("all crime types"))
 
     def plain_ogr_layer(self, parameters: dict, name: str, context: QgsProcessingContext) -> tuple[str, str] | None:
         """Return (path, layer name) when an input is a whole, unedited, unfiltered GDAL file layer."""

@@ -46,7 +46,7 @@ from crime_mapping_plugin.core.ward_rates import (
     ward_rates,
 )
 from crime_mapping_plugin.processing import crime_input
-from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
+from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm, short_title
 from crime_mapping_plugin.processing.funnel_plot import FunnelData, draw_funnel_plot
 from crime_mapping_plugin.processing.layer_info import describe_layer
 from crime_mapping_plugin.processing.output import qgs_fields
@@ -1035,10 +1035,11 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         breaks = breaks or quantile_breaks(result.table.rate)
         unit = f"crimes per {multiplier:,.0f} residents, {result.period_label}"
         months = f"{result.months} months with records." if result.months is not None else ""
+        title = self.tr("Ward crime rates ({}): {}").format(short_title(log.what), unit)
         describe_layer(
             context,
             dest_id,
-            title=f"Ward crime rates: {unit}",
+            title=title,
             abstract=(
                 f"Crimes by ward and rate ({unit}; {months} {result.missing_text()}). {log.description} Population: "
                 f"{'field ' + pop_field if pop_field else 'population table'}. 95 % and 99.8 % confidence limits: "
@@ -1054,7 +1055,7 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
                 "without a geometry) have no rate and a flag."
             ),
             keywords=["crime", "rate", "ward", result.period_label],
-            style=rate_style("rate", breaks, f"crimes per {multiplier:,.0f} residents", f"Ward crime rates: {unit}"),
+            style=rate_style("rate", breaks, f"crimes per {multiplier:,.0f} residents", title),
         )
 
     def _numbers(self, result: WardRates, notes: list[str], report: list[str], no_geometry: int) -> dict:

@@ -547,7 +547,7 @@ def test_the_loaded_layer_is_styled_on_fixed_breaks_and_says_what_it_shows(mps_t
             "2 or more crimes per 1,000 residents",
             "no rate (population missing or zero)",
         ]
-        assert layer.name() == "Ward crime rates: crimes per 1,000 residents, 2024-12"
+        assert layer.name() == "Ward crime rates (burglary): crimes per 1,000 residents, 2024-12"
         assert "Byar" in layer.metadata().abstract() and "lowest ward code" in layer.metadata().abstract()
     finally:
         QgsProject.instance().removeMapLayer(layer.id())

@@ -6,15 +6,15 @@ from pathlib import Path
 from typing import Callable
 
 import demo_inputs
+from demo_maps import render_layer
 
 
 def render_map(gpkg: Path, png: Path, title: str) -> None:
     """Render the styled Gi* cells (with a legend when fonts are available) to a PNG."""
-    from qgis.core import QgsMapRendererSequentialJob, QgsMapSettings, QgsVectorLayer
-    from qgis.PyQt.QtCore import QCoreApplication, QRectF, QSize, Qt
-    from qgis.PyQt.QtGui import QColor, QFont, QGuiApplication, QPainter
+    from qgis.core import QgsVectorLayer
+    from qgis.PyQt.QtCore import Qt
 
-    from crime_mapping_plugin.processing.hotspot_cells import BIN_STYLE, style_bins
+    from crime_mapping_plugin.processing.hotspot_cells import style_bins
 
     layer = QgsVectorLayer(str(gpkg), "Gi* hot spots", "ogr")
     style_bins(layer)
@@ -23,30 +23,7 @@ def render_map(gpkg: Path, png: Path, title: str) -> None:
         symbol = category.symbol().clone()
         symbol.symbolLayer(0).setStrokeStyle(Qt.NoPen)  # 250 m cells over London: outlines would hide the colours
         renderer.updateCategorySymbol(n, symbol)
-    settings = QgsMapSettings()
-    settings.setLayers([layer])
-    settings.setDestinationCrs(layer.crs())
-    extent = layer.extent()
-    extent.scale(1.05)
-    settings.setExtent(extent)
-    settings.setOutputSize(QSize(1400, 1100))
-    settings.setBackgroundColor(QColor("white"))
-    job = QgsMapRendererSequentialJob(settings)
-    job.start()
-    job.waitForFinished()
-    image = job.renderedImage()
-    if isinstance(QCoreApplication.instance(), QGuiApplication):  # text needs a GUI application's fonts
-        painter = QPainter(image)
-        painter.setFont(QFont("Sans", 14, QFont.Bold))
-        painter.drawText(QRectF(20, 10, 1360, 30), Qt.AlignLeft, title)
-        painter.setFont(QFont("Sans", 11))
-        for n, (_, colour, label) in enumerate(reversed(BIN_STYLE)):
-            y = 860 + n * 30
-            painter.fillRect(QRectF(30, y, 26, 22), QColor(colour))
-            painter.drawRect(QRectF(30, y, 26, 22))
-            painter.drawText(QRectF(66, y, 400, 24), Qt.AlignVCenter, label)
-        painter.end()
-    image.save(str(png))
+    render_layer(layer, png, title, 860)
 
 
 def demo(sample_dir: Path, out_dir: Path, run_alg: Callable) -> list[str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 import demo_inputs
+from demo_maps import render_layer
 
 LOOKUP = Path("population") / "london_lsoa21_to_ward24_lookup.csv"
 BOROUGH = "E09000033"  # Westminster: its wards are charted one by one and as small multiples
@@ -23,39 +24,14 @@ def _lookup(sample_dir: Path) -> str:
 
 def render_map(gpkg: str, png: Path, title: str) -> None:
     """Render the styled trends layer with its legend to a PNG, and save the style in the GeoPackage."""
-    from qgis.core import QgsMapRendererParallelJob, QgsMapSettings, QgsVectorLayer
-    from qgis.PyQt.QtCore import QCoreApplication, QRectF, QSize, Qt
-    from qgis.PyQt.QtGui import QColor, QFont, QGuiApplication, QPainter
+    from qgis.core import QgsVectorLayer
 
     from crime_mapping_plugin.processing.trend_style import style_trends
 
     layer = QgsVectorLayer(gpkg, title, "ogr")
     style_trends(layer, title)
     layer.saveStyleToDatabase("crime trends", title, True, "")
-    settings = QgsMapSettings()
-    settings.setLayers([layer])
-    settings.setDestinationCrs(layer.crs())
-    extent = layer.extent()
-    extent.scale(1.08)
-    settings.setExtent(extent)
-    settings.setOutputSize(QSize(1400, 1100))
-    settings.setBackgroundColor(QColor("white"))
-    job = QgsMapRendererParallelJob(settings)
-    job.start()
-    job.waitForFinished()
-    image = job.renderedImage()
-    if isinstance(QCoreApplication.instance(), QGuiApplication):  # text needs a GUI application's fonts
-        painter = QPainter(image)
-        painter.setFont(QFont("Sans", 14, QFont.Bold))
-        painter.drawText(QRectF(20, 10, 1360, 30), Qt.AlignLeft, title)
-        painter.setFont(QFont("Sans", 11))
-        for n, item in enumerate(layer.renderer().legendSymbolItems()):
-            y = 950 + n * 30
-            preview = item.symbol().asImage(QSize(26, 22))
-            painter.drawImage(30, y, preview)
-            painter.drawText(QRectF(66, y, 500, 24), Qt.AlignVCenter, item.label())
-        painter.end()
-    image.save(str(png))
+    render_layer(layer, png, title, 950, margin=1.08)
     del layer  # closes the GeoPackage, so no -wal file stays beside it
 
 
@@ -73,9 +49,10 @@ def demo(sample_dir: Path, out_dir: Path, run_alg: Callable) -> list[str]:
             "FIELD": "WD24CD",
             "INPUT_2": _lookup(sample),
             **join,
-            "OUTPUT": str(out / "wards_with_borough.gpkg"),
+            "OUTPUT": str(out / "wards_joined.gpkg"),
         },
     )["OUTPUT"]
+    wards = _city_wards_in_the_city(run_alg, wards, out / "wards_with_borough.gpkg")
     lines = ["== Crime trends and signals (crimemapping:crimetrends), MPS ward table"]
     ward_run = run_alg(
         "crimemapping:crimetrends",
@@ -128,6 +105,31 @@ def demo(sample_dir: Path, out_dir: Path, run_alg: Callable) -> list[str]:
     lines.append(f"Charts -> {out / 'ward_charts'}, {ward_run['SMALL_MULTIPLES']}, {borough_run['SMALL_MULTIPLES']}")
     lines.append(f"Maps -> {out / 'ward_trends_map.png'}, {out / 'borough_trends_map.png'}")
     return lines
+
+
+# The City of London's 25 wards (codes unchanged since 2013); 20 hold no LSOA, so the ONS LSOA-to-ward lookup
+# does not list them and the join leaves their borough empty.
+CITY_WARDS = ("E05009288", "E05009312")
+CITY = ("E09000001", "City of London")
+
+
+def _city_wards_in_the_city(run_alg: Callable, wards: object, output: Path) -> str:
+    """Give the City's wards their borough, the City of London, where the lookup has none."""
+    first, last = CITY_WARDS
+    in_city = f"\"WD24CD\" >= '{first}' AND \"WD24CD\" <= '{last}'"  # no BETWEEN in QGIS 3.22
+    for field, value in zip(("LAD24CD", "LAD24NM"), CITY):
+        wards = run_alg(
+            "native:fieldcalculator",
+            {
+                "INPUT": wards,
+                "FIELD_NAME": field,
+                "FIELD_TYPE": 2,
+                "FIELD_LENGTH": 80,
+                "FORMULA": f"CASE WHEN {in_city} THEN '{value}' ELSE \"{field}\" END",
+                "OUTPUT": str(output if field == "LAD24NM" else output.with_name(f"wards_{field}.gpkg")),
+            },
+        )["OUTPUT"]
+    return wards
 
 
 def _codes(layer: str) -> list[str]:

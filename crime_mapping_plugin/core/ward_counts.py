@@ -87,6 +87,27 @@ def _in_period(months: np.ndarray | None, wanted: MonthRange, n: int) -> tuple[n
     return no_month, wanted.mask(months)
 
 
+def _point_reasons(
+    no_month: np.ndarray,
+    in_months: np.ndarray,
+    chosen: np.ndarray,
+    had_point: np.ndarray,
+    located: np.ndarray,
+    outside: np.ndarray,
+) -> Counter:
+    """Count the crime points left out, each under the first reason that applies (the shared set)."""
+    return Counter(
+        {
+            NO_MONTH: int(no_month.sum()),
+            OUTSIDE_MONTHS: int((~in_months & ~no_month).sum()),
+            TYPE_NOT_SELECTED: int((in_months & ~chosen).sum()),
+            NO_GEOMETRY: int((in_months & chosen & ~had_point).sum()),
+            NOT_REPROJECTED: int((in_months & chosen & had_point & ~located).sum()),
+            OUTSIDE_AREAS: int(outside.sum()),
+        }
+    )
+
+
 def count_points(
     areas: area_rule.Areas,
     x: np.ndarray,
@@ -115,16 +136,7 @@ def count_points(
     owner[use] = assigned.polygon
     sel = cur & type_ok & located
     counts = np.bincount(owner[sel & (owner >= 0)], minlength=len(areas)).astype(np.int64)
-    left_out = Counter(
-        {
-            NO_MONTH: int(no_month.sum()),
-            OUTSIDE_MONTHS: int((~cur & ~no_month).sum()),
-            TYPE_NOT_SELECTED: int((cur & ~type_ok).sum()),
-            NO_GEOMETRY: int((cur & type_ok & ~had_point).sum()),
-            NOT_REPROJECTED: int((cur & type_ok & had_point & ~located).sum()),
-            OUTSIDE_AREAS: int((sel & (owner < 0)).sum()),
-        }
-    )
+    left_out = _point_reasons(no_month, cur, type_ok, had_point, located, sel & (owner < 0))
     prev_counts = None
     if previous is not None:
         psel = prev & type_ok & located
@@ -293,16 +305,7 @@ def count_points_by_month(
     owner[use] = assignment.polygon
     inside = use & (owner >= 0)
     by_month = _monthly(owner[inside], months[inside], np.ones(int(inside.sum())), len(areas), wanted)
-    left_out = Counter(
-        {
-            NO_MONTH: int(no_month.sum()),
-            OUTSIDE_MONTHS: int((~cur & ~no_month).sum()),
-            TYPE_NOT_SELECTED: int((cur & ~type_ok).sum()),
-            NO_GEOMETRY: int((cur & type_ok & ~had_point).sum()),
-            NOT_REPROJECTED: int((cur & type_ok & had_point & ~located).sum()),
-            OUTSIDE_AREAS: int((use & (owner < 0)).sum()),
-        }
-    )
+    left_out = _point_reasons(no_month, cur, type_ok, had_point, located, use & (owner < 0))
     totals = WardCounts(
         read=n,
         rows=n,

@@ -14,6 +14,7 @@ from typing import Callable
 import numpy as np
 from osgeo import gdal, ogr, osr
 
+from crime_mapping_plugin.core.gpkg import temporary_path
 from crime_mapping_plugin.core.kde import Grid
 
 gdal.UseExceptions()
@@ -96,15 +97,7 @@ def stage_raster(
 ) -> StagedRaster:
     """Write values (NaN for NoData) as a one-band Float32 raster under a temporary name beside path."""
     folder = os.path.dirname(os.path.abspath(path)) or "."
-    try:
-        os.makedirs(folder, exist_ok=True)
-        suffix = os.path.splitext(path)[1] or ".tif"
-        handle, tmp = tempfile.mkstemp(prefix=".crimemapping-", suffix=suffix, dir=folder)
-    except OSError as err:
-        raise OSError(
-            f"Cannot write in the folder {folder} ({err.strerror or err}): choose a folder you can write to."
-        ) from err
-    os.close(handle)
+    tmp = temporary_path(folder, os.path.splitext(path)[1] or ".tif")  # an OSError naming the folder
     staged = StagedRaster(path, folder, os.path.splitext(os.path.basename(tmp))[0])
     options = ["COMPRESS=DEFLATE", "PREDICTOR=3", "TILED=YES"] if driver == "GTiff" else []
     try:

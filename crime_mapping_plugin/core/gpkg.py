@@ -51,7 +51,9 @@ _OGR_GEOMETRY = {"point": ogr.wkbPoint, "polygon": ogr.wkbPolygon, "multipolygon
 # file of a process that is gone (killed, crashed) from one still being written.
 TEMP_PREFIX = ".crimemapping-"
 _HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:20] or "host"
-_TEMP_RE = re.compile(r"^\.crimemapping-(?:([A-Za-z0-9]+)-(\d+)-)?.*\.gpkg(?:-journal|-wal|-shm)?$")
+# Any output's temporary file (GeoPackage and its journals, raster, shapefile parts, PNG); never the copy of a
+# previous output kept while its replacement is put in place (".crimemapping-previous-…").
+_TEMP_RE = re.compile(r"^\.crimemapping-(?!previous-)(?:([A-Za-z0-9]+)-(\d+)-)?.+$")
 # A temporary file this old is stale whoever wrote it (another host, or one named before pids were kept).
 STALE_AFTER_S = 24 * 3600
 
@@ -84,7 +86,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_temporary_files(folder: str) -> list[str]:
-    """Remove this plugin's temporary GeoPackages in folder whose process is gone; return their names."""
+    """Remove this plugin's temporary files in folder whose process is gone; return their names."""
     removed: list[str] = []
     try:
         names = os.listdir(folder)
@@ -107,12 +109,16 @@ def remove_stale_temporary_files(folder: str) -> list[str]:
     return removed
 
 
-def temporary_path(folder: str) -> str:
-    """Return a new temporary GeoPackage name in folder (not created), after removing stale ones there."""
+def temporary_path(folder: str, suffix: str = ".gpkg") -> str:
+    """Return a new temporary file name in folder (not created), after removing stale ones there.
+
+    Every output of the plugin is written under such a name beside its destination and moved into place on
+    success; the name carries the host and process, so that the next run can remove what a killed one left.
+    """
     remove_stale_temporary_files(folder)
     try:
         os.makedirs(folder, exist_ok=True)
-        handle, path = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{_HOST}-{os.getpid()}-", suffix=".gpkg", dir=folder)
+        handle, path = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}{_HOST}-{os.getpid()}-", suffix=suffix, dir=folder)
     except OSError as err:
         raise GeoPackageError(
             f"Cannot write in the folder {folder} ({err.strerror or err}): choose an output in a folder you "

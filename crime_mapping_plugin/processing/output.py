@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-import tempfile
 from typing import Callable, Sequence
 
 import numpy as np
@@ -38,7 +37,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QCoreApplication, QDate, QDateTime, Qt, QVariant
 
-from crime_mapping_plugin.core.gpkg import TEMP_PREFIX, GeoPackageError, GeoPackageWriter
+from crime_mapping_plugin.core.gpkg import GeoPackageError, GeoPackageWriter, temporary_path
 from crime_mapping_plugin.processing.base import new_field
 
 _QVARIANT = {
@@ -268,16 +267,9 @@ def _staging_path(dest: str) -> str:
     """Return a new temporary name beside dest, with its extension (nothing is created)."""
     folder = os.path.dirname(os.path.abspath(dest)) or "."
     try:
-        os.makedirs(folder, exist_ok=True)
-        handle, path = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=os.path.splitext(dest)[1], dir=folder)
-    except OSError as err:
-        raise QgsProcessingException(
-            f"Cannot write in the folder {folder} ({err.strerror or err}): choose an output in a folder you can "
-            "write to."
-        ) from err
-    os.close(handle)
-    os.remove(path)
-    return path
+        return temporary_path(folder, os.path.splitext(dest)[1])
+    except GeoPackageError as err:
+        raise QgsProcessingException(str(err)) from err
 
 
 def _files_of(path: str) -> list[str]:

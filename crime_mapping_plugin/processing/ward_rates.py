@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +29,7 @@ from qgis.core import (
 
 from crime_mapping_plugin.core import areas as area_rule
 from crime_mapping_plugin.core import crime_points, crime_types, funnel, rates, ward_counts
+from crime_mapping_plugin.core.gpkg import GeoPackageError, temporary_path
 from crime_mapping_plugin.core.months import MonthRange, ranges_text
 from crime_mapping_plugin.core.ward_counts import CountTableError, WardCounts, population_by_code, short_list
 from crime_mapping_plugin.core.ward_rates import (
@@ -999,8 +999,10 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             self.tr("Ward crime rates ({}), {}: funnel plot").format(log.what, result.period_label),
             self._method_text(result),
         )
-        handle, temporary = tempfile.mkstemp(suffix=".png", dir=folder)
-        os.close(handle)
+        try:
+            temporary = temporary_path(folder, ".png")
+        except GeoPackageError as err:
+            raise QgsProcessingException(str(err)) from err
         try:
             draw_funnel_plot(temporary, data)
         except OSError as err:

@@ -108,7 +108,7 @@ def _point_reasons(
     )
 
 
-def count_points(
+def _count_points_owned(
     areas: area_rule.Areas,
     x: np.ndarray,
     y: np.ndarray,
@@ -119,12 +119,8 @@ def count_points(
     had_point: np.ndarray | None = None,
     is_cancelled: Callable[[], bool] | None = None,
     progress: Callable[[float], None] | None = None,
-) -> WardCounts:
-    """Count crime points (in the areas' CRS, NaN where there is none) into the areas by the area rule.
-
-    had_point marks the points that had a location before reprojection (NaN now means 'could not be
-    reprojected' for them); an area with no geometry gets no count and is listed in uncountable.
-    """
+) -> tuple[WardCounts, np.ndarray]:
+    """count_points, and the area of each point (−1 where none): the monthly counts break it down."""
     n = len(x)
     had_point = np.isfinite(x) & np.isfinite(y) if had_point is None else had_point
     located = np.isfinite(x) & np.isfinite(y)
@@ -155,7 +151,27 @@ def count_points(
         records_without_month=_without_month(months),
     )
     result.check_balance()
-    return result
+    return result, owner
+
+
+def count_points(
+    areas: area_rule.Areas,
+    x: np.ndarray,
+    y: np.ndarray,
+    months: np.ndarray | None,
+    type_ok: np.ndarray,
+    current: MonthRange,
+    previous: MonthRange | None = None,
+    had_point: np.ndarray | None = None,
+    is_cancelled: Callable[[], bool] | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> WardCounts:
+    """Count crime points (in the areas' CRS, NaN where there is none) into the areas by the area rule.
+
+    had_point marks the points that had a location before reprojection (NaN now means 'could not be
+    reprojected' for them); an area with no geometry gets no count and is listed in uncountable.
+    """
+    return _count_points_owned(areas, x, y, months, type_ok, current, previous, had_point, is_cancelled, progress)[0]
 
 
 def table_counts(values: Sequence[object], field_name: str) -> np.ndarray:
@@ -294,32 +310,11 @@ def count_points_by_month(
 ) -> MonthlyCounts:
     """Count crime points into the areas (the area rule) and the months of wanted (both ends given)."""
     _closed(wanted)
-    n = len(x)
-    had_point = np.isfinite(x) & np.isfinite(y) if had_point is None else had_point
-    located = np.isfinite(x) & np.isfinite(y)
-    no_month = months == NO_MONTH_NUMBER
-    cur = wanted.mask(months) & ~no_month
-    use = cur & type_ok & located
-    owner = np.full(n, -1, dtype=np.int64)
-    assignment = area_rule.assign(areas, x[use], y[use], is_cancelled, progress)
-    owner[use] = assignment.polygon
-    inside = use & (owner >= 0)
+    totals, owner = _count_points_owned(areas, x, y, months, type_ok, wanted, None, had_point, is_cancelled, progress)
+    inside = wanted.mask(months) & type_ok & (owner >= 0)
     by_month = _monthly(owner[inside], months[inside], np.ones(int(inside.sum())), len(areas), wanted)
-    left_out = _point_reasons(no_month, cur, type_ok, had_point, located, use & (owner < 0))
-    totals = WardCounts(
-        read=n,
-        rows=n,
-        current=by_month.sum(axis=1),
-        previous=None,
-        record_months=months,
-        left_out=+left_out,
-        on_boundary=assignment.on_boundary,
-        in_several=assignment.in_several,
-        distinct_points=assignment.distinct_points,
-        uncountable={i: FLAG_NO_GEOMETRY for i in areas.empty},
-        records_without_month=_without_month(months),
-    )
-    totals.check_balance()
+    if not np.array_equal(by_month.sum(axis=1), totals.current):  # a bug, never the user's input
+        raise AssertionError("Internal error: the monthly counts do not add up to the counts of the period.")
     return MonthlyCounts(totals, int(wanted.start), by_month)
 
 

@@ -53,6 +53,11 @@ class TimeSlices:
     def __len__(self) -> int:
         return len(self.starts)
 
+    @property
+    def first_month(self) -> int:
+        """The first month of the first whole slice (kept or not): earlier months belong to no slice."""
+        return self.period.last - (self.period.calendar_months // self.length) * self.length + 1
+
     def index(self, months: np.ndarray) -> np.ndarray:
         """Return the kept slice of each month (-1 for a month in a dropped slice or outside the period)."""
         months = np.asarray(months, np.int64)
@@ -167,8 +172,7 @@ def emerging_hotspots(request: EmergingRequest) -> EmergingAnalysis:
     if points.counted == 0:
         raise gistar.GiStarInputError("No crime point has a usable month (a date, or text YYYY-MM).")
     slices = time_slices(request.record_months, request.slice_months)
-    first = slices.period.last - (slices.period.calendar_months // slices.length) * slices.length + 1
-    points.keep_only(points.month >= first, BEFORE_FIRST_SLICE)
+    points.keep_only(points.month >= slices.first_month, BEFORE_FIRST_SLICE)
     counted = cell_rule.count_in_cells(request.cells)
     counted.warnings += slices.describe()
     if len(slices) < 10:

@@ -10,6 +10,7 @@ same rule. Ward rates, Gi* on polygons, hotspot density's study area and Gi*'s s
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -24,6 +25,7 @@ from qgis.core import (
 )
 
 from crime_mapping_plugin.core import point_in_polygon as pip
+from crime_mapping_plugin.core.text import short_list
 
 BOUNDARY_RULE = (
     "A crime on a shared boundary or in an overlap is counted once, in the area whose code sorts first; "
@@ -126,14 +128,11 @@ def read_areas(
             g.get().dropMValue()
         geoms.append(g)
     if code_field:
-        seen: set[str] = set()
-        repeated = sorted({c for c in codes if c in seen or seen.add(c)})
+        repeated = sorted(code for code, n in Counter(codes).items() if n > 1)
         if repeated:
             raise AreaInputError(
                 f"Codes must be unique in '{code_field}' of the {what} layer '{name}'; repeated: "
-                + ", ".join(f"'{c}'" for c in repeated[:12])
-                + (f" and {len(repeated) - 12} more" if len(repeated) > 12 else "")
-                + ". Dissolve the layer by code or choose another code field."
+                f"{short_list(repeated)}. Dissolve the layer by code or choose another code field."
             )
         order = np.array(sorted(range(len(codes)), key=codes.__getitem__), dtype=np.int64)
     else:

@@ -251,13 +251,6 @@ def population_by_code(
     return [seen.get(c) for c in ward_codes], sorted(k for k in seen if k not in wards), sorted(duplicated)
 
 
-def short_list(items: Sequence[str], limit: int = 12) -> str:
-    """Return items joined for a message, cut after limit with the number left."""
-    items = list(items)
-    text = ", ".join(f"'{i}'" for i in items[:limit])
-    return text + (f" and {len(items) - limit} more" if len(items) > limit else "")
-
-
 def matching(values: Sequence[object], keep: set[str]) -> np.ndarray:
     """Return which values are among keep, compared without regard to case or surrounding blanks."""
     wanted = {k.strip().casefold() for k in keep}

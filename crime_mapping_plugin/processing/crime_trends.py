@@ -30,7 +30,8 @@ from qgis.core import (
 from crime_mapping_plugin.core import areas as area_rule
 from crime_mapping_plugin.core import crime_points, crime_types, trends, ward_counts
 from crime_mapping_plugin.core.months import MonthError, MonthRange, analysis_period, month_parameter, ranges_text
-from crime_mapping_plugin.core.ward_counts import MonthlyCounts, short_list
+from crime_mapping_plugin.core.text import short_list
+from crime_mapping_plugin.core.ward_counts import MonthlyCounts
 from crime_mapping_plugin.processing import crime_input
 from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
 from crime_mapping_plugin.processing.layer_info import describe_layer

@@ -14,7 +14,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from crime_mapping_plugin.core.ward_counts import short_list
+from crime_mapping_plugin.core.text import short_list
 from crime_mapping_plugin.core.ward_population import WardPopulation, ward_population
 from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
 from crime_mapping_plugin.processing.layer_info import describe_layer

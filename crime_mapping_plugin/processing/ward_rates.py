@@ -31,7 +31,8 @@ from crime_mapping_plugin.core import areas as area_rule
 from crime_mapping_plugin.core import crime_points, crime_types, funnel, rates, ward_counts
 from crime_mapping_plugin.core.gpkg import GeoPackageError, temporary_path
 from crime_mapping_plugin.core.months import MonthRange, ranges_text
-from crime_mapping_plugin.core.ward_counts import CountTableError, WardCounts, population_by_code, short_list
+from crime_mapping_plugin.core.text import short_list
+from crime_mapping_plugin.core.ward_counts import CountTableError, WardCounts, population_by_code
 from crime_mapping_plugin.core.ward_rates import (
     FEW_RESIDENTS as FEW_RESIDENTS_DEFAULT,
 )

@@ -24,7 +24,14 @@ import numpy as np
 import pandas as pd
 
 from crime_mapping_plugin.core import crime_points, crime_types
-from crime_mapping_plugin.core.months import NO_MONTH, MonthError, month_numbers, month_parameter, month_text
+from crime_mapping_plugin.core.months import (
+    NO_MONTH,
+    MonthError,
+    MonthRange,
+    month_numbers,
+    month_parameter,
+    month_text,
+)
 
 STREET_COLUMNS: tuple[str, ...] = (
     "Crime ID",
@@ -431,6 +438,13 @@ class ImportOptions:
                 "in that range. Swap them."
             )
 
+    @property
+    def months(self) -> MonthRange:
+        """The months chosen, as every algorithm reads a month range."""
+        return MonthRange(
+            month_parameter(self.start_month, "start month"), month_parameter(self.end_month, "end month")
+        )
+
 
 @dataclass
 class ImportReport:
@@ -491,7 +505,7 @@ class ImportReport:
                 )
         wanted = f"{options.start_month or 'any'} to {options.end_month or 'any'}"
         filtered = bool(options.start_month or options.end_month) and bool(self.months_read)
-        if filtered and not any(_in_months(m, options) for m in self.months_read):
+        if filtered and not options.months.mask(month_numbers(sorted(self.months_read))).any():
             self.warnings.append(
                 f"No row is in the chosen months ({wanted}); the files read hold "
                 f"{min(self.months_read)} to {max(self.months_read)}."
@@ -507,10 +521,6 @@ class ImportReport:
         if self.read and not self.written:
             top = max(REASONS, key=lambda r: self.reasons.get(r, 0))
             self.warnings.append(f"Nothing was written: of {self.read} rows read, {self.reasons[top]} were {top}.")
-
-
-def _in_months(month: str, options: ImportOptions) -> bool:
-    return (options.start_month or "0000-00") <= month <= (options.end_month or "9999-99")
 
 
 @dataclass
@@ -841,7 +851,7 @@ class StreetReader:
 
         opts = self.options
         if opts.start_month or opts.end_month:
-            outside_u = np.array([not _in_months(m, opts) for m in months_u], dtype=bool)
+            outside_u = ~opts.months.mask(month_numbers_u)
             self._drop(keep, outside_u[month_codes], OUTSIDE_MONTHS)
 
         if opts.crime_types is not None or opts.crime_groups is not None:

@@ -18,7 +18,7 @@ import numpy as np
 from osgeo import ogr
 
 from crime_mapping_plugin.core import months
-from crime_mapping_plugin.core.months import REASON_NO_MONTH, datetime_months, month_numbers, month_text
+from crime_mapping_plugin.core.months import REASON_NO_MONTH, datetime_months, month_numbers
 
 if TYPE_CHECKING:
     from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransformContext, QgsFeature, QgsFeatureSource
@@ -120,13 +120,6 @@ class CrimePoints:
             f"{self.multipart} multipoint feature(s) gave {self.multipart_points} crime points: "
             "each part is one crime, with the feature's weight and month."
         )
-
-    def months_present(self) -> list[str]:
-        """Return the distinct known months as YYYY-MM, in order."""
-        if self.month is None:
-            return []
-        known = np.unique(self.month[self.month != months.NO_MONTH])
-        return [month_text(m) for m in known.tolist()]
 
 
 def _to_float(value: object) -> float:
@@ -497,23 +490,6 @@ def point_columns(weight_field: str | None, month_field: str | None) -> dict[str
     if month_field:
         columns[month_field] = MONTH
     return columns
-
-
-def read_ogr_points(
-    path: str,
-    layer_name: str | None,
-    weight_field: str | None,
-    month_field: str | None,
-    is_cancelled: Callable[[], bool] = lambda: False,
-) -> CrimePoints | None:
-    """Read a file layer column-wise through GDAL's Arrow interface; None when GDAL cannot or when cancelled."""
-    try:
-        table = read_ogr_table(
-            path, layer_name, point_columns(weight_field, month_field), explode=True, is_cancelled=is_cancelled
-        )
-    except (BulkReadUnavailableError, RuntimeError, InterruptedError):
-        return None
-    return crime_points_from(table, weight_field, month_field)
 
 
 def core_size(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:

@@ -6,6 +6,7 @@ import numpy as np
 from osgeo import ogr, osr
 
 from crime_mapping_plugin.core import crime_points
+from crime_mapping_plugin.core.months import analysis_period
 
 
 def test_file_layer_is_read_columnwise_with_reasons(tmp_path):
@@ -32,12 +33,13 @@ def test_file_layer_is_read_columnwise_with_reasons(tmp_path):
             f.SetField("month", month[0], month[1], 1, 0, 0, 0, 0)
         layer.CreateFeature(f)
     ds = None
-    pts = crime_points.read_ogr_points(path, "crimes", "w", "month")
+    table = crime_points.read_ogr_table(path, "crimes", crime_points.point_columns("w", "month"), explode=True)
+    pts = crime_points.crime_points_from(table, "w", "month")
     assert pts.read == 4
     assert dict(pts.left_out) == {crime_points.NO_GEOMETRY: 1, crime_points.NO_WEIGHT: 1}
     assert pts.x.tolist() == [1.0, 5.0] and pts.weight.tolist() == [2.0, 1.5]
     assert pts.month.tolist() == [2024 * 12 + 9, -1]
-    assert pts.months_present() == ["2024-10"]
+    assert analysis_period(pts.month).with_records == (2024 * 12 + 9,)
     assert np.array_equal(pts.y, [2.0, 6.0])
 
 

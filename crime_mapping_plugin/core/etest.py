@@ -34,8 +34,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from crime_mapping_plugin.core import rates
-
 TAIL_MASS = 1e-12
 TIE_TOLERANCE = 1e-12
 _LOG_TAILS = math.log(4.0 / TAIL_MASS)
@@ -275,11 +273,3 @@ def rate_ratio(k1: int, k2: int, n1: float = 1.0, n2: float = 1.0, level: float 
     # P(X ≤ k1) = α/2 is P(X ≥ k1 + 1) = 1 − α/2.
     upper = math.inf if k2 == 0 else _ratio_solving(1.0 - alpha / 2.0, k1, k2, share, k1 + 1)
     return RateRatio(ratio, lower, upper, level)
-
-
-def significance_level(p_value: float) -> float | None:
-    """Return the strictest of rates.LEVELS (95 %, 99.8 %) at which p is significant, None if neither."""
-    if not math.isfinite(p_value):
-        return None
-    passed = [level for level in rates.LEVELS if p_value < 1.0 - level]
-    return max(passed) if passed else None

@@ -237,14 +237,6 @@ def discover(paths: Iterable[str]) -> Discovery:
     return found
 
 
-def discover_sources(paths: Iterable[str], passed_over: list[str] | None = None) -> list[StreetSource]:
-    """Return the street-level CSVs in the inputs (see discover); names of other CSVs go to passed_over."""
-    found = discover(paths)
-    if passed_over is not None:
-        passed_over.extend(found.passed_over)
-    return found.sources
-
-
 def _drop_repeats(candidates: list[StreetSource], found: Discovery) -> list[StreetSource]:
     kept: list[StreetSource] = []
     by_identity: dict[tuple, StreetSource] = {}

@@ -158,13 +158,10 @@ class CrimeMappingAlgorithm(QgsProcessingAlgorithm):
 
     def plain_ogr_layer(self, parameters: dict, name: str, context: QgsProcessingContext) -> tuple[str, str] | None:
         """Return (path, layer name) when an input is a whole, unedited, unfiltered GDAL file layer."""
-        value = parameters.get(name)
-        if isinstance(value, QgsProcessingFeatureSourceDefinition) and (
-            value.selectedFeaturesOnly or value.featureLimit != -1 or getattr(value, "filterExpression", "")
-        ):
+        if self.input_filter(parameters, name, context):  # a subset, selection, limit or expression narrows it
             return None
         layer = self.parameterAsVectorLayer(parameters, name, context)
-        if layer is None or layer.providerType() != "ogr" or layer.subsetString() or layer.isModified():
+        if layer is None or layer.providerType() != "ogr" or layer.isModified():
             return None
         parts = QgsProviderRegistry.instance().decodeUri("ogr", layer.source())
         path = parts.get("path", "")

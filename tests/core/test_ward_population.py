@@ -35,3 +35,83 @@ def test_a_lookup_giving_one_lsoa_two_wards_or_a_repeated_lsoa_is_refused():
         ward_population(["L1"], [10], ["L1", "L1"], ["W1", "W2"])
     with pytest.raises(ValueError, match="more than once"):
         ward_population(["L1", "L1"], [10, 12], ["L1"], ["W1"])
+
+
+def test_a_population_carried_to_the_other_vintage_keeps_every_resident():
+    from crime_mapping_plugin.core.ward_population import convert_vintage
+
+    # An exact-fit lookup (2011 -> 2021) with each kind of change: U unchanged, S split, M merged, X irregular.
+    first = ["A", "B", "C1", "C2", "D1", "D2", "D2"]
+    second = ["a", "b1", "c", "c", "d1", "d1", "d2"]
+    change = ["U", "S", "M", "M", "X", "X", "X"]
+    first.insert(2, "B")
+    second.insert(2, "b2")
+    change.insert(2, "S")
+    result = convert_vintage(
+        ["A", "B", "C1", "C2", "D1", "D2", "Z"], [100, 300, 40, 60, 10, 50, 7], first, second, change
+    )
+    got = dict(zip(result.codes, result.population))
+    # By hand: a = A; B split in two equal halves; c = C1 + C2; D1 wholly in d1, D2 halved between d1 and d2.
+    assert got == {"a": 100, "b1": 150, "b2": 150, "c": 100, "d1": 10 + 25, "d2": 25}
+    assert sum(got.values()) == 100 + 300 + 40 + 60 + 10 + 50  # none lost, none doubled
+    assert result.not_in_lookup == ["Z"] and result.not_in_lookup_population == 7
+    assert result.by_change == {"U": 1, "S": 1, "M": 2, "X": 2}
+    assert result.divided == ["B", "D2"] and result.divided_population == 350
+    assert result.source_field == 0
+
+
+def test_a_2021_population_goes_back_to_2011_lsoas_by_the_same_lookup():
+    from crime_mapping_plugin.core.ward_population import convert_vintage
+
+    first, second = ["A", "B", "B", "C1", "C2"], ["a", "b1", "b2", "c", "c"]
+    result = convert_vintage(["a", "b1", "b2", "c"], [5, 7, 9, 30], first, second)
+    # The codes are 2021 ones: the split 2011 LSOA B gets its two parts back; the merged c is halved.
+    assert result.source_field == 1
+    assert dict(zip(result.codes, result.population)) == {"A": 5, "B": 16, "C1": 15, "C2": 15}
+
+
+def _walk():
+    from crime_mapping_plugin.core.ward_population import crosswalk
+
+    # Old area O1 = L1 + L2 (both now in N1); O2 = L3 (N1) + L4 (N2): O2 was split.
+    return crosswalk(
+        ["L1", "L2", "L3", "L4", "L5"],
+        [100, 100, 30, 90, 5],
+        {"L1": "O1", "L2": "O1", "L3": "O2", "L4": "O2"},
+        {"L1": "N1", "L2": "N1", "L3": "N1", "L4": "N2", "L5": "N2"},
+    )
+
+
+def test_a_crosswalk_shares_each_old_area_by_its_residents():
+    walk = _walk()
+    assert list(zip(walk.old, walk.new)) == [("O1", "N1"), ("O2", "N1"), ("O2", "N2")]
+    assert list(walk.share) == [1.0, 0.25, 0.75]
+    assert walk.split == ["O2"] and walk.no_old_area == ["L5"] and walk.unplaced_population == 5
+    # N1 has 230 residents, 30 of them from the split O2; N2's 90 all come from O2.
+    assert walk.moved() == {"N1": 30 / 230, "N2": 1.0}
+
+
+def test_reexpressed_counts_keep_every_crime_and_say_they_are_estimates():
+    import numpy as np
+
+    from crime_mapping_plugin.core.ward_population import NO_RESIDENTS, NOT_IN_LOOKUP, reexpress
+
+    walk = _walk()
+    table = reexpress(
+        ["O1", "O2", "O2", "O9", "O3"],
+        np.array([7, 10, 3, 4, 2]),
+        {"month": ["2024-01", "2024-01", "2024-02", "2024-01", "2024-01"]},
+        walk,
+        {"O1", "O2", "O3"},
+    )
+    rows = {(r.ward_code, r.month): r for r in table.table.itertuples()}
+    # By hand: O2's 10 in January: 2.5 to N1 and 7.5 to N2 -> the larger fraction is a tie, the lower code wins:
+    # 3 and 7; February's 3: 0.75 and 2.25 -> 1 and 2.
+    assert rows[("N1", "2024-01")].count == 7 + 3 and rows[("N2", "2024-01")].count == 7
+    assert rows[("N1", "2024-02")].count == 1 and rows[("N2", "2024-02")].count == 2
+    assert rows[("N2", "2024-01")].count_share == 7.5
+    assert table.crimes_written == 7 + 10 + 3 and table.crimes_read == 26
+    assert table.left_out == {NOT_IN_LOOKUP: ["O9"], NO_RESIDENTS: ["O3"]}
+    assert table.left_out_crimes == {NOT_IN_LOOKUP: 4, NO_RESIDENTS: 2}
+    assert table.crimes_written + sum(table.left_out_crimes.values()) == table.crimes_read
+    assert rows[("N2", "2024-01")].estimated == 1 and rows[("N1", "2024-01")].pop_share_moved == 30 / 230

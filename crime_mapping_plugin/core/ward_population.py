@@ -236,6 +236,9 @@ def convert_vintage(
     return result
 
 
+OUTSIDE_NEW = ""  # the new code of the part of an old area that lies in no new area
+
+
 @dataclass
 class Crosswalk:
     """How the residents of each old area are shared among the new areas (a population-weighted best fit)."""
@@ -247,8 +250,9 @@ class Crosswalk:
     old_population: dict[str, float]
     split: list[str]  # old areas whose residents live in more than one new area
     no_old_area: list[str] = field(default_factory=list)  # LSOAs of the population not in the old lookup
-    no_new_area: list[str] = field(default_factory=list)  # LSOAs not in the new lookup (or by location in none)
-    unplaced_population: float = 0.0
+    no_new_area: list[str] = field(default_factory=list)  # LSOAs in an old area but in no new one (new code "")
+    unplaced_population: float = 0.0  # residents of LSOAs in no old area
+    outside_population: float = 0.0  # residents of old areas living outside every new area
     bad_population: list[str] = field(default_factory=list)
     empty_old: list[str] = field(default_factory=list)  # old areas whose LSOAs have no residents at all
 
@@ -258,6 +262,8 @@ class Crosswalk:
         total: dict[str, float] = {}
         moved: dict[str, float] = {}
         for o, n, p in zip(self.old, self.new, self.population):
+            if n == OUTSIDE_NEW:
+                continue
             total[n] = total.get(n, 0.0) + float(p)
             moved[n] = moved.get(n, 0.0) + (float(p) if o in split else 0.0)
         return {n: (moved[n] / total[n] if total[n] > 0 else 0.0) for n in total}
@@ -269,7 +275,11 @@ def crosswalk(
     old_of: dict[str, str],
     new_of: dict[str, str],
 ) -> Crosswalk:
-    """Share each old area's residents among new areas: LSOA populations through both best-fit lookups."""
+    """Share each old area's residents among new areas: LSOA populations through both best-fit lookups.
+
+    Residents of an old area in no new area (the new areas cover less ground) make its part "outside the new
+    areas", new code OUTSIDE_NEW: its crimes are counted as outside, never pushed into the new areas.
+    """
     pair_pop: dict[tuple[str, str], float] = {}
     old_pop: dict[str, float] = {}
     walk = Crosswalk([], [], np.zeros(0), np.zeros(0), {}, [])
@@ -284,10 +294,14 @@ def crosswalk(
             walk.bad_population.append(key)
             continue
         old, new = old_of.get(key), new_of.get(key)
-        if old is None or new is None:
-            (walk.no_old_area if old is None else walk.no_new_area).append(key)
+        if old is None:
+            walk.no_old_area.append(key)
             walk.unplaced_population += pop
             continue
+        if new is None:
+            walk.no_new_area.append(key)
+            walk.outside_population += pop
+            new = OUTSIDE_NEW
         pair_pop[(old, new)] = pair_pop.get((old, new), 0.0) + pop
         old_pop[old] = old_pop.get(old, 0.0) + pop
     walk.empty_old = sorted(o for o, p in old_pop.items() if p <= 0)
@@ -318,6 +332,7 @@ class Reexpressed:
 
 NOT_IN_LOOKUP = "old code not in the old areas' lookup"
 NO_RESIDENTS = "old area without residents to share its crimes by"
+OUTSIDE_NEW_AREAS = "share of old areas outside every new area"
 
 
 def reexpress(
@@ -331,15 +346,15 @@ def reexpress(
 
     Each row's count c goes to its old area's new areas in proportion to the residents they share; the parts
     c·share are made whole numbers by the largest remainder (ties: lower new code), so every row's crimes are
-    all written, none twice. Rows of an old code not in the lookup, or of an old area without residents, are
-    left out by reason (known_old: the old areas the lookup names).
+    all written, none twice. Rows of an old code not in the lookup, or of an old area without residents, and
+    the parts outside every new area, are left out by reason (known_old: the old areas the lookup names).
     """
     codes = np.array(["" if c is None else str(c).strip() for c in old_codes], dtype=object)
     counts = np.asarray(counts, dtype=np.int64)
     old_index = {o: i for i, o in enumerate(sorted(walk.old_population))}
     row_old = np.array([old_index.get(c, -1) for c in codes], dtype=np.int64)
-    left_out: dict[str, list[str]] = {NOT_IN_LOOKUP: [], NO_RESIDENTS: []}
-    left_crimes = {NOT_IN_LOOKUP: 0, NO_RESIDENTS: 0}
+    left_out: dict[str, list[str]] = {NOT_IN_LOOKUP: [], NO_RESIDENTS: [], OUTSIDE_NEW_AREAS: []}
+    left_crimes = {NOT_IN_LOOKUP: 0, NO_RESIDENTS: 0, OUTSIDE_NEW_AREAS: 0}
     for reason, mask in (
         (NOT_IN_LOOKUP, np.array([c not in known_old for c in codes], dtype=bool)),
         (NO_RESIDENTS, np.array([c in known_old and c not in old_index for c in codes], dtype=bool)),
@@ -375,6 +390,11 @@ def reexpress(
     names = list(keys)
     grouped = frame.groupby(["_new", *names], sort=True, dropna=False)[["count", "count_share"]].sum().reset_index()
     grouped.insert(0, "ward_code", [new_codes[i] for i in grouped["_new"]])
+    outside = (grouped["ward_code"] == OUTSIDE_NEW).to_numpy()
+    if outside.any():
+        left_crimes[OUTSIDE_NEW_AREAS] = int(grouped["count"][outside].sum())
+        left_out[OUTSIDE_NEW_AREAS] = sorted({o for o, n in zip(walk.old, walk.new) if n == OUTSIDE_NEW})
+        grouped = grouped[~outside].reset_index(drop=True)
     grouped["pop_share_moved"] = [moved.get(c, 0.0) for c in grouped["ward_code"]]
     grouped["estimated"] = (grouped["pop_share_moved"] > 0).astype(int)
     grouped = grouped.drop(columns="_new")

@@ -14,10 +14,12 @@ import numpy as np
 from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsCoordinateTransform,
+    QgsFeatureRequest,
     QgsFeatureSource,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
+    QgsProviderRegistry,
 )
 
 from crime_mapping_plugin.core import crime_points, crime_types, ward_counts
@@ -68,6 +70,46 @@ def source_of(
     if source is None:
         raise QgsProcessingException(alg.invalidSourceError(parameters, name))
     return source
+
+
+def input_name(alg: CrimeMappingAlgorithm, parameters: dict, name: str, context: QgsProcessingContext) -> str:
+    """Return an input's name for the outputs: the layer's name (and its layer in a file), with its filter."""
+    layer = alg.parameterAsVectorLayer(parameters, name, context)
+    if layer is None:
+        source = alg.parameterAsSource(parameters, name, context)
+        label = source.sourceName() if source is not None else name
+    else:
+        label = layer.name()
+        inner = QgsProviderRegistry.instance().decodeUri(layer.providerType(), layer.source()).get("layerName")
+        if inner and inner != label:
+            label = f"{label}|{inner}"
+    narrowing = alg.input_filter(parameters, name, context)
+    return f"'{label}'" + (f" ({narrowing})" if narrowing else "")
+
+
+def boundaries_text(
+    alg: CrimeMappingAlgorithm, parameters: dict, name: str, context: QgsProcessingContext, code_field: str, n: int
+) -> str:
+    """Say which boundary set the counts are on: the layer, its code field and how many areas."""
+    return alg.tr("{} areas of {} (codes in {})").format(n, input_name(alg, parameters, name, context), code_field)
+
+
+def estimate_note(alg: CrimeMappingAlgorithm, read: TableInput) -> str:
+    """Say so when a count table is an estimate re-expressed from other boundaries (its field 'estimated')."""
+    fields = read.source.fields()
+    if fields.lookupField("estimated") < 0:
+        return ""
+    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry)
+    request.setSubsetOfAttributes([read.code_field, "estimated"], fields)
+    codes, estimated = set(), set()
+    for f in read.source.getFeatures(request):
+        codes.add(f[read.code_field])
+        if f["estimated"] not in (None, 0, "0") and not (hasattr(f["estimated"], "isNull") and f["estimated"].isNull()):
+            estimated.add(f[read.code_field])
+    return alg.tr(
+        "The count table is an estimate re-expressed from other boundaries by residents (field estimated): {} of its "
+        "{} area codes have counts shared out from old areas split between new ones, not counted."
+    ).format(len(estimated), len(codes))
 
 
 def require_fields(alg: CrimeMappingAlgorithm, source: QgsFeatureSource, label: str, names: Sequence[str]) -> None:

@@ -122,6 +122,8 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
     COMMON_CAUSE = "COMMON_CAUSE"
     NOT_ENOUGH_DATA = "NOT_ENOUGH_DATA"
     CHARTS_WRITTEN = "CHARTS_WRITTEN"
+    BOUNDARIES = "BOUNDARIES"
+    POPULATION_BASIS = "POPULATION_BASIS"
     REPORT = "REPORT"
 
     NAME = "crimetrends"
@@ -307,6 +309,8 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
             (self.PARTIAL_MONTHS, "Partial months"),
             (self.SERIES_BREAKS, "Series breaks in the period"),
             (self.UNMATCHED_CODES, "Codes of the count table that match no area"),
+            (self.BOUNDARIES, "Boundaries counted on"),
+            (self.POPULATION_BASIS, "Population used (for rates)"),
             (self.REPORT, "Report"),
         )
         self.add_outputs(numbers=numbers, texts=texts)
@@ -365,6 +369,13 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
         else:
             monthly, period, lines, chosen = self._count_table(parameters, context, feedback, areas)
         feedback.setProgress(70)
+        code_field = fields[self.AREA_CODE_FIELD] or self.tr("no code field")
+        boundaries = crime_input.boundaries_text(self, parameters, self.AREAS, context, code_field, len(areas))
+        pop_field = fields[self.POPULATION_FIELD]
+        population_basis = self.tr("field {} of the area layer").format(pop_field) if pop_field else ""
+        lines.append(
+            self.tr("Boundaries: {}. Population: {}.").format(boundaries, population_basis or self.tr("none (counts)"))
+        )
         attrs = areas.attributes
         names = [None if v is None else str(v) for v in attrs.get(fields[self.AREA_NAME_FIELD], [None] * len(areas))]
         parents = [
@@ -392,6 +403,8 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
         report = self._report(result, monthly, lines, feedback)
         self._describe(context, dest_id, result, source, lines, self.input_short(parameters, crimes, context, chosen))
         outputs.update(self._numbers(result, monthly, report))
+        outputs[self.BOUNDARIES] = boundaries
+        outputs[self.POPULATION_BASIS] = population_basis
         return outputs
 
     def _read_areas(
@@ -502,6 +515,10 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
                 crime_input.reasons_text(monthly.totals),
             )
         ]
+        estimate = crime_input.estimate_note(self, read)
+        if estimate:
+            lines.append(estimate)
+            feedback.pushWarning(estimate)
         if monthly.totals.unmatched_codes:
             lines.append(
                 self.tr("Codes of the count table matching no area ({}): {}").format(

@@ -13,6 +13,7 @@ from crime_mapping_plugin.processing.hotspot_density import HotspotDensityAlgori
 from crime_mapping_plugin.processing.import_mps_ward_crime import ImportMpsWardCrimeAlgorithm
 from crime_mapping_plugin.processing.import_police_uk import ImportPoliceUkAlgorithm
 from crime_mapping_plugin.processing.models import shipped_models
+from crime_mapping_plugin.processing.reexpress_counts import ReexpressCountsAlgorithm
 from crime_mapping_plugin.processing.ward_population import WardPopulationAlgorithm
 from crime_mapping_plugin.processing.ward_rates import WardRatesAlgorithm
 
@@ -29,6 +30,7 @@ def algorithm_classes() -> list[type]:
         EmergingHotspotsAlgorithm,
         WardRatesAlgorithm,
         WardPopulationAlgorithm,
+        ReexpressCountsAlgorithm,
         CrimeTrendsAlgorithm,
     ]
 

@@ -16,7 +16,6 @@ from qgis.core import (
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
     QgsProcessingParameterString,
-    QgsProviderRegistry,
     QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QVariant
@@ -31,7 +30,7 @@ from crime_mapping_plugin.core.ward_population import (
     ward_population,
 )
 from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
-from crime_mapping_plugin.processing.crime_input import source_of
+from crime_mapping_plugin.processing.crime_input import input_name, source_of
 from crime_mapping_plugin.processing.layer_info import describe_layer
 from crime_mapping_plugin.processing.output import TableOutput
 
@@ -46,21 +45,6 @@ OUTPUT_FIELDS = (
 
 def _value(v: object) -> object:
     return None if v is None or (isinstance(v, QVariant) and v.isNull()) else v
-
-
-def input_name(alg: CrimeMappingAlgorithm, parameters: dict, name: str, context: QgsProcessingContext) -> str:
-    """Return an input's name for the outputs: the layer's name (and its layer in a file), with its filter."""
-    layer = alg.parameterAsVectorLayer(parameters, name, context)
-    if layer is None:
-        source = alg.parameterAsSource(parameters, name, context)
-        label = source.sourceName() if source is not None else name
-    else:
-        label = layer.name()
-        inner = QgsProviderRegistry.instance().decodeUri(layer.providerType(), layer.source()).get("layerName")
-        if inner and inner != label:
-            label = f"{label}|{inner}"
-    narrowing = alg.input_filter(parameters, name, context)
-    return f"'{label}'" + (f" ({narrowing})" if narrowing else "")
 
 
 @dataclass

@@ -67,6 +67,8 @@ class CountLog:
     description: str
     lines: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    boundaries: str = ""
+    population: str = ""
 
 
 class WardRatesAlgorithm(CrimeMappingAlgorithm):
@@ -125,6 +127,8 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
     PHI = "PHI"
     TAU2 = "TAU2"
     FEW_RESIDENT_WARDS = "FEW_RESIDENT_WARDS"
+    BOUNDARIES = "BOUNDARIES"
+    POPULATION_BASIS = "POPULATION_BASIS"
     METHODS = (funnel.OVERDISPERSED, funnel.POISSON)
 
     NAME = "wardrates"
@@ -490,6 +494,8 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
                 (self.UNMATCHED_CODES, "Ward codes that do not match"),
                 (self.MISSING_MONTHS, "Months of the periods without any record (missing data)"),
                 (self.PERIOD, "Period"),
+                (self.BOUNDARIES, "Boundaries counted on"),
+                (self.POPULATION_BASIS, "Population used (vintage, lookup)"),
                 (self.REPORT, "Report"),
             ],
         )
@@ -544,10 +550,14 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         else:
             counts, log = self._count_table(parameters, context, feedback, areas, request, notes)
         feedback.setProgress(75)
+        code_field = self.parameterAsString(parameters, self.WARD_CODE_FIELD, context) or "WD24CD"
+        log.boundaries = crime_input.boundaries_text(self, parameters, self.WARDS, context, code_field, len(areas))
         if pop_field:
             population = areas.attributes[pop_field]
+            log.population = self.tr("field {} of the ward layer").format(pop_field)
         else:
-            population = self._read_population(parameters, context, areas.codes, notes)
+            population = self._read_population(parameters, context, areas.codes, notes, log)
+        log.lines.append(self.tr("Boundaries: {}. Population: {}").format(log.boundaries, log.population))
         names = [None if v is None else str(v) for v in areas.attributes.get(name_field, [None] * len(areas))]
         try:
             parents = self._parents(parameters, context, areas, wards, borough_field, log, feedback)
@@ -573,6 +583,8 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         # UNMATCHED_CODES has always listed the wards without a population beside the codes that do not match.
         outputs.update(self._numbers(result, notes + without_rate, report, len(areas.empty)))
         outputs[self.OUTPUT] = dest_id
+        outputs[self.BOUNDARIES] = log.boundaries
+        outputs[self.POPULATION_BASIS] = log.population
         if result.boroughs is not None and parameters.get(self.BOROUGHS) not in (None, ""):
             outputs[self.BOROUGHS] = self._write_boroughs(parameters, context, result)
         return outputs
@@ -687,18 +699,26 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         return parents
 
     def _read_population(
-        self, parameters: dict, context: QgsProcessingContext, codes: list[str], notes: list[str]
+        self, parameters: dict, context: QgsProcessingContext, codes: list[str], notes: list[str], log: CountLog
     ) -> list:
         source = crime_input.source_of(self, parameters, self.POPULATION_TABLE, context)
         code_field = self.parameterAsString(parameters, self.POP_CODE_FIELD, context) or "ward_code"
         value_field = self.parameterAsString(parameters, self.POP_VALUE_FIELD, context) or "population"
         crime_input.require_fields(self, source, self.tr("population table"), (code_field, value_field))
-        table_codes, values = [], []
+        # 'Ward populations from LSOA populations' writes what its figures are (population, vintage, lookup).
+        basis_field = "basis" if source.fields().lookupField("basis") >= 0 else ""
+        table_codes, values, bases = [], [], set()
         request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry)
-        request.setSubsetOfAttributes([code_field, value_field], source.fields())
+        request.setSubsetOfAttributes([f for f in (code_field, value_field, basis_field) if f], source.fields())
         for f in source.getFeatures(request):
             table_codes.append(None if _is_null(f[code_field]) else str(f[code_field]))
             values.append(None if _is_null(f[value_field]) else f[value_field])
+            if basis_field and not _is_null(f[basis_field]):
+                bases.add(str(f[basis_field]))
+        name = crime_input.input_name(self, parameters, self.POPULATION_TABLE, context)
+        log.population = self.tr("table {} ({}){}").format(
+            name, value_field, ": " + " | ".join(sorted(bases)) if bases else ""
+        )
         population, unknown, duplicated = population_by_code(table_codes, values, codes)
         if duplicated:
             raise QgsProcessingException(
@@ -762,7 +782,10 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         keep = read.categories
         what = self.parameterAsString(parameters, self.CATEGORY_VALUES, context).strip() if keep else "all categories"
         filt = f"categories {read.category_field} in {sorted(k.casefold() for k in keep)}" if keep else "all categories"
-        log = CountLog(what, f"Counts from a table of crime counts by ward code ({filt}).")
+        estimate = crime_input.estimate_note(self, read)
+        log = CountLog(what, f"Counts from a table of crime counts by ward code ({filt}). {estimate}".strip())
+        if estimate:
+            log.warnings.append(estimate)
         if areas.empty:
             log.warnings.append(
                 self.tr(
@@ -1044,8 +1067,8 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             dest_id,
             title=title,
             abstract=(
-                f"Crimes by ward and rate ({unit}; {months} {result.missing_text()}). {log.description} Population: "
-                f"{'field ' + pop_field if pop_field else 'population table'}. 95 % and 99.8 % confidence limits: "
+                f"Crimes by ward and rate ({unit}; {months} {result.missing_text()}). {log.description} Boundaries: "
+                f"{log.boundaries}. Population: {log.population}. 95 % and 99.8 % confidence limits: "
                 "exact Poisson below 10 crimes, Byar's method from 10 (PHEindicatormethods phe_rate). vs_all compares "
                 "each ward with the rate of all wards: outside its written limits funnel_lcl95 … funnel_ucl998 "
                 f"(rate scale) at its expected crimes (expected), {self._method_text(result)}; a ward is called higher "

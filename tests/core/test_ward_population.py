@@ -94,7 +94,7 @@ def test_a_crosswalk_shares_each_old_area_by_its_residents():
 def test_reexpressed_counts_keep_every_crime_and_say_they_are_estimates():
     import numpy as np
 
-    from crime_mapping_plugin.core.ward_population import NO_RESIDENTS, NOT_IN_LOOKUP, reexpress
+    from crime_mapping_plugin.core.ward_population import NO_RESIDENTS, NOT_IN_LOOKUP, OUTSIDE_NEW_AREAS, reexpress
 
     walk = _walk()
     table = reexpress(
@@ -111,7 +111,22 @@ def test_reexpressed_counts_keep_every_crime_and_say_they_are_estimates():
     assert rows[("N1", "2024-02")].count == 1 and rows[("N2", "2024-02")].count == 2
     assert rows[("N2", "2024-01")].count_share == 7.5
     assert table.crimes_written == 7 + 10 + 3 and table.crimes_read == 26
-    assert table.left_out == {NOT_IN_LOOKUP: ["O9"], NO_RESIDENTS: ["O3"]}
-    assert table.left_out_crimes == {NOT_IN_LOOKUP: 4, NO_RESIDENTS: 2}
+    assert table.left_out == {NOT_IN_LOOKUP: ["O9"], NO_RESIDENTS: ["O3"], OUTSIDE_NEW_AREAS: []}
+    assert table.left_out_crimes == {NOT_IN_LOOKUP: 4, NO_RESIDENTS: 2, OUTSIDE_NEW_AREAS: 0}
     assert table.crimes_written + sum(table.left_out_crimes.values()) == table.crimes_read
     assert rows[("N2", "2024-01")].estimated == 1 and rows[("N1", "2024-01")].pop_share_moved == 30 / 230
+
+
+def test_the_part_of_an_old_area_outside_every_new_area_keeps_its_crimes_out():
+    import numpy as np
+
+    from crime_mapping_plugin.core.ward_population import OUTSIDE_NEW_AREAS, crosswalk, reexpress
+
+    # O1's residents: 60 in N1, 40 in no new area (the new areas cover less ground than the old ones).
+    walk = crosswalk(["L1", "L2"], [60, 40], {"L1": "O1", "L2": "O1"}, {"L1": "N1"})
+    assert walk.outside_population == 40 and walk.no_new_area == ["L2"] and walk.split == ["O1"]
+    table = reexpress(["O1"], np.array([10]), {}, walk, {"O1"})
+    # By hand: 6 of O1's 10 crimes go to N1; 4 are outside every new area, never pushed into N1.
+    assert table.table["count"].tolist() == [6] and table.table["ward_code"].tolist() == ["N1"]
+    assert table.left_out_crimes[OUTSIDE_NEW_AREAS] == 4 and table.left_out[OUTSIDE_NEW_AREAS] == ["O1"]
+    assert table.table["pop_share_moved"].tolist() == [1.0]

@@ -48,27 +48,59 @@ def main(shared: str, out_dir: str) -> None:
     ds = data / "london_datastore_wards_2014_2018"
     ons = data / "ons_london_boundaries_2021_2024"
     sets = [
-        (ds / "London-wards-2014/London-wards-2014-Mapinfo/London_Ward.tab", "wards_2014",
-         f"LB_GSS_Code IN ({codes})", "GSS_Code,Name,LB_GSS_Code,Borough"),
-        (ds / "London-wards-2018/London-wards-2018_Mapinfo/London_Ward.tab", "wards_2018",
-         f"LAGSSCODE IN ({codes})", "GSS_CODE,NAME,LAGSSCODE,DISTRICT"),
+        (
+            ds / "London-wards-2014/London-wards-2014-Mapinfo/London_Ward.tab",
+            "wards_2014",
+            f"LB_GSS_Code IN ({codes})",
+            "GSS_Code,Name,LB_GSS_Code,Borough",
+        ),
+        (
+            ds / "London-wards-2018/London-wards-2018_Mapinfo/London_Ward.tab",
+            "wards_2018",
+            f"LAGSSCODE IN ({codes})",
+            "GSS_CODE,NAME,LAGSSCODE,DISTRICT",
+        ),
         (ons / "london_borough.gpkg", "boroughs", f"LAD24CD IN ({codes})", "LAD24CD,LAD24NM"),
     ]
-    with open(ons / "LSOA_(2021)_to_Electoral_Ward_(2024)_to_LAD_(2024)_Best_Fit_Lookup_in_EW.csv",
-              encoding="utf-8-sig", newline="") as fh:
+    with open(
+        ons / "LSOA_(2021)_to_Electoral_Ward_(2024)_to_LAD_(2024)_Best_Fit_Lookup_in_EW.csv",
+        encoding="utf-8-sig",
+        newline="",
+    ) as fh:
         best_fit = [r for r in csv.DictReader(fh) if r["LAD24CD"] in BOROUGHS]
     wards24 = sorted({r["WD24CD"] for r in best_fit})
-    sets.append((ons / "london_ward.gpkg", "wards_2024", "WD24CD IN ({})".format(",".join(f"'{w}'" for w in wards24)),
-                 "WD24CD,WD24NM"))
+    sets.append(
+        (
+            ons / "london_ward.gpkg",
+            "wards_2024",
+            "WD24CD IN ({})".format(",".join(f"'{w}'" for w in wards24)),
+            "WD24CD,WD24NM",
+        )
+    )
     lsoa21 = sorted({r["LSOA21CD"] for r in best_fit})
-    sets.append((ons / "london_lsoa.gpkg", "lsoa_2021", "LSOA21CD IN ({})".format(",".join(f"'{c}'" for c in lsoa21)),
-                 "LSOA21CD,LSOA21NM"))
-    sets.append((data / "ons_london_lsoa2011_boundaries/london-2011-lsoa-gen20.shp", "lsoa_2011",
-                 f"LAD11CD IN ({codes})", "LSOA11CD,LSOA11NM,LAD11CD"))
+    sets.append(
+        (
+            ons / "london_lsoa.gpkg",
+            "lsoa_2021",
+            "LSOA21CD IN ({})".format(",".join(f"'{c}'" for c in lsoa21)),
+            "LSOA21CD,LSOA21NM",
+        )
+    )
+    sets.append(
+        (
+            data / "ons_london_lsoa2011_boundaries/london-2011-lsoa-gen20.shp",
+            "lsoa_2011",
+            f"LAD11CD IN ({codes})",
+            "LSOA11CD,LSOA11NM,LAD11CD",
+        )
+    )
     for src, layer, where, select in sets:
         print(layer, _copy(str(src), str(gpkg), layer, where, select))
-    with open(ons / "LSOA_(2011)_to_LSOA_(2021)_to_Local_Authority_District_(2022)_Exact_Fit_Lookup_for_EW_(V3).csv",
-              encoding="utf-8-sig", newline="") as fh:
+    with open(
+        ons / "LSOA_(2011)_to_LSOA_(2021)_to_Local_Authority_District_(2022)_Exact_Fit_Lookup_for_EW_(V3).csv",
+        encoding="utf-8-sig",
+        newline="",
+    ) as fh:
         exact = [r for r in csv.DictReader(fh) if r["LAD22CD"] in BOROUGHS]
     exact.sort(key=lambda r: (r["LSOA11CD"], r["LSOA21CD"]))
     columns = ["LSOA11CD", "LSOA21CD", "CHGIND", "LAD22CD", "LAD22NM"]
@@ -85,8 +117,10 @@ def main(shared: str, out_dir: str) -> None:
         w.writerow(["LSOA11CD", "LAD11CD", "population"])
         for r in pops:
             w.writerow([r["LSOA11CD"], r["LAD11CD"], r["Persons_All-Ages"]])
-    print(f"{len(exact)} exact-fit rows, {len(pops)} mid-2019 LSOA rows, "
-          f"total {sum(int(r['Persons_All-Ages']) for r in pops):,}")
+    print(
+        f"{len(exact)} exact-fit rows, {len(pops)} mid-2019 LSOA rows, "
+        f"total {sum(int(r['Persons_All-Ages']) for r in pops):,}"
+    )
 
 
 if __name__ == "__main__":

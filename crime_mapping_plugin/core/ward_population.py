@@ -134,6 +134,7 @@ class LocationLookup:
     area: list[str]
     outside: list[str] = field(default_factory=list)
     no_geometry: list[str] = field(default_factory=list)
+    by_overlap: list[str] = field(default_factory=list)  # point in no area: placed in the area it overlaps most
 
 
 def lookup_by_location(
@@ -145,13 +146,20 @@ def lookup_by_location(
     """Give each LSOA the area holding its point on surface (a point LSOA: the point itself), by the area rule.
 
     A polygon's point on surface always lies inside it (its centroid may not); a point layer is taken as the
-    LSOAs' population-weighted centroids, which is what ONS's own best-fit lookups use. Both in the areas' CRS.
+    LSOAs' population-weighted centroids, which is what ONS's own best-fit lookups use. An LSOA polygon whose
+    point lies in no area (two generalisations that do not meet, a coastline cut differently) goes to the area
+    it overlaps most (ties: the lower code), so that its residents are not lost; one in no area at all is
+    listed as outside. Both in the areas' CRS.
     """
     codes = ["" if c is None else str(c).strip() for c in lsoa_codes]
     geoms = list(lsoa_geometries)
     placed = parents_by_location(geoms, areas, areas.codes, is_cancelled)
     result = LocationLookup([], [])
     for code, geom, area in zip(codes, geoms, placed):
+        if area is None and geom is not None and not geom.isNull() and not geom.isEmpty():
+            area = _largest_overlap(geom, areas)
+            if area is not None:
+                result.by_overlap.append(code)
         if area is not None:
             result.lsoa.append(code)
             result.area.append(area)
@@ -160,6 +168,19 @@ def lookup_by_location(
         else:
             result.outside.append(code)
     return result
+
+
+def _largest_overlap(geometry: QgsGeometry, areas: area_rule.Areas) -> str | None:
+    """Return the code of the area sharing the most surface with geometry (the lowest code on a tie), or None."""
+    box = geometry.boundingBox()
+    best, best_area = None, 0.0
+    for code, other in zip(areas.codes, areas.geometries):  # in code order: a tie keeps the lower code
+        if other.isNull() or other.isEmpty() or not other.boundingBox().intersects(box):
+            continue
+        shared = geometry.intersection(other).area()
+        if shared > best_area:
+            best, best_area = code, shared
+    return best
 
 
 @dataclass

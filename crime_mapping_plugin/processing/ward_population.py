@@ -115,6 +115,12 @@ def location_lookup(
         alg.tr("point (population-weighted centroid)") if points else alg.tr("point on surface"),
     )
     lines = []
+    if placed.by_overlap:
+        lines.append(
+            alg.tr("{} LSOA(s) have their point in no area and went to the area they overlap most: {}").format(
+                len(placed.by_overlap), short_list(placed.by_overlap)
+            )
+        )
     if placed.outside:
         lines.append(
             alg.tr("{} LSOA(s) lie in no area polygon: {}").format(len(placed.outside), short_list(placed.outside))

@@ -130,3 +130,32 @@ def test_the_part_of_an_old_area_outside_every_new_area_keeps_its_crimes_out():
     assert table.table["count"].tolist() == [6] and table.table["ward_code"].tolist() == ["N1"]
     assert table.left_out_crimes[OUTSIDE_NEW_AREAS] == 4 and table.left_out[OUTSIDE_NEW_AREAS] == ["O1"]
     assert table.table["pop_share_moved"].tolist() == [1.0]
+
+
+def test_lsoas_go_to_the_area_holding_their_point_on_surface_or_else_their_largest_overlap():
+    from qgis.core import QgsFeature, QgsGeometry, QgsVectorLayer
+
+    from crime_mapping_plugin.core import areas as area_rule
+    from crime_mapping_plugin.core.ward_population import lookup_by_location
+
+    layer = QgsVectorLayer("Polygon?crs=EPSG:27700&field=code:string", "areas", "memory")
+    for code, wkt in (("B", "POLYGON((0 0,10 0,10 10,0 10,0 0))"), ("A", "POLYGON((10 0,20 0,20 10,10 10,10 0))")):
+        f = QgsFeature(layer.fields())
+        f.setAttributes([code])
+        f.setGeometry(QgsGeometry.fromWkt(wkt))
+        layer.dataProvider().addFeature(f)
+    areas = area_rule.read_areas(layer, None, None, "code")
+    shapes = {
+        "L1": "POLYGON((1 1,4 1,4 4,1 4,1 1))",  # wholly in B
+        "L2": "POINT(15 5)",  # a population-weighted centroid in A
+        "L3": "POINT(10 5)",  # on the boundary of both: the lower code, A
+        "L4": "POLYGON((12 8,30 8,30 30,12 30,12 8))",  # its point on surface is outside: A is the only overlap
+        "L5": "POLYGON((50 50,60 50,60 60,50 60,50 50))",  # in no area
+    }
+    geoms = [QgsGeometry.fromWkt(w) for w in shapes.values()] + [QgsGeometry()]
+    # The hand check of L4: QGIS's point on surface of that polygon is outside both areas.
+    surface = geoms[3].pointOnSurface().asPoint()
+    assert not (0 <= surface.x() <= 20 and 0 <= surface.y() <= 10)
+    found = lookup_by_location([*shapes, "L6"], geoms, areas)
+    assert dict(zip(found.lsoa, found.area)) == {"L1": "B", "L2": "A", "L3": "A", "L4": "A"}
+    assert found.by_overlap == ["L4"] and found.outside == ["L5"] and found.no_geometry == ["L6"]

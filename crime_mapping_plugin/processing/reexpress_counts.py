@@ -340,7 +340,7 @@ class ReexpressCountsAlgorithm(CrimeMappingAlgorithm):
         describe_layer(
             context,
             dest_id,
-            title=self.tr("Crime counts re-expressed on {} (estimate)").format(basis[-1].split(" (")[0]),
+            title=self.tr("Crime counts re-expressed on {} (estimate)").format(self._new_areas(parameters, context)),
             abstract=abstract,
             keywords=["crime", "estimate", "crosswalk", "boundary"],
         )
@@ -361,6 +361,12 @@ class ReexpressCountsAlgorithm(CrimeMappingAlgorithm):
             }
         )
         return outputs
+
+    def _new_areas(self, parameters: dict, context: QgsProcessingContext) -> str:
+        """Name the new boundaries: the area polygons, or the lookup to them."""
+        if parameters.get(self.NEW_LOOKUP) not in (None, ""):
+            return input_name(self, parameters, self.NEW_LOOKUP, context)
+        return input_name(self, parameters, self.NEW_AREAS, context)
 
     def _crosswalk(
         self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback

@@ -410,6 +410,8 @@ def reexpress(
         frame[name] = pd.Series(list(values), dtype=object).iloc[row].to_numpy()
     names = list(keys)
     grouped = frame.groupby(["_new", *names], sort=True, dropna=False)[["count", "count_share"]].sum().reset_index()
+    for n in names:  # a missing key stays missing (groupby makes it NaN)
+        grouped[n] = grouped[n].astype(object).where(grouped[n].notna(), None)
     grouped.insert(0, "ward_code", [new_codes[i] for i in grouped["_new"]])
     outside = (grouped["ward_code"] == OUTSIDE_NEW).to_numpy()
     if outside.any():

@@ -159,3 +159,19 @@ def test_lsoas_go_to_the_area_holding_their_point_on_surface_or_else_their_large
     found = lookup_by_location([*shapes, "L6"], geoms, areas)
     assert dict(zip(found.lsoa, found.area)) == {"L1": "B", "L2": "A", "L3": "A", "L4": "A"}
     assert found.by_overlap == ["L4"] and found.outside == ["L5"] and found.no_geometry == ["L6"]
+
+
+def test_a_missing_key_stays_missing_in_the_reexpressed_rows():
+    import numpy as np
+
+    from crime_mapping_plugin.core.ward_population import crosswalk, reexpress
+
+    walk = crosswalk(["L1", "L2"], [10, 30], {"L1": "O", "L2": "O"}, {"L1": "A", "L2": "B"})
+    table = reexpress(["O", "O"], np.array([5, 3]), {"month": [None, "2024-01"]}, walk, {"O"}).table
+    # By hand: 5 -> 1.25 / 3.75 -> 1 and 4; 3 -> 0.75 / 2.25 -> 1 and 2 (the larger fraction first).
+    assert table[["ward_code", "month", "count"]].values.tolist() == [
+        ["A", "2024-01", 1],
+        ["A", None, 1],
+        ["B", "2024-01", 2],
+        ["B", None, 4],
+    ]

@@ -91,7 +91,7 @@ def _number_array(values: Sequence) -> str:
     """Return a numeric array literal (None and NaN: NULL, as SQLite stores NaN)."""
     out = []
     for v in values:
-        if v is None or (isinstance(v, float) and math.isnan(v)):
+        if v is None or (isinstance(v, (float, np.floating)) and math.isnan(v)):
             out.append("NULL")
         else:
             out.append(repr(float(v)) if isinstance(v, (float, np.floating)) else str(int(v)))

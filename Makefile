@@ -83,6 +83,7 @@ bench: $(VENV)/.ready
 	$(PY) benchmarks/bench_hotspot_density.py
 	$(PY) benchmarks/bench_gistar.py
 	$(PY) benchmarks/bench_wardrates.py
+	$(PY) benchmarks/bench_postgis.py
 
 clean:
 	@if [ -d $(LTR_ROOT) ]; then $(SUDO) scripts/test_ltr.sh unmount $(LTR_ROOT); \

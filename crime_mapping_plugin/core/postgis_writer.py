@@ -4,8 +4,9 @@ QGIS's feature sink writes a PostGIS table row by row (16,142 rows in 4.3 s: abo
 Here the rows of a batch travel in one statement: each column as one array literal, unnested by the server
 into the table (``INSERT … SELECT … FROM unnest(…) WITH ORDINALITY``), the points made by ST_MakePoint. The
 statements go through GDAL's PG driver (``ogr.Open("PG:…")`` and ``ExecuteSQL``), which every QGIS ships,
-unlike psycopg2; measured against GDAL's own COPY (ogr2ogr from a GeoPackage) this is faster, because the
-rows never become OGR features one by one (benchmarks/bench_postgis.py).
+unlike psycopg2. GDAL's own COPY needs OGR features: from Python that is one call per row (about twice this
+path's time); from a GeoPackage written first (ogr2ogr) it came within 10 % of this path for a million rows,
+at the cost of a temporary copy of the whole import on disk (benchmarks/bench_postgis.py).
 
 The columns have the types OGR gives the same fields in PostGIS (varchar, date, integer, bigint, double
 precision) and a ``fid`` key numbered 1, 2, 3 … as in the GeoPackage. Everything goes into a staging table

@@ -6,10 +6,11 @@ PY := $(VENV)/bin/python
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # QGIS 3.22 LTR and what the plugin uses at run time (numpy, pandas come with QGIS on Windows too);
 # scipy is used by the tests only, as an independent reference; xvfb for the desktop screenshot; PostgreSQL and
-# PostGIS for the team-store tests (a throw-away cluster per test session); Chromium and poppler-utils to open
-# the published profiles (website, PDF) as a reader would.
+# PostGIS for the team-store tests (a throw-away cluster per test session: tests/postgis.py; postgresql-postgis
+# is the extension itself, which mmdebstrap, installing no Recommends, would otherwise leave out); Chromium and
+# poppler-utils to open the published profiles (website, PDF) as a reader would.
 APT_PACKAGES := qgis python3-qgis qgis-providers python3-pandas python3-scipy python3-venv python3-pip xvfb \
-  postgresql postgis chromium poppler-utils
+  postgresql postgis postgresql-postgis chromium poppler-utils
 export QT_QPA_PLATFORM ?= offscreen
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 # Debian's qgis_process wrapper passes --noversioncheck, which the binary rejects: call the binary.
@@ -19,7 +20,7 @@ PLUGIN := crime_mapping_plugin
 # (about 1.7 GB, kept until `make clean`; made again only when incomplete or when LTR_PACKAGES change).
 LTR_ROOT ?= build/trixie-root
 LTR_PYTEST_ARGS ?= tests
-LTR_PACKAGES := qgis,python3-qgis,qgis-providers,python3-pandas,python3-scipy,python3-venv,python3-pip,postgresql,postgis,chromium,poppler-utils
+LTR_PACKAGES := qgis,python3-qgis,qgis-providers,python3-pandas,python3-scipy,python3-venv,python3-pip,postgresql,postgis,postgresql-postgis,chromium,poppler-utils
 PROFILE_DIR ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
 ZIP := $(PLUGIN).zip
 
@@ -82,6 +83,7 @@ bench: $(VENV)/.ready
 	$(PY) benchmarks/bench_hotspot_density.py
 	$(PY) benchmarks/bench_gistar.py
 	$(PY) benchmarks/bench_wardrates.py
+	$(PY) benchmarks/bench_postgis.py
 
 clean:
 	@if [ -d $(LTR_ROOT) ]; then $(SUDO) scripts/test_ltr.sh unmount $(LTR_ROOT); \

@@ -46,5 +46,26 @@ def run_alg(provider):  # noqa: ARG001
     return run
 
 
+@pytest.fixture(scope="session")
+def postgis_cluster():
+    """Start a throw-away PostgreSQL/PostGIS cluster for the session (tests/postgis.py); stop and remove it after."""
+    from tests.postgis import start_cluster
+
+    cluster = start_cluster()
+    try:
+        yield cluster
+    finally:
+        cluster.remove_connections()
+        cluster.stop()
+
+
+@pytest.fixture
+def postgis_db(postgis_cluster):
+    """Give each test a fresh PostGIS database on the session's cluster; the cluster's dbname names it."""
+    from dataclasses import replace
+
+    return replace(postgis_cluster, dbname=postgis_cluster.new_database(), _connections=postgis_cluster._connections)
+
+
 def pytest_configure(config):  # noqa: ARG001
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

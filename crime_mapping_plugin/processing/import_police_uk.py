@@ -134,7 +134,12 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
         crs.setHelp(self.tr("The CRS of the output points; British National Grid (metres) suits UK analysis."))
         self.addParameter(crs)
         output = QgsProcessingParameterFeatureSink(self.OUTPUT, self.tr("Crimes"), QgsProcessing.TypeVectorPoint)
-        output.setHelp(self.tr("The crime points; a GeoPackage by default (written in bulk, all or nothing)."))
+        output.setHelp(
+            self.tr(
+                "The crime points; a GeoPackage by default, or a PostGIS table of a saved connection "
+                "(both written in bulk, all or nothing)."
+            )
+        )
         self.addParameter(output)
         self.add_outputs(
             numbers=[

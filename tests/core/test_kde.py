@@ -283,3 +283,16 @@ def test_merging_finds_identical_points_among_distinct_ones():
     for a, b in zip(x, y):
         expected[(a, b)] = expected.get((a, b), 0) + 1
     assert {(a, b): c for a, b, c in zip(ux, uy, uw)} == expected
+
+
+def test_the_chord_sum_reports_progress_and_stops_between_chunks_when_cancelled():
+    rng = np.random.default_rng(2)
+    x, y = rng.uniform(0, 20_000, 60_000), rng.uniform(0, 20_000, 60_000)
+    grid = kde.grid_around_points(x, y, 400.0, 50.0)
+    seen = []
+    kde.kernel_sum(grid, x, y, np.ones(len(x)), 400.0, progress=seen.append)
+    assert len(seen) > 2 and seen == sorted(seen) and seen[-1] == 1.0
+    asked = []
+    raw, _ = kde.kernel_sum(grid, x, y, np.ones(len(x)), 400.0, is_cancelled=lambda: asked.append(1) or len(asked) > 1)
+    # One chunk was summed before the cancel was seen: part of the crimes only.
+    assert len(asked) == 2 and 0 < raw.sum() < 0.5 * len(x) * (400.0 / 50.0) ** 2

@@ -149,6 +149,8 @@ _POWER = {"uniform": 0, "epanechnikov": 1, "quartic": 2, "triweight": 3}
 _MIN_CHORD_CELLS = 2.0
 # (point, line) pairs per chunk of _chord_sum: bounds its temporary arrays to a few tens of MB.
 _CHUNK_PAIRS = 400_000
+# At least this many chunks, so that progress moves and a cancel is seen soon even with few points.
+_MIN_CHUNKS = 20
 # Coefficient slots per chunk of _chord_sum: bounds the band of lines a chunk of sparse points may span.
 _CHUNK_SLOTS = 6_000_000
 
@@ -226,7 +228,7 @@ def _chord_sum(
     # With positive whole weights (counts) the running sum of the top coefficient, ±Σw, is exact: a cell is
     # reached where it is not 0. Otherwise chords are counted as well.
     counted = not (np.all(weight > 0) and np.all(weight == np.round(weight)) and weight.sum() < 2**52)
-    chunk = max(1, _CHUNK_PAIRS // per_point)
+    chunk = max(1, min(_CHUNK_PAIRS // per_point, -(-n // _MIN_CHUNKS)))
     band_limit = max(per_point + 1, _CHUNK_SLOTS // (frames * slots * (degree + 1)))
     start = 0
     while start < n:

@@ -132,3 +132,167 @@ def test_crimes_at_one_place_ask_for_a_bandwidth_whatever_the_rounding():
         kde.default_bandwidth(x, y)
     with pytest.raises(ValueError, match="2 distinct location"):
         kde.default_bandwidth(np.append(x[:499], x[0] + 40.0), np.append(y[:499], y[0]))
+
+
+# --- The chord sum (issue 15): exact against a brute force computed apart, in extended precision. ---
+
+
+def brute_force_long(grid: kde.Grid, x, y, w, h, kernel, decay=0.0):
+    """Sum every point's raw kernel at every cell centre in long double: the reference for hostile cases."""
+    raw, _ = REFERENCE[kernel]
+    ld = np.longdouble
+    cx = ld(grid.x_min) + (np.arange(grid.cols, dtype=ld) + ld(0.5)) * ld(grid.cell)
+    cy = ld(grid.y_max) - (np.arange(grid.rows, dtype=ld) + ld(0.5)) * ld(grid.cell)
+    out = np.zeros((grid.rows, grid.cols), dtype=ld)
+    reach = np.zeros((grid.rows, grid.cols), dtype=bool)
+    h2 = ld(h) * ld(h)
+    for px, py, pw in zip(x, y, w):
+        dx2 = (cx - ld(px)) ** 2
+        dy2 = (cy - ld(py)) ** 2
+        d2 = dy2[:, None] + dx2[None, :]
+        inside = d2 <= h2
+        u = np.sqrt(d2[inside] / h2)
+        out[inside] += ld(pw) * raw(u, ld(decay))
+        reach |= inside
+    return out.astype(float), reach
+
+
+def assert_exact(grid, x, y, w, h, kernel, decay=0.0, merge=False):
+    """kernel_sum equals the long-double brute force within 1e-9 of the surface's maximum, reach for reach."""
+    px, py, pw = kde.merge_identical_points(x, y, w) if merge else (x, y, w)
+    got, reached = kde.kernel_sum(grid, px, py, pw, h, kernel, decay)
+    expected, expected_reach = brute_force_long(grid, x, y, w, h, kernel, decay)
+    assert np.array_equal(reached, expected_reach)
+    assert expected_reach.any()
+    scale = max(np.abs(expected).max(), 1e-300)
+    assert np.abs(got - expected).max() <= 1e-9 * scale
+
+
+@pytest.fixture(scope="module")
+def city_points():
+    """The bundled City of London crimes of October 2024 (police.uk), in British National Grid, as read."""
+    import pandas as pd
+    from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransform, QgsProject
+
+    from crime_mapping_plugin.core.reproject import BulkTransformer
+    from tests.conftest import POLICE_UK
+
+    rows = pd.read_csv(POLICE_UK / "2024-10" / "2024-10-city-of-london-street.csv").dropna(
+        subset=["Longitude", "Latitude"]
+    )
+    transform = QgsCoordinateTransform(
+        QgsCoordinateReferenceSystem("EPSG:4326"), QgsCoordinateReferenceSystem("EPSG:27700"), QgsProject.instance()
+    )
+    x, y = BulkTransformer(transform)(rows["Longitude"].to_numpy(), rows["Latitude"].to_numpy())
+    assert len(x) > 400 and len(np.unique(x + 1j * y)) < len(x)  # snap points: crimes share locations
+    return x, y
+
+
+@pytest.mark.parametrize("kernel", kde.KERNELS)
+def test_real_crimes_equal_the_brute_force_whichever_kernel(city_points, kernel):
+    x, y = city_points
+    h, cell = 250.0, 20.0
+    grid = kde.grid_around_points(x, y, h, cell)
+    assert_exact(grid, x, y, np.ones(len(x)), h, kernel, 0.3, merge=True)
+
+
+@pytest.mark.parametrize("kernel", ["quartic", "triweight", "uniform", "epanechnikov"])
+def test_points_on_cell_edges_and_corners_with_ties_on_the_circle(kernel):
+    # Cells of 10 m from (0, 0), points on cell edges and corners, radius 25 m: cell centres lie exactly on the
+    # circle (15² + 20² = 25²) and count as reached, as d ≤ h says.
+    grid = kde.grid_for_extent(0, 0, 200, 150, 10)
+    x = np.array([50.0, 100.0, 100.0, 35.0, 150.0])
+    y = np.array([45.0, 100.0, 75.0, 40.0, 60.0])
+    assert_exact(grid, x, y, np.ones(5), 25.0, kernel)
+    _, reached = kde.kernel_sum(grid, x[:1], y[:1], np.ones(1), 25.0, kernel)
+    # Point (50, 45): centres (65, 25) and (75, 45) are exactly 25 m away, (65, 15) and (85, 45) further.
+    assert reached[12, 6] and reached[10, 7]
+    assert not reached[13, 6] and not reached[10, 8]
+
+
+@pytest.mark.parametrize("kernel", kde.KERNELS)
+def test_points_at_and_beyond_the_grid_border(kernel):
+    # The extent cuts through the points' discs; some points are outside it and still reach its cells.
+    grid = kde.grid_for_extent(1000, 2000, 1400, 2300, 12.5)
+    rng = np.random.default_rng(7)
+    x = np.concatenate([[1000.0, 1400.0, 1000.0, 1399.999], rng.uniform(880, 1520, 60)])
+    y = np.concatenate([[2000.0, 2300.0, 2300.0, 2000.001], rng.uniform(1880, 2420, 60)])
+    assert_exact(grid, x, y, rng.uniform(0.5, 2, len(x)), 90.0, kernel, 0.5)
+
+
+@pytest.mark.parametrize("kernel", kde.KERNELS)
+@pytest.mark.parametrize("h", [3.0, 7.3, 12.0, 20.1])
+def test_radius_of_a_fraction_of_a_cell_to_a_few_cells(kernel, h):
+    # Under two cells per radius the window is evaluated, from two up the chords: both exact.
+    grid = kde.grid_for_extent(0, 0, 100, 80, 10)
+    rng = np.random.default_rng(int(h * 10))
+    x, y = rng.uniform(-5, 105, 80), rng.uniform(-5, 85, 80)
+    assert_exact(grid, x, y, np.ones(80), h, kernel, 0.2)
+
+
+@pytest.mark.parametrize("kernel", kde.KERNELS)
+@pytest.mark.parametrize("origin", [(531_234.56, 181_987.65), (999_990.3, 1_000_011.7)])
+def test_huge_coordinates_and_a_tiny_radius(kernel, origin):
+    # British National Grid coordinates (and 1e6) with a 2.3 m radius on 0.4 m cells: digits are in the
+    # coordinates, not in the distances, and must not be lost.
+    rng = np.random.default_rng(3)
+    x = origin[0] + rng.uniform(0, 20, 150)
+    y = origin[1] + rng.uniform(0, 15, 150)
+    grid = kde.grid_around_points(x, y, 2.3, 0.4)
+    assert_exact(grid, x, y, np.ones(150), 2.3, kernel, 0.1)
+
+
+@pytest.mark.parametrize("kernel", kde.KERNELS)
+def test_weights_of_any_sign_and_zero(kernel):
+    # Weights that are not counts: a cell reached only by weight-0 points is reached (and 0); negative weights
+    # are summed as given.
+    grid = kde.grid_for_extent(0, 0, 600, 500, 20)
+    rng = np.random.default_rng(11)
+    x, y = rng.uniform(0, 600, 120), rng.uniform(0, 500, 120)
+    w = rng.uniform(-1, 3, 120)
+    w[:10] = 0.0
+    assert_exact(grid, x, y, w, 95.0, kernel, 0.6)
+    _, reached = kde.kernel_sum(grid, np.array([300.0]), np.array([250.0]), np.zeros(1), 95.0, kernel, 0.6)
+    _, expected = brute_force_long(grid, [300.0], [250.0], [0.0], 95.0, kernel, 0.6)
+    assert reached.any() and np.array_equal(reached, expected)
+
+
+@pytest.mark.parametrize("kernel", kde.KERNELS)
+def test_many_identical_points_merged_or_not(kernel):
+    # 2,000 crimes on three snap points, passed as they are and merged: the same surface as 3 weighted points.
+    grid = kde.grid_for_extent(0, 0, 1000, 800, 25)
+    x = np.repeat([400.0, 412.5, 700.0], [1500, 499, 1])
+    y = np.repeat([300.0, 300.0, 555.5], [1500, 499, 1])
+    unmerged, reached = kde.kernel_sum(grid, x, y, np.ones(len(x)), 150.0, kernel, 0.3)
+    expected, expected_reach = brute_force_long(grid, [400.0, 412.5, 700.0], [300.0, 300.0, 555.5],
+                                                [1500, 499, 1], 150.0, kernel, 0.3)  # fmt: skip
+    assert np.array_equal(reached, expected_reach)
+    assert np.abs(unmerged - expected).max() <= 1e-9 * expected.max()
+    assert_exact(grid, x, y, np.ones(len(x)), 150.0, kernel, 0.3, merge=True)
+
+
+def test_merging_finds_identical_points_among_distinct_ones():
+    rng = np.random.default_rng(5)
+    x, y = rng.uniform(0, 1e6, 1000), rng.uniform(0, 1e6, 1000)
+    assert len(kde.merge_identical_points(x, y)[0]) == 1000
+    # Shared x but different y are different places; shared x and y the same.
+    x[:300] = x[0]
+    y[100:300] = y[100]
+    ux, uy, uw = kde.merge_identical_points(x, y)
+    expected = {}
+    for a, b in zip(x, y):
+        expected[(a, b)] = expected.get((a, b), 0) + 1
+    assert {(a, b): c for a, b, c in zip(ux, uy, uw)} == expected
+
+
+def test_the_chord_sum_reports_progress_and_stops_between_chunks_when_cancelled():
+    rng = np.random.default_rng(2)
+    x, y = rng.uniform(0, 20_000, 60_000), rng.uniform(0, 20_000, 60_000)
+    grid = kde.grid_around_points(x, y, 400.0, 50.0)
+    seen = []
+    kde.kernel_sum(grid, x, y, np.ones(len(x)), 400.0, progress=seen.append)
+    assert len(seen) > 2 and seen == sorted(seen) and seen[-1] == 1.0
+    asked = []
+    raw, _ = kde.kernel_sum(grid, x, y, np.ones(len(x)), 400.0, is_cancelled=lambda: asked.append(1) or len(asked) > 1)
+    # One chunk was summed before the cancel was seen: part of the crimes only.
+    assert len(asked) == 2 and 0 < raw.sum() < 0.5 * len(x) * (400.0 / 50.0) ** 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from crime_mapping_plugin.core import crime_types
 from crime_mapping_plugin.core.profiles import LICENCE, AreaProfile, GroupLine, ProfileSet, RateLine
 
 # Names that break careless HTML: markup, ampersands, quotes, apostrophes, Welsh accents, slashes.
@@ -41,6 +42,17 @@ def sample_profiles(
             GroupLine("Burglary", 120 + number, 100, 20.0 + number, 0.0004, "up, more than chance would explain"),
             GroupLine("Violence and sexual offences", 1234 + number, 1301, -5.149, 0.2371, "no change beyond chance"),
             GroupLine("Robbery", 0, None, None, None, "not enough crimes to tell"),
+        ) + tuple(
+            GroupLine(
+                group,
+                40 + 7 * i + number,
+                45 + 5 * i,
+                100.0 * (40 + 7 * i + number - 45 - 5 * i) / (45 + 5 * i),
+                min(0.03 + 0.11 * i, 0.99),
+                "down, more than chance would explain" if i == 0 else "no change beyond chance",
+            )
+            for i, group in enumerate(crime_types.GROUPS)
+            if group not in ("Burglary", "Violence and sexual offences", "Robbery")
         )
         rates = (
             RateLine(name, 1354 + number, 12345.0, 109.68 + number, 103.9, 115.7),

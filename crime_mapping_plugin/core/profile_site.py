@@ -27,7 +27,9 @@ from typing import Callable, Iterable
 from crime_mapping_plugin.core.gpkg import temporary_path
 from crime_mapping_plugin.core.profiles import AreaProfile, GroupLine, ProfileSet, RateLine
 
-RESOURCES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "resources", "site")
+PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESOURCES = os.path.join(PLUGIN_DIR, "resources", "site")
+ICON = os.path.join(PLUGIN_DIR, "icon.png")  # the site's favicon: a browser asks for one
 ASSETS = ("site.css", "sort.js")
 MARKER = "crimemapping-site.json"  # names the folder as one this module wrote, and lists its pages
 GENERATOR = "Crime Mapping QGIS plugin"
@@ -131,6 +133,7 @@ def _page(title: str, body: str, script: bool = False) -> str:
         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'self'; object-src 'none'\">\n"
         f'<meta name="generator" content="{_e(GENERATOR)}">\n'
         f"<title>{_e(title)}</title>\n"
+        '<link rel="icon" href="icon.png" type="image/png">\n'
         '<link rel="stylesheet" href="site.css">\n</head>\n<body>\n'
         '<a class="skip-link" href="#main">Skip to the content</a>\n'
         '<header>\n<nav aria-label="Site">\n<ul>\n'
@@ -152,15 +155,15 @@ def _img(image: tuple[str, tuple[int, int] | None] | None, alt: str, missing: st
     return f'<img src="{_e(src)}" alt="{_e(alt.strip() or missing)}"{dims}>\n'
 
 
-def _about(profiles: ProfileSet, period: str, previous: str, missing_months: str) -> str:
+def _about(profiles: ProfileSet, period: str, previous: str, missing_months: str, with_period: bool = True) -> str:
     """Return the period, data, licence and the definitions that apply, in plain words."""
-    rows = [
-        ("Last 12 months", period or NOT_AVAILABLE),
-        ("Previous 12 months", previous or NOT_AVAILABLE),
-        ("Months missing from the data", missing_months or "none"),
-        ("Crimes counted", profiles.crimes_chosen or "all crimes"),
-        ("Data source", profiles.source),
-    ]
+    rows = [("Crimes counted", profiles.crimes_chosen or "all crimes"), ("Data source", profiles.source)]
+    if with_period:  # an area's page says its period at the top already
+        rows[:0] = [
+            ("Last 12 months", period or NOT_AVAILABLE),
+            ("Previous 12 months", previous or NOT_AVAILABLE),
+            ("Months missing from the data", missing_months or "none"),
+        ]
     out = ['<section aria-labelledby="about">\n<h2 id="about">About these figures</h2>\n<dl class="facts">\n']
     out += [f"<dt>{_e(term)}</dt><dd>{_e(text)}</dd>\n" for term, text in rows]
     out.append("</dl>\n")
@@ -184,7 +187,7 @@ def _groups_table(profile: AreaProfile) -> str:
         '<th scope="col" class="num">Last 12 months</th>'
         '<th scope="col" class="num">Previous 12 months</th>'
         '<th scope="col" class="num">Change</th>'
-        '<th scope="col">How often chance alone gives a change this large</th>'
+        '<th scope="col">Chance of a change this large</th>'
         '<th scope="col">What it means</th>'
         "</tr>\n</thead>\n<tbody>\n",
     ]
@@ -258,7 +261,8 @@ def _area_page(
             out.append(f"<li><strong>{_e(label)}:</strong> {_e(text)}</li>\n")
     missing = profile.missing_months or "none"
     out.append(
-        f"<li><strong>Period:</strong> {_e(profile.period or NOT_AVAILABLE)}; missing months: {_e(missing)}</li>\n"
+        f"<li><strong>Period:</strong> the last 12 months, {_e(profile.period or NOT_AVAILABLE)}, against the "
+        f"12 before, {_e(profile.previous_period or NOT_AVAILABLE)}; months missing from the data: {_e(missing)}</li>\n"
     )
     out.append("</ul>\n</section>\n")
 
@@ -287,7 +291,7 @@ def _area_page(
         out.append(f"<p>{_e(profile.rate_verdict)}</p>\n")
     out.append("</section>\n")
 
-    out.append(_about(profiles, profile.period, profile.previous_period, profile.missing_months))
+    out.append(_about(profiles, profile.period, profile.previous_period, profile.missing_months, with_period=False))
     return _page(f"{heading}: {profiles.title}", "".join(out))
 
 
@@ -449,6 +453,7 @@ def _build(target: str, profiles: ProfileSet, cancelled: Callable[[], bool]) -> 
     os.makedirs(os.path.join(target, "images"))
     for asset in ASSETS:
         shutil.copyfile(os.path.join(RESOURCES, asset), os.path.join(target, asset))
+    shutil.copyfile(ICON, os.path.join(target, "icon.png"))
     taken: set[str] = {"index", "definitions"}
     pages: dict[str, str] = {}
     for profile in profiles.profiles:

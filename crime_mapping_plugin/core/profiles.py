@@ -81,7 +81,7 @@ OPEN_DATA_SOURCE = "data.police.uk street-level crime (Home Office)"
 # One mapping from the layers' flags to plain words: the change of the last 12 months (rates.change_label,
 # the trends layer's roll_change), the rate against all areas (rates.COMPARISON_LABELS, ward rates' vs_all)
 # and the latest control-chart signal (trends.SIGNALS, the trends layer's signal).
-NOT_COMPARED = "cannot be compared: the 24 months before the last month are not all in the data"
+NOT_COMPARED = "not enough months to compare (24 are needed)"
 CHANGE_WORDS: dict[str | None, str] = {
     rates.INCREASE_998: "up, far more than chance would explain",
     rates.INCREASE_95: "up, more than chance would explain",

@@ -43,7 +43,7 @@ from crime_mapping_plugin.core.gpkg import GeoPackageError, temporary_path
 from crime_mapping_plugin.core.months import MonthError, month_numbers, month_parameter, month_text
 from crime_mapping_plugin.core.text import short_list
 from crime_mapping_plugin.processing import crime_input, profile_render
-from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm, help_url
+from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
 from crime_mapping_plugin.processing.crime_trends import chart_path
 
 KINDS = ("ward", "borough")
@@ -51,6 +51,8 @@ WHOLE_FIELD = "profile_whole"  # the constant parent of areas that have none, so
 ALL_CRIMES = "all"
 PDF_NAME = "profiles.pdf"
 SITE_FOLDER = "site"
+DEFINITIONS_PAGE = "definitions.html"  # the website's page of definitions (core/profile_site.py)
+METHODS_DOC = "docs/methods.md of the Crime Mapping QGIS plugin, section 11 (Area profiles)"
 PARAMETER_HELP = {
     "CRIMES": "Crime points from 'Import police.uk street crime' (fields month, crime_group); any CRS.",
     "AREAS": "Wards or boroughs, one polygon each, e.g. ONS wards (WD24CD); all of London for London's rate.",
@@ -355,13 +357,15 @@ class AreaProfilesAlgorithm(CrimeMappingAlgorithm):
             title,
             self._source(parameters, context, inputs.period),
             crimes_chosen,
-            help_url() or "docs/methods.md",
+            DEFINITIONS_PAGE if self.parameterAsBoolean(parameters, self.MAKE_WEBSITE, context) else METHODS_DOC,
             images,
             os.path.join(work, "index_map.png"),
         )
         profiles_path = os.path.join(work, "profiles.gpkg")
         wkb = {c: bytes(g.asWkb()) for c, g in geometries.items() if c in set(chosen) and not g.isNull()}
-        profile_render.write_profile_layers(profiles_path, wkb, layer.crs().toWkt(), profiles, names)
+        profile_render.write_profile_layers(
+            profiles_path, wkb, layer.crs().toWkt(), profiles, names, whole, self._pdf_definitions(parameters, context)
+        )
         del layer
         outputs = self._render(
             parameters, context, feedback, work, profiles, profiles_path, template, start, end, whole
@@ -380,6 +384,15 @@ class AreaProfilesAlgorithm(CrimeMappingAlgorithm):
         )
         feedback.pushInfo(outputs[self.REPORT])
         return outputs
+
+    def _pdf_definitions(self, parameters: dict, context: QgsProcessingContext) -> str:
+        """Return where a reader of the PDF finds the full definitions (the website beside it, the methods)."""
+        site = (
+            self.tr("site/definitions.html beside this PDF, and ")
+            if self.parameterAsBoolean(parameters, self.MAKE_WEBSITE, context)
+            else ""
+        )
+        return site + METHODS_DOC
 
     def _rates(
         self,

@@ -79,6 +79,8 @@ PROFILE_FIELDS = (
     ("missing_months", ogr.OFTString),
     ("coverage", ogr.OFTString),
     ("headline", ogr.OFTString),
+    ("whole", ogr.OFTString),
+    ("last_month", ogr.OFTString),
     ("rate_verdict", ogr.OFTString),
     ("trend_verdict", ogr.OFTString),
     ("crimes_chosen", ogr.OFTString),
@@ -94,7 +96,9 @@ PROFILE_FIELDS = (
 GROUP_FIELDS = ("area_code", "group", "current", "previous", "change", "verdict")
 RATE_FIELDS = ("area_code", "label", "crimes", "residents", "rate", "interval")
 GROUP_HEADINGS = ("Crime group", "Last 12 months", "Previous 12", "Change", "More than chance?")
-RATE_HEADINGS = ("", "Crimes", "Residents", "Rate per 1,000", "95 % interval")
+GROUP_WIDTHS = (50.0, 22.0, 20.0, 16.0, 80.0)  # mm, 190 in all with the cell margins
+RATE_HEADINGS = ("", "Crimes", "Residents", "Rate", "95 % interval")
+RATE_WIDTHS = (21.0, 11.0, 15.0, 9.0, 15.0)
 
 
 def definitions_text(profiles: model.ProfileSet) -> str:
@@ -111,7 +115,13 @@ def coverage_text(profile: model.AreaProfile) -> str:
 
 
 def write_profile_layers(
-    path: str, geometries: dict[str, bytes], crs_wkt: str, profiles: model.ProfileSet, names: dict[str, str]
+    path: str,
+    geometries: dict[str, bytes],
+    crs_wkt: str,
+    profiles: model.ProfileSet,
+    names: dict[str, str],
+    whole: str,
+    definitions_url: str,
 ) -> None:
     """Write the profile layers (one row per area with its texts; the group and rate lines) to a GeoPackage."""
     driver = ogr.GetDriverByName("GPKG")
@@ -142,6 +152,8 @@ def write_profile_layers(
             "missing_months": p.missing_months,
             "coverage": coverage_text(p),
             "headline": p.headline,
+            "whole": whole,
+            "last_month": p.period.split(" to ")[-1],
             "rate_verdict": p.rate_verdict,
             "trend_verdict": p.trend_verdict,
             "crimes_chosen": profiles.crimes_chosen,
@@ -149,7 +161,7 @@ def write_profile_layers(
             "source": profiles.source,
             "licence": profiles.licence,
             "definitions": defs,
-            "definitions_url": profiles.definitions_url,
+            "definitions_url": definitions_url,
             "chart_file": os.path.basename(p.chart_png) if p.chart_png else "",
             "map_file": os.path.basename(p.map_png) if p.map_png else "",
             "title": profiles.title,
@@ -222,6 +234,7 @@ def _table(
     rect: tuple[float, float, float, float],
     headings: tuple[str, ...],
     fields: tuple[str, ...],
+    widths: tuple[float, ...],
 ) -> QgsLayoutItemAttributeTable:
     table = QgsLayoutItemAttributeTable(layout)
     layout.addMultiFrame(table)
@@ -230,7 +243,7 @@ def _table(
     frame.setId(item_id)
     table.addFrame(frame)
     table.setResizeMode(QgsLayoutMultiFrame.UseExistingFrames)
-    for fmt_setter, size, bold in ((table.setHeaderTextFormat, 7.5, True), (table.setContentTextFormat, 7.5, False)):
+    for fmt_setter, size, bold in ((table.setHeaderTextFormat, 7.0, True), (table.setContentTextFormat, 7.0, False)):
         fmt = QgsTextFormat()
         font = QFont("DejaVu Sans")
         font.setBold(bold)
@@ -245,9 +258,10 @@ def _table(
     table.setEmptyTableMessage("No figures for this area")
     table.setWrapBehavior(QgsLayoutTable.WrapText)
     columns = []
-    for heading, field in zip(headings, fields):
+    for heading, field, width in zip(headings, fields, widths):
         column = QgsLayoutTableColumn(heading)
         column.setAttribute(field)
+        column.setWidth(width)
         columns.append(column)
     table.setColumns(columns)
     return table
@@ -271,16 +285,16 @@ def default_layout(project: QgsProject) -> QgsPrintLayout:
     area_map.setAtlasScalingMode(QgsLayoutItemMap.Auto)
     area_map.setAtlasMargin(0.25)
     layout.addLayoutItem(area_map)
-    _label(layout, "Rate per 1,000 residents, last 12 months", (125, 26, 75, 5), 9, bold=True)
-    _table(layout, RATES_TABLE_ID, (125, 32, 75, 30), RATE_HEADINGS, RATE_FIELDS[1:])
-    _label(layout, '[% "rate_verdict" %]', (125, 64, 75, 16), 9)
-    _label(layout, "Monthly crimes, control chart", (125, 82, 75, 5), 9, bold=True)
-    _label(layout, '[% "trend_verdict" %]', (125, 88, 75, 22), 8)
-    _label(layout, 'Neighbours: [% "neighbours" %]', (10, 119, 190, 8), 7)
-    _label(layout, "Crimes by group: the last 12 months against the previous 12", (10, 128, 190, 5), 9, bold=True)
-    _table(layout, GROUPS_TABLE_ID, (10, 134, 190, 62), GROUP_HEADINGS, GROUP_FIELDS[1:])
+    _label(layout, "Rate per 1,000 residents, 12 months", (125, 25, 75, 6), 9, bold=True)
+    _table(layout, RATES_TABLE_ID, (125, 31, 75, 31), RATE_HEADINGS, RATE_FIELDS[1:], RATE_WIDTHS)
+    _label(layout, 'Compared with [% "whole" %]: [% "rate_verdict" %].', (125, 63, 75, 18), 8.5)
+    _label(layout, "Monthly crimes, control chart", (125, 83, 75, 5), 9, bold=True)
+    _label(layout, 'All crimes, latest month ([% "last_month" %]): [% "trend_verdict" %].', (125, 88, 75, 28), 8)
+    _label(layout, 'Neighbours: [% "neighbours" %]', (10, 119, 190, 6), 7)
+    _label(layout, "Crimes by group: the last 12 months against the previous 12", (10, 126, 190, 5), 9, bold=True)
+    _table(layout, GROUPS_TABLE_ID, (10, 131, 190, 70), GROUP_HEADINGS, GROUP_FIELDS[1:], GROUP_WIDTHS)
     chart = QgsLayoutItemPicture(layout)
-    chart.attemptSetSceneRect(QRectF(10, 198, 120, 50))
+    chart.attemptSetSceneRect(QRectF(10, 203, 120, 46))
     chart.setId(CHART_ID)
     chart.setResizeMode(QgsLayoutItemPicture.Zoom)
     chart.dataDefinedProperties().setProperty(
@@ -288,12 +302,12 @@ def default_layout(project: QgsProject) -> QgsPrintLayout:
         QgsProperty.fromExpression(f"@{FOLDER_VARIABLE} || '/charts/' || \"chart_file\""),
     )
     layout.addLayoutItem(chart)
-    _label(layout, '[% "coverage" %]', (133, 198, 67, 50), 7)
+    _label(layout, '[% "coverage" %]', (133, 203, 67, 46), 7)
     _label(layout, "What the words mean", (10, 250, 190, 5), 8, bold=True)
     _label(layout, '[% "definitions" %]', (10, 255, 190, 30), 5.5)
     _label(
         layout,
-        'Source: [% "source" %]. [% "licence" %] Full definitions: [% "definitions_url" %]',
+        'Source: [% "source" %]. [% "licence" %] Full definitions: [% "definitions_url" %].',
         (10, 286, 190, 8),
         6,
     )

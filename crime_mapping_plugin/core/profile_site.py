@@ -25,7 +25,7 @@ import unicodedata
 from typing import Callable, Iterable
 
 from crime_mapping_plugin.core.gpkg import temporary_path
-from crime_mapping_plugin.core.profiles import AreaProfile, GroupLine, ProfileSet, RateLine
+from crime_mapping_plugin.core.profiles import AreaProfile, GroupLine, ProfileSet, RateLine, headlines
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESOURCES = os.path.join(PLUGIN_DIR, "resources", "site")
@@ -246,15 +246,15 @@ def _area_page(
 ) -> str:
     kind = KINDS.get(profiles.area_kind, (profiles.area_kind or "area", f"{profiles.area_kind or 'area'}s"))
     heading = f"{profile.name} ({profile.code})" if profile.name and profile.name != profile.code else profile.code
-    where = kind[0].capitalize()
+    where = f"{kind[0].capitalize()} profile"
     if profile.parent_name or profile.parent_code:
-        where += f" in {profile.parent_name or profile.parent_code}"
+        where = f"{kind[0].capitalize()} in {profile.parent_name or profile.parent_code}"
     out = [f"<h1>{_e(heading)}</h1>\n"]
     out.append(f'<p class="lede">{_e(where)}. {_e(profiles.title)}.</p>\n')
     out.append('<section aria-labelledby="summary">\n<h2 id="summary">In short</h2>\n<ul class="summary">\n')
     for label, text in (
         ("Overall", profile.headline),
-        ("Rate against London", profile.rate_verdict),
+        (f"Rate against {profile.rates[-1].label if len(profile.rates) > 1 else 'all areas'}", profile.rate_verdict),
         ("Trend", profile.trend_verdict),
     ):
         if text:
@@ -341,7 +341,9 @@ def _legend(profiles: ProfileSet) -> str:
     for profile in profiles.profiles:
         counts[profile.headline or NOT_AVAILABLE] = counts.get(profile.headline or NOT_AVAILABLE, 0) + 1
     colours = _headline_colours(profiles)
-    order = [h for h in colours if h in counts] + [h for h in counts if h not in colours]
+    whole = profiles.profiles[0].rates[-1].label if profiles.profiles and profiles.profiles[0].rates else "London"
+    known = [h for h in (*colours, *headlines(whole)) if h in counts]  # the map's legend order
+    order = list(dict.fromkeys([*known, *counts]))
     out = ['<p class="legend-title">Colour of each area on the map: its overall signal</p>\n<ul class="legend">\n']
     for headline in order:
         swatch = (
@@ -356,13 +358,15 @@ def _legend(profiles: ProfileSet) -> str:
 
 
 def _index_table(profiles: ProfileSet, pages: dict[str, str], kind: tuple[str, str]) -> str:
+    # A column of parents only when some area has one (boroughs have none, nor do wards without a borough field).
+    with_parent = any(p.parent_name or p.parent_code for p in profiles.profiles)
     out = [
         '<table class="sortable areas">\n',
         f"<caption>{_e(f'Every {kind[0]} of this publication, with its overall signal and rate')}</caption>\n",
         "<thead>\n<tr>"
         f'<th scope="col" data-type="text" aria-sort="ascending">{_e(kind[0].capitalize())}</th>'
-        '<th scope="col" data-type="text">Part of</th>'
-        '<th scope="col" data-type="text">Overall</th>'
+        + ('<th scope="col" data-type="text">Part of</th>' if with_parent else "")
+        + '<th scope="col" data-type="text">Overall</th>'
         '<th scope="col" data-type="number" class="num">Crimes, last 12 months</th>'
         '<th scope="col" data-type="number" class="num">Rate per 1,000 residents</th>'
         '<th scope="col" data-type="number" class="num">95% interval</th>'
@@ -377,8 +381,8 @@ def _index_table(profiles: ProfileSet, pages: dict[str, str], kind: tuple[str, s
         low = "" if line is None or _missing(line.lcl95) else f' data-value="{line.lcl95!r}"'
         out.append(
             f'<tr><th scope="row" data-value="{_e(name)}"><a href="{_e(pages[profile.code])}">{_e(name)}</a></th>'
-            f"<td>{_e(profile.parent_name or profile.parent_code or '')}</td>"
-            f"<td>{_e(profile.headline)}</td>"
+            + (f"<td>{_e(profile.parent_name or profile.parent_code or '')}</td>" if with_parent else "")
+            + f"<td>{_e(profile.headline)}</td>"
             f'<td class="num"{crimes}>{_e(format_count(line.crimes if line else None))}</td>'
             f'<td class="num"{value}>{_e(format_rate(line.rate if line else None))}</td>'
             f'<td class="num"{low}>{_e(format_interval(line.lcl95, line.ucl95) if line else NOT_AVAILABLE)}</td>'

@@ -29,7 +29,15 @@ def test_zip_holds_one_plugin_folder_with_metadata_from_the_root(plugin_zip):
         names = archive.namelist()
         packaged = archive.read("crime_mapping_plugin/metadata.txt").decode()
     assert {n.split("/")[0] for n in names} == {"crime_mapping_plugin"}
-    for required in ("__init__.py", "plugin.py", "icon.png", "LICENSE", "processing/provider.py"):
+    for required in (
+        "__init__.py",
+        "plugin.py",
+        "icon.png",
+        "LICENSE",
+        "processing/provider.py",
+        "resources/site/site.css",  # the website of area profiles: its stylesheet and sorting script
+        "resources/site/sort.js",
+    ):
         assert f"crime_mapping_plugin/{required}" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert packaged == (ROOT / "metadata.txt").read_text()

@@ -30,6 +30,7 @@ from qgis.core import (
     QgsLayoutSize,
     QgsLayoutTable,
     QgsLayoutTableColumn,
+    QgsLegendStyle,
     QgsMapRendererSequentialJob,
     QgsMarkerSymbol,
     QgsPalLayerSettings,
@@ -454,7 +455,7 @@ def render_index_map(project: QgsProject, layer: QgsVectorLayer, path: str, titl
     layout.pageCollection().page(0).setPageSize(QgsLayoutSize(200, 170, QgsUnitTypes.LayoutMillimeters))
     _label(layout, title, (5, 3, 190, 8), 11, bold=True)
     item = QgsLayoutItemMap(layout)
-    item.attemptSetSceneRect(QRectF(5, 12, 140, 153))
+    item.attemptSetSceneRect(QRectF(5, 12, 138, 153))
     item.setLayers([layer])
     item.setKeepLayerSet(True)
     extent = layer.extent()
@@ -463,8 +464,17 @@ def render_index_map(project: QgsProject, layer: QgsVectorLayer, path: str, titl
     item.zoomToExtent(extent)
     legend = QgsLayoutItemLegend(layout)
     legend.setLinkedMap(item)
-    legend.setTitle("Rate against " + whole)
-    legend.attemptSetSceneRect(QRectF(148, 12, 50, 60))
+    # Only the index layer, named by what its colours mean (the project holds the atlas's layers too).
+    legend.setAutoUpdateModel(False)
+    root = legend.model().rootGroup()
+    root.removeAllChildren()
+    layer.setName(f"Rate against {whole}")
+    root.addLayer(layer)
+    legend.setTitle("")
+    legend.setStyleFont(QgsLegendStyle.Group, QFont("DejaVu Sans", 9, QFont.Bold))
+    legend.setStyleFont(QgsLegendStyle.Subgroup, QFont("DejaVu Sans", 9, QFont.Bold))
+    legend.setStyleFont(QgsLegendStyle.SymbolLabel, QFont("DejaVu Sans", 8))
+    legend.attemptSetSceneRect(QRectF(146, 14, 52, 60))
     layout.addLayoutItem(legend)
     settings = QgsLayoutExporter.ImageExportSettings()
     settings.dpi = 110

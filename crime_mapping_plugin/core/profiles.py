@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from crime_mapping_plugin.core import rates, trends, ward_rates
+from crime_mapping_plugin.core import rates, trend_stats, trends, ward_rates
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,15 @@ HEADLINE_WORDS: dict[str | None, str] = {
     rates.LOWER_95: "Lower than {}",
     rates.LOWER_998: "Lower than {}",
     None: "No rate",
+}
+# The notes of a rolling comparison (the trends layer's roll_flags), short enough for a table cell.
+FLAG_WORDS: dict[str, str] = {
+    trend_stats.FLAG_SHORT: "fewer than 24 months of data",
+    trend_stats.FLAG_MISSING: "a month has no data",
+    trend_stats.FLAG_PARTIAL: "a month is cut short",
+    trends.WINDOW_SOURCE_PARTIAL: "a month is cut short",
+    trend_stats.FLAG_BREAK: "police.uk changed its categories in these months",
+    trend_stats.FLAG_NO_DATA: "a year without data",
 }
 SIGNAL_WORDS: dict[str, str] = {
     trends.SIGNAL_CONCERN: "more crime than usual in the latest month: a special cause (concern)",
@@ -308,7 +317,8 @@ def _group_line(group: str, row: dict[str, object]) -> GroupLine:
     verdict = change_words(label if label in CHANGE_WORDS else None)
     flags = _text(row.get("roll_flags"))
     if flags and label is not None:
-        verdict += f" ({flags})"
+        notes = dict.fromkeys(FLAG_WORDS.get(f.strip(), f.strip()) for f in flags.split(";"))
+        verdict += " (note: {})".format("; ".join(notes))
     return GroupLine(
         group=group,
         current=_int(row.get("roll_current")),

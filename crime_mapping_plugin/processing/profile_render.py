@@ -30,6 +30,7 @@ from qgis.core import (
     QgsLayoutSize,
     QgsLayoutTable,
     QgsLayoutTableColumn,
+    QgsLegendStyle,
     QgsMapRendererSequentialJob,
     QgsMarkerSymbol,
     QgsPalLayerSettings,
@@ -96,9 +97,9 @@ PROFILE_FIELDS = (
 GROUP_FIELDS = ("area_code", "group", "current", "previous", "change", "verdict")
 RATE_FIELDS = ("area_code", "label", "crimes", "residents", "rate", "interval")
 GROUP_HEADINGS = ("Crime group", "Last 12 months", "Previous 12", "Change", "More than chance?")
-GROUP_WIDTHS = (50.0, 22.0, 20.0, 16.0, 80.0)  # mm, 190 in all with the cell margins
+GROUP_WIDTHS = (50.0, 20.0, 18.0, 20.0, 82.0)  # mm, 190 in all with the cell margins
 RATE_HEADINGS = ("", "Crimes", "Residents", "Rate", "95 % interval")
-RATE_WIDTHS = (21.0, 11.0, 15.0, 9.0, 15.0)
+RATE_WIDTHS = (22.0, 11.0, 17.0, 17.0, 19.0)
 
 
 def definitions_text(profiles: model.ProfileSet) -> str:
@@ -276,20 +277,20 @@ def default_layout(project: QgsProject) -> QgsPrintLayout:
     _label(layout, '[% "name" %]', (10, 8, 190, 10), 18, bold=True)
     _label(layout, '[% "subtitle" %] · [% "period" %] · [% "crimes_chosen" %]', (10, 18, 190, 6), 9)
     area_map = QgsLayoutItemMap(layout)
-    area_map.attemptSetSceneRect(QRectF(10, 26, 110, 92))
+    area_map.attemptSetSceneRect(QRectF(10, 26, 100, 92))
     area_map.setId(MAP_ID)
     # An extent of the page's proportions (central London, metres): an empty one would save a height of NaN.
-    area_map.setExtent(QgsRectangle(525000, 175000, 536000, 184200))
+    area_map.setExtent(QgsRectangle(525000, 175000, 535000, 184200))
     area_map.setFrameEnabled(True)
     area_map.setAtlasDriven(True)
     area_map.setAtlasScalingMode(QgsLayoutItemMap.Auto)
     area_map.setAtlasMargin(0.25)
     layout.addLayoutItem(area_map)
-    _label(layout, "Rate per 1,000 residents, 12 months", (125, 25, 75, 6), 9, bold=True)
-    _table(layout, RATES_TABLE_ID, (125, 31, 75, 31), RATE_HEADINGS, RATE_FIELDS[1:], RATE_WIDTHS)
-    _label(layout, 'Compared with [% "whole" %]: [% "rate_verdict" %].', (125, 63, 75, 18), 8.5)
-    _label(layout, "Monthly crimes, control chart", (125, 83, 75, 5), 9, bold=True)
-    _label(layout, 'All crimes, latest month ([% "last_month" %]): [% "trend_verdict" %].', (125, 88, 75, 28), 8)
+    _label(layout, "Rate per 1,000 residents, 12 months", (114, 25, 86, 6), 9, bold=True)
+    _table(layout, RATES_TABLE_ID, (114, 31, 86, 31), RATE_HEADINGS, RATE_FIELDS[1:], RATE_WIDTHS)
+    _label(layout, 'Compared with [% "whole" %]: [% "rate_verdict" %].', (114, 63, 86, 18), 8.5)
+    _label(layout, "Monthly crimes, control chart", (114, 83, 86, 5), 9, bold=True)
+    _label(layout, 'All crimes, latest month ([% "last_month" %]): [% "trend_verdict" %].', (114, 89, 86, 28), 8)
     _label(layout, 'Neighbours: [% "neighbours" %]', (10, 119, 190, 6), 7)
     _label(layout, "Crimes by group: the last 12 months against the previous 12", (10, 126, 190, 5), 9, bold=True)
     _table(layout, GROUPS_TABLE_ID, (10, 131, 190, 70), GROUP_HEADINGS, GROUP_FIELDS[1:], GROUP_WIDTHS)
@@ -454,7 +455,7 @@ def render_index_map(project: QgsProject, layer: QgsVectorLayer, path: str, titl
     layout.pageCollection().page(0).setPageSize(QgsLayoutSize(200, 170, QgsUnitTypes.LayoutMillimeters))
     _label(layout, title, (5, 3, 190, 8), 11, bold=True)
     item = QgsLayoutItemMap(layout)
-    item.attemptSetSceneRect(QRectF(5, 12, 140, 153))
+    item.attemptSetSceneRect(QRectF(5, 12, 138, 153))
     item.setLayers([layer])
     item.setKeepLayerSet(True)
     extent = layer.extent()
@@ -463,8 +464,17 @@ def render_index_map(project: QgsProject, layer: QgsVectorLayer, path: str, titl
     item.zoomToExtent(extent)
     legend = QgsLayoutItemLegend(layout)
     legend.setLinkedMap(item)
-    legend.setTitle("Rate against " + whole)
-    legend.attemptSetSceneRect(QRectF(148, 12, 50, 60))
+    # Only the index layer, named by what its colours mean (the project holds the atlas's layers too).
+    legend.setAutoUpdateModel(False)
+    root = legend.model().rootGroup()
+    root.removeAllChildren()
+    layer.setName(f"Rate against {whole}")
+    root.addLayer(layer)
+    legend.setTitle("")
+    legend.setStyleFont(QgsLegendStyle.Group, QFont("DejaVu Sans", 9, QFont.Bold))
+    legend.setStyleFont(QgsLegendStyle.Subgroup, QFont("DejaVu Sans", 9, QFont.Bold))
+    legend.setStyleFont(QgsLegendStyle.SymbolLabel, QFont("DejaVu Sans", 8))
+    legend.attemptSetSceneRect(QRectF(146, 14, 52, 60))
     layout.addLayoutItem(legend)
     settings = QgsLayoutExporter.ImageExportSettings()
     settings.dpi = 110

@@ -8,9 +8,10 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # scipy is used by the tests only, as an independent reference; xvfb for the desktop screenshot; PostgreSQL and
 # PostGIS for the team-store tests (a throw-away cluster per test session: tests/postgis.py; postgresql-postgis
 # is the extension itself, which mmdebstrap, installing no Recommends, would otherwise leave out); Chromium and
-# poppler-utils to open the published profiles (website, PDF) as a reader would.
+# poppler-utils to open the published profiles (website, PDF) as a reader would; Java runs the Nu Html Checker
+# on the website's pages.
 APT_PACKAGES := qgis python3-qgis qgis-providers python3-pandas python3-scipy python3-venv python3-pip xvfb \
-  postgresql postgis postgresql-postgis chromium poppler-utils
+  postgresql postgis postgresql-postgis chromium poppler-utils default-jre-headless
 export QT_QPA_PLATFORM ?= offscreen
 export XDG_RUNTIME_DIR ?= /tmp/runtime-$(shell id -u)
 # Debian's qgis_process wrapper passes --noversioncheck, which the binary rejects: call the binary.
@@ -20,7 +21,7 @@ PLUGIN := crime_mapping_plugin
 # (about 1.7 GB, kept until `make clean`; made again only when incomplete or when LTR_PACKAGES change).
 LTR_ROOT ?= build/trixie-root
 LTR_PYTEST_ARGS ?= tests
-LTR_PACKAGES := qgis,python3-qgis,qgis-providers,python3-pandas,python3-scipy,python3-venv,python3-pip,postgresql,postgis,postgresql-postgis,chromium,poppler-utils
+LTR_PACKAGES := qgis,python3-qgis,qgis-providers,python3-pandas,python3-scipy,python3-venv,python3-pip,postgresql,postgis,postgresql-postgis,chromium,poppler-utils,default-jre-headless
 PROFILE_DIR ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
 ZIP := $(PLUGIN).zip
 
@@ -39,7 +40,7 @@ help:
 system:
 	@if ! $(PYTHON_SYS) -c "import qgis.core, pandas, scipy" 2>/dev/null || ! command -v xvfb-run >/dev/null \
 	    || ! $(PYTHON_SYS) -c "import venv, ensurepip" 2>/dev/null || ! command -v chromium >/dev/null \
-	    || ! command -v pdftotext >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+	    || ! command -v pdftotext >/dev/null || ! command -v java >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
 	    || ! ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1; then \
 	  echo "Installing QGIS and its Python packages from the distribution (apt)…"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \

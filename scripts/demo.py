@@ -21,7 +21,15 @@ from qgis.core import QgsProcessingContext, QgsProcessingFeedback, QgsProject  #
 from standalone import start_qgis  # noqa: E402
 
 # In the order an analyst works: import first, the analyses read its output.
-STEPS = ("demo_import", "demo_hotspot_density", "demo_wardrates", "demo_gistar", "demo_trends", "demo_model")
+STEPS = (
+    "demo_import",
+    "demo_hotspot_density",
+    "demo_wardrates",
+    "demo_gistar",
+    "demo_trends",
+    "demo_model",
+    "demo_profiles",
+)
 
 
 class _Quiet(QgsProcessingFeedback):

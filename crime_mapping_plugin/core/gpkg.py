@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import sqlite3
 import struct
@@ -86,7 +87,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_temporary_files(folder: str) -> list[str]:
-    """Remove this plugin's temporary files in folder whose process is gone; return their names."""
+    """Remove this plugin's temporary files (and work folders) in folder whose process is gone; return their names."""
     removed: list[str] = []
     try:
         names = os.listdir(folder)
@@ -102,7 +103,10 @@ def remove_stale_temporary_files(folder: str) -> list[str]:
         try:
             old = now - os.path.getmtime(path) > STALE_AFTER_S
             if (host == _HOST and pid is not None and not _pid_alive(int(pid))) or old:
-                os.remove(path)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path)  # a folder output's work folder (the website of area profiles)
+                else:
+                    os.remove(path)
                 removed.append(name)
         except OSError:
             continue

@@ -605,7 +605,7 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
         if folder:
             os.makedirs(folder, exist_ok=True)
             for s, title in zip(chosen, titles):
-                draw_chart(os.path.join(folder, f"trend_{_slug(s.code)}.png"), s, result.months, f"{title}: {s.signal}")
+                draw_chart(chart_path(folder, s.code), s, result.months, f"{title}: {s.signal}")
                 written += 1
             feedback.pushInfo(self.tr("{} chart(s) written to {}").format(written, folder))
         out = {self.CHARTS_FOLDER: folder} if folder else {}
@@ -694,6 +694,11 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
 
 def _title(s: trends.Series) -> str:
     return f"{s.name} ({s.code})" if s.name and s.name != s.code else s.code
+
+
+def chart_path(folder: str, code: str) -> str:
+    """Return the path of an area's chart PNG in the charts folder (area profiles find it there)."""
+    return os.path.join(folder, f"trend_{_slug(code)}.png")
 
 
 def _slug(text: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from crime_mapping_plugin.processing.area_profiles import AreaProfilesAlgorithm
 from crime_mapping_plugin.processing.base import ICON_PATH
 from crime_mapping_plugin.processing.crime_trends import CrimeTrendsAlgorithm
 from crime_mapping_plugin.processing.emerging_hotspots import EmergingHotspotsAlgorithm
@@ -32,6 +33,7 @@ def algorithm_classes() -> list[type]:
         WardPopulationAlgorithm,
         ReexpressCountsAlgorithm,
         CrimeTrendsAlgorithm,
+        AreaProfilesAlgorithm,
     ]
 
 

@@ -57,6 +57,8 @@ from crime_mapping_plugin.ui.tasks import AlgorithmRun
 
 IMPORT_ALG = "crimemapping:importpoliceuk"
 MPS_ALG = "crimemapping:importmpswardcrime"
+PROFILES_ALG = "crimemapping:areaprofiles"
+BOROUGH_FIELDS = ("LAD24NM", "LAD23NM", "LAD22NM", "borough")  # a ward layer's borough, when it has one
 DATA_GROUP = "Crime data"
 
 
@@ -108,6 +110,7 @@ class DockController(QObject):
     run_finished = pyqtSignal(str, bool)  # action key ('import', 'mps' or a map action), success
     settings_changed = pyqtSignal()  # the filter or options were replaced (another project, a new import)
     funnel_plot_changed = pyqtSignal(str)  # path of the funnel plot of the last ward rates run
+    published = pyqtSignal(str)  # index.html of the website of area profiles just written
 
     def __init__(self, project: QgsProject | None = None) -> None:
         super().__init__()
@@ -119,6 +122,8 @@ class DockController(QObject):
         self.last_message = ("", Qgis.Info)
         self.last_outputs: list[QgsMapLayer] = []
         self.funnel_plot = ""  # the funnel plot of the last ward rates run
+        self.website = ""  # index.html of the last published profiles
+        self.publication: dict = {}  # the results of the last publication (PDF, WEBSITE, PAGES, PERIOD…)
         self.prefs = ProjectSettings()
         self._take_prefs(ProjectSettings.read(self.project))
         self.project.layersWillBeRemoved.connect(self._layers_removed)
@@ -184,6 +189,8 @@ class DockController(QObject):
         self.import_counts = {}
         self.last_outputs = []
         self.funnel_plot = ""
+        self.website = ""
+        self.publication = {}
         self.settings_changed.emit()
         self.layer_changed.emit()
 
@@ -611,6 +618,76 @@ class DockController(QObject):
         if key == "gistar":
             text += " " + self._empty_cells_text(layers)
         self.say(text, Qgis.Success)
+
+    # Publishing: the area profiles of the filtered crimes, as a PDF and a website.
+
+    def profile_parameters(self, subset: str = "", title: str = "") -> dict:
+        """Return crimemapping:areaprofiles' parameters for the dock's crimes, wards and residents.
+
+        Raises ValueError with what to choose when the dock lacks one of them.
+        """
+        state = self.state
+        if state.crimes is None:
+            raise ValueError("Load police.uk crimes before publishing area profiles.")
+        if not self.selected_count:
+            raise ValueError("No crimes are selected: widen the filter before publishing area profiles.")
+        if state.wards is None:
+            raise ValueError("Choose the ward polygons (Map ▸ Wards / study area) to publish their profiles.")
+        params: dict = {"CRIMES": state.crimes, "AREAS": state.wards, "MAKE_PDF": True, "MAKE_WEBSITE": True}
+        if state.population is not None:
+            if not state.population_field:
+                raise ValueError("Choose the residents field of the population table.")
+            params.update(
+                POPULATION_TABLE=state.population,
+                POP_CODE_FIELD=state.population_code_field or "ward_code",
+                POP_VALUE_FIELD=state.population_field,
+            )
+        elif state.population_field:
+            params["POPULATION_FIELD"] = state.population_field
+        else:
+            raise ValueError("Choose the residents per ward (a population table or a field of the wards).")
+        names = state.wards.fields().names()
+        borough = next((f for f in BOROUGH_FIELDS if f in names), "")
+        if borough:
+            params["BOROUGH_FIELD"] = borough
+        if subset.strip():
+            params["SUBSET"] = subset.strip()
+        if title.strip():
+            params["TITLE"] = title.strip()
+        label = state.crime_filter.label()
+        stamp = time.strftime("%Y%m%d_%H%M%S")
+        params["OUTPUT_FOLDER"] = os.path.join(self.output_dir(), f"{_slug(label)}_profiles_{stamp}")
+        return params
+
+    def publish_profiles(self, subset: str = "", title: str = "") -> bool:
+        """Publish one profile per ward of the filtered crimes (PDF and website); False (said) if not started."""
+        algorithm = QgsApplication.processingRegistry().createAlgorithmById(PROFILES_ALG)
+        if algorithm is None:
+            self.say(
+                "The area profiles algorithm is not registered: re-enable the Crime Mapping plugin.", Qgis.Critical
+            )
+            return False
+        try:
+            parameters = self.profile_parameters(subset, title)
+        except ValueError as err:
+            self.say(str(err), Qgis.Warning)
+            return False
+        os.makedirs(self.output_dir(), exist_ok=True)
+        label = self.state.crime_filter.label()
+        return self._start("publish", algorithm, parameters, f"Publishing area profiles ({label})", self._published)
+
+    def _published(self, _run: AlgorithmRun, results: dict) -> None:
+        self.publication = dict(results)
+        self.website = str(results.get("WEBSITE") or "")
+        pdf = str(results.get("PDF") or "")
+        if not self.website or not os.path.isfile(self.website):
+            raise RuntimeError("the algorithm wrote no website")
+        self.say(
+            f"Published {int(results.get('PAGES') or 0):,} area profiles ({results.get('PERIOD') or ''}): "
+            f"the website {self.website}" + (f" and the PDF {pdf}." if pdf else "."),
+            Qgis.Success,
+        )
+        self.published.emit(self.website)
 
     def period_text(self) -> str:
         """Return the filter's months in the loaded data: those with records and those missing, in words."""

@@ -8,7 +8,7 @@ algorithms as background tasks.
 from __future__ import annotations
 
 import os
-from typing import Collection, Iterable
+from typing import Callable, Collection, Iterable
 
 from qgis.core import (
     Qgis,
@@ -95,6 +95,7 @@ class CrimeMappingDock(QgsDockWidget):
         self.paths: list[str] = []
         self.mps_path = ""
         self.map_buttons: dict[str, QPushButton] = {}
+        self.open_url: Callable[[QUrl], object] = QDesktopServices.openUrl  # how a result is opened for the analyst
         body = QWidget()
         layout = QVBoxLayout(body)
         # Progress and messages on top, where they stay in sight whatever box is open.
@@ -120,6 +121,7 @@ class CrimeMappingDock(QgsDockWidget):
         self.trends_panel.output_dir_of = self.controller.output_dir
         self.trends_panel.message.connect(self.show_message)
         layout.addWidget(self.trends_panel)
+        layout.addWidget(self._publish_box())
         layout.addStretch(1)
         self.setMinimumWidth(380)
         for combo in body.findChildren(QComboBox):  # long layer names must not widen the dock past its width
@@ -138,6 +140,7 @@ class CrimeMappingDock(QgsDockWidget):
         ctl.layer_changed.connect(self._layer_changed)
         ctl.settings_changed.connect(self._restore)
         ctl.funnel_plot_changed.connect(self.show_funnel_plot)
+        ctl.published.connect(self._published)
         ctl.run_finished.connect(lambda *_: self._restore_style_values())
         ctl.project.layersAdded.connect(self._default_wards)
         self._restore()
@@ -347,6 +350,54 @@ class CrimeMappingDock(QgsDockWidget):
     def _open_plot(self) -> None:
         if self.controller.funnel_plot:
             QDesktopServices.openUrl(QUrl.fromLocalFile(self.controller.funnel_plot))
+
+    def _publish_box(self) -> QWidget:
+        box = QgsCollapsibleGroupBox("Publish area profiles")
+        form = QFormLayout(box)
+        note = QLabel(
+            "One profile per ward of the filtered crimes (the wards and residents chosen under Map): a PDF atlas "
+            "and a website that works offline, written beside the maps."
+        )
+        note.setWordWrap(True)
+        form.addRow(note)
+        self.publish_subset_edit = QLineEdit()
+        self.publish_subset_edit.setPlaceholderText("every ward, or ward or borough codes")
+        self.publish_subset_edit.setToolTip(
+            "Publish only these wards, or the wards of these boroughs (codes, comma-separated); the rates and "
+            "trends are still computed over every ward."
+        )
+        form.addRow("Areas", self.publish_subset_edit)
+        self.publish_title_edit = QLineEdit()
+        self.publish_title_edit.setPlaceholderText("automatic, e.g. Crime in Camden's wards, 2024-01 to 2024-12")
+        form.addRow("Title", self.publish_title_edit)
+        row = QHBoxLayout()
+        self.publish_button = QPushButton("Publish")
+        self.publish_button.setToolTip("Run 'Area profiles' (crimemapping:areaprofiles) and open the website.")
+        self.publish_button.clicked.connect(self.publish)
+        self.open_site_button = QPushButton("Open the website")
+        self.open_site_button.setEnabled(False)
+        self.open_site_button.clicked.connect(self.open_website)
+        row.addWidget(self.publish_button)
+        row.addWidget(self.open_site_button)
+        form.addRow(row)
+        return box
+
+    def publish(self) -> bool:
+        """Publish the profiles of the filtered crimes' wards; the website opens when they are written."""
+        self._collect()
+        if self.apply_filter() is None and self.controller.state.crimes is not None:
+            return False
+        self.controller.save_settings()
+        return self.controller.publish_profiles(self.publish_subset_edit.text(), self.publish_title_edit.text())
+
+    def _published(self, index: str) -> None:
+        self.open_site_button.setEnabled(bool(index))
+        self.open_website()
+
+    def open_website(self) -> None:
+        """Open the last published website in the analyst's browser."""
+        if self.controller.website:
+            self.open_url(QUrl.fromLocalFile(self.controller.website))
 
     def _style_box(self) -> QWidget:
         box = QgsCollapsibleGroupBox("Style")
@@ -595,7 +646,7 @@ class CrimeMappingDock(QgsDockWidget):
 
     def _busy(self, busy: bool) -> None:
         self.cancel_button.setEnabled(busy)
-        for widget in (self.load_button, self.mps_load_button, self.filter_button):
+        for widget in (self.load_button, self.mps_load_button, self.filter_button, self.publish_button):
             widget.setEnabled(not busy)
         self.refresh_actions(busy)
 

@@ -20,7 +20,7 @@ from qgis.core import (
     QgsProcessingUtils,
     QgsProject,
 )
-from qgis.PyQt.QtCore import QObject, pyqtSignal
+from qgis.PyQt.QtCore import QObject, QTimer, pyqtSignal
 
 
 class RecordingFeedback(QgsProcessingFeedback):
@@ -71,11 +71,27 @@ class AlgorithmRun(QObject):
         return "" if ok else message
 
     def start(self) -> None:
-        """Hand the run to QGIS's task manager."""
+        """Hand the run to QGIS's task manager (an algorithm that must not leave the main thread runs there)."""
+        if self.algorithm.flags() & QgsProcessingAlgorithm.FlagNoThreading:
+            # Print layouts are not thread safe: such an algorithm runs on the main thread, as the toolbox runs
+            # it, once the event loop is back, so that start() returns and the dock shows it is busy first.
+            QTimer.singleShot(0, self._run_here)
+            return
         self.task = QgsProcessingAlgRunnerTask(self.algorithm, self.parameters, self.context, self.feedback)
         self.task.setDescription(self.description)
         self.task.executed.connect(self._executed)
         QgsApplication.taskManager().addTask(self.task)
+
+    def _run_here(self) -> None:
+        if self.feedback.isCanceled():
+            self._executed(False, {})
+            return
+        try:
+            results, ok = self.algorithm.run(self.parameters, self.context, self.feedback)
+        except Exception as err:  # run() reports through feedback; anything else must still end the run
+            self.feedback.reportError(str(err), True)
+            results, ok = {}, False
+        self._executed(bool(ok), results or {})
 
     def cancel(self) -> None:
         """Ask the algorithm to stop; it leaves no half-written output."""

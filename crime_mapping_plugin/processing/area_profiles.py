@@ -9,6 +9,7 @@ the website is core/profile_site.py's. Everything is written in a temporary fold
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 
@@ -37,7 +38,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-from crime_mapping_plugin.core import crime_types
+from crime_mapping_plugin.core import crime_types, profile_site
 from crime_mapping_plugin.core import profiles as model
 from crime_mapping_plugin.core.gpkg import GeoPackageError, temporary_path
 from crime_mapping_plugin.core.months import MonthError, month_numbers, month_parameter, month_text
@@ -547,11 +548,6 @@ class AreaProfilesAlgorithm(CrimeMappingAlgorithm):
                 layout = profile_render.load_layout(project, template)
             except ValueError as err:
                 raise QgsProcessingException(str(err)) from err
-            # The PDF's own metadata (title, subject) is the project's: say what the pages show.
-            meta = project.metadata()
-            meta.setTitle(profiles.title)
-            meta.setAbstract(f"{profiles.source}. Crimes: {profiles.crimes_chosen}. {profiles.licence}")
-            project.setMetadata(meta)
             profile_render.wire_layout(
                 layout, coverage, groups, rate_rows, work, [coverage, *([crimes] if crimes else [])]
             )
@@ -586,12 +582,10 @@ class AreaProfilesAlgorithm(CrimeMappingAlgorithm):
                 outputs[self.PDF] = pdf
             feedback.setProgress(90)
             if self.parameterAsBoolean(parameters, self.MAKE_WEBSITE, context):
-                from crime_mapping_plugin.core import profile_site
-
                 feedback.setProgressText(self.tr("Writing the website"))
                 try:
                     outputs[self.WEBSITE] = profile_site.write_site(
-                        os.path.join(work, SITE_FOLDER), profiles, feedback.isCanceled
+                        os.path.join(work, SITE_FOLDER), _rendered_only(profiles), feedback.isCanceled
                     )
                 except profile_site.ProfileSiteError as err:
                     raise QgsProcessingException(str(err)) from err
@@ -614,6 +608,18 @@ class AreaProfilesAlgorithm(CrimeMappingAlgorithm):
             layer.setSubsetString(subset)
         profile_render.style_crimes(layer)
         return layer
+
+
+def _rendered_only(profiles: model.ProfileSet) -> model.ProfileSet:
+    """Return the profiles without the images that were not rendered (a template without the wired map)."""
+
+    def exists(path: str | None) -> str | None:
+        return path if path and os.path.isfile(path) else None
+
+    pages = tuple(
+        dataclasses.replace(p, map_png=exists(p.map_png), chart_png=exists(p.chart_png)) for p in profiles.profiles
+    )
+    return dataclasses.replace(profiles, profiles=pages, index_map_png=exists(profiles.index_map_png))
 
 
 def neighbours(geometries: dict[str, QgsGeometry], feedback: QgsProcessingFeedback) -> dict[str, tuple[str, ...]]:

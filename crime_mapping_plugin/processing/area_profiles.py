@@ -9,6 +9,7 @@ the website is core/profile_site.py's. Everything is written in a temporary fold
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 
@@ -37,7 +38,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-from crime_mapping_plugin.core import crime_types
+from crime_mapping_plugin.core import crime_types, profile_site
 from crime_mapping_plugin.core import profiles as model
 from crime_mapping_plugin.core.gpkg import GeoPackageError, temporary_path
 from crime_mapping_plugin.core.months import MonthError, month_numbers, month_parameter, month_text
@@ -532,60 +533,64 @@ class AreaProfilesAlgorithm(CrimeMappingAlgorithm):
         whole: str,
     ) -> dict:
         project = QgsProject()
-        crimes = self._period_crimes(parameters, context, start, end)
-        coverage = QgsVectorLayer(f"{profiles_path}|layername={profile_render.PROFILES_LAYER}", "Areas", "ogr")
-        groups = QgsVectorLayer(f"{profiles_path}|layername={profile_render.GROUPS_LAYER}", "Groups", "ogr")
-        rate_rows = QgsVectorLayer(f"{profiles_path}|layername={profile_render.RATES_LAYER}", "Rates", "ogr")
-        profile_render.style_profiles(coverage)
-        layers = [crimes, coverage] if crimes is not None else [coverage]
-        for lyr in (*layers, groups, rate_rows):
-            project.addMapLayer(lyr)
+        # The project owns the layers and the layout; it is cleared on every exit (a cancel, an error too), so
+        # that no layout outlives its layers.
         try:
-            layout = profile_render.load_layout(project, template)
-        except ValueError as err:
-            raise QgsProcessingException(str(err)) from err
-        profile_render.wire_layout(layout, coverage, groups, rate_rows, work, [coverage, *([crimes] if crimes else [])])
-        outputs: dict = {}
-        feedback.setProgressText(self.tr("Rendering the area maps"))
-        try:
-            profile_render.render_area_maps(layout, os.path.join(work, "maps"), feedback.isCanceled)
-        except InterruptedError as err:
-            raise QgsProcessingException(self.tr("Cancelled; nothing was written.")) from err
-        feedback.setProgress(75)
-        index = QgsVectorLayer(f"{profiles_path}|layername={profile_render.PROFILES_LAYER}", "Index", "ogr")
-        project.addMapLayer(index)
-        profile_render.render_index_map(
-            project,
-            index,
-            profiles.index_map_png,
-            profiles.title,
-            profiles.profiles[0].rates[-1].label if profiles.profiles and profiles.profiles[0].rates else "London",
-        )
-        if self.parameterAsBoolean(parameters, self.MAKE_PDF, context):
-            feedback.setProgressText(self.tr("Exporting the PDF atlas"))
-            child = QgsProcessingContext()
-            child.setProject(project)
-            child.setFeedback(feedback)
-            pdf = os.path.join(work, PDF_NAME)
-            self._run(
-                "native:atlaslayouttopdf",
-                {"LAYOUT": profile_render.LAYOUT_NAME, "OUTPUT": pdf, "TEXT_FORMAT": 1, "DPI": 150},
-                child,
-                feedback,
-            )
-            outputs[self.PDF] = pdf
-        feedback.setProgress(90)
-        if self.parameterAsBoolean(parameters, self.MAKE_WEBSITE, context):
-            from crime_mapping_plugin.core import profile_site
-
-            feedback.setProgressText(self.tr("Writing the website"))
+            crimes = self._period_crimes(parameters, context, start, end)
+            coverage = QgsVectorLayer(f"{profiles_path}|layername={profile_render.PROFILES_LAYER}", "Areas", "ogr")
+            groups = QgsVectorLayer(f"{profiles_path}|layername={profile_render.GROUPS_LAYER}", "Groups", "ogr")
+            rate_rows = QgsVectorLayer(f"{profiles_path}|layername={profile_render.RATES_LAYER}", "Rates", "ogr")
+            profile_render.style_profiles(coverage)
+            layers = [crimes, coverage] if crimes is not None else [coverage]
+            for lyr in (*layers, groups, rate_rows):
+                project.addMapLayer(lyr)
             try:
-                outputs[self.WEBSITE] = profile_site.write_site(
-                    os.path.join(work, SITE_FOLDER), profiles, feedback.isCanceled
-                )
-            except profile_site.ProfileSiteError as err:
+                layout = profile_render.load_layout(project, template)
+            except ValueError as err:
                 raise QgsProcessingException(str(err)) from err
-        project.clear()
+            profile_render.wire_layout(
+                layout, coverage, groups, rate_rows, work, [coverage, *([crimes] if crimes else [])]
+            )
+            outputs: dict = {}
+            feedback.setProgressText(self.tr("Rendering the area maps"))
+            try:
+                profile_render.render_area_maps(layout, os.path.join(work, "maps"), feedback.isCanceled)
+            except InterruptedError as err:
+                raise QgsProcessingException(self.tr("Cancelled; nothing was written.")) from err
+            feedback.setProgress(75)
+            index = QgsVectorLayer(f"{profiles_path}|layername={profile_render.PROFILES_LAYER}", "Index", "ogr")
+            project.addMapLayer(index)
+            profile_render.render_index_map(
+                project,
+                index,
+                profiles.index_map_png,
+                profiles.title,
+                profiles.profiles[0].rates[-1].label if profiles.profiles and profiles.profiles[0].rates else "London",
+            )
+            if self.parameterAsBoolean(parameters, self.MAKE_PDF, context):
+                feedback.setProgressText(self.tr("Exporting the PDF atlas"))
+                child = QgsProcessingContext()
+                child.setProject(project)
+                child.setFeedback(feedback)
+                pdf = os.path.join(work, PDF_NAME)
+                self._run(
+                    "native:atlaslayouttopdf",
+                    {"LAYOUT": profile_render.LAYOUT_NAME, "OUTPUT": pdf, "TEXT_FORMAT": 1, "DPI": 150},
+                    child,
+                    feedback,
+                )
+                outputs[self.PDF] = pdf
+            feedback.setProgress(90)
+            if self.parameterAsBoolean(parameters, self.MAKE_WEBSITE, context):
+                feedback.setProgressText(self.tr("Writing the website"))
+                try:
+                    outputs[self.WEBSITE] = profile_site.write_site(
+                        os.path.join(work, SITE_FOLDER), _rendered_only(profiles), feedback.isCanceled
+                    )
+                except profile_site.ProfileSiteError as err:
+                    raise QgsProcessingException(str(err)) from err
+        finally:
+            project.clear()
         return outputs
 
     def _period_crimes(
@@ -603,6 +608,18 @@ class AreaProfilesAlgorithm(CrimeMappingAlgorithm):
             layer.setSubsetString(subset)
         profile_render.style_crimes(layer)
         return layer
+
+
+def _rendered_only(profiles: model.ProfileSet) -> model.ProfileSet:
+    """Return the profiles without the images that were not rendered (a template without the wired map)."""
+
+    def exists(path: str | None) -> str | None:
+        return path if path and os.path.isfile(path) else None
+
+    pages = tuple(
+        dataclasses.replace(p, map_png=exists(p.map_png), chart_png=exists(p.chart_png)) for p in profiles.profiles
+    )
+    return dataclasses.replace(profiles, profiles=pages, index_map_png=exists(profiles.index_map_png))
 
 
 def neighbours(geometries: dict[str, QgsGeometry], feedback: QgsProcessingFeedback) -> dict[str, tuple[str, ...]]:

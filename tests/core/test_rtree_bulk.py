@@ -71,3 +71,24 @@ def test_boxes_are_found_by_every_window_they_overlap():
         }
         overlapping = ids[(x0 + w >= qx) & (x0 <= qx + size) & (y0 + h >= qy) & (y0 <= qy + size)]
         assert set(overlapping.tolist()) <= found
+
+
+@pytest.mark.parametrize("n", [1, 50, 51, 2601])
+def test_node_pages_hold_each_cell_at_its_slot(n):
+    """Pages cut from the cells' bytes equal pages filled cell by cell at header + slot * cell size."""
+    from crime_mapping_plugin.core.rtree_bulk import _node_blobs
+
+    per_node, node_size = 51, 1228
+    cells = np.zeros(n, dtype=[("id", ">i8"), ("b", ">f4", (4,))])
+    cells["id"] = np.arange(1, n + 1) * 3
+    cells["b"] = np.random.default_rng(n).uniform(0, 1e6, (n, 4))
+    pages = _node_blobs(cells, per_node, node_size, 2)
+    n_nodes = -(-n // per_node)
+    assert len(pages) == n_nodes
+    for node in range(n_nodes):
+        own = cells[node * per_node : (node + 1) * per_node]
+        expected = bytearray(node_size)
+        expected[0:4] = (2).to_bytes(2, "big") + len(own).to_bytes(2, "big")
+        for slot, cell in enumerate(own):
+            expected[4 + slot * 24 : 4 + (slot + 1) * 24] = cell.tobytes()
+        assert pages[node] == bytes(expected)

@@ -16,6 +16,7 @@ import sqlite3
 import numpy as np
 
 _CELL_HEADER = 4
+_NODES_AT_ONCE = 4096
 
 
 def _round_out(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -129,7 +130,8 @@ def bulk_load_rtree_boxes(
         next_no += count
     # numbers[k] are the node numbers of level k's nodes; the entries of level k+1 point at them.
 
-    node_rows: list[tuple[int, bytes]] = []
+    db.execute(f'DELETE FROM "{rtree}_node"')
+    insert_node = f'INSERT INTO "{rtree}_node" (nodeno, data) VALUES (?, ?)'
     parent_rows: list[tuple[np.ndarray, np.ndarray]] = []
     for level in range(depth, -1, -1):
         ids_l, boxes_l, node_of = levels[level]
@@ -139,17 +141,18 @@ def bulk_load_rtree_boxes(
         cells = np.zeros(len(ids_l), dtype=[("id", ">i8"), ("b", ">f4", (4,))])
         cells["id"] = ids_l
         cells["b"] = boxes_l
-        node_rows.extend(
-            zip(node_numbers.tolist(), _node_blobs(cells, per_node, node_size, depth if level == depth else 0))
-        )
+        # A few thousand nodes at a time, so that the pages of ten million points are never all in memory.
+        for start in range(0, len(node_numbers), _NODES_AT_ONCE):
+            part = cells[start * per_node : (start + _NODES_AT_ONCE) * per_node]
+            blobs = _node_blobs(part, per_node, node_size, depth if level == depth else 0)
+            db.executemany(insert_node, zip(node_numbers[start : start + _NODES_AT_ONCE].tolist(), blobs))
+        del cells
         links = (ids_l, node_numbers[node_of])
         if level > 0:
             parent_rows.append(links)
         else:
             rowid_rows = links
 
-    db.execute(f'DELETE FROM "{rtree}_node"')
-    db.executemany(f'INSERT INTO "{rtree}_node" (nodeno, data) VALUES (?, ?)', node_rows)
     for children, parents in parent_rows:
         _insert_pairs(db, f"{rtree}_parent", "nodeno, parentnode", children, parents)
     _insert_pairs(db, f"{rtree}_rowid", "rowid, nodeno", *rowid_rows)

@@ -92,3 +92,22 @@ def test_node_pages_hold_each_cell_at_its_slot(n):
         for slot, cell in enumerate(own):
             expected[4 + slot * 24 : 4 + (slot + 1) * 24] = cell.tobytes()
         assert pages[node] == bytes(expected)
+
+
+def test_pages_written_a_few_nodes_at_a_time_make_the_same_tree(monkeypatch):
+    """Writing the node pages in small runs gives the same tables as writing them all at once."""
+    from crime_mapping_plugin.core import rtree_bulk
+
+    rng = np.random.default_rng(11)
+    x = rng.uniform(503000, 562000, 40000)
+    y = rng.uniform(155000, 201000, 40000)
+    ids = np.arange(1, 40001)
+    tables = []
+    for at_once in (1_000_000, 7):
+        monkeypatch.setattr(rtree_bulk, "_NODES_AT_ONCE", at_once)
+        db = sqlite3.connect(":memory:")
+        db.execute("CREATE VIRTUAL TABLE r USING rtree(id, minx, maxx, miny, maxy)")
+        bulk_load_rtree(db, "r", ids, x, y)
+        assert db.execute("SELECT rtreecheck('r')").fetchone()[0] == "ok"
+        tables.append([db.execute(f"SELECT * FROM r_{t} ORDER BY 1").fetchall() for t in ("node", "parent", "rowid")])
+    assert tables[0] == tables[1]

@@ -170,6 +170,7 @@ def run_size(rows: int, kind: str, steps: tuple[str, ...], keep: bool) -> list[d
                 reported=reported,
             )
         )
+        save(out[-1:])  # after each step: a long run stopped keeps what it measured
     if not keep:
         shutil.rmtree(work)
         shutil.rmtree(data)
@@ -196,11 +197,13 @@ def main() -> None:
     if free < need + 5:
         raise SystemExit(f"{free:.0f} GB free on the disk; this needs about {need:.0f} GB: free some first.")
     steps = tuple(s for s in args.steps.split(",") if s)
-    rows = []
     for kind in args.kinds.split(","):
         for size in sizes:
-            rows += run_size(size, kind, steps, args.keep)
-    # A run of some steps, sizes or kinds replaces those rows and keeps the others.
+            run_size(size, kind, steps, args.keep)
+
+
+def save(rows: list[dict]) -> None:
+    """Record rows in results/tenmillion.json, replacing those of the same step, size and kind."""
     new = {(r["benchmark"], r["rows"], r["kind"]) for r in rows}
     kept = [r for r in results.load().get("tenmillion", []) if (r["benchmark"], r["rows"], r["kind"]) not in new]
     order = {kind: i for i, kind in enumerate(bench_data.KINDS)}

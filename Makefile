@@ -25,7 +25,7 @@ LTR_PACKAGES := qgis,python3-qgis,qgis-providers,python3-pandas,python3-scipy,py
 PROFILE_DIR ?= $(HOME)/.local/share/QGIS/QGIS3/profiles/default
 ZIP := $(PLUGIN).zip
 
-.PHONY: help system venv test test-ltr ltr-root lint demo package deploy bench clean screenshot
+.PHONY: help system venv test test-ltr ltr-root lint demo package deploy bench bench-10m clean screenshot
 
 help:
 	@echo "make demo     import the bundled police.uk sample data (and run the analyses) into demo_output/"
@@ -34,7 +34,8 @@ help:
 	@echo "make lint     ruff check and ruff format --check"
 	@echo "make package  build $(ZIP) for QGIS's 'Install from ZIP'"
 	@echo "make deploy   install the plugin into the QGIS profile and enable it (also for qgis_process)"
-	@echo "make bench    run the benchmarks (ours against QGIS's own algorithms)"
+	@echo "make bench    run the benchmarks (ours against QGIS's own algorithms) and remake benchmarks/README.md"
+	@echo "make bench-10m  import, density, Gi*, ward rates and trends on 1M and 10M crimes: time and peak memory"
 	@echo "make screenshot  drive the dock in the real QGIS desktop under Xvfb: docs/screenshot.png, docs/screenshot_ward_rates.png"
 
 system:
@@ -79,12 +80,20 @@ deploy: package
 	$(PY) scripts/package.py $(ZIP) --install "$(PROFILE_DIR)/python/plugins"
 	$(QGIS_PROCESS) plugins enable $(PLUGIN)
 
+# Each bench script records its rows in benchmarks/results/<bench>.json; report.py makes benchmarks/README.md's
+# tables from them. bench-10m (1M and 10M crimes, about 20 minutes and 3 GB of disk) is not part of bench or CI.
 bench: $(VENV)/.ready
 	$(PY) benchmarks/bench_import.py
 	$(PY) benchmarks/bench_hotspot_density.py
 	$(PY) benchmarks/bench_gistar.py
 	$(PY) benchmarks/bench_wardrates.py
 	$(PY) benchmarks/bench_postgis.py
+	$(PY) benchmarks/bench_etest.py
+	$(PY) benchmarks/report.py
+
+bench-10m: $(VENV)/.ready
+	$(PY) benchmarks/bench_10m.py
+	$(PY) benchmarks/report.py
 
 clean:
 	@if [ -d $(LTR_ROOT) ]; then $(SUDO) scripts/test_ltr.sh unmount $(LTR_ROOT); \

@@ -6,7 +6,7 @@ whole vector at once. Reference: scipy.stats.poisson_means_test (scipy ≥ 1.10)
 both times (CPU time of this process), the ratio and the largest difference of the p-values (scipy leaves
 out 1e-10 of each lower tail, so differences up to about 1e-9 are expected; pairs with equal counts differ
 by scipy's NaN statistic at (0, 0), and pairs with tied statistics by scipy's floating-point comparison:
-both are shown apart, the latter against an exact integer grid).
+both are shown apart, the latter against an exact integer grid). Records benchmarks/results/etest.json.
 Usage: python benchmarks/bench_etest.py
 """
 
@@ -22,6 +22,9 @@ from scipy import stats
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import results  # noqa: E402
 
 from crime_mapping_plugin.core import etest  # noqa: E402
 
@@ -65,6 +68,15 @@ def main() -> None:
     print(f"  against an exact integer grid those differ by at most {np.abs(ours[apart] - exact).max():.2e}")
     others = np.delete(gap, np.concatenate([apart, np.flatnonzero(equal)]))
     print(f"  other pairs: largest difference from scipy {others.max():.2e}")
+    row = results.row(
+        "E-test (CPU time)",
+        f"{len(later):,} real ward × category pairs of the MPS table, 12 months against 12",
+        ours_time,
+        "scipy.stats.poisson_means_test, one call per pair",
+        scipy_time,
+        note="no I/O: counts in memory",
+    )
+    results.record("etest", [row])
 
 
 def exact_grid(k1: int, k2: int, n1: int, n2: int) -> float:

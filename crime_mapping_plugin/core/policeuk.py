@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from crime_mapping_plugin.core import crime_points, crime_types
+from crime_mapping_plugin.core.crime_ids import SeenIds
 from crime_mapping_plugin.core.months import (
     NO_MONTH,
     MonthError,
@@ -626,7 +627,7 @@ class StreetReader:
     def __init__(self, options: ImportOptions | None = None) -> None:
         self.options = options or ImportOptions()
         self.report = ImportReport()
-        self._seen_ids: set[str] = set()
+        self._seen_ids = SeenIds()  # 32 bytes per police.uk id, not a Python string each
         self._force_tokens = {_norm_force(f) for f in self.options.forces if f.strip()} if self.options.forces else None
 
     def read(self, source: StreetSource, is_cancelled: Callable[[], bool] = lambda: False) -> StreetBatch:
@@ -887,12 +888,9 @@ class StreetReader:
         ids = np.array([i.strip() for i in column("Crime ID")], dtype=object)
         kept_idx = np.flatnonzero(keep)
         kept_ids = ids[kept_idx]
-        seen = self._seen_ids
-        has_id = kept_ids != ""  # blank (or only spaces): anti-social behaviour, never a duplicate
-        dup = np.fromiter((cid in seen for cid in kept_ids), dtype=bool, count=len(kept_ids))
-        dup |= pd.Series(kept_ids).duplicated().to_numpy() & has_id
-        dup &= has_id
-        seen.update(kept_ids[has_id & ~dup].tolist())
+        with_id = np.flatnonzero(kept_ids != "")  # blank (or only spaces): anti-social behaviour, never a duplicate
+        dup = np.zeros(len(kept_ids), dtype=bool)
+        dup[with_id] = self._seen_ids.repeated(kept_ids[with_id].tolist())
         dup_mask = np.zeros(n, dtype=bool)
         dup_mask[kept_idx[dup]] = True
         self._drop(keep, dup_mask, DUPLICATE_ID)

@@ -16,6 +16,7 @@ import sqlite3
 import numpy as np
 
 _CELL_HEADER = 4
+_NODES_AT_ONCE = 4096
 
 
 def _round_out(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -44,21 +45,25 @@ def _str_order(cx: np.ndarray, cy: np.ndarray, per_node: int) -> np.ndarray:
     return order
 
 
-def _node_blobs(cells: np.ndarray, node_of: np.ndarray, node_size: int, depth: int) -> list[bytes]:
-    """Return the node blobs of one level: cells are in node order, node_of[i] is cell i's node."""
-    n_nodes = int(node_of[-1]) + 1
+def _node_blobs(cells: np.ndarray, per_node: int, node_size: int, depth: int) -> list[bytes]:
+    """Return the node blobs of one level: cells in node order, per_node to a node (the last node takes the rest).
+
+    Each node's cells are one contiguous run of bytes, so the pages are the cells' bytes cut and padded,
+    with no index array per byte (ten million points would need gigabytes of those).
+    """
+    n = len(cells)
+    n_nodes = -(-n // per_node)
     cell_size = cells.dtype.itemsize
-    counts = np.bincount(node_of, minlength=n_nodes)
+    counts = np.full(n_nodes, per_node, dtype=np.int64)
+    counts[-1] = n - per_node * (n_nodes - 1)
     pages = np.zeros((n_nodes, node_size), dtype=np.uint8)
     pages[:, 0] = depth >> 8
     pages[:, 1] = depth & 0xFF
     pages[:, 2] = counts >> 8
     pages[:, 3] = counts & 0xFF
-    raw = np.frombuffer(cells.tobytes(), dtype=np.uint8).reshape(len(cells), cell_size)
-    slot = np.arange(len(cells)) - np.concatenate([[0], np.cumsum(counts)[:-1]])[node_of]
-    offsets = _CELL_HEADER + slot * cell_size
-    columns = offsets[:, None] + np.arange(cell_size)[None, :]
-    pages[node_of[:, None], columns] = raw
+    raw = np.zeros(n_nodes * per_node * cell_size, dtype=np.uint8)
+    raw[: n * cell_size] = np.frombuffer(cells.tobytes(), dtype=np.uint8)
+    pages[:, _CELL_HEADER : _CELL_HEADER + per_node * cell_size] = raw.reshape(n_nodes, per_node * cell_size)
     return [page.tobytes() for page in pages]
 
 
@@ -125,7 +130,8 @@ def bulk_load_rtree_boxes(
         next_no += count
     # numbers[k] are the node numbers of level k's nodes; the entries of level k+1 point at them.
 
-    node_rows: list[tuple[int, bytes]] = []
+    db.execute(f'DELETE FROM "{rtree}_node"')
+    insert_node = f'INSERT INTO "{rtree}_node" (nodeno, data) VALUES (?, ?)'
     parent_rows: list[tuple[np.ndarray, np.ndarray]] = []
     for level in range(depth, -1, -1):
         ids_l, boxes_l, node_of = levels[level]
@@ -135,17 +141,18 @@ def bulk_load_rtree_boxes(
         cells = np.zeros(len(ids_l), dtype=[("id", ">i8"), ("b", ">f4", (4,))])
         cells["id"] = ids_l
         cells["b"] = boxes_l
-        node_rows.extend(
-            zip(node_numbers.tolist(), _node_blobs(cells, node_of, node_size, depth if level == depth else 0))
-        )
+        # A few thousand nodes at a time, so that the pages of ten million points are never all in memory.
+        for start in range(0, len(node_numbers), _NODES_AT_ONCE):
+            part = cells[start * per_node : (start + _NODES_AT_ONCE) * per_node]
+            blobs = _node_blobs(part, per_node, node_size, depth if level == depth else 0)
+            db.executemany(insert_node, zip(node_numbers[start : start + _NODES_AT_ONCE].tolist(), blobs))
+        del cells
         links = (ids_l, node_numbers[node_of])
         if level > 0:
             parent_rows.append(links)
         else:
             rowid_rows = links
 
-    db.execute(f'DELETE FROM "{rtree}_node"')
-    db.executemany(f'INSERT INTO "{rtree}_node" (nodeno, data) VALUES (?, ?)', node_rows)
     for children, parents in parent_rows:
         _insert_pairs(db, f"{rtree}_parent", "nodeno, parentnode", children, parents)
     _insert_pairs(db, f"{rtree}_rowid", "rowid, nodeno", *rowid_rows)

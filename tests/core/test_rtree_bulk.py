@@ -71,3 +71,43 @@ def test_boxes_are_found_by_every_window_they_overlap():
         }
         overlapping = ids[(x0 + w >= qx) & (x0 <= qx + size) & (y0 + h >= qy) & (y0 <= qy + size)]
         assert set(overlapping.tolist()) <= found
+
+
+@pytest.mark.parametrize("n", [1, 50, 51, 2601])
+def test_node_pages_hold_each_cell_at_its_slot(n):
+    """Pages cut from the cells' bytes equal pages filled cell by cell at header + slot * cell size."""
+    from crime_mapping_plugin.core.rtree_bulk import _node_blobs
+
+    per_node, node_size = 51, 1228
+    cells = np.zeros(n, dtype=[("id", ">i8"), ("b", ">f4", (4,))])
+    cells["id"] = np.arange(1, n + 1) * 3
+    cells["b"] = np.random.default_rng(n).uniform(0, 1e6, (n, 4))
+    pages = _node_blobs(cells, per_node, node_size, 2)
+    n_nodes = -(-n // per_node)
+    assert len(pages) == n_nodes
+    for node in range(n_nodes):
+        own = cells[node * per_node : (node + 1) * per_node]
+        expected = bytearray(node_size)
+        expected[0:4] = (2).to_bytes(2, "big") + len(own).to_bytes(2, "big")
+        for slot, cell in enumerate(own):
+            expected[4 + slot * 24 : 4 + (slot + 1) * 24] = cell.tobytes()
+        assert pages[node] == bytes(expected)
+
+
+def test_pages_written_a_few_nodes_at_a_time_make_the_same_tree(monkeypatch):
+    """Writing the node pages in small runs gives the same tables as writing them all at once."""
+    from crime_mapping_plugin.core import rtree_bulk
+
+    rng = np.random.default_rng(11)
+    x = rng.uniform(503000, 562000, 40000)
+    y = rng.uniform(155000, 201000, 40000)
+    ids = np.arange(1, 40001)
+    tables = []
+    for at_once in (1_000_000, 7):
+        monkeypatch.setattr(rtree_bulk, "_NODES_AT_ONCE", at_once)
+        db = sqlite3.connect(":memory:")
+        db.execute("CREATE VIRTUAL TABLE r USING rtree(id, minx, maxx, miny, maxy)")
+        bulk_load_rtree(db, "r", ids, x, y)
+        assert db.execute("SELECT rtreecheck('r')").fetchone()[0] == "ok"
+        tables.append([db.execute(f"SELECT * FROM r_{t} ORDER BY 1").fetchall() for t in ("node", "parent", "rowid")])
+    assert tables[0] == tables[1]

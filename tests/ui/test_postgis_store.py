@@ -75,3 +75,29 @@ def test_a_connection_holding_its_password_or_another_projects_table_is_refused(
     assert controller.prefs.store_connection == ""
     metadata.deleteConnection(with_password)
     QgsApplication.authManager().removeAuthenticationConfig(authcfg)
+
+
+def test_the_dock_offers_the_saved_connections_and_loads_into_the_table_typed(controller, postgis_db):
+    from crime_mapping_plugin.ui.dock import CrimeMappingDock
+
+    authcfg = _authcfg(postgis_db)
+    name = postgis_db.save_connection(f"dock {postgis_db.dbname}", authcfg=authcfg)
+    dock = CrimeMappingDock(None, controller)
+    try:
+        dock._restore()  # the connection was saved after the dock was made: the dock lists them afresh
+        offered = [dock.pg_combo.itemData(i) for i in range(dock.pg_combo.count())]
+        assert offered[0] == "" and name in offered
+        dock.pg_combo.setCurrentIndex(offered.index(name))
+        dock.pg_table_edit.setText("analysis.crimes_2024")
+        postgis_db.psql("CREATE SCHEMA analysis")
+        dock.set_paths([str(POLICE_UK / "2024-11")])
+        dock.load_button.click()
+        wait_for(controller)
+        layer = controller.state.crimes
+        assert layer is not None and layer.providerType() == "postgres"
+        expected = int(postgis_db.psql("SELECT count(*) FROM analysis.crimes_2024"))
+        assert layer.featureCount() == expected > 5000
+        assert (controller.prefs.store_schema, controller.prefs.store_table) == ("analysis", "crimes_2024")
+    finally:
+        dock.deleteLater()
+        QgsApplication.authManager().removeAuthenticationConfig(authcfg)

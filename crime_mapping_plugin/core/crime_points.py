@@ -4,8 +4,9 @@ A year of London crime is a million points; one QgsFeature per point from Python
 seconds, more than counting a point into a ward. GDAL 3.6 and later hand a plain OGR file layer (the
 import's GeoPackage, a shapefile) over in column batches (RFC 86, `GetArrowStreamAsNumPy`): points
 arrive as WKB, dates as datetime64 and text as bytes, with no Python object per row. Older GDAL or an
-unusual layout raises `BulkReadUnavailableError`; any other source (a selection, a filter, an edited,
-memory or database layer) goes through the ordinary feature iterator, and both return the same thing.
+unusual layout raises `BulkReadUnavailableError`. A PostGIS layer's rows come by one SQL query through
+GDAL's PG driver into the same column reader (core/postgis.py). Any other source (a selection or a filter
+of a file, an edited or memory layer) goes through the ordinary feature iterator; all return the same thing.
 """
 
 from __future__ import annotations

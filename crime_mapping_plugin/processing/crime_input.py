@@ -17,6 +17,7 @@ from qgis.core import (
     QgsFeatureSource,
     QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingFeatureSourceDefinition,
     QgsProcessingFeedback,
     QgsWkbTypes,
 )
@@ -126,6 +127,13 @@ class DatabaseInput:
         return "; ".join(t for t in (", ".join(self.types), ", ".join(self.groups)) if t)
 
 
+def _narrowed(value: object) -> bool:
+    """True when an input is a selection, a feature limit or a filter expression of its layer."""
+    if not isinstance(value, QgsProcessingFeatureSourceDefinition):
+        return False
+    return value.selectedFeaturesOnly or value.featureLimit != -1 or bool(getattr(value, "filterExpression", ""))
+
+
 def count_in_database(
     alg: CrimeMappingAlgorithm,
     parameters: dict,
@@ -157,9 +165,7 @@ def count_in_database(
         why = alg.tr("the areas have no code field, so the areas' order is the plugin's (by centroid)")
     elif crimes_layer.crs() != areas_layer.crs():
         why = alg.tr("the crimes and the areas are in different CRS")
-    elif alg.input_filter(parameters, areas_name, context) != (
-        alg.tr("the layer's filter {}").format(areas_layer.subsetString()) if areas_layer.subsetString() else ""
-    ):
+    elif _narrowed(parameters.get(areas_name)):
         why = alg.tr("the areas are narrowed by more than their layer's filter")
     elif areas_layer.isModified():
         why = alg.tr("the areas have unsaved edits")

@@ -450,3 +450,26 @@ def test_points_on_shared_edges_and_vertices_go_to_the_lowest_code_in_the_databa
     ds = ogr.Open(str(tmp_path / "database.gpkg"))
     got = {f["area_code"]: f["count"] for f in ds.GetLayer(0) if f["area_code"] in expected}
     assert got == expected
+
+
+def test_areas_narrowed_by_a_selection_are_counted_by_the_plugin_saying_why(run_alg, postgis_db, tmp_path):
+    squares, points, expected = _squares_and_points(postgis_db, tmp_path)
+    squares.selectByExpression("\"code\" IN ('A', 'B')")
+    log = LogFeedback()
+    result = run_alg(
+        "crimemapping:crimetrends",
+        {
+            "CRIMES": points,
+            "AREAS": QgsProcessingFeatureSourceDefinition(squares.id(), True),
+            "AREA_CODE_FIELD": "code",
+            "OUTPUT": "TEMPORARY_OUTPUT",
+            "TABLE": str(tmp_path / "selected.gpkg"),
+        },
+        feedback=log,
+    )
+    assert "by the plugin, not in the database: the areas are narrowed by more than their layer's filter" in log.text()
+    ds = ogr.Open(str(tmp_path / "selected.gpkg"))
+    got = {f["area_code"]: f["count"] for f in ds.GetLayer(0) if f["area_code"] in expected}
+    # A and B had the lowest codes on their shared edges anyway: their counts are those with all four squares.
+    assert got == {"A": expected["A"], "B": expected["B"]}
+    assert result["OUTSIDE_AREAS"] == 2 + expected["C"] + expected["D"]

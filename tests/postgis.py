@@ -281,12 +281,9 @@ class PostgisCluster:
             uri.setDataSource(schema, table, geometry or None, "", key)
         return uri
 
-    def postgres_url(self, table: str, schema: str = "public", dbname: Optional[str] = None) -> str:
-        """Return a postgres:// URL naming a table, as qgis_process takes it (password included)."""
-        return (
-            f"postgres://{self.user}:{self.password}@{self.host}:{self.port}/{dbname or self.dbname}"
-            f"?table={schema}.{table}"
-        )
+    def destination(self, table: str, schema: str = "public", prefix: str = "postgres://", **kwargs) -> str:
+        """Return the destination QGIS's output widget gives for a table of a saved connection (password in it)."""
+        return prefix + self.uri(table, schema=schema, **kwargs).uri(False)
 
     def save_connection(self, name: str, dbname: Optional[str] = None, authcfg: str = "") -> str:
         """Save a QGIS PostGIS connection (the Browser's) named name; with authcfg, no password is stored."""

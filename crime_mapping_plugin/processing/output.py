@@ -1,10 +1,12 @@
-"""Write an algorithm's table output: in bulk to a GeoPackage file, through QgsFeatureSink otherwise.
+"""Write an algorithm's table output: in bulk to a GeoPackage or PostGIS, through QgsFeatureSink otherwise.
 
 A plain '*.gpkg' destination (the default for files) and a layer of a GeoPackage (`ogr:dbname='x.gpkg'
 table="name"`, what QGIS's "Save to GeoPackage" gives) take the bulk GeoPackage writer of core.gpkg,
 which writes a temporary file and puts it in place only on success: a cancelled or failed run leaves
-the previous file or layer, and the GeoPackage's other layers, as they were. Any other destination
-(memory layer, shapefile, PostGIS) gets the ordinary Processing feature sink; a file among them is written
+the previous file or layer, and the GeoPackage's other layers, as they were. A PostGIS table
+(`postgres://…`, `postgis:…`: processing/postgis_destination.py) takes the bulk writer of
+core.postgis_writer, which writes a staging table and swaps it in by one transaction on success. Any other
+destination (memory layer, shapefile) gets the ordinary Processing feature sink; a file among them is written
 under a temporary name beside the destination and moved into place on commit, so the previous file
 survives a failure too. Either way the layer is loaded on completion when the user asked for it, as
 parameterAsSink does. A run cancelled by the time of the commit publishes nothing.
@@ -38,6 +40,8 @@ from qgis.core import (
 from qgis.PyQt.QtCore import QCoreApplication, QDate, QDateTime, Qt, QVariant
 
 from crime_mapping_plugin.core.gpkg import GeoPackageError, GeoPackageWriter, temporary_path
+from crime_mapping_plugin.core.postgis_writer import PostgisError, PostgisWriter
+from crime_mapping_plugin.processing import postgis_destination as pg
 from crime_mapping_plugin.processing.base import new_field
 
 _QVARIANT = {
@@ -104,17 +108,26 @@ class TableOutput:
         self.geometry = crs is not None
         self.count = 0
         definition = algorithm.parameterDefinition(name)
-        self._gpkg = None
+        self._bulk = None  # the bulk writer: a GeoPackageWriter or a PostgisWriter
         self._sink = None
         self._staging = ""
         dest = QgsProcessingParameters.parameterAsOutputLayer(definition, parameters, context)
         self._file_path = dest if _is_plain_file(dest) else None
         gpkg_layer = _gpkg_layer(dest) if dest else None
         self._replace_layer = gpkg_layer is not None
-        if dest and (_is_plain_gpkg(dest) or gpkg_layer):
+        pg_uri = pg.postgis_uri(dest)
+        if pg_uri is not None:
+            self._bulk = self._postgis_writer(pg_uri, crs, description, geometry_type)
+            # parameterAsOutputLayer asked to load the destination as given, password and all: load the
+            # written table instead, under the URI without the password.
+            to_load = context.layersToLoadOnCompletion()
+            if to_load.pop(dest, None) is not None:
+                context.setLayersToLoadOnCompletion(to_load)
+            self._register_load(parameters.get(name), definition, context, self.dest_id, name)
+        elif dest and (_is_plain_gpkg(dest) or gpkg_layer):
             path, layer_name = gpkg_layer or (dest, os.path.splitext(os.path.basename(dest))[0])
             try:
-                self._gpkg = GeoPackageWriter(
+                self._bulk = GeoPackageWriter(
                     path,
                     layer_name,
                     self.spec,
@@ -151,6 +164,38 @@ class TableOutput:
             self._sink = sink
             self._dates = [i for i, (_, kind) in enumerate(self.spec) if kind == "date"]
 
+    def _postgis_writer(
+        self, uri: QgsDataSourceUri, crs: QgsCoordinateReferenceSystem | None, description: str, geometry_type: str
+    ) -> PostgisWriter:
+        """Open the bulk writer of a PostGIS destination; messages name the table and server, not the password."""
+        if not uri.table():
+            raise QgsProcessingException(
+                f'The PostGIS destination names no table ({pg.server_label(uri)}): add table="schema"."name".'
+            )
+        srid = None
+        if crs is not None:
+            srid = crs.postgisSrid()
+            if not srid:
+                raise QgsProcessingException(f"The output CRS {crs.authid()} has no PostGIS SRID.")
+        try:
+            writer = PostgisWriter(
+                pg.connection_string(uri),
+                uri.schema() or "public",
+                uri.table(),
+                self.spec,
+                srid,
+                geometry_type,
+                uri.geometryColumn() or "geom",
+                where=pg.table_label(uri),
+                secret=pg.secret_of(uri),
+                description=description,
+            )
+        except PostgisError as err:
+            raise QgsProcessingException(str(err)) from err
+        pg.remember_credentials(uri)
+        self.dest_id = pg.public_uri(uri, srid, geometry_type, writer.fid_column)
+        return writer
+
     @staticmethod
     def _register_load(
         value: str, definition: QgsProcessingParameterDefinition, context: QgsProcessingContext, dest: str, name: str
@@ -173,12 +218,14 @@ class TableOutput:
         located: np.ndarray | None = None,
     ) -> None:
         """Append rows given column by column (and their point coordinates for a point layer)."""
-        if self._gpkg is not None:
+        if self._bulk is not None:
             try:
-                self._gpkg.add(columns, x, y, located)
+                self._bulk.add(columns, x, y, located)
             except sqlite3.Error as err:  # e.g. the disk is full
-                raise QgsProcessingException(f"Could not write to {self._gpkg.path}: {err}") from err
-            self.count = self._gpkg.count
+                raise QgsProcessingException(f"Could not write to {self._bulk.path}: {err}") from err
+            except PostgisError as err:
+                raise QgsProcessingException(str(err)) from err
+            self.count = self._bulk.count
             return
 
         def point(row: int) -> QgsGeometry | None:
@@ -190,9 +237,12 @@ class TableOutput:
 
     def add_wkb(self, columns: dict[str, Sequence], wkbs: Sequence[bytes | None], boxes: np.ndarray) -> None:
         """Append rows with WKB geometries and their boxes (min x, max x, min y, max y) for the spatial index."""
-        if self._gpkg is not None:
-            self._gpkg.add_wkb(columns, wkbs, boxes)
-            self.count = self._gpkg.count
+        if self._bulk is not None:
+            try:
+                self._bulk.add_wkb(columns, wkbs, boxes)
+            except PostgisError as err:
+                raise QgsProcessingException(str(err)) from err
+            self.count = self._bulk.count
             return
 
         def geometry(row: int) -> QgsGeometry | None:
@@ -234,10 +284,10 @@ class TableOutput:
         if feedback is not None and feedback.isCanceled():
             self.abort()
             raise QgsProcessingException(QCoreApplication.translate("TableOutput", "Cancelled; no output was written."))
-        if self._gpkg is not None:
+        if self._bulk is not None:
             try:
-                self._gpkg.commit(title, abstract, replace_layer=self._replace_layer)
-            except GeoPackageError as err:
+                self._bulk.commit(title, abstract, replace_layer=self._replace_layer)
+            except (GeoPackageError, PostgisError) as err:
                 raise QgsProcessingException(str(err)) from err
         else:
             self._sink.flushBuffer()
@@ -252,8 +302,8 @@ class TableOutput:
 
     def abort(self) -> None:
         """Drop the output: no half-written file stays behind."""
-        if self._gpkg is not None:
-            self._gpkg.abort()
+        if self._bulk is not None:
+            self._bulk.abort()
             return
         self._sink = None
         self._remove_staging()

@@ -28,6 +28,7 @@ from crime_mapping_plugin.core.crime_points import (
     PointTable,
     read_arrow_layer,
 )
+from crime_mapping_plugin.core.postgis_writer import PostgisError, quote
 
 if TYPE_CHECKING:
     from qgis.core import QgsDataSourceUri, QgsVectorLayer
@@ -84,18 +85,17 @@ class PgSource:
         return read_pg_table(self, columns, geometry, explode, is_cancelled)
 
 
-def quote(identifier: str) -> str:
-    """Return an SQL identifier in double quotes."""
-    return '"' + identifier.replace('"', '""') + '"'
-
-
 def _literal(value: str) -> str:
     """Return a libpq connection value in single quotes."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def connection_string(uri: QgsDataSourceUri) -> str:
-    """Return the libpq connection string of a PostGIS URI, its authcfg resolved by QGIS's auth manager."""
+    """Return the libpq connection string of a PostGIS URI, its authcfg resolved by QGIS's auth manager.
+
+    The one implementation for reading (pg_source) and writing (processing/postgis_destination.py); raise
+    PostgisError when the authentication configuration cannot be used.
+    """
     from qgis.core import QgsApplication, QgsDataSourceUri
 
     items = []
@@ -109,14 +109,19 @@ def connection_string(uri: QgsDataSourceUri) -> str:
     ):
         if value:
             items.append(f"{key}={_literal(value)}")
-    if uri.sslMode() not in (QgsDataSourceUri.SslPrefer,):
+    if uri.sslMode() != QgsDataSourceUri.SslPrefer:
         mode = QgsDataSourceUri.encodeSslMode(uri.sslMode())
         if mode:
             items.append(f"sslmode={mode}")
     if uri.authConfigId():
         ok, items = QgsApplication.authManager().updateDataSourceUriItems(items, uri.authConfigId(), "postgres")
         if not ok:
-            raise BulkReadUnavailableError(f"the authentication configuration {uri.authConfigId()} could not be used")
+            where = f"{uri.host() or 'the local socket'}:{uri.port()}" if uri.port() else uri.host() or uri.service()
+            raise PostgisError(
+                f"The authentication configuration '{uri.authConfigId()}' of the connection to database "
+                f'"{uri.database()}" on {where} could not be used: check it in Settings ▸ Options ▸ '
+                "Authentication (is the master password set?)."
+            )
     return " ".join(items)
 
 
@@ -141,8 +146,12 @@ def pg_source(layer: QgsVectorLayer, selected: bool = False, limit: int = -1) ->
             raise BulkReadUnavailableError(f"its key column {key} is not a whole number")
         ids = tuple(sorted(int(i) for i in layer.selectedFeatureIds()))
     server = f"{uri.host() or 'local'}:{uri.port() or '5432'}/{uri.database() or uri.service()}"
+    try:
+        connection = connection_string(uri)
+    except PostgisError as err:
+        raise BulkReadUnavailableError(str(err)) from None
     pg = PgSource(
-        connection_string(uri),
+        connection,
         relation,
         uri.geometryColumn(),
         uri.keyColumn().strip('"'),
@@ -175,9 +184,7 @@ class PgQuery:
         previous = gdal.GetConfigOption("OGR_PG_CURSOR_PAGE")
         gdal.SetConfigOption("OGR_PG_CURSOR_PAGE", CURSOR_PAGE)
         try:
-            self.ds = gdal.OpenEx(
-                "PG:" + self.pg.connection, gdal.OF_VECTOR, open_options=["LIST_ALL_TABLES=NO", "SCHEMAS=public"]
-            )
+            self.ds = gdal.OpenEx("PG:" + self.pg.connection, gdal.OF_VECTOR, open_options=["LIST_ALL_TABLES=NO"])
             for statement in self.setup:
                 self.ds.ExecuteSQL(statement)
             # Wrapped in a SELECT: GDAL makes a result layer only of a statement that starts with one.

@@ -17,7 +17,7 @@ import re
 
 from qgis.core import QgsApplication, QgsCredentials, QgsDataSourceUri, QgsProcessingUtils
 
-from crime_mapping_plugin.core.postgis_writer import PostgisError
+from crime_mapping_plugin.core.postgis import connection_string  # noqa: F401 - output.py calls it from here
 
 _PREFIXED = re.compile(r"^(postgis|postgres):(?!//)(.*)$", re.S)
 
@@ -33,38 +33,6 @@ def postgis_uri(dest: str) -> QgsDataSourceUri | None:
     if m:
         return QgsDataSourceUri(m.group(2))
     return None
-
-
-def _literal(value: str) -> str:
-    """Return a libpq connection value in single quotes."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def connection_string(uri: QgsDataSourceUri) -> str:
-    """Return the libpq connection string of a PostGIS URI, its authcfg resolved by QGIS's auth manager."""
-    items = []
-    for key, value in (
-        ("service", uri.service()),
-        ("dbname", uri.database()),
-        ("host", uri.host()),
-        ("port", uri.port()),
-        ("user", uri.username()),
-        ("password", uri.password()),
-    ):
-        if value:
-            items.append(f"{key}={_literal(value)}")
-    if uri.sslMode() != QgsDataSourceUri.SslPrefer:
-        mode = QgsDataSourceUri.encodeSslMode(uri.sslMode())
-        if mode:
-            items.append(f"sslmode={mode}")
-    if uri.authConfigId():
-        ok, items = QgsApplication.authManager().updateDataSourceUriItems(items, uri.authConfigId(), "postgres")
-        if not ok:
-            raise PostgisError(
-                f"The authentication configuration '{uri.authConfigId()}' of the connection to {server_label(uri)} "
-                "could not be used: check it in Settings ▸ Options ▸ Authentication (is the master password set?)."
-            )
-    return " ".join(items)
 
 
 def secret_of(uri: QgsDataSourceUri) -> str:

@@ -308,15 +308,25 @@ def count_sql(
     )
     located = "coalesce(ST_GeometryType(crimemapping_pt) = 'ST_Point' AND NOT ST_IsEmpty(crimemapping_pt), false)"
     return (
-        f"WITH a AS MATERIALIZED ({areas_sql}), "
-        "per_crime AS ("
-        'SELECT min(a.crimemapping_code COLLATE "C") AS code, count(*) AS hits, '
-        "bool_or(NOT ST_Contains(a.crimemapping_area, c.crimemapping_pt)) AS on_edge, min(c.m) AS m, "
-        "min(c.t) AS t, min(c.gr) AS gr "
+        f"WITH a0 AS MATERIALIZED ({areas_sql}), "
+        "a1 AS MATERIALIZED (SELECT row_number() OVER () AS k, * FROM a0), "
+        # Areas whose interior meets another's (an overlap, or a digitising sliver): their crimes may be in two.
+        "a AS MATERIALIZED (SELECT x.*, EXISTS (SELECT 1 FROM a1 y WHERE y.k <> x.k "
+        "AND y.crimemapping_area && x.crimemapping_area "
+        "AND ST_Relate(x.crimemapping_area, y.crimemapping_area, 'T********')) AS overlapping FROM a1 x), "
+        "pairs AS (SELECT CASE WHEN e.edge OR e.overlapping THEN e.id END AS id, e.code, e.edge, e.m, e.t, e.gr, "
+        "count(*) AS n FROM ("
+        "SELECT c.crimemapping_id AS id, a.crimemapping_code AS code, a.overlapping, "
+        "NOT ST_Contains(a.crimemapping_area, c.crimemapping_pt) AS edge, c.m, c.t, c.gr "
         f"FROM a JOIN ({crime_rows}) c ON ST_Intersects(a.crimemapping_area, c.crimemapping_pt) "
-        "WHERE ST_GeometryType(c.crimemapping_pt) = 'ST_Point' GROUP BY c.crimemapping_id) "
-        "SELECT 'area' AS kind, code, m, t, gr, true AS located, hits, on_edge, count(*) AS n "
-        "FROM per_crime GROUP BY code, m, t, gr, hits, on_edge "
+        "WHERE ST_GeometryType(c.crimemapping_pt) = 'ST_Point') e GROUP BY 1, 2, 3, 4, 5, 6), "
+        # A crime that may be in several areas is grouped on its own and goes to the first code.
+        'several AS (SELECT min(code COLLATE "C") AS code, count(*) AS hits, bool_or(edge) AS on_edge, '
+        "min(m) AS m, min(t) AS t, min(gr) AS gr FROM pairs WHERE id IS NOT NULL GROUP BY id) "
+        "SELECT 'area' AS kind, code, m, t, gr, true AS located, 1::bigint AS hits, false AS on_edge, sum(n) AS n "
+        "FROM pairs WHERE id IS NULL GROUP BY code, m, t, gr "
+        "UNION ALL "
+        "SELECT 'area', code, m, t, gr, true, hits, on_edge, count(*) FROM several GROUP BY 2, 3, 4, 5, 7, 8 "
         "UNION ALL "
         f"SELECT 'all', NULL, m, t, gr, {located}, 0, false, count(*) FROM ({crime_rows}) c GROUP BY 3, 4, 5, 6"
     )

@@ -473,3 +473,36 @@ def test_areas_narrowed_by_a_selection_are_counted_by_the_plugin_saying_why(run_
     # A and B had the lowest codes on their shared edges anyway: their counts are those with all four squares.
     assert got == {"A": expected["A"], "B": expected["B"]}
     assert result["OUTSIDE_AREAS"] == 2 + expected["C"] + expected["D"]
+
+
+def test_crimes_where_areas_overlap_go_to_the_lowest_code_in_the_database_as_in_the_plugin(
+    run_alg, postgis_db, tmp_path
+):
+    postgis_db.psql(
+        "CREATE TABLE squares (fid serial PRIMARY KEY, code text, geom geometry(MultiPolygon, 27700));"
+        "INSERT INTO squares (code, geom) VALUES ('Q', ST_Multi(ST_MakeEnvelope(5, 0, 15, 10, 27700))),"
+        "('P', ST_Multi(ST_MakeEnvelope(0, 0, 10, 10, 27700))), ('R', ST_Multi(ST_MakeEnvelope(20, 0, 30, 10, 27700)));"
+        "CREATE TABLE points (fid serial PRIMARY KEY, month date, geom geometry(Point, 27700));"
+        "INSERT INTO points (month, geom) SELECT '2024-10-01', ST_SetSRID(ST_MakePoint(x, y), 27700) FROM (VALUES "
+        "(2, 5), (7, 5), (12, 5), (5, 5), (10, 5), (25, 5), (20, 5)) AS p(x, y);"
+    )
+    # By hand: P only; both interiors → P; Q only; Q's edge inside P → P; P's edge inside Q → P; R; R's edge.
+    expected = {"P": 4, "Q": 1, "R": 2}
+    squares, points = pg_layer(postgis_db, "squares", "squares"), pg_layer(postgis_db, "points", "points")
+    memory = QgsVectorLayer("Point?crs=EPSG:27700&field=month:string", "points", "memory")
+    copies = []
+    for f in points.getFeatures():
+        g = QgsFeature(memory.fields())
+        g.setAttributes(["2024-10"])
+        g.setGeometry(QgsGeometry(f.geometry()))
+        copies.append(g)
+    memory.dataProvider().addFeatures(copies)
+    got = {}
+    for label, crimes in (("plugin", memory), ("database", points)):
+        log = LogFeedback()
+        params = {"CRIMES": crimes, "AREAS": squares, "AREA_CODE_FIELD": "code", "OUTPUT": "TEMPORARY_OUTPUT"}
+        result = run_alg("crimemapping:crimetrends", {**params, "TABLE": str(tmp_path / f"{label}.gpkg")}, feedback=log)
+        assert ("counted into the areas by PostGIS" in log.text()) == (label == "database")
+        ds = ogr.Open(result["TABLE"])
+        got[label] = {f["area_code"]: f["count"] for f in ds.GetLayer(0) if f["area_code"] in expected}
+    assert got["plugin"] == got["database"] == expected

@@ -127,7 +127,7 @@ def connection_string(uri: QgsDataSourceUri) -> str:
 
 def pg_source(layer: QgsVectorLayer, selected: bool = False, limit: int = -1) -> PgSource | None:
     """Return the PgSource of a QGIS PostGIS layer (its selection when selected), None for any other layer."""
-    from qgis.core import QgsDataSourceUri
+    from qgis.core import QgsDataSourceUri, QgsWkbTypes
 
     if layer is None or layer.providerType() != "postgres":
         return None
@@ -160,7 +160,7 @@ def pg_source(layer: QgsVectorLayer, selected: bool = False, limit: int = -1) ->
         limit,
         server,
     )
-    if uri.wkbType() != 0 and geometry_type(pg) in ("GEOMETRY", "GEOMETRYCOLLECTION"):
+    if uri.wkbType() != QgsWkbTypes.Unknown and geometry_type(pg) in ("GEOMETRY", "GEOMETRYCOLLECTION"):
         # QGIS shows one geometry type of a generic column, filtering the others out by a clause of its own.
         raise BulkReadUnavailableError("its geometry column is generic, and QGIS shows one geometry type of it")
     return pg

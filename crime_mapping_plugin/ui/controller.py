@@ -315,7 +315,7 @@ class DockController(QObject):
         uri = QgsDataSourceUri(found.uri())
         uri.setDataSource(self.prefs.store_schema, self.prefs.store_table, "geom", "", "fid")
         uri.setSrid("27700")
-        uri.setWkbType(QgsWkbTypes.Point)
+        uri.setWkbType(Qgis.WkbType.Point if hasattr(Qgis, "WkbType") else QgsWkbTypes.Point)  # 3.40 wants the enum
         return uri
 
     def _may_write(self, path: str) -> bool:

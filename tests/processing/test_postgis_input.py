@@ -235,9 +235,7 @@ def test_a_selection_and_a_feature_limit_are_sent_to_the_server_and_an_expressio
     if Qgis.QGIS_VERSION_INT >= 33200:  # QGIS 3.22 has no filter expression on a source definition
         cases.append(
             tuple(
-                QgsProcessingFeatureSourceDefinition(
-                    layer.id(), False, -1, QgsProcessingFeatureSourceDefinition.Flags(), 0, expression
-                )
+                QgsProcessingFeatureSourceDefinition(layer.id(), False, -1, filterExpression=expression)
                 for layer in (gp, pg)
             )
         )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from qgis.core import QgsApplication, QgsCredentials, QgsDataSourceUri, QgsProcessingUtils
+from qgis.core import QgsApplication, QgsCredentials, QgsDataSourceUri, QgsProcessingUtils, QgsWkbTypes
 
 from crime_mapping_plugin.core.postgis import connection_string  # noqa: F401 - output.py calls it from here
 
@@ -71,7 +71,12 @@ def public_uri(uri: QgsDataSourceUri, srid: int | None, geometry_type: str, key:
     if srid is not None:
         out.setDataSource(uri.schema() or "public", uri.table(), uri.geometryColumn() or "geom", "", key)
         out.setSrid(str(srid))
-        out.setWkbType({"point": 1, "polygon": 3, "multipolygon": 6}[geometry_type])
+        # QGIS 3.40 takes only the enum (Qgis.WkbType), not its number.
+        out.setWkbType(
+            {"point": QgsWkbTypes.Point, "polygon": QgsWkbTypes.Polygon, "multipolygon": QgsWkbTypes.MultiPolygon}[
+                geometry_type
+            ]
+        )
     else:
         out.setDataSource(uri.schema() or "public", uri.table(), None, "", key)
     return QgsProcessingUtils.encodeProviderKeyAndUri("postgres", out.uri(False))

@@ -4,8 +4,9 @@ A year of London crime is a million points; one QgsFeature per point from Python
 seconds, more than counting a point into a ward. GDAL 3.6 and later hand a plain OGR file layer (the
 import's GeoPackage, a shapefile) over in column batches (RFC 86, `GetArrowStreamAsNumPy`): points
 arrive as WKB, dates as datetime64 and text as bytes, with no Python object per row. Older GDAL or an
-unusual layout raises `BulkReadUnavailableError`; any other source (a selection, a filter, an edited,
-memory or database layer) goes through the ordinary feature iterator, and both return the same thing.
+unusual layout raises `BulkReadUnavailableError`. A PostGIS layer's rows come by one SQL query through
+GDAL's PG driver into the same column reader (core/postgis.py). Any other source (a selection or a filter
+of a file, an edited or memory layer) goes through the ordinary feature iterator; all return the same thing.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from crime_mapping_plugin.core.months import REASON_NO_MONTH, datetime_months, m
 
 if TYPE_CHECKING:
     from qgis.core import QgsCoordinateReferenceSystem, QgsCoordinateTransformContext, QgsFeature, QgsFeatureSource
+
+    from crime_mapping_plugin.core.postgis import PgSource
 
 ogr.UseExceptions()
 
@@ -269,54 +272,72 @@ def read_ogr_table(
     rule. Raise BulkReadUnavailableError when GDAL cannot, InterruptedError when cancelled.
     """
     ds, layer, kinds = _open_layer(path, layer_name, list(columns))
-    numeric = (ogr.OFTInteger, ogr.OFTInteger64, ogr.OFTReal)
     ignored = [n for n in kinds if n not in columns]
     layer.SetIgnoredFields(ignored if geometry else ignored + ["OGR_GEOMETRY"])
+    try:
+        return read_arrow_layer(layer, kinds, columns, geometry, explode, is_cancelled)
+    finally:
+        layer.SetIgnoredFields([])
+        del ds  # close the file now rather than whenever Python collects it
+
+
+def read_arrow_layer(
+    layer: ogr.Layer,
+    kinds: Mapping[str, int],
+    columns: Mapping[str, str],
+    geometry: bool = True,
+    explode: bool = False,
+    is_cancelled: Callable[[], bool] = lambda: False,
+) -> PointTable:
+    """Read points and columns of an open OGR layer (a file's, or an SQL result's) through GDAL's Arrow stream.
+
+    kinds gives each field's OGR type (what AUTO columns are read as); raise BulkReadUnavailableError when GDAL
+    cannot, InterruptedError when cancelled.
+    """
+    if not hasattr(layer, "GetArrowStreamAsNumPy"):
+        raise BulkReadUnavailableError("GDAL is older than 3.6")
+    numeric = (ogr.OFTInteger, ogr.OFTInteger64, ogr.OFTReal)
     geom_name = layer.GetGeometryColumn() or "wkb_geometry"
     xs, ys, parts, blobs = [], [], {}, {}
     values: dict[str, list] = {c: [] for c in columns}
     offset = 0
-    try:
-        # Not INCLUDE_FID=NO: GDAL 3.6 then returns empty geometries for a layer without other fields.
-        for batch in layer.GetArrowStreamAsNumPy(options=["MAX_FEATURES_IN_BATCH=1000000"]):
-            if is_cancelled():
-                raise InterruptedError("cancelled")
-            rows = 0
-            if geometry:
-                geom = batch.get(geom_name)
-                if geom is None:
-                    raise BulkReadUnavailableError("the layer has no geometry column in its Arrow stream")
-                gone = _mask_of(geom)
-                x, y, other = _wkb_points(np.ma.getdata(geom))
-                x[gone] = np.nan
-                y[gone] = np.nan
-                for i in other:
-                    if not gone[i]:
-                        blobs[offset + int(i)] = bytes(np.ma.getdata(geom)[i])
-                xs.append(x)
-                ys.append(y)
-                rows = len(x)
-            for c, kind in columns.items():
-                column = batch[c]
-                rows = len(column)
-                if kind == MONTH:
-                    values[c].append(_month_column(column))
-                elif kind == NUMBER or (kind == AUTO and kinds[c] in numeric):
-                    values[c].append(_number_column(column))
-                else:
-                    values[c].append(_text_column(column))
-            offset += rows
-        x = np.concatenate(xs) if xs else np.zeros(0)
-        y = np.concatenate(ys) if ys else np.zeros(0)
-        if geometry and len(x) and not np.isfinite(x).any() and not blobs:
-            layer.ResetReading()
-            first = layer.GetNextFeature()
-            if first is not None and first.GetGeometryRef() is not None:
-                # GDAL 3.6 Arrow losing geometries: let the feature iterator read them.
-                raise BulkReadUnavailableError("GDAL lost the geometries")
-    finally:
-        layer.SetIgnoredFields([])
-        del ds  # close the file now rather than whenever Python collects it
+    # Not INCLUDE_FID=NO: GDAL 3.6 then returns empty geometries for a layer without other fields.
+    for batch in layer.GetArrowStreamAsNumPy(options=["MAX_FEATURES_IN_BATCH=1000000"]):
+        if is_cancelled():
+            raise InterruptedError("cancelled")
+        rows = 0
+        if geometry:
+            geom = batch.get(geom_name)
+            if geom is None:
+                raise BulkReadUnavailableError("the layer has no geometry column in its Arrow stream")
+            gone = _mask_of(geom)
+            x, y, other = _wkb_points(np.ma.getdata(geom))
+            x[gone] = np.nan
+            y[gone] = np.nan
+            for i in other:
+                if not gone[i]:
+                    blobs[offset + int(i)] = bytes(np.ma.getdata(geom)[i])
+            xs.append(x)
+            ys.append(y)
+            rows = len(x)
+        for c, kind in columns.items():
+            column = batch[c]
+            rows = len(column)
+            if kind == MONTH:
+                values[c].append(_month_column(column))
+            elif kind == NUMBER or (kind == AUTO and kinds[c] in numeric):
+                values[c].append(_number_column(column))
+            else:
+                values[c].append(_text_column(column))
+        offset += rows
+    x = np.concatenate(xs) if xs else np.zeros(0)
+    y = np.concatenate(ys) if ys else np.zeros(0)
+    if geometry and len(x) and not np.isfinite(x).any() and not blobs:
+        layer.ResetReading()
+        first = layer.GetNextFeature()
+        if first is not None and first.GetGeometryRef() is not None:
+            # GDAL 3.6 Arrow losing geometries: let the feature iterator read them.
+            raise BulkReadUnavailableError("GDAL lost the geometries")
     out: dict = {}
     for c, kind in columns.items():
         if kind in (MONTH, NUMBER) or (kind == AUTO and kinds[c] in numeric):
@@ -406,7 +427,7 @@ def read_feature_table(
 
 def read_layer(
     source: QgsFeatureSource,
-    plain: tuple[str, str | None] | None,
+    plain: tuple[str, str | None] | PgSource | None,
     columns: Mapping[str, str],
     geometry: bool = True,
     explode: bool = False,
@@ -416,16 +437,21 @@ def read_layer(
     progress: Callable[[float], None] | None = None,
     on_fallback: Callable[[str], None] | None = None,
 ) -> PointTable:
-    """Read a QgsFeatureSource in bulk from its file (plain: path, layer name) when possible, else feature by feature.
+    """Read a QgsFeatureSource in bulk when possible, else feature by feature.
 
-    Points are returned in crs when it is given (else in the source's CRS); NaN where they cannot be placed.
-    on_fallback hears why a plain layer could not be read in bulk. Raise InterruptedError when cancelled.
+    plain is what can be read in bulk: a file's (path, layer name), or a PostGIS layer's rows (a
+    core.postgis.PgSource, whose read method runs its one query). Points are returned in crs when it is
+    given (else in the source's CRS); NaN where they cannot be placed. on_fallback hears why a plain layer
+    could not be read in bulk. Raise InterruptedError when cancelled.
     """
     from qgis.core import QgsCoordinateTransform, QgsFeatureRequest
 
     if plain is not None:
         try:
-            table = read_ogr_table(plain[0], plain[1], columns, geometry, explode, is_cancelled)
+            if isinstance(plain, tuple):
+                table = read_ogr_table(plain[0], plain[1], columns, geometry, explode, is_cancelled)
+            else:
+                table = plain.read(columns, geometry, explode, is_cancelled)
         except (BulkReadUnavailableError, RuntimeError) as err:
             if on_fallback is not None:
                 on_fallback(str(err))

@@ -124,12 +124,33 @@ def _count_points_owned(
     n = len(x)
     had_point = np.isfinite(x) & np.isfinite(y) if had_point is None else had_point
     located = np.isfinite(x) & np.isfinite(y)
-    no_month, cur = _in_period(months, current, n)
+    _, cur = _in_period(months, current, n)
     prev = previous.mask(months) if previous is not None and months is not None else np.zeros(n, dtype=bool)
     use = (cur | prev) & type_ok & located
     assigned = area_rule.assign(areas, x[use], y[use], is_cancelled, progress)
     owner = np.full(n, -1, dtype=np.int64)
     owner[use] = assigned.polygon
+    result = _tally(areas, owner, months, type_ok, had_point, located, current, previous)
+    result.on_boundary = assigned.on_boundary
+    result.in_several = assigned.in_several
+    result.distinct_points = assigned.distinct_points
+    return result, owner
+
+
+def _tally(
+    areas: area_rule.Areas,
+    owner: np.ndarray,
+    months: np.ndarray | None,
+    type_ok: np.ndarray,
+    had_point: np.ndarray,
+    located: np.ndarray,
+    current: MonthRange,
+    previous: MonthRange | None,
+) -> WardCounts:
+    """Count points whose area is known (owner: −1 outside every area) into the periods, with every reason."""
+    n = len(owner)
+    no_month, cur = _in_period(months, current, n)
+    prev = previous.mask(months) if previous is not None and months is not None else np.zeros(n, dtype=bool)
     sel = cur & type_ok & located
     counts = np.bincount(owner[sel & (owner >= 0)], minlength=len(areas)).astype(np.int64)
     left_out = _point_reasons(no_month, cur, type_ok, had_point, located, sel & (owner < 0))
@@ -144,14 +165,51 @@ def _count_points_owned(
         previous=prev_counts,
         record_months=months if months is not None else np.full(n, NO_MONTH_NUMBER, dtype=np.int64),
         left_out=+left_out,
-        on_boundary=assigned.on_boundary,
-        in_several=assigned.in_several,
-        distinct_points=assigned.distinct_points,
         uncountable={i: FLAG_NO_GEOMETRY for i in areas.empty},
         records_without_month=_without_month(months),
     )
     result.check_balance()
-    return result, owner
+    return result
+
+
+@dataclass
+class AssignedPoints:
+    """Crime points whose area the database found, as records (one per crime, in no particular order)."""
+
+    owner: np.ndarray  # index of the area (areas' order), −1 outside every area or without a location
+    months: np.ndarray | None
+    type_ok: np.ndarray
+    located: np.ndarray
+    on_boundary: np.ndarray  # on the boundary of an area holding it
+    in_several: np.ndarray  # held by more than one area's closure
+
+
+def _assigned_use(points: AssignedPoints, current: MonthRange, previous: MonthRange | None) -> np.ndarray:
+    """Return which points count_points would have located (in a period, chosen, with a location)."""
+    n = len(points.owner)
+    _, cur = _in_period(points.months, current, n)
+    prev = previous.mask(points.months) if previous is not None and points.months is not None else np.zeros(n, bool)
+    return (cur | prev) & points.type_ok & points.located
+
+
+def count_assigned(
+    areas: area_rule.Areas, points: AssignedPoints, current: MonthRange, previous: MonthRange | None = None
+) -> WardCounts:
+    """Count points already assigned to areas (by the database, same rule) as count_points counts them."""
+    result = _tally(
+        areas, points.owner, points.months, points.type_ok, points.located, points.located, current, previous
+    )
+    use = _assigned_use(points, current, previous)
+    result.on_boundary = int((use & points.on_boundary).sum())
+    result.in_several = int((use & points.in_several).sum())
+    return result
+
+
+def count_assigned_by_month(areas: area_rule.Areas, points: AssignedPoints, wanted: MonthRange) -> MonthlyCounts:
+    """Count points already assigned to areas into the months of wanted, as count_points_by_month does."""
+    _closed(wanted)
+    totals = count_assigned(areas, points, wanted)
+    return _by_month(areas, totals, points.owner, points.months, points.type_ok, wanted)
 
 
 def count_points(
@@ -304,6 +362,17 @@ def count_points_by_month(
     """Count crime points into the areas (the area rule) and the months of wanted (both ends given)."""
     _closed(wanted)
     totals, owner = _count_points_owned(areas, x, y, months, type_ok, wanted, None, had_point, is_cancelled, progress)
+    return _by_month(areas, totals, owner, months, type_ok, wanted)
+
+
+def _by_month(
+    areas: area_rule.Areas,
+    totals: WardCounts,
+    owner: np.ndarray,
+    months: np.ndarray,
+    type_ok: np.ndarray,
+    wanted: MonthRange,
+) -> MonthlyCounts:
     inside = wanted.mask(months) & type_ok & (owner >= 0)
     by_month = _monthly(owner[inside], months[inside], np.ones(int(inside.sum())), len(areas), wanted)
     if not np.array_equal(by_month.sum(axis=1), totals.current):  # a bug, never the user's input

@@ -7,10 +7,12 @@ from typing import Sequence
 
 from qgis.core import (
     Qgis,
+    QgsFeatureSource,
     QgsField,
     QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingFeatureSourceDefinition,
+    QgsProcessingFeedback,
     QgsProcessingOutputNumber,
     QgsProcessingOutputString,
     QgsProcessingUtils,
@@ -19,6 +21,9 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QCoreApplication, QMetaType, QUrl, QVariant
 from qgis.PyQt.QtGui import QIcon
+
+from crime_mapping_plugin.core import crime_points, postgis
+from crime_mapping_plugin.core.crime_points import BulkReadUnavailableError
 
 PLUGIN_DIR = os.path.dirname(os.path.dirname(__file__))
 ICON_PATH = os.path.join(PLUGIN_DIR, "icon.png")
@@ -155,6 +160,73 @@ class CrimeMappingAlgorithm(QgsProcessingAlgorithm):
         """
         text = "; ".join(t for t in (chosen, self.input_filter(parameters, name, context)) if t)
         return short_title(text or self.tr("all crime types"))
+
+    def bulk_input(
+        self,
+        parameters: dict,
+        name: str,
+        context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback | None = None,
+    ) -> tuple[str, str] | postgis.PgSource | None:
+        """Return what crime_points.read_layer can read of an input in bulk, None to read it feature by feature.
+
+        A whole file layer (plain_ogr_layer), or a PostGIS layer's rows as the server gives them: its subset
+        string is SQL the server applies, its selection a list of keys, its feature limit a LIMIT. A filter
+        expression (QGIS's own language) and unsaved edits are only seen by QGIS: such an input is read
+        feature by feature, and the log says why.
+        """
+        plain = self.plain_ogr_layer(parameters, name, context)
+        if plain is not None:
+            return plain
+        layer = self._input_layer(parameters, name, context)
+        if layer is None or layer.providerType() != "postgres":
+            return None
+        value = parameters.get(name)
+        selected, limit, why = False, -1, ""
+        if isinstance(value, QgsProcessingFeatureSourceDefinition):
+            selected, limit = value.selectedFeaturesOnly, value.featureLimit
+            if getattr(value, "filterExpression", ""):
+                why = self.tr("its filter expression is QGIS's own, which the server cannot evaluate")
+        if layer.isModified():
+            why = self.tr("it has unsaved edits, which only QGIS holds")
+        if not why:
+            try:
+                return postgis.pg_source(layer, selected, limit)
+            except BulkReadUnavailableError as err:
+                why = str(err)
+        if feedback is not None:
+            feedback.pushInfo(
+                self.tr("The PostGIS layer '{}' is read feature by feature: {}.").format(layer.name(), why)
+            )
+        return None
+
+    def read_input(
+        self,
+        source: QgsFeatureSource,
+        parameters: dict,
+        name: str,
+        context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback,
+        columns: dict[str, str],
+        **options: object,
+    ) -> crime_points.PointTable:
+        """Read an input's points and columns (crime_points.read_layer; options are its own), in bulk where the
+        file or the server allows, saying in the log how it was read. Raise InterruptedError when cancelled."""
+        table = crime_points.read_layer(
+            source,
+            self.bulk_input(parameters, name, context, feedback),
+            columns,
+            is_cancelled=feedback.isCanceled,
+            on_fallback=lambda why: feedback.pushInfo(
+                self.tr("Bulk read not possible ({}); reading feature by feature.").format(why)
+            ),
+            **options,
+        )
+        if table.how == postgis.IN_BULK_PG:
+            feedback.pushInfo(
+                self.tr("{} rows read {}.").format(len(table.x) if table.x is not None else "", table.how)
+            )
+        return table
 
     def plain_ogr_layer(self, parameters: dict, name: str, context: QgsProcessingContext) -> tuple[str, str] | None:
         """Return (path, layer name) when an input is a whole, unedited, unfiltered GDAL file layer."""

@@ -18,11 +18,14 @@ from qgis.core import (
     QgsFeatureSource,
     QgsProcessingContext,
     QgsProcessingException,
+    QgsProcessingFeatureSourceDefinition,
     QgsProcessingFeedback,
     QgsProviderRegistry,
+    QgsWkbTypes,
 )
 
-from crime_mapping_plugin.core import crime_points, crime_types, ward_counts
+from crime_mapping_plugin.core import areas as area_rule
+from crime_mapping_plugin.core import crime_points, crime_types, postgis, ward_counts
 from crime_mapping_plugin.core.reproject import BulkTransformer
 from crime_mapping_plugin.core.ward_counts import CountTableError
 from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
@@ -136,19 +139,112 @@ def read_columns(
 ) -> crime_points.PointTable:
     """Read columns (and points, each part of a multipoint one crime) in bulk where GDAL can."""
     try:
-        return crime_points.read_layer(
-            source,
-            alg.plain_ogr_layer(parameters, name, context),
-            columns,
-            geometry=geometry,
-            explode=geometry,
-            is_cancelled=feedback.isCanceled,
-            on_fallback=lambda why: feedback.pushInfo(
-                alg.tr("Bulk read not possible ({}); reading feature by feature.").format(why)
-            ),
-        )
+        return alg.read_input(source, parameters, name, context, feedback, columns, geometry=geometry, explode=geometry)
     except InterruptedError as err:
         raise QgsProcessingException(alg.tr("Cancelled; nothing was written.")) from err
+
+
+def chosen_types(
+    alg: CrimeMappingAlgorithm, parameters: dict, context: QgsProcessingContext
+) -> tuple[list[str], list[str]]:
+    """Return the crime types and groups chosen (CRIME_TYPES, CRIME_GROUPS); empty lists when all count."""
+    types = [crime_types.ALL_TYPES[i] for i in alg.selected_enums(parameters, "CRIME_TYPES", context)]
+    groups = [crime_types.GROUPS[i] for i in alg.selected_enums(parameters, "CRIME_GROUPS", context)]
+    return types, groups
+
+
+@dataclass
+class DatabaseInput:
+    """Crimes counted into the areas by the database: one record per crime with its area, and the choice."""
+
+    points: ward_counts.AssignedPoints
+    types: list[str]
+    groups: list[str]
+    notes: list[str] = field(default_factory=list)
+    how: str = postgis.IN_DATABASE
+
+    @property
+    def choice(self) -> str:
+        """Return the types and groups asked for, '' when all crimes count."""
+        return "; ".join(t for t in (", ".join(self.types), ", ".join(self.groups)) if t)
+
+
+def _narrowed(value: object) -> bool:
+    """True when an input is a selection, a feature limit or a filter expression of its layer."""
+    if not isinstance(value, QgsProcessingFeatureSourceDefinition):
+        return False
+    return value.selectedFeaturesOnly or value.featureLimit != -1 or bool(getattr(value, "filterExpression", ""))
+
+
+def count_in_database(
+    alg: CrimeMappingAlgorithm,
+    parameters: dict,
+    context: QgsProcessingContext,
+    feedback: QgsProcessingFeedback,
+    crimes: QgsFeatureSource,
+    areas_name: str,
+    areas: area_rule.Areas,
+    code_field: str | None,
+    month_field: str | None,
+) -> DatabaseInput | None:
+    """Count the CRIMES into the areas by one query when both are PostGIS layers of one database, else None.
+
+    The areas must be the rows the plugin read (the layer's subset string only) in the crimes' CRS, with a
+    code field (the rule's order). None, with the reason in the log, sends the caller to its own counting.
+    """
+    crimes_layer = alg._input_layer(parameters, "CRIMES", context)
+    areas_layer = alg._input_layer(parameters, areas_name, context)
+    if crimes_layer is None or areas_layer is None:
+        return None
+    if crimes_layer.providerType() != "postgres" or areas_layer.providerType() != "postgres":
+        return None
+    types, groups = chosen_types(alg, parameters, context)
+    require_fields(
+        alg, crimes, alg.tr("crime points"), (["crime_type"] if types else []) + (["crime_group"] if groups else [])
+    )
+    why = ""
+    if not code_field:
+        why = alg.tr("the areas have no code field, so the areas' order is the plugin's (by centroid)")
+    elif crimes_layer.crs() != areas_layer.crs():
+        why = alg.tr("the crimes and the areas are in different CRS")
+    elif _narrowed(parameters.get(areas_name)):
+        why = alg.tr("the areas are narrowed by more than their layer's filter")
+    elif areas_layer.isModified():
+        why = alg.tr("the areas have unsaved edits")
+    crimes_pg = None if why else alg.bulk_input(parameters, "CRIMES", context, feedback)
+    if not why and not isinstance(crimes_pg, postgis.PgSource):
+        why = alg.tr("the crimes cannot be read by one query")
+    result = None
+    if not why:
+        try:
+            areas_pg = postgis.pg_source(areas_layer)
+            if QgsWkbTypes.flatType(crimes_layer.wkbType()) != QgsWkbTypes.Point:
+                # Each part of a multipoint is one crime: the plugin's reading explodes them.
+                raise postgis.BulkReadUnavailableError("the crimes are not a point layer")
+            feedback.setProgressText(alg.tr("Counting crimes into areas in the database"))
+            counted = postgis.count_in_database(
+                crimes_pg,
+                areas_pg,
+                code_field,
+                month_field,
+                "crime_type" if types else None,
+                "crime_group" if groups else None,
+                feedback.isCanceled,
+            )
+            result = postgis.assigned_points(counted, areas.codes, types, groups, month_field is not None)
+        except postgis.BulkReadUnavailableError as err:
+            why = str(err)
+        except InterruptedError as err:
+            raise QgsProcessingException(alg.tr("Cancelled; nothing was written.")) from err
+    if result is None:
+        feedback.pushInfo(alg.tr("Crimes counted into areas by the plugin, not in the database: {}.").format(why))
+        return None
+    feedback.pushInfo(
+        alg.tr("Crime points read {} (PostGIS at {}): {}.").format(
+            postgis.IN_DATABASE, crimes_pg.server, len(result.owner)
+        )
+    )
+    return DatabaseInput(result, types, groups)
 
 
 def read_points(
@@ -161,8 +257,7 @@ def read_points(
     crs: QgsCoordinateReferenceSystem,
 ) -> PointInput:
     """Read the CRIMES source with the types and groups chosen (CRIME_TYPES, CRIME_GROUPS) and months, in crs."""
-    types = [crime_types.ALL_TYPES[i] for i in alg.selected_enums(parameters, "CRIME_TYPES", context)]
-    groups = [crime_types.GROUPS[i] for i in alg.selected_enums(parameters, "CRIME_GROUPS", context)]
+    types, groups = chosen_types(alg, parameters, context)
     wanted = (["crime_type"] if types else []) + (["crime_group"] if groups else [])
     require_fields(alg, source, alg.tr("crime points"), wanted)
     feedback.setProgressText(alg.tr("Reading crime points"))

@@ -452,38 +452,60 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
     ) -> tuple[MonthlyCounts, object, list[str], str]:
         source = crime_input.source_of(self, parameters, self.CRIMES, context)
         month_field = self._month_field(parameters, context, source)
-        read = crime_input.read_points(
-            self, parameters, context, feedback, source, month_field, areas_source.sourceCrs()
+        code_field = self.parameterAsString(parameters, self.AREA_CODE_FIELD, context) or None
+        read = crime_input.count_in_database(
+            self, parameters, context, feedback, source, self.AREAS, areas, code_field, month_field
         )
-        table, x, y, type_ok, had_point = read.table, read.x, read.y, read.chosen, read.had_point
-        months = table.columns[month_field]
-        period = self._period(parameters, context, months)
-        feedback.setProgressText(self.tr("Counting crimes into areas and months"))
-        try:
-            monthly = ward_counts.count_points_by_month(
-                areas,
-                x,
-                y,
-                months,
-                type_ok,
-                MonthRange(period.first, period.last),
-                had_point,
-                feedback.isCanceled,
-                lambda f: feedback.setProgress(10 + 55 * f),
+        if read is not None:
+            how = read.how
+            period = self._period(parameters, context, read.points.months)
+            monthly = ward_counts.count_assigned_by_month(areas, read.points, MonthRange(period.first, period.last))
+        else:
+            read = crime_input.read_points(
+                self, parameters, context, feedback, source, month_field, areas_source.sourceCrs()
             )
-        except InterruptedError as err:
-            raise QgsProcessingException(self.tr("Cancelled; nothing was written.")) from err
+            how = read.table.how
+            monthly, period = self._count_read(parameters, context, feedback, read, areas, month_field)
         what = self.input_description(parameters, self.CRIMES, context, read.choice)  # the input's filter too
         lines = [
             *read.notes,
             self.tr("Crime points ({}) read {}: {}; counted in areas: {}; left out: {}.").format(
-                what, table.how, monthly.totals.read, monthly.totals.counted, crime_input.reasons_text(monthly.totals)
+                what, how, monthly.totals.read, monthly.totals.counted, crime_input.reasons_text(monthly.totals)
             ),
             self.tr("{} point(s) lay on an area boundary: {}").format(
                 monthly.totals.on_boundary, area_rule.BOUNDARY_RULE
             ),
         ]
         return monthly, period, lines, read.choice  # the choice, for the title
+
+    def _count_read(
+        self,
+        parameters: dict,
+        context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback,
+        read: crime_input.PointInput,
+        areas: area_rule.Areas,
+        month_field: str,
+    ) -> tuple[MonthlyCounts, object]:
+        """Count points the plugin read into the areas and the months of the period; return both."""
+        months = read.table.columns[month_field]
+        period = self._period(parameters, context, months)
+        feedback.setProgressText(self.tr("Counting crimes into areas and months"))
+        try:
+            monthly = ward_counts.count_points_by_month(
+                areas,
+                read.x,
+                read.y,
+                months,
+                read.chosen,
+                MonthRange(period.first, period.last),
+                read.had_point,
+                feedback.isCanceled,
+                lambda f: feedback.setProgress(10 + 55 * f),
+            )
+        except InterruptedError as err:
+            raise QgsProcessingException(self.tr("Cancelled; nothing was written.")) from err
+        return monthly, period
 
     def _count_table(
         self,

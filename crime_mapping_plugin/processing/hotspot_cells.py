@@ -229,14 +229,16 @@ def read_points(
         if name and source.fields().lookupField(name) < 0:
             raise QgsProcessingException(alg.tr("The crime points layer has no field '{}'.").format(name))
     try:
-        table = crime_points.read_layer(
+        table = alg.read_input(
             source,
-            alg.plain_ogr_layer(parameters, INPUT, context),
+            parameters,
+            INPUT,
+            context,
+            feedback,
             crime_points.point_columns(weight_name, date_field),
             explode=True,
             crs=crs,
             transform_context=context.transformContext(),
-            is_cancelled=feedback.isCanceled,
             progress=lambda f: feedback.setProgress(20.0 * f),
         )
     except InterruptedError as err:

@@ -349,12 +349,14 @@ class HotspotDensityAlgorithm(CrimeMappingAlgorithm):
     ) -> tuple[crime_points.CrimePoints, np.ndarray | None]:
         """Return the crimes read (each multipoint part a crime) and the month of every record read."""
         try:
-            table = crime_points.read_layer(
+            table = self.read_input(
                 source,
-                self.plain_ogr_layer(parameters, self.INPUT, context),
+                parameters,
+                self.INPUT,
+                context,
+                feedback,
                 crime_points.point_columns(weight_field, month_field),
                 explode=True,
-                is_cancelled=feedback.isCanceled,
                 progress=lambda f: feedback.setProgress(20 * f),
             )
         except InterruptedError as err:

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import re
 
-from qgis.core import QgsApplication, QgsCredentials, QgsDataSourceUri, QgsProcessingUtils
+from qgis.core import QgsApplication, QgsCredentials, QgsDataSourceUri, QgsProcessingUtils, QgsWkbTypes
 
-from crime_mapping_plugin.core.postgis_writer import PostgisError
+from crime_mapping_plugin.core.postgis import connection_string  # noqa: F401 - output.py calls it from here
 
 _PREFIXED = re.compile(r"^(postgis|postgres):(?!//)(.*)$", re.S)
 
@@ -33,38 +33,6 @@ def postgis_uri(dest: str) -> QgsDataSourceUri | None:
     if m:
         return QgsDataSourceUri(m.group(2))
     return None
-
-
-def _literal(value: str) -> str:
-    """Return a libpq connection value in single quotes."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def connection_string(uri: QgsDataSourceUri) -> str:
-    """Return the libpq connection string of a PostGIS URI, its authcfg resolved by QGIS's auth manager."""
-    items = []
-    for key, value in (
-        ("service", uri.service()),
-        ("dbname", uri.database()),
-        ("host", uri.host()),
-        ("port", uri.port()),
-        ("user", uri.username()),
-        ("password", uri.password()),
-    ):
-        if value:
-            items.append(f"{key}={_literal(value)}")
-    if uri.sslMode() != QgsDataSourceUri.SslPrefer:
-        mode = QgsDataSourceUri.encodeSslMode(uri.sslMode())
-        if mode:
-            items.append(f"sslmode={mode}")
-    if uri.authConfigId():
-        ok, items = QgsApplication.authManager().updateDataSourceUriItems(items, uri.authConfigId(), "postgres")
-        if not ok:
-            raise PostgisError(
-                f"The authentication configuration '{uri.authConfigId()}' of the connection to {server_label(uri)} "
-                "could not be used: check it in Settings ▸ Options ▸ Authentication (is the master password set?)."
-            )
-    return " ".join(items)
 
 
 def secret_of(uri: QgsDataSourceUri) -> str:
@@ -103,7 +71,12 @@ def public_uri(uri: QgsDataSourceUri, srid: int | None, geometry_type: str, key:
     if srid is not None:
         out.setDataSource(uri.schema() or "public", uri.table(), uri.geometryColumn() or "geom", "", key)
         out.setSrid(str(srid))
-        out.setWkbType({"point": 1, "polygon": 3, "multipolygon": 6}[geometry_type])
+        # QGIS 3.40 takes only the enum (Qgis.WkbType), not its number.
+        out.setWkbType(
+            {"point": QgsWkbTypes.Point, "polygon": QgsWkbTypes.Polygon, "multipolygon": QgsWkbTypes.MultiPolygon}[
+                geometry_type
+            ]
+        )
     else:
         out.setDataSource(uri.schema() or "public", uri.table(), None, "", key)
     return QgsProcessingUtils.encodeProviderKeyAndUri("postgres", out.uri(False))

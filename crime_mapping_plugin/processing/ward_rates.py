@@ -28,7 +28,7 @@ from qgis.core import (
 )
 
 from crime_mapping_plugin.core import areas as area_rule
-from crime_mapping_plugin.core import crime_points, crime_types, funnel, rates, ward_counts
+from crime_mapping_plugin.core import crime_points, crime_types, funnel, postgis, rates, ward_counts
 from crime_mapping_plugin.core.gpkg import GeoPackageError, temporary_path
 from crime_mapping_plugin.core.months import MonthRange, ranges_text
 from crime_mapping_plugin.core.text import short_list
@@ -834,11 +834,21 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
     ) -> tuple[WardCounts, CountLog]:
         source = crime_input.source_of(self, parameters, self.CRIMES, context)
         month_field = self._month_field(parameters, context, source, request, self.tr("crime points"))
-        read = crime_input.read_points(self, parameters, context, feedback, source, month_field, wards.sourceCrs())
+        code_field = self.parameterAsString(parameters, self.WARD_CODE_FIELD, context) or "WD24CD"
+        in_db = crime_input.count_in_database(
+            self, parameters, context, feedback, source, self.WARDS, areas, code_field, month_field
+        )
+        read = in_db or crime_input.read_points(
+            self, parameters, context, feedback, source, month_field, wards.sourceCrs()
+        )
         what = self.input_description(parameters, self.CRIMES, context, read.choice)  # the input's filter said too
         log = CountLog(what, self._points_description(read.types, read.groups).replace("all crime types", what))
         log.lines.append(self.tr("Crimes counted: {}.").format(what))
         log.lines += read.notes
+        if in_db is not None:
+            counts = ward_counts.count_assigned(areas, in_db.points, request.months, request.previous)
+            self._points_log(log, counts, in_db.how, areas.codes)
+            return counts, log
         feedback.setProgressText(self.tr("Counting crimes into wards"))
         try:
             counts = ward_counts.count_points(
@@ -872,11 +882,14 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
                 how, counts.read, counts.counted, crime_input.reasons_text(counts)
             )
         )
+        if how == postgis.IN_DATABASE:
+            tested = self.tr("PostGIS tested each point (ST_Intersects, the same rule).")
+        else:
+            tested = self.tr("{} distinct locations were tested.").format(counts.distinct_points)
         log.lines.append(
-            self.tr(
-                "{} point(s) lay on a ward boundary and {} matched more than one ward; {} {} distinct locations "
-                "were tested."
-            ).format(counts.on_boundary, counts.in_several, BOUNDARY_RULE, counts.distinct_points)
+            self.tr("{} point(s) lay on a ward boundary and {} matched more than one ward; {} {}").format(
+                counts.on_boundary, counts.in_several, BOUNDARY_RULE, tested
+            )
         )
         outside = counts.left_out[crime_points.OUTSIDE_AREAS]
         if outside and not counts.counted:

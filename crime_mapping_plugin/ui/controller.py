@@ -20,6 +20,8 @@ from typing import Callable
 from qgis.core import (
     Qgis,
     QgsApplication,
+    QgsDataSourceUri,
+    QgsException,
     QgsFeatureRequest,
     QgsMapLayer,
     QgsProcessingAlgorithm,
@@ -258,6 +260,71 @@ class DockController(QObject):
         self.prefs.write(self.project)
         return True
 
+    def postgis_connections(self) -> list[str]:
+        """Return the names of the PostGIS connections saved in QGIS (the Browser's), sorted."""
+        metadata = QgsProviderRegistry.instance().providerMetadata("postgres")
+        return sorted(metadata.connections().keys()) if metadata is not None else []
+
+    def set_store_postgis(self, connection: str, schema: str = "public", table: str = "police_uk_crimes") -> bool:
+        """Keep this project's imports in a table of a saved PostGIS connection; False (said) when it cannot be.
+
+        The project keeps the connection's name, the schema and the table, never a password: a connection that
+        holds its password itself (not in an authentication configuration) is refused, since the layer's source,
+        saved in the project, would carry it. An empty connection goes back to the GeoPackage store.
+        """
+        if not connection:
+            self.prefs.store_connection = self.prefs.store_schema = self.prefs.store_table = ""
+            self.prefs.write(self.project)
+            return True
+        metadata = QgsProviderRegistry.instance().providerMetadata("postgres")
+        found = metadata.connections().get(connection) if metadata is not None else None
+        if found is None:
+            self.say(f"There is no saved PostGIS connection '{connection}'.", Qgis.Warning)
+            return False
+        uri = QgsDataSourceUri(found.uri())
+        if uri.password() and not uri.authConfigId():
+            self.say(
+                f"The connection '{connection}' keeps its password itself, which a project would then carry: keep "
+                "its credentials in an authentication configuration (the connection's Authentication tab, "
+                "Configurations) and choose it again.",
+                Qgis.Warning,
+            )
+            return False
+        schema, table = (schema or "public").strip(), (table or "").strip()
+        if not table:
+            self.say("Give the table the crimes are written to.", Qgis.Warning)
+            return False
+        owned = (self.prefs.store_connection, self.prefs.store_schema, self.prefs.store_table)
+        try:
+            taken = owned != (connection, schema, table) and found.tableExists(schema, table)
+        except QgsException as err:  # the server refused or is not there: say so, in QGIS's words
+            self.say(f"The PostGIS connection '{connection}' cannot be used: {err}", Qgis.Warning)
+            return False
+        if taken:
+            self.say(
+                f"The table {schema}.{table} already exists and is not this project's store: another project may "
+                "use it. Choose a new table.",
+                Qgis.Warning,
+            )
+            return False
+        self.prefs.store_connection, self.prefs.store_schema, self.prefs.store_table = connection, schema, table
+        self.prefs.write(self.project)
+        return True
+
+    def postgis_store_uri(self) -> QgsDataSourceUri | None:
+        """Return the URI of the PostGIS store table (credentials by authcfg), None with a GeoPackage store."""
+        if not self.prefs.store_connection:
+            return None
+        metadata = QgsProviderRegistry.instance().providerMetadata("postgres")
+        found = metadata.connections().get(self.prefs.store_connection) if metadata is not None else None
+        if found is None:
+            return None
+        uri = QgsDataSourceUri(found.uri())
+        uri.setDataSource(self.prefs.store_schema, self.prefs.store_table, "geom", "", "fid")
+        uri.setSrid("27700")
+        uri.setWkbType(Qgis.WkbType.Point if hasattr(Qgis, "WkbType") else QgsWkbTypes.Point)  # 3.40 wants the enum
+        return uri
+
     def _may_write(self, path: str) -> bool:
         """Return whether an import may write path: a new file, or one this project already owns."""
         owned = {_normal(p) for p in (self.prefs.store_path, self.prefs.mps_path) if p}
@@ -348,6 +415,23 @@ class DockController(QObject):
                 "The police.uk import algorithm is not registered: re-enable the Crime Mapping plugin.", Qgis.Critical
             )
             return False
+        if self.prefs.store_connection:
+            uri = self.postgis_store_uri()
+            if uri is None:
+                self.say(
+                    f"The saved PostGIS connection '{self.prefs.store_connection}' of this project's store is not "
+                    "in this QGIS: save it again (same name) or choose another store.",
+                    Qgis.Warning,
+                )
+                return False
+            self._release_table(uri)
+            return self._start(
+                "import",
+                algorithm,
+                {"INPUT": paths, "OUTPUT": "postgis:" + uri.uri(False)},
+                "Loading police.uk crimes into PostGIS",
+                self._imported,
+            )
         store = self.store_path
         if not store:
             self.say(
@@ -371,16 +455,36 @@ class DockController(QObject):
         if ids:
             self.project.removeMapLayers(ids)
 
+    def _release_table(self, uri: QgsDataSourceUri) -> None:
+        """Remove from the project the layers of the store's table, which the import is about to replace."""
+
+        def key(u: QgsDataSourceUri) -> tuple:
+            return (u.host(), u.port(), u.database(), u.service(), u.schema() or "public", u.table())
+
+        target = key(uri)
+        ids = [
+            lid
+            for lid, layer in self.project.mapLayers().items()
+            if layer.providerType() == "postgres" and key(QgsDataSourceUri(layer.source())) == target
+        ]
+        if ids:
+            self.project.removeMapLayers(ids)
+
     def _imported(self, run: AlgorithmRun, results: dict) -> None:
         path = results["OUTPUT"]
         months = [m for m in str(results.get("MONTHS") or "").split(",") if m]
         period = analysis_period(month_numbers(months))
-        layer = QgsVectorLayer(path, "police.uk crimes", "ogr")
+        uri = self.postgis_store_uri()
+        if uri is not None:
+            layer = QgsVectorLayer(uri.uri(False), "police.uk crimes", "postgres")
+        else:
+            layer = QgsVectorLayer(path, "police.uk crimes", "ogr")
         if not layer.isValid():
-            raise RuntimeError(f"the imported layer {path} cannot be opened")
+            raise RuntimeError(f"the imported layer {uri.table() if uri else path} cannot be opened")
         if period is not None:  # the months with records and those missing, never a span that looks continuous
             layer.setName(f"police.uk crimes, {period.describe()}")
-        self.prefs.store_path = os.path.abspath(path)
+        if uri is None:
+            self.prefs.store_path = os.path.abspath(path)
         self._add_to_data_group(layer)
         self.import_counts = {
             "read": int(results["ROWS_READ"]),

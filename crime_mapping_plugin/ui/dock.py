@@ -164,6 +164,17 @@ class CrimeMappingDock(QgsDockWidget):
         store_row.addWidget(self.store_edit)
         store_row.addWidget(store_button)
         form.addRow("Store", store_row)
+        pg_row = QHBoxLayout()
+        self.pg_combo = QComboBox()
+        self.pg_combo.setToolTip(
+            "Or keep the crimes in a table of a saved PostGIS connection (Browser ▸ PostgreSQL): the project keeps "
+            "the connection's name and the table, never a password (keep it in an authentication configuration)."
+        )
+        self.pg_table_edit = QLineEdit()
+        self.pg_table_edit.setPlaceholderText("schema.table, e.g. public.police_uk_crimes")
+        pg_row.addWidget(self.pg_combo)
+        pg_row.addWidget(self.pg_table_edit)
+        form.addRow("PostGIS", pg_row)
         pick = QHBoxLayout()
         files = QPushButton("Files or zips…")
         files.clicked.connect(self._choose_files)
@@ -441,6 +452,7 @@ class CrimeMappingDock(QgsDockWidget):
         """Show the controller's (the project's) choices: what is applied is what the dock shows."""
         ctl = self.controller
         self.store_edit.setText(ctl.prefs.store_path)
+        self._fill_connections()
         crime_filter = ctl.state.crime_filter
         self._fill_months()
         set_checked(self.group_list, crime_filter.crime_groups)
@@ -529,8 +541,38 @@ class CrimeMappingDock(QgsDockWidget):
             return True
         return False
 
+    def _fill_connections(self) -> None:
+        """List the saved PostGIS connections, the project's own chosen, with its table."""
+        prefs = self.controller.prefs
+        self.pg_combo.blockSignals(True)
+        self.pg_combo.clear()
+        self.pg_combo.addItem("(no: the GeoPackage above)", "")
+        for name in self.controller.postgis_connections():
+            self.pg_combo.addItem(name, name)
+        index = self.pg_combo.findData(prefs.store_connection)
+        if prefs.store_connection and index < 0:  # saved with the project but not in this QGIS
+            self.pg_combo.addItem(f"{prefs.store_connection} (not in this QGIS)", prefs.store_connection)
+            index = self.pg_combo.count() - 1
+        self.pg_combo.setCurrentIndex(max(index, 0))
+        self.pg_combo.blockSignals(False)
+        table = f"{prefs.store_schema}.{prefs.store_table}" if prefs.store_table else ""
+        self.pg_table_edit.setText(table)
+
+    def _postgis_chosen(self) -> bool:
+        """Take the PostGIS store chosen (connection and schema.table), or go back to the GeoPackage store."""
+        connection = self.pg_combo.currentData() or ""
+        schema, _, table = self.pg_table_edit.text().strip().rpartition(".")
+        prefs = self.controller.prefs
+        if (connection, schema or "public", table) == (prefs.store_connection, prefs.store_schema, prefs.store_table):
+            return True
+        return self.controller.set_store_postgis(connection, schema or "public", table or "police_uk_crimes")
+
     def _store_chosen(self) -> bool:
         """Take a store typed in the box; ask for one when the project is unsaved and has none."""
+        if not self._postgis_chosen():
+            return False
+        if self.controller.prefs.store_connection:
+            return True
         typed = self.store_edit.text().strip()
         if (
             typed

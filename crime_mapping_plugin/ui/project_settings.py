@@ -25,6 +25,11 @@ class ProjectSettings:
 
     store_path: str = ""  # the GeoPackage this project's police.uk imports are written to (owned by it)
     mps_path: str = ""  # the GeoPackage this project's MPS table import is written to
+    # A PostGIS store instead: a saved QGIS connection (by name: its credentials stay in QGIS, an authcfg, never
+    # in the project), and the schema and table the police.uk imports are written to.
+    store_connection: str = ""
+    store_schema: str = ""
+    store_table: str = ""
     crimes_layer: str = ""  # id of the crimes layer the dock works on
     wards_layer: str = ""
     crime_filter: CrimeFilter = field(default_factory=CrimeFilter)
@@ -42,6 +47,9 @@ class ProjectSettings:
         values = {
             "store_path": self.store_path,
             "mps_path": self.mps_path,
+            "store_connection": self.store_connection,
+            "store_schema": self.store_schema,
+            "store_table": self.store_table,
             "crimes_layer": self.crimes_layer,
             "wards_layer": self.wards_layer,
             "filter": json.dumps(self.crime_filter.to_dict()),
@@ -82,6 +90,9 @@ class ProjectSettings:
         return cls(
             store_path=text("store_path"),
             mps_path=text("mps_path"),
+            store_connection=text("store_connection"),
+            store_schema=text("store_schema"),
+            store_table=text("store_table"),
             crimes_layer=text("crimes_layer"),
             wards_layer=text("wards_layer"),
             crime_filter=CrimeFilter.from_dict(loaded("filter", {})),

@@ -15,6 +15,8 @@ import sqlite3
 
 import numpy as np
 
+from crime_mapping_plugin.core.wkb import rows_as_bytes
+
 _CELL_HEADER = 4
 
 
@@ -55,11 +57,18 @@ def _node_blobs(cells: np.ndarray, node_of: np.ndarray, node_size: int, depth: i
     pages[:, 2] = counts >> 8
     pages[:, 3] = counts & 0xFF
     raw = np.frombuffer(cells.tobytes(), dtype=np.uint8).reshape(len(cells), cell_size)
-    slot = np.arange(len(cells)) - np.concatenate([[0], np.cumsum(counts)[:-1]])[node_of]
-    offsets = _CELL_HEADER + slot * cell_size
-    columns = offsets[:, None] + np.arange(cell_size)[None, :]
-    pages[node_of[:, None], columns] = raw
-    return [page.tobytes() for page in pages]
+    full = int(counts[0])
+    if np.all(node_of == np.arange(len(cells)) // max(full, 1)):
+        # Nodes filled in turn (every one full but the last), as the packing makes them: one block copy.
+        block = np.zeros((n_nodes * full, cell_size), dtype=np.uint8)
+        block[: len(cells)] = raw
+        pages[:, _CELL_HEADER : _CELL_HEADER + full * cell_size] = block.reshape(n_nodes, full * cell_size)
+    else:
+        slot = np.arange(len(cells)) - np.concatenate([[0], np.cumsum(counts)[:-1]])[node_of]
+        offsets = _CELL_HEADER + slot * cell_size
+        columns = offsets[:, None] + np.arange(cell_size)[None, :]
+        pages[node_of[:, None], columns] = raw
+    return rows_as_bytes(pages)
 
 
 def bulk_load_rtree(db: sqlite3.Connection, rtree: str, ids: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:

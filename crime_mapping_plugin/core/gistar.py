@@ -136,9 +136,33 @@ class Cells:
             dx, dy = r * np.cos(angles), r * np.sin(angles)
         return np.stack([self.cx[:, None] + dx[None, :], self.cy[:, None] + dy[None, :]], axis=2)
 
+    def index_raster(self) -> tuple[np.ndarray, int, int] | None:
+        """Return (index, first column, first row): each lattice place's cell number or -1, rows by columns.
+
+        None when the cells are too sparse in their bounding box (a thin study area) for the raster to pay.
+        """
+        n = len(self)
+        if n == 0:
+            return None
+        c0, r0 = int(self.col.min()), int(self.row.min())
+        width, height = int(self.col.max()) - c0 + 1, int(self.row.max()) - r0 + 1
+        if width * height > 4 * n + 1_000_000:
+            return None
+        index = np.full((height, width), -1, np.int64)
+        index[self.row - r0, self.col - c0] = np.arange(n)
+        return index, c0, r0
+
     def locate(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Return the index of the cell holding each point, -1 for points in none of the cells."""
         col, row = lattice_index(self.shape, self.size, x, y)
+        raster = self.index_raster()
+        if raster is not None:
+            index, c0, r0 = raster
+            col, row = col - c0, row - r0
+            inside = (col >= 0) & (col < index.shape[1]) & (row >= 0) & (row < index.shape[0])
+            found = np.full(len(col), -1, np.int64)
+            found[inside] = index[row[inside], col[inside]]
+            return found
         key_cells = _lattice_key(self.col, self.row)
         order = np.argsort(key_cells, kind="stable")
         sorted_keys = key_cells[order]
@@ -240,15 +264,12 @@ def lattice_band(cells: Cells, threshold: float, is_cancelled: Callable[[], bool
     if not threshold > 0:
         raise GiStarInputError("The neighbourhood distance must be greater than 0 metres.")
     n = len(cells)
-    if n == 0:
-        return Neighbours(0, np.zeros(0, np.int64), np.zeros(0, np.int64))
-    c0, r0 = int(cells.col.min()), int(cells.row.min())
-    width, height = int(cells.col.max()) - c0 + 1, int(cells.row.max()) - r0 + 1
-    if width * height > 4 * n + 1_000_000:  # a sparse subset (a thin study area): the index would be mostly empty
+    raster = cells.index_raster()
+    if raster is None:  # no cells, or a sparse subset (a thin study area): search the centres instead
         return distance_band(cells.cx, cells.cy, threshold, is_cancelled=is_cancelled)
-    index = np.full((height, width), -1, np.int64)
+    index, c0, r0 = raster
+    height, width = index.shape
     col, row = cells.col - c0, cells.row - r0
-    index[row, col] = np.arange(n)
     limit = threshold * (1.0 + BAND_TOLERANCE)
     step_y = cells.size if cells.shape == "square" else HexLattice(cells.size).row_height
     reach_r = math.ceil(limit / step_y)
@@ -466,9 +487,10 @@ def confidence_bins(z: np.ndarray, p: np.ndarray, fdr: bool = True) -> np.ndarra
     p = np.asarray(p, float)
     level = np.zeros(z.shape, np.int64)
     valid = ~np.isnan(p)
+    ranked = np.sort(p[valid])  # once for the three levels: fdr_critical_p of sorted values sorts no further
     for value, alpha in reversed(CONFIDENCE_ALPHAS):  # 90 %, then 95 %, then 99 % overwrite
         if fdr:
-            crit = fdr_critical_p(p[valid], alpha)
+            crit = fdr_critical_p(ranked, alpha)
             sig = valid & (p <= crit) & (crit > 0)
         else:
             sig = valid & (p < alpha)

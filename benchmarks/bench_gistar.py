@@ -15,7 +15,8 @@ area of 118 x 92 km) and each moved by up to 30 m, as a force's own geocoded dat
 
 Ours and the floor are best of REPEATS (default 3); the PySAL path runs once. Both outputs are compared cell
 by cell (z to 1e-9, bins equal). Writing the same cells to every other destination (memory layer,
-shapefile, GeoJSON) is timed against the ordinary feature sink: one QgsFeature per row with its fields, every value converted on its own, as the plugin wrote them before issue 15.
+shapefile, GeoJSON) is timed against the ordinary feature sink: one QgsFeature per row with its fields,
+every value converted on its own, as the plugin wrote them before issue 15.
 Prints the times and ratios and writes benchmarks/results/gistar.json.
     python benchmarks/bench_gistar.py [ROWS] [REPEATS]
 """

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 from qgis.core import (
@@ -265,6 +265,9 @@ class _GeoPackageDestination:
         self._writer.abort()
 
 
+_SINK_CHUNK = 500
+
+
 class _SinkDestination:
     """Any other destination (memory layer, shapefile, GeoJSON, a database) through the Processing feature sink.
 
@@ -322,22 +325,24 @@ class _SinkDestination:
 
     def add_wkb(self, columns: dict[str, Sequence], wkbs: Sequence | np.ndarray, boxes: np.ndarray) -> None:
         blobs = rows_as_bytes(wkbs) if isinstance(wkbs, np.ndarray) else wkbs
-        geoms = []
-        for blob in blobs:
-            if blob is None:
-                geoms.append(None)
-                continue
-            geom = QgsGeometry()
-            geom.fromWkb(bytes(blob))
-            geoms.append(geom)
-        self._add(columns, geoms, len(geoms))
 
-    def _add(self, columns: dict[str, Sequence], geoms: list | None, n: int) -> None:
+        def geometries() -> Iterator[QgsGeometry | None]:
+            for blob in blobs:
+                if blob is None:
+                    yield None
+                    continue
+                geom = QgsGeometry()
+                geom.fromWkb(bytes(blob))
+                yield geom
+
+        self._add(columns, geometries(), len(blobs))
+
+    def _add(self, columns: dict[str, Sequence], geoms: Iterable | None, n: int) -> None:
         values = [_dates(columns[c]) if c in self._dates else columns[c] for c in self._names]
         n = len(values[0]) if values else n
         rows = zip(*values) if values else iter([()] * n)
-        features = []
         fields = self._fields
+        features = []
         for attributes, geom in zip(rows, geoms if geoms is not None else [None] * n):
             # With its fields: a feature without them is quicker to make but slower for the file writers.
             f = QgsFeature(fields)
@@ -345,9 +350,16 @@ class _SinkDestination:
             if geom is not None:
                 f.setGeometry(geom)
             features.append(f)
-        if not self._sink.addFeatures(features, QgsFeatureSink.FastInsert):
-            raise QgsProcessingException(f"Could not write to {self.dest_id}: {self._sink.lastError()}")
+            if len(features) == _SINK_CHUNK:
+                self._send(features)
+                features = []
+        self._send(features)
         self.count += n
+
+    def _send(self, features: list[QgsFeature]) -> None:
+        # In short lists: thousands of features held at once cost more in memory traffic than they save in calls.
+        if features and not self._sink.addFeatures(features, QgsFeatureSink.FastInsert):
+            raise QgsProcessingException(f"Could not write to {self.dest_id}: {self._sink.lastError()}")
 
     def commit(self, title: str, abstract: str) -> str:
         self._sink.flushBuffer()

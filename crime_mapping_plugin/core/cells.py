@@ -9,7 +9,6 @@ Crimes left out are counted under core.crime_points' reasons.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -17,7 +16,7 @@ import numpy as np
 from qgis.core import QgsGeometry
 
 from crime_mapping_plugin.core import areas as area_rule
-from crime_mapping_plugin.core import crime_points, gistar
+from crime_mapping_plugin.core import crime_points, gistar, wkb
 from crime_mapping_plugin.core.crime_points import CrimePoints
 
 SQUARE = "square"
@@ -65,15 +64,14 @@ class CellSet:
     def __len__(self) -> int:
         return len(self.cx)
 
-    def multipolygon_wkb(self) -> tuple[list[bytes], np.ndarray]:
-        """Return each cell as multipolygon WKB, and its box (min x, max x, min y, max y)."""
+    def multipolygon_wkb(self) -> tuple[list[bytes] | np.ndarray, np.ndarray]:
+        """Return each cell as multipolygon WKB, and its box (min x, max x, min y, max y).
+
+        Grid cells, all of one size, come as one (cells, size) uint8 array built in numpy; polygons as a list.
+        """
         if self.grid is not None:
             rings = self.grid.vertices()
-            # A one-part multipolygon: byte order, type 6, one part, then the polygon itself.
-            prefix = b"\x01" + struct.pack("<II", 6, 1)
-            wkbs = [prefix + blob for blob in gistar.polygon_wkb(rings)]
-            xs, ys = rings[:, :, 0], rings[:, :, 1]
-            return wkbs, np.column_stack([xs.min(axis=1), xs.max(axis=1), ys.min(axis=1), ys.max(axis=1)])
+            return wkb.ring_wkb(rings, multi=True), wkb.ring_boxes(rings)
         wkbs, boxes = [], []
         for polygon in self.polygons:
             geom = QgsGeometry(polygon)
@@ -260,7 +258,10 @@ def neighbours(
         else:
             band = gistar.smallest_connecting_distance(cells.cx, cells.cy)
         notes.append(f"Distance band (default): {band:.6g} m.")
-    nb = gistar.distance_band(cells.cx, cells.cy, band, is_cancelled=is_cancelled)
+    if cells.grid is not None:
+        nb = gistar.lattice_band(cells.grid, band, is_cancelled)
+    else:
+        nb = gistar.distance_band(cells.cx, cells.cy, band, is_cancelled=is_cancelled)
     if len(nb.i) == 0:
         raise gistar.GiStarInputError(
             f"No cell has another cell within the distance band of {band:.6g} m: widen the band (0 = automatic) "

@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from crime_mapping_plugin.core.grid import Grid, aligned_grid
+from crime_mapping_plugin.core.wkb import ring_wkb, rows_as_bytes
 
 SQRT2 = math.sqrt(2.0)
 SQRT3 = math.sqrt(3.0)
@@ -116,7 +117,12 @@ class Cells:
     def ids(self) -> list[str]:
         """Return each cell's id: shape initial, size, column and row, e.g. 's200_2652_901'."""
         prefix = f"{self.shape[0]}{self.size:g}"
-        return [f"{prefix}_{c}_{r}" for c, r in zip(self.col.tolist(), self.row.tolist())]
+        # Formatted once per distinct column and row, then joined by numpy: a grid has few of either.
+        cols, col_of = np.unique(self.col, return_inverse=True)
+        rows, row_of = np.unique(self.row, return_inverse=True)
+        heads = np.array([f"{prefix}_{c}_" for c in cols.tolist()], dtype=object)
+        tails = np.array([str(r) for r in rows.tolist()], dtype=object)
+        return (heads[col_of] + tails[row_of]).tolist()
 
     def vertices(self) -> np.ndarray:
         """Return each cell's ring as an array (cells, corners + 1, 2), closed."""
@@ -130,9 +136,33 @@ class Cells:
             dx, dy = r * np.cos(angles), r * np.sin(angles)
         return np.stack([self.cx[:, None] + dx[None, :], self.cy[:, None] + dy[None, :]], axis=2)
 
+    def index_raster(self) -> tuple[np.ndarray, int, int] | None:
+        """Return (index, first column, first row): each lattice place's cell number or -1, rows by columns.
+
+        None when the cells are too sparse in their bounding box (a thin study area) for the raster to pay.
+        """
+        n = len(self)
+        if n == 0:
+            return None
+        c0, r0 = int(self.col.min()), int(self.row.min())
+        width, height = int(self.col.max()) - c0 + 1, int(self.row.max()) - r0 + 1
+        if width * height > 4 * n + 1_000_000:
+            return None
+        index = np.full((height, width), -1, np.int64)
+        index[self.row - r0, self.col - c0] = np.arange(n)
+        return index, c0, r0
+
     def locate(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Return the index of the cell holding each point, -1 for points in none of the cells."""
         col, row = lattice_index(self.shape, self.size, x, y)
+        raster = self.index_raster()
+        if raster is not None:
+            index, c0, r0 = raster
+            col, row = col - c0, row - r0
+            inside = (col >= 0) & (col < index.shape[1]) & (row >= 0) & (row < index.shape[0])
+            found = np.full(len(col), -1, np.int64)
+            found[inside] = index[row[inside], col[inside]]
+            return found
         key_cells = _lattice_key(self.col, self.row)
         order = np.argsort(key_cells, kind="stable")
         sorted_keys = key_cells[order]
@@ -223,6 +253,50 @@ def distance_band(
     """Return the pairs of distinct points no further apart than threshold, found through a grid hash."""
     i, j, _ = _band_pairs(np.asarray(x, float), np.asarray(y, float), threshold, query, is_cancelled)
     return Neighbours(len(x), i, j)
+
+
+def lattice_band(cells: Cells, threshold: float, is_cancelled: Callable[[], bool] = lambda: False) -> Neighbours:
+    """Return the pairs of distinct grid cells whose centres are no further apart than threshold.
+
+    The same pairs as distance_band (the same distance test on the same centres), found by looking up each
+    lattice offset that can be within the band in an index of the grid instead of searching a hash of centres.
+    """
+    if not threshold > 0:
+        raise GiStarInputError("The neighbourhood distance must be greater than 0 metres.")
+    n = len(cells)
+    raster = cells.index_raster()
+    if raster is None:  # no cells, or a sparse subset (a thin study area): search the centres instead
+        return distance_band(cells.cx, cells.cy, threshold, is_cancelled=is_cancelled)
+    index, c0, r0 = raster
+    height, width = index.shape
+    col, row = cells.col - c0, cells.row - r0
+    limit = threshold * (1.0 + BAND_TOLERANCE)
+    step_y = cells.size if cells.shape == "square" else HexLattice(cells.size).row_height
+    reach_r = math.ceil(limit / step_y)
+    reach_c = math.ceil(limit / cells.size) + 1
+    margin = limit * (1.0 + 1e-6)  # offsets are pruned by lattice geometry; the exact test is on the centres
+    out_i, out_j = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for dr in range(-reach_r, reach_r + 1):
+        for dc in range(-reach_c, reach_c + 1):
+            if dr == 0 and dc == 0:
+                continue
+            # Hexagon rows of odd offset are shifted by half a cell one way or the other.
+            dx = abs(dc) if cells.shape == "square" or dr % 2 == 0 else min(abs(dc - 0.5), abs(dc + 0.5))
+            if math.hypot(dx * cells.size, dr * step_y) > margin:
+                continue
+            if is_cancelled():
+                raise InterruptedError("cancelled")
+            tr, tc = row + dr, col + dc
+            inside = np.flatnonzero((tr >= 0) & (tr < height) & (tc >= 0) & (tc < width))
+            j = index[tr[inside], tc[inside]]
+            found = j >= 0
+            i, j = inside[found], j[found]
+            dx_ = cells.cx[i] - cells.cx[j]
+            dy_ = cells.cy[i] - cells.cy[j]
+            ok = dx_ * dx_ + dy_ * dy_ <= limit * limit
+            out_i.append(i[ok])
+            out_j.append(j[ok])
+    return Neighbours(n, np.concatenate(out_i), np.concatenate(out_j))
 
 
 DISTANCE_TIE = 1e-6  # metres: distances closer than this are equal for the k-nearest order
@@ -392,7 +466,9 @@ _ERFC = np.frompyfunc(math.erfc, 1, 1)
 def two_sided_p(z: np.ndarray) -> np.ndarray:
     """Return the two-sided normal p-value erfc(|z| / sqrt 2); NaN stays NaN."""
     z = np.asarray(z, float)
-    return _ERFC(np.abs(z) / SQRT2).astype(float)
+    # math.erfc (exact to the last bit) once per distinct |z|: cells of counts share few distinct z-scores.
+    distinct, where = np.unique(np.abs(z), return_inverse=True)
+    return _ERFC(distinct / SQRT2).astype(float)[where].reshape(z.shape)
 
 
 def fdr_critical_p(p: np.ndarray, alpha: float) -> float:
@@ -411,9 +487,10 @@ def confidence_bins(z: np.ndarray, p: np.ndarray, fdr: bool = True) -> np.ndarra
     p = np.asarray(p, float)
     level = np.zeros(z.shape, np.int64)
     valid = ~np.isnan(p)
+    ranked = np.sort(p[valid])  # once for the three levels: fdr_critical_p of sorted values sorts no further
     for value, alpha in reversed(CONFIDENCE_ALPHAS):  # 90 %, then 95 %, then 99 % overwrite
         if fdr:
-            crit = fdr_critical_p(p[valid], alpha)
+            crit = fdr_critical_p(ranked, alpha)
             sig = valid & (p <= crit) & (crit > 0)
         else:
             sig = valid & (p < alpha)
@@ -551,14 +628,4 @@ def classify_emerging(
 
 def polygon_wkb(rings: np.ndarray) -> list[bytes]:
     """Return little-endian WKB polygons for closed single rings shaped (cells, corners + 1, 2)."""
-    rings = np.ascontiguousarray(rings, dtype="<f8")
-    n_cells, n_pts, _ = rings.shape
-    header = np.zeros(n_cells, dtype=[("order", "u1"), ("type", "<u4"), ("rings", "<u4"), ("points", "<u4")])
-    header["order"] = 1
-    header["type"] = 3
-    header["rings"] = 1
-    header["points"] = n_pts
-    head = header.view(np.uint8).reshape(n_cells, 13)
-    body = rings.reshape(n_cells, n_pts * 2).view(np.uint8)
-    blob = np.concatenate([head, body], axis=1)
-    return [row.tobytes() for row in blob]
+    return rows_as_bytes(ring_wkb(rings))

@@ -19,7 +19,6 @@ import re
 import shutil
 import socket
 import sqlite3
-import struct
 import tempfile
 import time
 from typing import Sequence
@@ -28,6 +27,7 @@ import numpy as np
 from osgeo import ogr, osr
 
 from crime_mapping_plugin.core.rtree_bulk import bulk_load_rtree_boxes
+from crime_mapping_plugin.core.wkb import geopackage_header, point_wkb, rows_as_bytes
 
 ogr.UseExceptions()
 osr.UseExceptions()
@@ -39,11 +39,6 @@ _OGR_TYPES = {
     "integer64": (ogr.OFTInteger64, None),
     "double": (ogr.OFTReal, None),
 }
-
-# GeoPackage binary header: magic 'GP', version 0, flags (little endian, no envelope), srs_id.
-_HEADER = struct.Struct("<2sBBi")
-# WKB point, little endian: byte order, type 1, x, y.
-_POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
 
 
 _OGR_GEOMETRY = {"point": ogr.wkbPoint, "polygon": ogr.wkbPolygon, "multipolygon": ogr.wkbMultiPolygon}
@@ -133,6 +128,25 @@ def temporary_path(folder: str, suffix: str = ".gpkg") -> str:
     return path
 
 
+def column_values(values: Sequence | np.ndarray) -> Sequence:
+    """Return a column as values SQLite binds: a numpy array becomes a list in one conversion, NaN as None.
+
+    Lists are returned as they are (the caller has made their values plain).
+    """
+    if not isinstance(values, np.ndarray):
+        return values
+    if values.dtype.kind == "f":
+        missing = np.isnan(values)
+        if missing.any():
+            out = values.astype(object)
+            out[missing] = None
+            return out.tolist()
+        return values.tolist()
+    if values.dtype.kind in "biu":
+        return values.astype(np.int64).tolist()
+    return values.tolist()
+
+
 class GeoPackageWriter:
     """Write one layer (points, polygons, multipolygons, or a table without a CRS) into a new GeoPackage."""
 
@@ -212,7 +226,7 @@ class GeoPackageWriter:
         located: np.ndarray | None = None,
     ) -> None:
         """Append rows: one value list per field, and point coordinates (rows not located get no geometry)."""
-        values = [columns[name] for name, _ in self.fields]
+        values = [column_values(columns[name]) for name, _ in self.fields]
         if not self.geometry:
             if values and len(values[0]):
                 self._db.executemany(self._insert, zip(*values))
@@ -221,36 +235,46 @@ class GeoPackageWriter:
         n = len(x)
         if n == 0:
             return
-        points = np.zeros(n, dtype=_POINT)
-        points["order"] = 1
-        points["type"] = 1
-        points["x"] = x
-        points["y"] = y
-        header = _HEADER.pack(b"GP", 0, 1, self._srs_id)
-        raw = points.tobytes()
-        size = _POINT.itemsize
-        geoms: list = [header + raw[i * size : (i + 1) * size] for i in range(n)]
         x = np.asarray(x, float)
         y = np.asarray(y, float)
-        if located is not None and not located.all():
-            for i in np.flatnonzero(~located):
+        # GDAL writes points without an envelope: the header, then the WKB point.
+        header = np.broadcast_to(geopackage_header(self._srs_id), (n, 8))
+        geoms: list = rows_as_bytes(np.concatenate([header, point_wkb(x, y)], axis=1))
+        present = None
+        if located is not None and not np.all(located):
+            present = np.asarray(located, bool)
+            for i in np.flatnonzero(~present).tolist():
                 geoms[i] = None
-        self._append(values, geoms, np.column_stack([x, x, y, y]))
+        self._append(values, geoms, np.column_stack([x, x, y, y]), present)
 
-    def add_wkb(self, columns: dict[str, Sequence], wkbs: Sequence[bytes | None], boxes: np.ndarray) -> None:
-        """Append rows with WKB geometries (None: no geometry) and their boxes (min x, max x, min y, max y)."""
-        values = [columns[name] for name, _ in self.fields]
-        header = _HEADER.pack(b"GP", 0, 1, self._srs_id)
-        geoms = [None if wkb is None else header + bytes(wkb) for wkb in wkbs]
-        self._append(values, geoms, np.asarray(boxes, float).reshape(-1, 4))
+    def add_wkb(
+        self, columns: dict[str, Sequence], wkbs: Sequence[bytes | None] | np.ndarray, boxes: np.ndarray
+    ) -> None:
+        """Append rows with WKB geometries and their boxes (min x, max x, min y, max y).
 
-    def _append(self, values: list[Sequence], geoms: list, boxes: np.ndarray) -> None:
+        wkbs is a list (None: no geometry) or, for geometries of one size such as grid cells, a (rows, size)
+        uint8 array, which is turned into GeoPackage blobs (header, envelope, WKB) in one array operation.
+        """
+        values = [column_values(columns[name]) for name, _ in self.fields]
+        boxes = np.asarray(boxes, float).reshape(-1, 4)
+        if isinstance(wkbs, np.ndarray):
+            blobs = np.concatenate([geopackage_header(self._srs_id, boxes), wkbs], axis=1)
+            self._append(values, rows_as_bytes(blobs), boxes, None)
+            return
+        headers = rows_as_bytes(geopackage_header(self._srs_id, boxes))
+        geoms = [None if wkb is None else head + bytes(wkb) for head, wkb in zip(headers, wkbs)]
+        present = np.fromiter((g is not None for g in geoms), dtype=bool, count=len(geoms))
+        self._append(values, geoms, boxes, None if present.all() else present)
+
+    def _append(self, values: list[Sequence], geoms: list, boxes: np.ndarray, present: np.ndarray | None) -> None:
+        """Insert rows; present marks the rows with a geometry (None: all), which alone enter the R-tree."""
         n = len(geoms)
         if n == 0:
             return
-        has_geometry = np.array([g is not None for g in geoms], dtype=bool)
-        fids = np.arange(self.count + 1, self.count + n + 1)[has_geometry]
-        boxes = boxes[has_geometry]
+        fids = np.arange(self.count + 1, self.count + n + 1)
+        if present is not None:
+            fids = fids[present]
+            boxes = boxes[present]
         self._fids.append(fids)
         self._boxes.append(boxes)
         if len(boxes):

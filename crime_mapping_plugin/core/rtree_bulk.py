@@ -15,6 +15,8 @@ import sqlite3
 
 import numpy as np
 
+from crime_mapping_plugin.core.wkb import rows_as_bytes
+
 _CELL_HEADER = 4
 _NODES_AT_ONCE = 4096
 
@@ -64,7 +66,7 @@ def _node_blobs(cells: np.ndarray, per_node: int, node_size: int, depth: int) ->
     raw = np.zeros(n_nodes * per_node * cell_size, dtype=np.uint8)
     raw[: n * cell_size] = np.frombuffer(cells.tobytes(), dtype=np.uint8)
     pages[:, _CELL_HEADER : _CELL_HEADER + per_node * cell_size] = raw.reshape(n_nodes, per_node * cell_size)
-    return [page.tobytes() for page in pages]
+    return rows_as_bytes(pages)
 
 
 def bulk_load_rtree(db: sqlite3.Connection, rtree: str, ids: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:

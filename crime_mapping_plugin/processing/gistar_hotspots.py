@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from qgis.core import (
     QgsCoordinateReferenceSystem,
     QgsProcessing,
@@ -173,16 +174,18 @@ EXTRA = [
 ]
 
 
-def columns(analysis: cells.GiStarAnalysis) -> dict[str, list]:
-    """Return the Gi* output columns of each cell, by field name."""
+def columns(analysis: cells.GiStarAnalysis) -> dict[str, np.ndarray]:
+    """Return the Gi* output columns of each cell, by field name, as arrays (NaN is written as NULL)."""
     result = analysis.result
-    z = hc.nan_to_none(result.z)
+    labels = np.array([hc.BIN_LABELS[b] for b in range(-3, 4)] + ["No neighbours"], dtype=object)
+    # A cell without a z-score (no neighbours) has bin 0 and the last label.
+    label_of = np.where(np.isnan(result.z), len(labels) - 1, result.bin + 3)
     return {
-        "crimes": analysis.counts.tolist(),
-        "value": analysis.values.tolist(),
-        "neighbours": result.neighbours.tolist(),
-        "gi_z": z,
-        "gi_p": hc.nan_to_none(result.p),
-        "gi_bin": result.bin.tolist(),
-        "label": [hc.BIN_LABELS[int(b)] if v is not None else "No neighbours" for b, v in zip(result.bin.tolist(), z)],
+        "crimes": analysis.counts,
+        "value": analysis.values,
+        "neighbours": result.neighbours,
+        "gi_z": result.z,
+        "gi_p": result.p,
+        "gi_bin": result.bin,
+        "label": labels[label_of],
     }

@@ -29,7 +29,7 @@ from qgis.PyQt.QtCore import QVariant
 
 from crime_mapping_plugin.core import areas, cells, crime_points, gistar
 from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm, new_field
-from crime_mapping_plugin.processing.output import TableOutput, plain_value, spec_of
+from crime_mapping_plugin.processing.output import TableOutput, spec_of
 
 INPUT = "INPUT"
 WEIGHT_FIELD = "WEIGHT_FIELD"
@@ -329,10 +329,13 @@ def write_cells(
     cell_set: cells.CellSet,
     own: QgsFields,
     extra: list[tuple[str, QVariant.Type]],
-    columns: dict[str, list],
+    columns: dict[str, Sequence],
     crs: QgsCoordinateReferenceSystem,
 ) -> str:
-    """Write one polygon per cell with its own fields and the extra columns (by field name); return the id."""
+    """Write one polygon per cell with its own fields and the extra columns (lists or arrays, by field name).
+
+    Return the output's id. Columns go to the output whole, batch by batch, converted once per column.
+    """
     fields = QgsFields(own)
     for field_name, kind in extra:
         fields.append(new_field(field_name, kind))
@@ -343,14 +346,13 @@ def write_cells(
     wkbs, boxes = cell_set.multipolygon_wkb()
     output = TableOutput(alg, parameters, name, context, spec, crs, geometry_type="multipolygon")
     feedback.setProgressText(alg.tr("Writing the cells"))
-    step = 20000
+    step = 50000
     try:
         for start in range(0, len(wkbs), step):
             if feedback.isCanceled():
                 raise QgsProcessingException(alg.tr("Cancelled; no output was written."))
             stop = min(start + step, len(wkbs))
-            batch = {n: [plain_value(v) for v in values[n][start:stop]] for n, _ in spec}
-            output.add_wkb(batch, wkbs[start:stop], boxes[start:stop])
+            output.add_wkb({n: values[n][start:stop] for n, _ in spec}, wkbs[start:stop], boxes[start:stop])
             feedback.setProgress(100.0 * stop / max(1, len(wkbs)))
         dest_id = output.commit()
     except BaseException:

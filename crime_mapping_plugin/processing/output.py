@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 from qgis.core import (
@@ -39,8 +39,9 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QCoreApplication, QDate, QDateTime, Qt, QVariant
 
-from crime_mapping_plugin.core.gpkg import GeoPackageError, GeoPackageWriter, temporary_path
+from crime_mapping_plugin.core.gpkg import GeoPackageError, GeoPackageWriter, column_values, temporary_path
 from crime_mapping_plugin.core.postgis_writer import PostgisError, PostgisWriter
+from crime_mapping_plugin.core.wkb import rows_as_bytes
 from crime_mapping_plugin.processing import postgis_destination as pg
 from crime_mapping_plugin.processing.base import new_field
 
@@ -78,7 +79,27 @@ def plain_value(value: object) -> object:
         return value.toString(Qt.ISODate)
     if isinstance(value, bool):
         return int(value)
+    if isinstance(value, np.generic):
+        return value.item()
     return value
+
+
+# Values every destination takes as they are (bool is not among them: it is written as 0 or 1).
+_PLAIN_TYPES = frozenset((str, int, float, type(None)))
+
+
+def plain_column(values: Sequence | np.ndarray) -> Sequence:
+    """Return a column of plain values (see plain_value), converting a numpy array in one step, not value by value.
+
+    A list that holds only text, numbers and None (as the algorithms' columns do) is returned as it is.
+    """
+    if isinstance(values, np.ndarray) and values.dtype.kind != "O":
+        return column_values(values)
+    if isinstance(values, np.ndarray):
+        values = values.tolist()
+    if set(map(type, values)) <= _PLAIN_TYPES:
+        return values
+    return [plain_value(v) for v in values]
 
 
 def qgs_fields(spec: Sequence[tuple[str, str]]) -> QgsFields:
@@ -90,7 +111,12 @@ def qgs_fields(spec: Sequence[tuple[str, str]]) -> QgsFields:
 
 
 class TableOutput:
-    """The destination of one feature-sink parameter, written column batch by column batch."""
+    """The destination of one feature-sink parameter, written column batch by column batch.
+
+    Columns may be lists or numpy arrays; each is converted once per batch (plain_column), never value by
+    value. The destination decides how rows are written (_open_destination): a GeoPackage in bulk, anything
+    else through the Processing feature sink.
+    """
 
     def __init__(
         self,
@@ -107,108 +133,13 @@ class TableOutput:
         self._context = context
         self.geometry = crs is not None
         self.count = 0
-        definition = algorithm.parameterDefinition(name)
-        self._bulk = None  # the bulk writer: a GeoPackageWriter or a PostgisWriter
-        self._sink = None
-        self._staging = ""
-        dest = QgsProcessingParameters.parameterAsOutputLayer(definition, parameters, context)
-        self._file_path = dest if _is_plain_file(dest) else None
-        gpkg_layer = _gpkg_layer(dest) if dest else None
-        self._replace_layer = gpkg_layer is not None
-        pg_uri = pg.postgis_uri(dest)
-        if pg_uri is not None:
-            self._bulk = self._postgis_writer(pg_uri, crs, description, geometry_type)
-            # parameterAsOutputLayer asked to load the destination as given, password and all: load the
-            # written table instead, under the URI without the password.
-            to_load = context.layersToLoadOnCompletion()
-            if to_load.pop(dest, None) is not None:
-                context.setLayersToLoadOnCompletion(to_load)
-            self._register_load(parameters.get(name), definition, context, self.dest_id, name)
-        elif dest and (_is_plain_gpkg(dest) or gpkg_layer):
-            path, layer_name = gpkg_layer or (dest, os.path.splitext(os.path.basename(dest))[0])
-            try:
-                self._bulk = GeoPackageWriter(
-                    path,
-                    layer_name,
-                    self.spec,
-                    crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL) if crs else None,
-                    description,
-                    geometry_type,
-                )
-            except GeoPackageError as err:
-                raise QgsProcessingException(str(err)) from err
-            self.dest_id = f"{path}|layername={layer_name}" if gpkg_layer else dest
-            self._register_load(parameters.get(name), definition, context, self.dest_id, name)
-        else:
-            kinds = {
-                "point": QgsWkbTypes.Point,
-                "polygon": QgsWkbTypes.Polygon,
-                "multipolygon": QgsWkbTypes.MultiPolygon,
-            }
-            wkb = kinds[geometry_type] if self.geometry else QgsWkbTypes.NoGeometry
-            self._fields = qgs_fields(self.spec)
-            values = parameters
-            if self._file_path:
-                # Another file format (a shapefile, GeoJSON): written under a temporary name, moved on commit.
-                self._staging = _staging_path(self._file_path)
-                values = {**parameters, name: self._staging}
-            sink, self.dest_id = algorithm.parameterAsSink(
-                values, name, context, self._fields, wkb, crs or QgsCoordinateReferenceSystem()
-            )
-            if sink is None:
-                self._remove_staging()
-                raise QgsProcessingException(algorithm.invalidSinkError(parameters, name))
-            if self._file_path:
-                self.dest_id = self._file_path
-                self._register_load(parameters.get(name), definition, context, self.dest_id, name)
-            self._sink = sink
-            self._dates = [i for i, (_, kind) in enumerate(self.spec) if kind == "date"]
+        self._destination = _open_destination(
+            algorithm, parameters, name, context, self.spec, crs, description, geometry_type
+        )
+        self.dest_id = self._destination.dest_id
 
-    def _postgis_writer(
-        self, uri: QgsDataSourceUri, crs: QgsCoordinateReferenceSystem | None, description: str, geometry_type: str
-    ) -> PostgisWriter:
-        """Open the bulk writer of a PostGIS destination; messages name the table and server, not the password."""
-        if not uri.table():
-            raise QgsProcessingException(
-                f'The PostGIS destination names no table ({pg.server_label(uri)}): add table="schema"."name".'
-            )
-        srid = None
-        if crs is not None:
-            srid = crs.postgisSrid()
-            if not srid:
-                raise QgsProcessingException(f"The output CRS {crs.authid()} has no PostGIS SRID.")
-        try:
-            writer = PostgisWriter(
-                pg.connection_string(uri),
-                uri.schema() or "public",
-                uri.table(),
-                self.spec,
-                srid,
-                geometry_type,
-                uri.geometryColumn() or "geom",
-                where=pg.table_label(uri),
-                secret=pg.secret_of(uri),
-                description=description,
-            )
-        except PostgisError as err:
-            raise QgsProcessingException(str(err)) from err
-        pg.remember_credentials(uri)
-        self.dest_id = pg.public_uri(uri, srid, geometry_type, writer.fid_column)
-        return writer
-
-    @staticmethod
-    def _register_load(
-        value: str, definition: QgsProcessingParameterDefinition, context: QgsProcessingContext, dest: str, name: str
-    ) -> None:
-        # parameterAsSink loads the result when the value asks for it; the bulk path must do the same.
-        if isinstance(value, QgsProcessingOutputLayerDefinition) and value.destinationProject is not None:
-            layer_name = value.destinationName or definition.description()
-            context.addLayerToLoadOnCompletion(
-                dest,
-                QgsProcessingContext.LayerDetails(
-                    layer_name, value.destinationProject, name, QgsProcessingUtils.LayerHint.Vector
-                ),
-            )
+    def _columns(self, columns: dict[str, Sequence]) -> dict[str, Sequence]:
+        return {name: plain_column(columns[name]) for name, _ in self.spec}
 
     def add(
         self,
@@ -218,61 +149,18 @@ class TableOutput:
         located: np.ndarray | None = None,
     ) -> None:
         """Append rows given column by column (and their point coordinates for a point layer)."""
-        if self._bulk is not None:
-            try:
-                self._bulk.add(columns, x, y, located)
-            except sqlite3.Error as err:  # e.g. the disk is full
-                raise QgsProcessingException(f"Could not write to {self._bulk.path}: {err}") from err
-            except PostgisError as err:
-                raise QgsProcessingException(str(err)) from err
-            self.count = self._bulk.count
-            return
+        self._destination.add_points(self._columns(columns), x, y, located)
+        self.count = self._destination.count
 
-        def point(row: int) -> QgsGeometry | None:
-            if not self.geometry or (located is not None and not located[row]):
-                return None
-            return QgsGeometry.fromPointXY(QgsPointXY(float(x[row]), float(y[row])))
-
-        self._add_features(columns, len(x) if x is not None else None, point)
-
-    def add_wkb(self, columns: dict[str, Sequence], wkbs: Sequence[bytes | None], boxes: np.ndarray) -> None:
-        """Append rows with WKB geometries and their boxes (min x, max x, min y, max y) for the spatial index."""
-        if self._bulk is not None:
-            try:
-                self._bulk.add_wkb(columns, wkbs, boxes)
-            except PostgisError as err:
-                raise QgsProcessingException(str(err)) from err
-            self.count = self._bulk.count
-            return
-
-        def geometry(row: int) -> QgsGeometry | None:
-            if wkbs[row] is None:
-                return None
-            geom = QgsGeometry()
-            geom.fromWkb(bytes(wkbs[row]))
-            return geom
-
-        self._add_features(columns, len(wkbs), geometry)
-
-    def _add_features(
-        self, columns: dict[str, Sequence], n: int | None, geometry_of: Callable[[int], QgsGeometry | None]
+    def add_wkb(
+        self, columns: dict[str, Sequence], wkbs: Sequence[bytes | None] | np.ndarray, boxes: np.ndarray
     ) -> None:
-        values = [columns[name] for name, _ in self.spec]
-        n = len(values[0]) if values else n
-        for i in self._dates:
-            values[i] = _dates(values[i])
-        features = []
-        fields = self._fields
-        for row in range(n):
-            f = QgsFeature(fields)
-            f.setAttributes([col[row] for col in values])
-            geom = geometry_of(row)
-            if geom is not None:
-                f.setGeometry(geom)
-            features.append(f)
-        if not self._sink.addFeatures(features, QgsFeatureSink.FastInsert):
-            raise QgsProcessingException(f"Could not write to {self.dest_id}: {self._sink.lastError()}")
-        self.count += n
+        """Append rows with WKB geometries and their boxes (min x, max x, min y, max y) for the spatial index.
+
+        wkbs is a list (None: no geometry) or a (rows, size) uint8 array of geometries of one size (grid cells).
+        """
+        self._destination.add_wkb(self._columns(columns), wkbs, boxes)
+        self.count = self._destination.count
 
     def commit(self, title: str = "", abstract: str = "") -> str:
         """Publish the output and return its identifier; a GeoPackage keeps title and abstract inside.
@@ -284,27 +172,287 @@ class TableOutput:
         if feedback is not None and feedback.isCanceled():
             self.abort()
             raise QgsProcessingException(QCoreApplication.translate("TableOutput", "Cancelled; no output was written."))
-        if self._bulk is not None:
-            try:
-                self._bulk.commit(title, abstract, replace_layer=self._replace_layer)
-            except (GeoPackageError, PostgisError) as err:
-                raise QgsProcessingException(str(err)) from err
-        else:
-            self._sink.flushBuffer()
-            self._sink = None  # closes a file writer
-            if self._staging:
-                try:
-                    _move_files(self._staging, self._file_path)
-                except OSError as err:
-                    self._remove_staging()
-                    raise QgsProcessingException(f"Cannot write {self._file_path} ({err.strerror or err}).") from err
-        return self.dest_id
+        return self._destination.commit(title, abstract)
 
     def abort(self) -> None:
         """Drop the output: no half-written file stays behind."""
-        if self._bulk is not None:
-            self._bulk.abort()
-            return
+        self._destination.abort()
+
+
+def _open_destination(
+    algorithm: QgsProcessingAlgorithm,
+    parameters: dict,
+    name: str,
+    context: QgsProcessingContext,
+    spec: list[tuple[str, str]],
+    crs: QgsCoordinateReferenceSystem | None,
+    description: str,
+    geometry_type: str,
+) -> _GeoPackageDestination | _PostgisDestination | _SinkDestination:
+    """Return the writer for the parameter's destination; a new kind of destination is one more branch here."""
+    definition = algorithm.parameterDefinition(name)
+    dest = QgsProcessingParameters.parameterAsOutputLayer(definition, parameters, context)
+    pg_uri = pg.postgis_uri(dest)
+    if pg_uri is not None:
+        out = _PostgisDestination(pg_uri, spec, crs, description, geometry_type)
+        # parameterAsOutputLayer asked to load the destination as given, password and all: load the written
+        # table instead, under the URI without the password.
+        to_load = context.layersToLoadOnCompletion()
+        if to_load.pop(dest, None) is not None:
+            context.setLayersToLoadOnCompletion(to_load)
+        _register_load(parameters.get(name), definition, context, out.dest_id, name)
+        return out
+    gpkg_layer = _gpkg_layer(dest) if dest else None
+    if dest and (_is_plain_gpkg(dest) or gpkg_layer):
+        path, layer_name = gpkg_layer or (dest, os.path.splitext(os.path.basename(dest))[0])
+        out = _GeoPackageDestination(path, layer_name, spec, crs, description, geometry_type, gpkg_layer is not None)
+        _register_load(parameters.get(name), definition, context, out.dest_id, name)
+        return out
+    return _SinkDestination(algorithm, parameters, name, context, spec, crs, geometry_type, dest)
+
+
+def _register_load(
+    value: str, definition: QgsProcessingParameterDefinition, context: QgsProcessingContext, dest: str, name: str
+) -> None:
+    # parameterAsSink loads the result when the value asks for it; the bulk path must do the same.
+    if isinstance(value, QgsProcessingOutputLayerDefinition) and value.destinationProject is not None:
+        layer_name = value.destinationName or definition.description()
+        context.addLayerToLoadOnCompletion(
+            dest,
+            QgsProcessingContext.LayerDetails(
+                layer_name, value.destinationProject, name, QgsProcessingUtils.LayerHint.Vector
+            ),
+        )
+
+
+class _GeoPackageDestination:
+    """A GeoPackage file or a layer of one, written in bulk by core.gpkg.GeoPackageWriter."""
+
+    def __init__(
+        self,
+        path: str,
+        layer_name: str,
+        spec: list[tuple[str, str]],
+        crs: QgsCoordinateReferenceSystem | None,
+        description: str,
+        geometry_type: str,
+        replace_layer: bool,
+    ) -> None:
+        self._replace_layer = replace_layer
+        try:
+            self._writer = GeoPackageWriter(
+                path,
+                layer_name,
+                spec,
+                crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL) if crs else None,
+                description,
+                geometry_type,
+            )
+        except GeoPackageError as err:
+            raise QgsProcessingException(str(err)) from err
+        self.dest_id = f"{path}|layername={layer_name}" if replace_layer else path
+        self.count = 0
+
+    def add_points(
+        self, columns: dict[str, Sequence], x: np.ndarray | None, y: np.ndarray | None, located: np.ndarray | None
+    ) -> None:
+        self._write(lambda: self._writer.add(columns, x, y, located))
+
+    def add_wkb(self, columns: dict[str, Sequence], wkbs: Sequence | np.ndarray, boxes: np.ndarray) -> None:
+        self._write(lambda: self._writer.add_wkb(columns, wkbs, boxes))
+
+    def _write(self, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except sqlite3.Error as err:  # e.g. the disk is full
+            raise QgsProcessingException(f"Could not write to {self._writer.path}: {err}") from err
+        self.count = self._writer.count
+
+    def commit(self, title: str, abstract: str) -> str:
+        try:
+            self._writer.commit(title, abstract, replace_layer=self._replace_layer)
+        except GeoPackageError as err:
+            raise QgsProcessingException(str(err)) from err
+        return self.dest_id
+
+    def abort(self) -> None:
+        self._writer.abort()
+
+
+class _PostgisDestination:
+    """A PostGIS table written in bulk by core.postgis_writer.PostgisWriter; messages never hold the password."""
+
+    def __init__(
+        self,
+        uri: QgsDataSourceUri,
+        spec: list[tuple[str, str]],
+        crs: QgsCoordinateReferenceSystem | None,
+        description: str,
+        geometry_type: str,
+    ) -> None:
+        if not uri.table():
+            raise QgsProcessingException(
+                f'The PostGIS destination names no table ({pg.server_label(uri)}): add table="schema"."name".'
+            )
+        srid = None
+        if crs is not None:
+            srid = crs.postgisSrid()
+            if not srid:
+                raise QgsProcessingException(f"The output CRS {crs.authid()} has no PostGIS SRID.")
+        try:
+            self._writer = PostgisWriter(
+                pg.connection_string(uri),
+                uri.schema() or "public",
+                uri.table(),
+                spec,
+                srid,
+                geometry_type,
+                uri.geometryColumn() or "geom",
+                where=pg.table_label(uri),
+                secret=pg.secret_of(uri),
+                description=description,
+            )
+        except PostgisError as err:
+            raise QgsProcessingException(str(err)) from err
+        pg.remember_credentials(uri)
+        self.dest_id = pg.public_uri(uri, srid, geometry_type, self._writer.fid_column)
+        self.count = 0
+
+    def add_points(
+        self, columns: dict[str, Sequence], x: np.ndarray | None, y: np.ndarray | None, located: np.ndarray | None
+    ) -> None:
+        self._write(lambda: self._writer.add(columns, x, y, located))
+
+    def add_wkb(self, columns: dict[str, Sequence], wkbs: Sequence | np.ndarray, boxes: np.ndarray) -> None:
+        blobs = rows_as_bytes(wkbs) if isinstance(wkbs, np.ndarray) else wkbs
+        self._write(lambda: self._writer.add_wkb(columns, blobs, boxes))
+
+    def _write(self, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except PostgisError as err:
+            raise QgsProcessingException(str(err)) from err
+        self.count = self._writer.count
+
+    def commit(self, title: str, abstract: str) -> str:
+        try:
+            self._writer.commit(title, abstract)
+        except PostgisError as err:
+            raise QgsProcessingException(str(err)) from err
+        return self.dest_id
+
+    def abort(self) -> None:
+        self._writer.abort()
+
+
+_SINK_CHUNK = 500
+
+
+class _SinkDestination:
+    """Any other destination (memory layer, shapefile, GeoJSON, a database) through the Processing feature sink.
+
+    Features are built from the batch's columns in one pass (values already plain, geometries from WKB); a
+    file is written under a temporary name and moved on commit.
+    """
+
+    def __init__(
+        self,
+        algorithm: QgsProcessingAlgorithm,
+        parameters: dict,
+        name: str,
+        context: QgsProcessingContext,
+        spec: list[tuple[str, str]],
+        crs: QgsCoordinateReferenceSystem | None,
+        geometry_type: str,
+        dest: str,
+    ) -> None:
+        kinds = {"point": QgsWkbTypes.Point, "polygon": QgsWkbTypes.Polygon, "multipolygon": QgsWkbTypes.MultiPolygon}
+        wkb = kinds[geometry_type] if crs is not None else QgsWkbTypes.NoGeometry
+        self.count = 0
+        self._geometry = crs is not None
+        self._staging = ""
+        self._file_path = dest if _is_plain_file(dest) else None
+        values = parameters
+        if self._file_path:
+            # Another file format (a shapefile, GeoJSON): written under a temporary name, moved on commit.
+            self._staging = _staging_path(self._file_path)
+            values = {**parameters, name: self._staging}
+        self._fields = qgs_fields(spec)
+        sink, self.dest_id = algorithm.parameterAsSink(
+            values, name, context, self._fields, wkb, crs or QgsCoordinateReferenceSystem()
+        )
+        if sink is None:
+            self._remove_staging()
+            raise QgsProcessingException(algorithm.invalidSinkError(parameters, name))
+        if self._file_path:
+            self.dest_id = self._file_path
+            _register_load(parameters.get(name), algorithm.parameterDefinition(name), context, self.dest_id, name)
+        self._sink = sink
+        self._names = [n for n, _ in spec]
+        self._dates = {n for n, kind in spec if kind == "date"}
+
+    def add_points(
+        self, columns: dict[str, Sequence], x: np.ndarray | None, y: np.ndarray | None, located: np.ndarray | None
+    ) -> None:
+        geoms = None
+        if self._geometry and x is not None:
+            xs, ys = np.asarray(x, float).tolist(), np.asarray(y, float).tolist()
+            geoms = [QgsGeometry.fromPointXY(QgsPointXY(px, py)) for px, py in zip(xs, ys)]
+            if located is not None and not np.all(located):
+                for i in np.flatnonzero(~np.asarray(located, bool)).tolist():
+                    geoms[i] = None
+        self._add(columns, geoms, len(x) if x is not None else 0)
+
+    def add_wkb(self, columns: dict[str, Sequence], wkbs: Sequence | np.ndarray, boxes: np.ndarray) -> None:
+        blobs = rows_as_bytes(wkbs) if isinstance(wkbs, np.ndarray) else wkbs
+
+        def geometries() -> Iterator[QgsGeometry | None]:
+            for blob in blobs:
+                if blob is None:
+                    yield None
+                    continue
+                geom = QgsGeometry()
+                geom.fromWkb(bytes(blob))
+                yield geom
+
+        self._add(columns, geometries(), len(blobs))
+
+    def _add(self, columns: dict[str, Sequence], geoms: Iterable | None, n: int) -> None:
+        values = [_dates(columns[c]) if c in self._dates else columns[c] for c in self._names]
+        n = len(values[0]) if values else n
+        rows = zip(*values) if values else iter([()] * n)
+        fields = self._fields
+        features = []
+        for attributes, geom in zip(rows, geoms if geoms is not None else [None] * n):
+            # With its fields: a feature without them is quicker to make but slower for the file writers.
+            f = QgsFeature(fields)
+            f.setAttributes(list(attributes))
+            if geom is not None:
+                f.setGeometry(geom)
+            features.append(f)
+            if len(features) == _SINK_CHUNK:
+                self._send(features)
+                features = []
+        self._send(features)
+        self.count += n
+
+    def _send(self, features: list[QgsFeature]) -> None:
+        # In short lists: thousands of features held at once cost more in memory traffic than they save in calls.
+        if features and not self._sink.addFeatures(features, QgsFeatureSink.FastInsert):
+            raise QgsProcessingException(f"Could not write to {self.dest_id}: {self._sink.lastError()}")
+
+    def commit(self, title: str, abstract: str) -> str:
+        self._sink.flushBuffer()
+        self._sink = None  # closes a file writer
+        if self._staging:
+            try:
+                _move_files(self._staging, self._file_path)
+            except OSError as err:
+                self._remove_staging()
+                raise QgsProcessingException(f"Cannot write {self._file_path} ({err.strerror or err}).") from err
+        return self.dest_id
+
+    def abort(self) -> None:
         self._sink = None
         self._remove_staging()
 

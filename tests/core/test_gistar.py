@@ -317,3 +317,37 @@ def test_k_nearest_ties_on_hexagons_go_by_cell_order_not_by_rounding():
     assert len(ring) == 6 and len(set(d[ring].tolist())) > 1  # equal in exact arithmetic, not in floating point
     # The rule the help states: the three lowest-numbered cells of the six.
     assert nb.j[nb.i == centre].tolist() == sorted(ring.tolist())[:3]
+
+
+@pytest.mark.parametrize("shape", ["square", "hexagon"])
+@pytest.mark.parametrize("band_cells", [1.0, math.sqrt(2), 2.7])
+@pytest.mark.parametrize("subset", [False, True], ids=["whole grid", "some cells"])
+def test_lattice_band_finds_every_pair_a_kd_tree_finds(shape, band_cells, subset):
+    from scipy.spatial import cKDTree
+
+    cells = gistar.grid_over_extent(shape, 120.0, 0.0, 0.0, 120.0 * 60, 120.0 * 40)
+    if subset:
+        cells = cells.subset(np.random.default_rng(7).random(len(cells)) < 0.6)
+    band = 120.0 * band_cells
+    nb = gistar.lattice_band(cells, band)
+    tree = cKDTree(np.c_[cells.cx, cells.cy])
+    pairs = tree.query_pairs(band * (1 + 1e-9), output_type="ndarray")
+    expected = np.sort(np.r_[pairs[:, 0] * len(cells) + pairs[:, 1], pairs[:, 1] * len(cells) + pairs[:, 0]])
+    assert len(expected) > 0
+    np.testing.assert_array_equal(np.sort(nb.i * len(cells) + nb.j), expected)
+
+
+@pytest.mark.parametrize("shape", ["square", "hexagon"])
+def test_locate_puts_each_point_in_the_cell_of_its_nearest_centre(shape):
+    from scipy.spatial import cKDTree
+
+    whole = gistar.grid_over_extent(shape, 100.0, 1000.0, 2000.0, 9000.0, 7000.0)
+    cells = whole.subset(np.random.default_rng(3).random(len(whole)) < 0.8)
+    rng = np.random.default_rng(4)
+    x, y = rng.uniform(0.0, 10000.0, 20000), rng.uniform(1000.0, 8000.0, 20000)
+    # A square or a hexagon is the Voronoi cell of its centre: the nearest centre of the whole lattice holds a point.
+    lattice = gistar.grid_over_extent(shape, 100.0, -1000.0, 0.0, 12000.0, 10000.0)
+    _, nearest = cKDTree(np.c_[lattice.cx, lattice.cy]).query(np.c_[x, y])
+    number = {(c, r): i for i, (c, r) in enumerate(zip(cells.col.tolist(), cells.row.tolist()))}
+    expected = [number.get((lattice.col[k], lattice.row[k]), -1) for k in nearest.tolist()]
+    np.testing.assert_array_equal(cells.locate(x, y), expected)

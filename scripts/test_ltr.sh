@@ -40,6 +40,11 @@ unmount_all() {
 
 build_root() {
     local packages=$1 stamp="$root/$STAMP_NAME"
+    # One build at a time, beside the root (the root itself is removed and remade): a second make waits, then
+    # finds the root ready instead of emptying it under the first.
+    mkdir -p "$(dirname "$root")"
+    exec 8>"$root.build-lock"
+    flock 8
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$packages" ]; then
         echo "test-ltr: trixie root $root is ready (delete $stamp to rebuild it)" >&2
         return

@@ -32,6 +32,7 @@ import numpy as np
 from osgeo import gdal, ogr
 
 from crime_mapping_plugin.core.gpkg import _HOST, STALE_AFTER_S, TEMP_PREFIX, _pid_alive
+from crime_mapping_plugin.core.wkb import rows_as_bytes
 
 ogr.UseExceptions()
 
@@ -306,9 +307,19 @@ class PostgisWriter:
         geometry = [(_float_array(x, keep), "float8"), (_float_array(y, keep), "float8")]
         self._insert(geometry + fields, n)
 
-    def add_wkb(self, columns: dict[str, Sequence], wkbs: Sequence[bytes | None], boxes: np.ndarray) -> None:  # noqa: ARG002
-        """Append rows with WKB geometries (None: no geometry); boxes are the GeoPackage's and not needed here."""
+    def add_wkb(
+        self,
+        columns: dict[str, Sequence],
+        wkbs: Sequence[bytes | None] | np.ndarray,
+        boxes: np.ndarray,  # noqa: ARG002
+    ) -> None:
+        """Append rows with WKB geometries (None: no geometry, or a (rows, size) uint8 array as core.wkb builds).
+
+        The boxes are the GeoPackage's R-tree entries and not needed here.
+        """
         self._point_rows = False
+        if isinstance(wkbs, np.ndarray):
+            wkbs = rows_as_bytes(wkbs)
         if not len(wkbs):
             return
         hexes = [None if w is None else bytes(w).hex() for w in wkbs]

@@ -188,13 +188,13 @@ def _open_destination(
     crs: QgsCoordinateReferenceSystem | None,
     description: str,
     geometry_type: str,
-) -> _GeoPackageDestination | _PostgisDestination | _SinkDestination:
+) -> _BulkDestination | _SinkDestination:
     """Return the writer for the parameter's destination; a new kind of destination is one more branch here."""
     definition = algorithm.parameterDefinition(name)
     dest = QgsProcessingParameters.parameterAsOutputLayer(definition, parameters, context)
     pg_uri = pg.postgis_uri(dest)
     if pg_uri is not None:
-        out = _PostgisDestination(pg_uri, spec, crs, description, geometry_type)
+        out = _postgis_destination(pg_uri, spec, crs, description, geometry_type)
         # parameterAsOutputLayer asked to load the destination as given, password and all: load the written
         # table instead, under the URI without the password.
         to_load = context.layersToLoadOnCompletion()
@@ -205,7 +205,7 @@ def _open_destination(
     gpkg_layer = _gpkg_layer(dest) if dest else None
     if dest and (_is_plain_gpkg(dest) or gpkg_layer):
         path, layer_name = gpkg_layer or (dest, os.path.splitext(os.path.basename(dest))[0])
-        out = _GeoPackageDestination(path, layer_name, spec, crs, description, geometry_type, gpkg_layer is not None)
+        out = _geopackage_destination(path, layer_name, spec, crs, description, geometry_type, gpkg_layer is not None)
         _register_load(parameters.get(name), definition, context, out.dest_id, name)
         return out
     return _SinkDestination(algorithm, parameters, name, context, spec, crs, geometry_type, dest)
@@ -225,32 +225,23 @@ def _register_load(
         )
 
 
-class _GeoPackageDestination:
-    """A GeoPackage file or a layer of one, written in bulk by core.gpkg.GeoPackageWriter."""
+class _BulkDestination:
+    """A table written by one of the project's bulk writers: core.gpkg's GeoPackageWriter or core.postgis_writer's.
+
+    Both take the same calls (add, add_wkb, commit, abort, count); what differs is how they fail.
+    """
 
     def __init__(
         self,
-        path: str,
-        layer_name: str,
-        spec: list[tuple[str, str]],
-        crs: QgsCoordinateReferenceSystem | None,
-        description: str,
-        geometry_type: str,
-        replace_layer: bool,
+        writer: GeoPackageWriter | PostgisWriter,
+        dest_id: str,
+        errors: tuple[type[Exception], ...],
+        replace_layer: bool = False,
     ) -> None:
+        self._writer = writer
+        self._errors = errors
         self._replace_layer = replace_layer
-        try:
-            self._writer = GeoPackageWriter(
-                path,
-                layer_name,
-                spec,
-                crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL) if crs else None,
-                description,
-                geometry_type,
-            )
-        except GeoPackageError as err:
-            raise QgsProcessingException(str(err)) from err
-        self.dest_id = f"{path}|layername={layer_name}" if replace_layer else path
+        self.dest_id = dest_id
         self.count = 0
 
     def add_points(
@@ -265,13 +256,15 @@ class _GeoPackageDestination:
         try:
             step()
         except sqlite3.Error as err:  # e.g. the disk is full
-            raise QgsProcessingException(f"Could not write to {self._writer.path}: {err}") from err
+            raise QgsProcessingException(f"Could not write to {self.dest_id}: {err}") from err
+        except self._errors as err:
+            raise QgsProcessingException(str(err)) from err
         self.count = self._writer.count
 
     def commit(self, title: str, abstract: str) -> str:
         try:
             self._writer.commit(title, abstract, replace_layer=self._replace_layer)
-        except GeoPackageError as err:
+        except self._errors as err:
             raise QgsProcessingException(str(err)) from err
         return self.dest_id
 
@@ -279,70 +272,65 @@ class _GeoPackageDestination:
         self._writer.abort()
 
 
-class _PostgisDestination:
-    """A PostGIS table written in bulk by core.postgis_writer.PostgisWriter; messages never hold the password."""
+def _geopackage_destination(
+    path: str,
+    layer_name: str,
+    spec: list[tuple[str, str]],
+    crs: QgsCoordinateReferenceSystem | None,
+    description: str,
+    geometry_type: str,
+    replace_layer: bool,
+) -> _BulkDestination:
+    """Open a GeoPackage file, or a layer of one, for the bulk writer."""
+    try:
+        writer = GeoPackageWriter(
+            path,
+            layer_name,
+            spec,
+            crs.toWkt(QgsCoordinateReferenceSystem.WKT_PREFERRED_GDAL) if crs else None,
+            description,
+            geometry_type,
+        )
+    except GeoPackageError as err:
+        raise QgsProcessingException(str(err)) from err
+    dest_id = f"{path}|layername={layer_name}" if replace_layer else path
+    return _BulkDestination(writer, dest_id, (GeoPackageError,), replace_layer)
 
-    def __init__(
-        self,
-        uri: QgsDataSourceUri,
-        spec: list[tuple[str, str]],
-        crs: QgsCoordinateReferenceSystem | None,
-        description: str,
-        geometry_type: str,
-    ) -> None:
-        if not uri.table():
-            raise QgsProcessingException(
-                f'The PostGIS destination names no table ({pg.server_label(uri)}): add table="schema"."name".'
-            )
-        srid = None
-        if crs is not None:
-            srid = crs.postgisSrid()
-            if not srid:
-                raise QgsProcessingException(f"The output CRS {crs.authid()} has no PostGIS SRID.")
-        try:
-            self._writer = PostgisWriter(
-                pg.connection_string(uri),
-                uri.schema() or "public",
-                uri.table(),
-                spec,
-                srid,
-                geometry_type,
-                uri.geometryColumn() or "geom",
-                where=pg.table_label(uri),
-                secret=pg.secret_of(uri),
-                description=description,
-            )
-        except PostgisError as err:
-            raise QgsProcessingException(str(err)) from err
-        pg.remember_credentials(uri)
-        self.dest_id = pg.public_uri(uri, srid, geometry_type, self._writer.fid_column)
-        self.count = 0
 
-    def add_points(
-        self, columns: dict[str, Sequence], x: np.ndarray | None, y: np.ndarray | None, located: np.ndarray | None
-    ) -> None:
-        self._write(lambda: self._writer.add(columns, x, y, located))
-
-    def add_wkb(self, columns: dict[str, Sequence], wkbs: Sequence | np.ndarray, boxes: np.ndarray) -> None:
-        blobs = rows_as_bytes(wkbs) if isinstance(wkbs, np.ndarray) else wkbs
-        self._write(lambda: self._writer.add_wkb(columns, blobs, boxes))
-
-    def _write(self, step: Callable[[], None]) -> None:
-        try:
-            step()
-        except PostgisError as err:
-            raise QgsProcessingException(str(err)) from err
-        self.count = self._writer.count
-
-    def commit(self, title: str, abstract: str) -> str:
-        try:
-            self._writer.commit(title, abstract)
-        except PostgisError as err:
-            raise QgsProcessingException(str(err)) from err
-        return self.dest_id
-
-    def abort(self) -> None:
-        self._writer.abort()
+def _postgis_destination(
+    uri: QgsDataSourceUri,
+    spec: list[tuple[str, str]],
+    crs: QgsCoordinateReferenceSystem | None,
+    description: str,
+    geometry_type: str,
+) -> _BulkDestination:
+    """Open a PostGIS table for the bulk writer; messages name the table and server, never the password."""
+    if not uri.table():
+        raise QgsProcessingException(
+            f'The PostGIS destination names no table ({pg.server_label(uri)}): add table="schema"."name".'
+        )
+    srid = None
+    if crs is not None:
+        srid = crs.postgisSrid()
+        if not srid:
+            raise QgsProcessingException(f"The output CRS {crs.authid()} has no PostGIS SRID.")
+    try:
+        writer = PostgisWriter(
+            pg.connection_string(uri),
+            uri.schema() or "public",
+            uri.table(),
+            spec,
+            srid,
+            geometry_type,
+            uri.geometryColumn() or "geom",
+            where=pg.table_label(uri),
+            secret=pg.secret_of(uri),
+            description=description,
+        )
+    except PostgisError as err:
+        raise QgsProcessingException(str(err)) from err
+    pg.remember_credentials(uri)
+    return _BulkDestination(writer, pg.public_uri(uri, srid, geometry_type, writer.fid_column), (PostgisError,))
 
 
 _SINK_CHUNK = 500

@@ -1,8 +1,9 @@
 """Reading the crimes an area algorithm counts: crime points with their type and group choice, or a count table.
 
 Ward rates and crime trends take the same inputs under the same parameter ids (CRIMES, CRIME_TYPES,
-CRIME_GROUPS, COUNTS_TABLE, COUNTS_CODE_FIELD, COUNTS_FIELD, CATEGORY_FIELD, CATEGORY_VALUES): one reader
-for both, so the same crimes are chosen, read and described the same way (docs/methods.md §0).
+CRIME_GROUPS, COUNTS_TABLE, COUNTS_CODE_FIELD, COUNTS_FIELD, CATEGORY_FIELD, CATEGORY_VALUES, and the
+population table POPULATION_TABLE, POP_CODE_FIELD, POP_VALUE_FIELD): one reader for both, so the same crimes
+and residents are chosen, read and described the same way (docs/methods.md §0).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from qgis.core import (
 from crime_mapping_plugin.core import areas as area_rule
 from crime_mapping_plugin.core import crime_points, crime_types, postgis, ward_counts
 from crime_mapping_plugin.core.reproject import BulkTransformer
-from crime_mapping_plugin.core.ward_counts import CountTableError
+from crime_mapping_plugin.core.text import short_list
+from crime_mapping_plugin.core.ward_counts import CountTableError, population_by_code
 from crime_mapping_plugin.processing.base import CrimeMappingAlgorithm
 
 
@@ -63,6 +65,20 @@ class TableInput:
     categories: set[str]
     counts: np.ndarray
     chosen: np.ndarray
+
+
+@dataclass
+class PopulationInput:
+    """A population table joined to the areas: residents per area (None without a row) and what they are."""
+
+    values: list
+    basis: str  # for POPULATION_BASIS and the metadata: the table, its value field and its basis values
+    unknown: list[str]  # codes of the table that are not among the areas
+
+
+def is_null(value: object) -> bool:
+    """True for None and a NULL QVariant."""
+    return value is None or (hasattr(value, "isNull") and value.isNull())
 
 
 def source_of(
@@ -107,7 +123,7 @@ def estimate_note(alg: CrimeMappingAlgorithm, read: TableInput) -> str:
     codes, estimated = set(), set()
     for f in read.source.getFeatures(request):
         codes.add(f[read.code_field])
-        if f["estimated"] not in (None, 0, "0") and not (hasattr(f["estimated"], "isNull") and f["estimated"].isNull()):
+        if f["estimated"] not in (None, 0, "0") and not is_null(f["estimated"]):
             estimated.add(f[read.code_field])
     return alg.tr(
         "The count table is an estimate re-expressed from other boundaries by residents (field estimated): {} of its "
@@ -313,6 +329,40 @@ def read_count_table(
         raise QgsProcessingException(str(err)) from err
     chosen = ward_counts.matching(table[category_field], categories) if categories else np.ones(len(counts), dtype=bool)
     return TableInput(source, table, code_field, count_field, category_field, categories, counts, chosen)
+
+
+def read_population_table(
+    alg: CrimeMappingAlgorithm,
+    parameters: dict,
+    context: QgsProcessingContext,
+    codes: list[str],
+    noun: str = "ward",
+) -> PopulationInput:
+    """Join the POPULATION_TABLE (POP_CODE_FIELD, POP_VALUE_FIELD) to the area codes; stop on a repeated code."""
+    source = source_of(alg, parameters, "POPULATION_TABLE", context)
+    code_field = alg.parameterAsString(parameters, "POP_CODE_FIELD", context) or "ward_code"
+    value_field = alg.parameterAsString(parameters, "POP_VALUE_FIELD", context) or "population"
+    require_fields(alg, source, alg.tr("population table"), (code_field, value_field))
+    # 'Ward populations from LSOA populations' writes what its figures are (population, vintage, lookup).
+    basis_field = "basis" if source.fields().lookupField("basis") >= 0 else ""
+    table_codes, values, bases = [], [], set()
+    request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry)
+    request.setSubsetOfAttributes([f for f in (code_field, value_field, basis_field) if f], source.fields())
+    for f in source.getFeatures(request):
+        table_codes.append(None if is_null(f[code_field]) else str(f[code_field]))
+        values.append(None if is_null(f[value_field]) else f[value_field])
+        if basis_field and not is_null(f[basis_field]):
+            bases.add(str(f[basis_field]))
+    name = input_name(alg, parameters, "POPULATION_TABLE", context)
+    basis = alg.tr("table {} ({}){}").format(name, value_field, ": " + " | ".join(sorted(bases)) if bases else "")
+    population, unknown, duplicated = population_by_code(table_codes, values, codes)
+    if duplicated:
+        raise QgsProcessingException(
+            alg.tr("The population table has {} codes on more than one row in '{}': {}. Give one row per {}.").format(
+                noun, code_field, short_list(duplicated), noun
+            )
+        )
+    return PopulationInput(population, basis, unknown)
 
 
 def reasons_text(counts: ward_counts.WardCounts) -> str:

@@ -28,7 +28,7 @@ from qgis.core import (
 )
 
 from crime_mapping_plugin.core import areas as area_rule
-from crime_mapping_plugin.core import crime_points, crime_types, trends, ward_counts
+from crime_mapping_plugin.core import crime_points, crime_types, rates, trends, ward_counts
 from crime_mapping_plugin.core.months import MonthError, MonthRange, analysis_period, month_parameter, ranges_text
 from crime_mapping_plugin.core.text import short_list
 from crime_mapping_plugin.core.ward_counts import MonthlyCounts
@@ -57,8 +57,13 @@ PARAMETER_HELP = {
     "AREA_CODE_FIELD": "A unique code per area (decides the boundary rule); without one areas are numbered.",
     "AREA_NAME_FIELD": "Copied to the output and the chart titles; optional.",
     "PARENT_FIELD": "The code of the area's parent, e.g. the borough (LAD) of a ward: its rolling change is added.",
-    "POPULATION_FIELD": "Residents per area, for charts of rates; optional for counts.",
-    "CHART": "XmR of counts (default); XmR of rates or Laney's u' chart need a population field.",
+    "POPULATION_FIELD": "Residents per area (persons), for charts of rates; optional for counts. Give this or a "
+    "population table.",
+    "POPULATION_TABLE": "A table of residents (persons) by area code, e.g. from 'Ward populations from LSOA "
+    "populations'.",
+    "POP_CODE_FIELD": "Joined to the area code.",
+    "POP_VALUE_FIELD": "Residents (persons).",
+    "CHART": "XmR of counts (default); XmR of rates or Laney's u' chart need a population field or table.",
     "BASELINE": "The mean and limits come from the first N months; 0 takes every month.",
     "SCREEN": "Drop moving ranges of 3.267 x the average moving range or more, then recompute it.",
     "MULTIPLIER": "Rates are crimes per this many residents per month.",
@@ -91,6 +96,9 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
     AREA_NAME_FIELD = "AREA_NAME_FIELD"
     PARENT_FIELD = "PARENT_FIELD"
     POPULATION_FIELD = "POPULATION_FIELD"
+    POPULATION_TABLE = "POPULATION_TABLE"
+    POP_CODE_FIELD = "POP_CODE_FIELD"
+    POP_VALUE_FIELD = "POP_VALUE_FIELD"
     CHART = "CHART"
     BASELINE = "BASELINE"
     SCREEN = "SCREEN"
@@ -146,7 +154,9 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
         "mean ± 2.66 × AMR; special cause when a month is outside the limits, 7 months in a row on one side of "
         "the mean, 7 months all rising or all falling, or 2 of 3 beyond two thirds of the way to a limit on one "
         "side; more crime is concern, less is improvement. Fewer than 12 months with data: not enough data. "
-        "With a population field: XmR of rates, or Laney's u′ chart. The outputs BOUNDARIES and "
+        "With a population (a field of the areas, or a table joined on the area code such as 'Ward populations "
+        "from LSOA populations' makes for any boundary set; not both): XmR of rates, or Laney's u′ chart; codes "
+        "of the table not among the areas and areas without a population are listed. The outputs BOUNDARIES and "
         "POPULATION_BASIS say which areas and population were used; a count table re-expressed from other "
         "boundaries is said to be an estimate (docs/methods.md §1.5, §1.6).<br>"
         "<b>Outputs</b>: the areas with the latest month's signal and the rolling changes, styled by signal; a "
@@ -220,6 +230,19 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
         ):
             kind = QgsProcessingParameterField.Numeric if numeric else QgsProcessingParameterField.Any
             self.addParameter(QgsProcessingParameterField(name, self.tr(label), None, self.AREAS, kind, optional=True))
+        # As ward rates: the population of any boundary set as a table ('Ward populations from LSOA populations').
+        self.addParameter(
+            QgsProcessingParameterFeatureSource(
+                self.POPULATION_TABLE, self.tr("Or: population table"), [QgsProcessing.TypeVector], optional=True
+            )
+        )
+        for name, label, default in (
+            (self.POP_CODE_FIELD, "Area code field of the population table", "ward_code"),
+            (self.POP_VALUE_FIELD, "Population field of the population table", "population"),
+        ):
+            self.addParameter(
+                QgsProcessingParameterField(name, self.tr(label), default, self.POPULATION_TABLE, optional=True)
+            )
 
     def _add_method_parameters(self) -> None:
         self.addParameter(
@@ -327,9 +350,17 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
             return False, self.tr("Give either crime points or a table of crime counts (one of the two).")
         if has_table and not self.parameterAsString(parameters, self.AREA_CODE_FIELD, context):
             return False, self.tr("A count table is joined to the areas by code: choose the area code field.")
+        has_pop_field = bool(self.parameterAsString(parameters, self.POPULATION_FIELD, context))
+        has_pop_table = parameters.get(self.POPULATION_TABLE) not in (None, "")
+        if has_pop_field and has_pop_table:
+            return False, self.tr(
+                "Give either a population field of the area layer or a population table (one of the two), not both."
+            )
+        if has_pop_table and not self.parameterAsString(parameters, self.AREA_CODE_FIELD, context):
+            return False, self.tr("A population table is joined to the areas by code: choose the area code field.")
         chart = self.parameterAsEnum(parameters, self.CHART, context)
-        if chart and not self.parameterAsString(parameters, self.POPULATION_FIELD, context):
-            return False, self.tr("Charts of rates need a population field: choose one, or chart the counts.")
+        if chart and not has_pop_field and not has_pop_table:
+            return False, self.tr("Charts of rates need a population field or table: choose one, or chart the counts.")
         try:
             self._month_range(parameters, context)
         except MonthError as err:
@@ -373,17 +404,19 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
         feedback.setProgress(70)
         code_field = fields[self.AREA_CODE_FIELD] or self.tr("no code field")
         boundaries = crime_input.boundaries_text(self, parameters, self.AREAS, context, code_field, len(areas))
-        pop_field = fields[self.POPULATION_FIELD]
-        population_basis = self.tr("field {} of the area layer").format(pop_field) if pop_field else ""
-        lines.append(
-            self.tr("Boundaries: {}. Population: {}.").format(boundaries, population_basis or self.tr("none (counts)"))
+        population, population_basis, warnings = self._population(parameters, context, areas, fields)
+        said = self.tr("Boundaries: {}. Population: {}").format(
+            boundaries, population_basis or self.tr("none (counts)")
         )
+        lines.append(said if said.endswith(".") else said + ".")  # a table's basis ends its own sentence
+        for line in warnings:
+            lines.append(line)
+            feedback.pushWarning(line)
         attrs = areas.attributes
         names = [None if v is None else str(v) for v in attrs.get(fields[self.AREA_NAME_FIELD], [None] * len(areas))]
         parents = [
             None if v is None else str(v).strip() for v in attrs.get(fields[self.PARENT_FIELD], [None] * len(areas))
         ]
-        population = attrs.get(fields[self.POPULATION_FIELD]) if fields[self.POPULATION_FIELD] else None
         no_data = sorted(set(areas.empty) | set(monthly.without_rows))
         if no_data:
             lines.append(
@@ -408,6 +441,39 @@ class CrimeTrendsAlgorithm(CrimeMappingAlgorithm):
         outputs[self.BOUNDARIES] = boundaries
         outputs[self.POPULATION_BASIS] = population_basis
         return outputs
+
+    def _population(
+        self, parameters: dict, context: QgsProcessingContext, areas: area_rule.Areas, fields: dict[str, str]
+    ) -> tuple[list | None, str, list[str]]:
+        """Return the residents per area (field or table, None without either), what they are, and warnings."""
+        pop_field = fields[self.POPULATION_FIELD]
+        warnings = []
+        if pop_field:
+            population = areas.attributes[pop_field]
+            basis = self.tr("field {} of the area layer").format(pop_field)
+        elif parameters.get(self.POPULATION_TABLE) not in (None, ""):
+            table = crime_input.read_population_table(self, parameters, context, areas.codes, "area")
+            population, basis = table.values, table.basis
+            if table.unknown:
+                warnings.append(
+                    self.tr("population table codes not among the areas ({}): {}").format(
+                        len(table.unknown), short_list(table.unknown)
+                    )
+                )
+        else:
+            return None, "", []
+        # As ward rates names them: by reason; a sum over areas needs every area's residents.
+        by_flag: dict[str, list[str]] = {}
+        for code, flag in zip(areas.codes, rates.population_flags(population)):
+            if flag:
+                by_flag.setdefault(flag, []).append(code)
+        for flag, codes in by_flag.items():
+            if flag == rates.FLAG_NO_POPULATION:
+                text = self.tr("areas without a population ({}): {}").format(len(codes), short_list(codes))
+            else:
+                text = self.tr("areas flagged '{}' ({}): {}").format(flag, len(codes), short_list(codes))
+            warnings.append(self.tr("{}; no rate for them, their parent or all areas.").format(text))
+        return population, basis, warnings
 
     def _read_areas(
         self, source: QgsFeatureSource, fields: dict[str, str], feedback: QgsProcessingFeedback

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from qgis.core import (
     QgsFeature,
-    QgsFeatureRequest,
     QgsFeatureSink,
     QgsFeatureSource,
     QgsProcessing,
@@ -32,7 +31,7 @@ from crime_mapping_plugin.core import crime_points, crime_types, funnel, postgis
 from crime_mapping_plugin.core.gpkg import GeoPackageError, temporary_path
 from crime_mapping_plugin.core.months import MonthRange, ranges_text
 from crime_mapping_plugin.core.text import short_list
-from crime_mapping_plugin.core.ward_counts import CountTableError, WardCounts, population_by_code
+from crime_mapping_plugin.core.ward_counts import CountTableError, WardCounts
 from crime_mapping_plugin.core.ward_rates import (
     FEW_RESIDENTS as FEW_RESIDENTS_DEFAULT,
 )
@@ -676,7 +675,8 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
         labels = boroughs.codes
         if name_field:
             labels = [
-                boroughs.codes[k] if _is_null(v) else str(v) for k, v in enumerate(boroughs.attributes[name_field])
+                boroughs.codes[k] if crime_input.is_null(v) else str(v)
+                for k, v in enumerate(boroughs.attributes[name_field])
             ]
             repeated = sorted({v for v in labels if labels.count(v) > 1})
             if repeated:
@@ -705,36 +705,15 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
     def _read_population(
         self, parameters: dict, context: QgsProcessingContext, codes: list[str], notes: list[str], log: CountLog
     ) -> list:
-        source = crime_input.source_of(self, parameters, self.POPULATION_TABLE, context)
-        code_field = self.parameterAsString(parameters, self.POP_CODE_FIELD, context) or "ward_code"
-        value_field = self.parameterAsString(parameters, self.POP_VALUE_FIELD, context) or "population"
-        crime_input.require_fields(self, source, self.tr("population table"), (code_field, value_field))
-        # 'Ward populations from LSOA populations' writes what its figures are (population, vintage, lookup).
-        basis_field = "basis" if source.fields().lookupField("basis") >= 0 else ""
-        table_codes, values, bases = [], [], set()
-        request = QgsFeatureRequest().setFlags(QgsFeatureRequest.NoGeometry)
-        request.setSubsetOfAttributes([f for f in (code_field, value_field, basis_field) if f], source.fields())
-        for f in source.getFeatures(request):
-            table_codes.append(None if _is_null(f[code_field]) else str(f[code_field]))
-            values.append(None if _is_null(f[value_field]) else f[value_field])
-            if basis_field and not _is_null(f[basis_field]):
-                bases.add(str(f[basis_field]))
-        name = crime_input.input_name(self, parameters, self.POPULATION_TABLE, context)
-        log.population = self.tr("table {} ({}){}").format(
-            name, value_field, ": " + " | ".join(sorted(bases)) if bases else ""
-        )
-        population, unknown, duplicated = population_by_code(table_codes, values, codes)
-        if duplicated:
-            raise QgsProcessingException(
-                self.tr(
-                    "The population table has ward codes on more than one row in '{}': {}. Give one row per ward."
-                ).format(code_field, short_list(duplicated))
-            )
-        if unknown:
+        table = crime_input.read_population_table(self, parameters, context, codes)
+        log.population = table.basis
+        if table.unknown:
             notes.append(
-                self.tr("population table codes not among the wards ({}): {}").format(len(unknown), short_list(unknown))
+                self.tr("population table codes not among the wards ({}): {}").format(
+                    len(table.unknown), short_list(table.unknown)
+                )
             )
-        return population
+        return table.values
 
     def _without_rate(self, result: WardRates) -> list[str]:
         """List the wards without a rate by reason (no population, not a number …), naming them."""
@@ -1127,10 +1106,6 @@ class WardRatesAlgorithm(CrimeMappingAlgorithm):
             self.FEW_RESIDENT_WARDS: int(result.few_residents.sum()),
             self.REPORT: "\n".join(report + notes),
         }
-
-
-def _is_null(value: object) -> bool:
-    return value is None or (hasattr(value, "isNull") and value.isNull())
 
 
 def _num(value: float) -> float | None:

@@ -20,6 +20,7 @@ from tests.conftest import POLICE_UK, SAMPLE
 WARDS = SAMPLE / "boundaries" / "london_wards_2024.gpkg"
 WARDS_LAYER = f"{WARDS}|layername=wards"
 MPS = SAMPLE / "mps" / "MPS Ward Level Crime (most recent 24 months).csv"
+POPULATION = SAMPLE / "population"
 SOURCE_MONTHS = ("2024-10", "2024-11", "2024-12")
 # 26 relabelled months from 2022-11; one month removed (missing) and one cut to every tenth row (partial).
 FIRST_YEAR, FIRST_MONTH, N_MONTHS = 2022, 11, 26
@@ -360,17 +361,24 @@ def test_london_as_one_polygon_without_a_code_has_the_series_of_all_wards(run_al
 
 
 @pytest.fixture(scope="module")
-def wards_with_population(run_alg, tmp_path_factory) -> str:
+def ward_population(run_alg, tmp_path_factory) -> str:
+    """The 2024 wards' Census 2021 residents, as 'Ward populations from LSOA populations' writes them."""
     folder = tmp_path_factory.mktemp("population")
-    pop = run_alg(
+    return run_alg(
         "crimemapping:wardpopulation",
         {
-            "LSOA_POPULATION": str(SAMPLE / "population" / "london_lsoa21_population_census2021.csv"),
-            "LOOKUP": str(SAMPLE / "population" / "london_lsoa21_to_ward24_lookup.csv"),
+            "LSOA_POPULATION": str(POPULATION / "london_lsoa21_population_census2021.csv"),
+            "LOOKUP": str(POPULATION / "london_lsoa21_to_ward24_lookup.csv"),
             "OUTPUT": str(folder / "pop.gpkg"),
         },
     )["OUTPUT"]
-    joined = {"INPUT": WARDS_LAYER, "FIELD": "WD24CD", "INPUT_2": pop, "FIELD_2": "ward_code"}
+
+
+@pytest.fixture(scope="module")
+def wards_with_population(run_alg, ward_population, tmp_path_factory) -> str:
+    """The same residents joined to the wards as a field by QGIS's own join."""
+    folder = tmp_path_factory.mktemp("joined")
+    joined = {"INPUT": WARDS_LAYER, "FIELD": "WD24CD", "INPUT_2": ward_population, "FIELD_2": "ward_code"}
     params = {**joined, "FIELDS_TO_COPY": ["population"], "METHOD": 1, "OUTPUT": str(folder / "wards.gpkg")}
     return run_alg("native:joinattributestable", params)["OUTPUT"]
 
@@ -398,3 +406,124 @@ def test_rates_and_laney_charts_with_a_population(run_alg, mps_table, ward_serie
         assert laney_rows[code]["mean"] == pytest.approx(centre * 1000, rel=1e-9)
         assert laney_rows[code]["upper"] == pytest.approx((centre + 3 * sigma * sigma_z) * 1000, rel=1e-9)
         assert laney_rows[code]["value"] == pytest.approx(y[-1] / n * 1000, rel=1e-12)
+
+
+def _wards_outside_the_lookup() -> list[str]:
+    """The bundled 2024 wards that the bundled LSOA → ward lookup gives no LSOA (so no residents), by pandas."""
+    from qgis.core import QgsVectorLayer
+
+    lookup = pd.read_csv(POPULATION / "london_lsoa21_to_ward24_lookup.csv", dtype=str)
+    wards = [f["WD24CD"] for f in QgsVectorLayer(WARDS_LAYER, "w", "ogr").getFeatures()]
+    return sorted(set(wards) - set(lookup["WD24CD"]))
+
+
+@pytest.mark.parametrize("chart", [1, 2])
+def test_a_population_table_gives_the_rates_and_limits_of_the_same_population_joined_as_a_field(
+    run_alg, mps_table, ward_population, wards_with_population, chart, tmp_path
+):
+    from qgis.core import QgsVectorLayer
+
+    base = {"COUNTS_TABLE": mps_table, "AREA_CODE_FIELD": "WD24CD", "CHART": chart}
+    field = run_alg(
+        "crimemapping:crimetrends",
+        {
+            **base,
+            "AREAS": wards_with_population,
+            "POPULATION_FIELD": "population",
+            "OUTPUT": str(tmp_path / "field.gpkg"),
+            "TABLE": str(tmp_path / "field_table.gpkg"),
+        },
+    )
+    table = run_alg(
+        "crimemapping:crimetrends",
+        {
+            **base,
+            "AREAS": WARDS_LAYER,
+            "POPULATION_TABLE": ward_population,
+            "OUTPUT": str(tmp_path / "table.gpkg"),
+            "TABLE": str(tmp_path / "table_table.gpkg"),
+        },
+    )
+    by_field, by_table = _rows(field["OUTPUT"]), _rows(table["OUTPUT"])
+    assert len(by_table) == 704 and by_table == by_field
+    monthly_field, monthly_table = _rows(field["TABLE"]), _rows(table["TABLE"])
+    assert len(monthly_table) == len(monthly_field) > 704 * 24 and monthly_table == monthly_field
+    # Rates there are, and they are the joined residents' (read back from the joined layer here).
+    residents = {f["WD24CD"]: f["population"] for f in QgsVectorLayer(wards_with_population, "w", "ogr").getFeatures()}
+    last = {r["area_code"]: r for r in monthly_table if r["month"] == "2024-12"}
+    ward = "E05013570"
+    assert last[ward]["rate"] == pytest.approx(last[ward]["count"] / residents[ward] * 1000, rel=1e-12)
+    assert sum(r["mean"] is not None for r in by_table) > 600
+    # The residents' basis is said: the table, its value field and the basis the population table wrote.
+    bases = {f["basis"] for f in QgsVectorLayer(ward_population, "p", "ogr").getFeatures()}
+    assert len(bases) == 1
+    assert field["POPULATION_BASIS"] == "field population of the area layer"
+    assert "(population): " + bases.pop() in table["POPULATION_BASIS"]
+    assert Path(ward_population).stem in table["POPULATION_BASIS"]
+    assert table["POPULATION_BASIS"] in table["REPORT"]
+
+
+def test_population_table_codes_not_among_the_areas_and_areas_missing_from_it_are_listed(
+    run_alg, mps_table, ward_population, tmp_path
+):
+    from qgis.core import QgsVectorLayer
+    from qgis.PyQt.QtCore import QVariant
+
+    from tests.processing.test_ward_rates import _memory_table
+
+    rows = [(f["ward_code"], f["population"]) for f in QgsVectorLayer(ward_population, "p", "ogr").getFeatures()]
+    dropped = ["E05013570", "E05013808"]
+    kept = [r for r in rows if r[0] not in dropped] + [("X99", 1000.0), ("Y42", 2000.0)]
+    pops = _memory_table([("ward_code", QVariant.String), ("population", QVariant.Double)], kept)
+    result = run_alg(
+        "crimemapping:crimetrends",
+        {
+            "COUNTS_TABLE": mps_table,
+            "AREAS": WARDS_LAYER,
+            "AREA_CODE_FIELD": "WD24CD",
+            "POPULATION_TABLE": pops,
+            "CHART": 1,
+            "OUTPUT": str(tmp_path / "t.gpkg"),
+            "TABLE": str(tmp_path / "tt.gpkg"),
+        },
+    )
+    missing = sorted(_wards_outside_the_lookup() + dropped)
+    report = result["REPORT"]
+    assert "population table codes not among the areas (2): 'X99', 'Y42'" in report
+    assert f"areas without a population ({len(missing)}): " in report
+    for code in missing[:5]:  # the list is shortened after a few codes
+        assert f"'{code}'" in report
+    monthly = _rows(result["TABLE"])
+    assert all(r["rate"] is None for r in monthly if r["area_code"] in dropped)
+    assert all(r["rate"] is None for r in monthly if r["area_code"] == "all areas")
+    assert any(r["rate"] is not None for r in monthly if r["area_code"] == "E05014119")
+
+
+def test_a_population_field_and_table_together_or_a_repeated_code_are_refused(
+    run_alg, mps_table, ward_population, wards_with_population, relabelled_points
+):
+    from qgis.core import QgsProcessingException, QgsVectorLayer
+    from qgis.PyQt.QtCore import QVariant
+
+    from tests.processing.test_ward_rates import _memory_table
+
+    base = {"COUNTS_TABLE": mps_table, "AREA_CODE_FIELD": "WD24CD", "OUTPUT": "memory:", "TABLE": "memory:"}
+    with pytest.raises(QgsProcessingException, match=r"population field of the area layer or a population table"):
+        run_alg(
+            "crimemapping:crimetrends",
+            {
+                **base,
+                "AREAS": wards_with_population,
+                "POPULATION_FIELD": "population",
+                "POPULATION_TABLE": ward_population,
+            },
+        )
+    without_code = {**base, "AREA_CODE_FIELD": "", "CRIMES": str(relabelled_points[0]), "COUNTS_TABLE": None}
+    with pytest.raises(QgsProcessingException, match="population table is joined to the areas by code"):
+        run_alg("crimemapping:crimetrends", {**without_code, "AREAS": WARDS_LAYER, "POPULATION_TABLE": ward_population})
+    with pytest.raises(QgsProcessingException, match="Charts of rates need a population field or table"):
+        run_alg("crimemapping:crimetrends", {**base, "AREAS": WARDS_LAYER, "CHART": 1})
+    rows = [(f["ward_code"], f["population"]) for f in QgsVectorLayer(ward_population, "p", "ogr").getFeatures()]
+    pops = _memory_table([("ward_code", QVariant.String), ("population", QVariant.Double)], rows + [rows[3]])
+    with pytest.raises(QgsProcessingException, match=f"area codes on more than one row in 'ward_code': '{rows[3][0]}'"):
+        run_alg("crimemapping:crimetrends", {**base, "AREAS": WARDS_LAYER, "POPULATION_TABLE": pops})

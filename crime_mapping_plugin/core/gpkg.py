@@ -273,7 +273,11 @@ class GeoPackageWriter:
                 float(np.max(x[present])),
                 float(np.max(y[present])),
             )
-        self._index_parts.append((self.count + 1, self.count + n))
+        last = self._index_parts[-1] if self._index_parts else None
+        if last is not None and isinstance(last[0], int) and last[1] == self.count:
+            self._index_parts[-1] = (last[0], self.count + n)  # one run of fids for consecutive point batches
+        else:
+            self._index_parts.append((self.count + 1, self.count + n))
         self._indexed += int(np.count_nonzero(present))
         self._db.executemany(self._insert, zip(geoms, *values))
         self.count += n

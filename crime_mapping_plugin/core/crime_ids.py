@@ -97,12 +97,32 @@ class SeenIds:
         """Add sorted new ids as a run; merge runs of similar size (each id is re-sorted about log2(runs) times)."""
         self._runs.append((keys, rows))
         while len(self._runs) > 1 and len(self._runs[-1][0]) >= len(self._runs[-2][0]):
-            keys_b, full_b = self._runs.pop()
-            keys_a, full_a = self._runs.pop()
-            keys = np.concatenate([keys_a, keys_b])
-            # Two sorted runs: the stable sort (timsort) merges them in linear time.
-            order = np.argsort(keys, kind="stable")
-            self._runs.append((keys[order], np.concatenate([full_a, full_b])[order]))
+            b = self._runs.pop()
+            a = self._runs.pop()
+            self._runs.append(_merged(a, b))
+            del a, b  # the two runs are freed here: at most the merged run and them are held, never more
+
+
+def _merged(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Return two sorted runs as one, a's before b's among equal keys (as a stable sort of a then b orders them).
+
+    Each row goes straight to its place (its rank in its own run + the rows of the other run before it), so
+    the merge needs the new run and one array of positions, not the copies a concatenation and a sort make.
+    """
+    keys_a, full_a = a
+    keys_b, full_b = b
+    n = len(keys_a) + len(keys_b)
+    keys = np.empty(n, dtype=keys_a.dtype)
+    full = np.empty((n, full_a.shape[1]), dtype=full_a.dtype)
+    at = np.searchsorted(keys_b, keys_a, side="left")
+    at += np.arange(len(keys_a))
+    keys[at] = keys_a
+    full[at] = full_a
+    at = np.searchsorted(keys_a, keys_b, side="right")
+    at += np.arange(len(keys_b))
+    keys[at] = keys_b
+    full[at] = full_b
+    return keys, full
 
 
 def _found(keys: np.ndarray, full: np.ndarray, wanted: np.ndarray, packed: np.ndarray) -> np.ndarray:

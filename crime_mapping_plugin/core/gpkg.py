@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 from osgeo import ogr, osr
 
-from crime_mapping_plugin.core.rtree_bulk import bulk_load_rtree_boxes
+from crime_mapping_plugin.core.rtree_bulk import bulk_load_rtree_rounded, rounded_boxes
 from crime_mapping_plugin.core.wkb import geopackage_header, point_wkb, rows_as_bytes
 
 ogr.UseExceptions()
@@ -52,6 +52,22 @@ _HOST = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:20] or "host"
 _TEMP_RE = re.compile(r"^\.crimemapping-(?!previous-)(?:([A-Za-z0-9]+)-(\d+)-)?.+$")
 # A temporary file this old is stale whoever wrote it (another host, or one named before pids were kept).
 STALE_AFTER_S = 24 * 3600
+
+
+# Points read back from the written table at a time to build the spatial index at commit.
+READ_BACK_ROWS = 200_000
+_POINT_BLOB = 8 + 21  # the 8-byte header without envelope, then the WKB point (as add() writes them)
+
+
+def point_coordinates(blobs: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Return x and y of GeoPackage point blobs as GeoPackageWriter.add writes them (no envelope, little-endian)."""
+    raw = np.frombuffer(b"".join(blobs), dtype=np.uint8)
+    if len(raw) != _POINT_BLOB * len(blobs):
+        raise RuntimeError("a point geometry read back is not the 29-byte blob the writer writes")
+    rows = raw.reshape(len(blobs), _POINT_BLOB)
+    x = rows[:, 13:21].copy().view("<f8").ravel()
+    y = rows[:, 21:29].copy().view("<f8").ravel()
+    return x, y
 
 
 class GeoPackageError(OSError):
@@ -183,8 +199,11 @@ class GeoPackageWriter:
         ).fetchall()
         for name, _ in self._triggers:
             self._db.execute(f"DROP TRIGGER {_quote(name)}")
-        self._boxes: list[np.ndarray] = []  # per batch, rows of (min x, max x, min y, max y)
-        self._fids: list[np.ndarray] = []
+        # What the R-tree is built from at commit, batch by batch in fid order: for points, only the batch's
+        # first and last fid (their coordinates are read back from the table then, so that memory does not grow
+        # with the rows); for other geometries, the fids and float32 boxes (min x, max x, min y, max y).
+        self._index_parts: list[tuple[int, int] | tuple[np.ndarray, np.ndarray]] = []
+        self._indexed = 0  # rows with a geometry, which alone enter the R-tree
         self.geometry = crs_wkt is not None
         names = [_quote(n) for n, _ in self.fields]
         if self.geometry:
@@ -245,7 +264,23 @@ class GeoPackageWriter:
             present = np.asarray(located, bool)
             for i in np.flatnonzero(~present).tolist():
                 geoms[i] = None
-        self._append(values, geoms, np.column_stack([x, x, y, y]), present)
+        else:
+            present = np.ones(n, dtype=bool)
+        if present.any():
+            self._extend_bounds(
+                float(np.min(x[present])),
+                float(np.min(y[present])),
+                float(np.max(x[present])),
+                float(np.max(y[present])),
+            )
+        last = self._index_parts[-1] if self._index_parts else None
+        if last is not None and isinstance(last[0], int) and last[1] == self.count:
+            self._index_parts[-1] = (last[0], self.count + n)  # one run of fids for consecutive point batches
+        else:
+            self._index_parts.append((self.count + 1, self.count + n))
+        self._indexed += int(np.count_nonzero(present))
+        self._db.executemany(self._insert, zip(geoms, *values))
+        self.count += n
 
     def add_wkb(
         self, columns: dict[str, Sequence], wkbs: Sequence[bytes | None] | np.ndarray, boxes: np.ndarray
@@ -275,16 +310,60 @@ class GeoPackageWriter:
         if present is not None:
             fids = fids[present]
             boxes = boxes[present]
-        self._fids.append(fids)
-        self._boxes.append(boxes)
         if len(boxes):
-            b = self._bounds
-            b[0] = min(b[0], float(np.min(boxes[:, 0])))
-            b[1] = min(b[1], float(np.min(boxes[:, 2])))
-            b[2] = max(b[2], float(np.max(boxes[:, 1])))
-            b[3] = max(b[3], float(np.max(boxes[:, 3])))
+            self._extend_bounds(
+                float(np.min(boxes[:, 0])),
+                float(np.min(boxes[:, 2])),
+                float(np.max(boxes[:, 1])),
+                float(np.max(boxes[:, 3])),
+            )
+            self._index_parts.append((fids, rounded_boxes(boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3])))
+            self._indexed += len(fids)
         self._db.executemany(self._insert, zip(geoms, *values))
         self.count += n
+
+    def _extend_bounds(self, min_x: float, min_y: float, max_x: float, max_y: float) -> None:
+        b = self._bounds
+        b[0], b[1] = min(b[0], min_x), min(b[1], min_y)
+        b[2], b[3] = max(b[2], max_x), max(b[3], max_y)
+
+    def _index_entries(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return the fids and float32 boxes the R-tree holds, in fid order; points are read back from the table.
+
+        Points are read back READ_BACK_ROWS at a time into arrays of the final size, 20 bytes a point (int32
+        fids below 2**31), never a Python object per row for the whole layer.
+        """
+        n = self._indexed
+        fids = np.empty(n, dtype=np.int32 if self.count < 2**31 else np.int64)
+        boxes = np.empty((n, 4), dtype=np.float32)
+        at = 0
+        select = (
+            f"SELECT {_quote(self.fid_column)}, geom FROM {_quote(self.layer_name)} "
+            f"WHERE {_quote(self.fid_column)} BETWEEN ? AND ? AND geom IS NOT NULL ORDER BY {_quote(self.fid_column)}"
+        )
+        while self._index_parts:
+            part = self._index_parts.pop(0)
+            if isinstance(part[0], np.ndarray):
+                k = len(part[0])
+                fids[at : at + k] = part[0]
+                boxes[at : at + k] = part[1]
+                at += k
+                continue
+            first, last = part
+            for start in range(first, last + 1, READ_BACK_ROWS):
+                rows = self._db.execute(select, (start, min(last, start + READ_BACK_ROWS - 1))).fetchall()
+                if not rows:
+                    continue
+                k = len(rows)
+                fid_part, blobs = zip(*rows)
+                del rows
+                x, y = point_coordinates(blobs)
+                fids[at : at + k] = fid_part
+                rounded_boxes(x, x, y, y, out=boxes[at : at + k])
+                at += k
+        if at != n:
+            raise RuntimeError(f"{self._tmp}: {at} geometries read back for the spatial index, {n} written")
+        return fids, boxes
 
     def commit(self, title: str = "", abstract: str = "", replace_layer: bool = False) -> str:
         """Finish the layer (extent, count, spatial index, title and abstract) and move it into place.
@@ -315,17 +394,9 @@ class GeoPackageWriter:
         ).fetchone()
         if stored != self.count or top != self.count:
             raise RuntimeError(f"{self._tmp}: {stored} rows stored (last fid {top}), {self.count} written")
-        if self.geometry and self._fids:
-            boxes = np.concatenate(self._boxes)
-            bulk_load_rtree_boxes(
-                db,
-                f"rtree_{self.layer_name}_geom",
-                np.concatenate(self._fids),
-                boxes[:, 0],
-                boxes[:, 1],
-                boxes[:, 2],
-                boxes[:, 3],
-            )
+        if self.geometry and self._indexed:
+            # The entries are made in the call, so that the bulk load can free each array as it goes.
+            bulk_load_rtree_rounded(db, f"rtree_{self.layer_name}_geom", *self._index_entries())
         for _, sql in self._triggers:
             db.execute(sql)
         db.commit()

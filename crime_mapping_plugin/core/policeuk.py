@@ -630,6 +630,13 @@ class StreetReader:
         self._seen_ids = SeenIds()  # 32 bytes per police.uk id, not a Python string each
         self._force_tokens = {_norm_force(f) for f in self.options.forces if f.strip()} if self.options.forces else None
 
+    def forget_ids(self) -> None:
+        """Drop the crime ids seen so far (about 40 bytes each): call it when every file has been read.
+
+        The report stays; a file read after this is no longer checked against the earlier ones.
+        """
+        self._seen_ids = SeenIds()
+
     def read(self, source: StreetSource, is_cancelled: Callable[[], bool] = lambda: False) -> StreetBatch:
         """Read one file and return the rows kept; raise PoliceUkInputError when it is not street data."""
         parts = list(self.batches(source, is_cancelled))

@@ -32,18 +32,37 @@ def _round_out(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lo32, hi32
 
 
+def rounded_boxes(
+    min_x: np.ndarray, max_x: np.ndarray, min_y: np.ndarray, max_y: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
+    """Return boxes as the (rows, 4) float32 array the R-tree stores (min x, max x, min y, max y), rounded outwards.
+
+    With out, the boxes are written into it (a slice of a larger array filled part by part).
+    """
+    if out is None:
+        out = np.empty((len(min_x), 4), dtype=np.float32)
+    out[:, 0], out[:, 1] = _round_out(np.asarray(min_x, float), np.asarray(max_x, float))
+    out[:, 2], out[:, 3] = _round_out(np.asarray(min_y, float), np.asarray(max_y, float))
+    return out
+
+
+def _index_type(n: int) -> type:
+    """Return the smallest integer type that numbers n entries (int32 below 2**31: half the memory)."""
+    return np.int32 if n < 2**31 else np.int64
+
+
 def _str_order(cx: np.ndarray, cy: np.ndarray, per_node: int) -> np.ndarray:
     """Return the Sort-Tile-Recursive order of boxes with centres cx, cy."""
     n = len(cx)
     nodes = math.ceil(n / per_node)
     slabs = max(1, math.ceil(math.sqrt(nodes)))
-    by_x = np.argsort(cx, kind="stable")
+    by_x = np.argsort(cx, kind="stable").astype(_index_type(n), copy=False)
     slab_size = slabs and math.ceil(n / slabs)
     slab_size = math.ceil(slab_size / per_node) * per_node
-    order = np.empty(n, dtype=np.int64)
+    order = by_x  # each slab is reordered by y in place: no second array of n
     for start in range(0, n, slab_size):
-        part = by_x[start : start + slab_size]
-        order[start : start + len(part)] = part[np.argsort(cy[part], kind="stable")]
+        part = order[start : start + slab_size]
+        part[:] = part[np.argsort(cy[part], kind="stable")]
     return order
 
 
@@ -84,6 +103,15 @@ def bulk_load_rtree_boxes(
     max_y: np.ndarray,
 ) -> None:
     """Fill the empty 2-D R*Tree table `rtree` with bounding boxes (ids, x and y ranges) in one pass."""
+    bulk_load_rtree_rounded(db, rtree, np.asarray(ids, dtype=np.int64), rounded_boxes(min_x, max_x, min_y, max_y))
+
+
+def bulk_load_rtree_rounded(db: sqlite3.Connection, rtree: str, ids: np.ndarray, boxes: np.ndarray) -> None:
+    """Fill the empty 2-D R*Tree table `rtree` with ids and their float32 boxes as rounded_boxes gives them.
+
+    Pass the arrays in the call (not held by the caller), so that each is freed as soon as the next level of
+    the tree replaces it: the peak is then about 44 bytes per entry (ids of any integer type, int32 orders).
+    """
     if len(ids) == 0:
         return
     node_size = db.execute(f'SELECT length(data) FROM "{rtree}_node" WHERE nodeno = 1').fetchone()[0]
@@ -92,42 +120,36 @@ def bulk_load_rtree_boxes(
     if db.execute(f'SELECT count(*) FROM "{rtree}_rowid"').fetchone()[0]:
         raise ValueError(f"{rtree} is not empty: bulk loading needs an empty index")
 
-    minx, maxx = _round_out(np.asarray(min_x, float), np.asarray(max_x, float))
-    miny, maxy = _round_out(np.asarray(min_y, float), np.asarray(max_y, float))
-    entry_id = np.asarray(ids, dtype=np.int64)
-    boxes = np.column_stack([minx, maxx, miny, maxy]).astype(np.float32)
-
-    levels: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (child ids, boxes, node of entry)
+    entry_id = ids
+    del ids
+    levels: list[tuple[np.ndarray, np.ndarray]] = []  # (child ids, boxes) of each level, entries in node order
     # Build bottom-up: each level's nodes become the entries of the level above, until one node is left.
     while True:
         n = len(entry_id)
         if n <= per_node:
-            levels.append((entry_id, boxes, np.zeros(n, dtype=np.int64)))
+            levels.append((entry_id, boxes))
             break
         order = _str_order((boxes[:, 0] + boxes[:, 1]) * 0.5, (boxes[:, 2] + boxes[:, 3]) * 0.5, per_node)
         entry_id = entry_id[order]
         boxes = boxes[order]
-        node_of = np.arange(n) // per_node
-        levels.append((entry_id, boxes, node_of))
-        n_nodes = int(node_of[-1]) + 1
-        starts = np.arange(n_nodes) * per_node
-        parent_boxes = np.column_stack(
-            [
-                np.minimum.reduceat(boxes[:, 0], starts),
-                np.maximum.reduceat(boxes[:, 1], starts),
-                np.minimum.reduceat(boxes[:, 2], starts),
-                np.maximum.reduceat(boxes[:, 3], starts),
-            ]
-        )
-        entry_id = np.arange(n_nodes, dtype=np.int64)  # provisional node numbers, fixed below
+        del order
+        levels.append((entry_id, boxes))
+        starts = np.arange(0, n, per_node)
+        parent_boxes = np.empty((len(starts), 4), dtype=np.float32)
+        parent_boxes[:, 0] = np.minimum.reduceat(boxes[:, 0], starts)
+        parent_boxes[:, 1] = np.maximum.reduceat(boxes[:, 1], starts)
+        parent_boxes[:, 2] = np.minimum.reduceat(boxes[:, 2], starts)
+        parent_boxes[:, 3] = np.maximum.reduceat(boxes[:, 3], starts)
+        entry_id = np.arange(len(starts), dtype=_index_type(len(starts)))  # provisional node numbers, fixed below
         boxes = parent_boxes
+    del entry_id, boxes
 
     # Number the nodes: the root is 1, then each level from the top down.
     depth = len(levels) - 1
     next_no = 2
     numbers: list[np.ndarray] = [np.array([1], dtype=np.int64)]  # node numbers of the nodes of each level
     for level in range(depth - 1, -1, -1):
-        count = int(levels[level][2][-1]) + 1
+        count = -(-len(levels[level][0]) // per_node)
         numbers.insert(0, np.arange(next_no, next_no + count, dtype=np.int64))
         next_no += count
     # numbers[k] are the node numbers of level k's nodes; the entries of level k+1 point at them.
@@ -136,40 +158,51 @@ def bulk_load_rtree_boxes(
     insert_node = f'INSERT INTO "{rtree}_node" (nodeno, data) VALUES (?, ?)'
     parent_rows: list[tuple[np.ndarray, np.ndarray]] = []
     for level in range(depth, -1, -1):
-        ids_l, boxes_l, node_of = levels[level]
+        ids_l, boxes_l = levels[level]
+        levels[level] = None  # freed once written: the leaves' boxes are the largest array of all
         if level > 0:
             ids_l = numbers[level - 1][ids_l]  # the cells of an inner node point at nodes of the level below
         node_numbers = numbers[level]
-        cells = np.zeros(len(ids_l), dtype=[("id", ">i8"), ("b", ">f4", (4,))])
-        cells["id"] = ids_l
-        cells["b"] = boxes_l
-        # A few thousand nodes at a time, so that the pages of ten million points are never all in memory.
+        # A few thousand nodes at a time, so that the pages (and cells) of ten million points are never all in memory.
+        step = _NODES_AT_ONCE * per_node
         for start in range(0, len(node_numbers), _NODES_AT_ONCE):
-            part = cells[start * per_node : (start + _NODES_AT_ONCE) * per_node]
-            blobs = _node_blobs(part, per_node, node_size, depth if level == depth else 0)
+            lo = start * per_node
+            cells = np.zeros(len(ids_l[lo : lo + step]), dtype=[("id", ">i8"), ("b", ">f4", (4,))])
+            cells["id"] = ids_l[lo : lo + step]
+            cells["b"] = boxes_l[lo : lo + step]
+            blobs = _node_blobs(cells, per_node, node_size, depth if level == depth else 0)
             db.executemany(insert_node, zip(node_numbers[start : start + _NODES_AT_ONCE].tolist(), blobs))
-        del cells
-        links = (ids_l, node_numbers[node_of])
+        del boxes_l
+        node_of = np.repeat(node_numbers.astype(_index_type(next_no), copy=False), per_node)[: len(ids_l)]
         if level > 0:
-            parent_rows.append(links)
+            parent_rows.append((ids_l, node_of))
         else:
-            rowid_rows = links
+            rowid_rows = (ids_l, node_of)
+        del ids_l, node_of
 
     for children, parents in parent_rows:
         _insert_pairs(db, f"{rtree}_parent", "nodeno, parentnode", children, parents)
+    del parent_rows
     _insert_pairs(db, f"{rtree}_rowid", "rowid, nodeno", *rowid_rows)
+
+
+# Values sent in one JSON array: a run of ten million fids as one text would need gigabytes of Python ints and strs.
+_PAIRS_AT_ONCE = 65536
 
 
 def _insert_pairs(db: sqlite3.Connection, table: str, columns: str, keys: np.ndarray, values: np.ndarray) -> None:
     """Insert integer pairs, three times faster than executemany binds them.
 
-    Keys (fids, node numbers) come in long runs of consecutive integers: each run is sent as one JSON
-    array of values that SQLite's own JSON reader unpacks, the key being the run's start + position.
+    Keys (fids, node numbers) come in long runs of consecutive integers: each run is sent as JSON arrays of
+    values that SQLite's own JSON reader unpacks, the key being the part's first key + position.
     """
     order = np.argsort(keys, kind="stable")
     keys = keys[order]
     values = values[order]
+    del order
     breaks = np.flatnonzero(np.diff(keys) != 1) + 1
     sql = f'INSERT INTO "{table}" ({columns}) SELECT key + ?2, value FROM json_each(?1)'
-    for a, b in zip(np.r_[0, breaks], np.r_[breaks, len(keys)]):
-        db.execute(sql, ("[" + ",".join(map(str, values[a:b].tolist())) + "]", int(keys[a])))
+    for a, b in zip(np.r_[0, breaks].tolist(), np.r_[breaks, len(keys)].tolist()):
+        for start in range(a, b, _PAIRS_AT_ONCE):
+            end = min(b, start + _PAIRS_AT_ONCE)
+            db.execute(sql, ("[" + ",".join(map(str, values[start:end].tolist())) + "]", int(keys[start])))

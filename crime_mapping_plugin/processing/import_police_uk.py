@@ -258,6 +258,8 @@ class ImportPoliceUkAlgorithm(CrimeMappingAlgorithm):
                     feedback.setProgress(100.0 * (i + batch.done) / len(sources))
             if feedback.isCanceled():
                 raise QgsProcessingException(self.tr("Import cancelled; no output was written."))
+            # Every file is read: the crime ids are not needed while the output's spatial index is built.
+            reader.forget_ids()
             report = reader.report
             report.warnings[:0] = found.warnings
             report.repeats = list(found.repeats)

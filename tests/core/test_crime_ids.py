@@ -79,3 +79,19 @@ def test_ids_sharing_their_first_8_bytes_are_told_apart_by_the_rest():
     head = "0123456789abcdef"
     ids = [head + f"{i:048x}" for i in range(50)]
     check([ids[:20], ids[10:40], ids[::-1], ids[45:] + ids[45:]])
+
+
+def test_merged_runs_are_ordered_as_a_stable_sort_of_both_orders_them():
+    """Placing each row by rank gives the run a stable sort of the two runs one after the other gives."""
+    from crime_mapping_plugin.core.crime_ids import _merged
+
+    rng = np.random.default_rng(5)
+    for size_a, size_b in ((0, 3), (1, 1), (500, 37), (64, 64)):
+        keys_a = np.sort(rng.integers(0, 40, size_a).astype(np.uint64))  # many equal keys across the runs
+        keys_b = np.sort(rng.integers(0, 40, size_b).astype(np.uint64))
+        full_a = np.column_stack([keys_a, np.arange(size_a, dtype=np.uint64), np.zeros((size_a, 2), np.uint64)])
+        full_b = np.column_stack([keys_b, np.arange(size_b, dtype=np.uint64) + 1000, np.ones((size_b, 2), np.uint64)])
+        keys, full = _merged((keys_a, full_a), (keys_b, full_b))
+        order = np.argsort(np.concatenate([keys_a, keys_b]), kind="stable")
+        assert keys.tolist() == np.concatenate([keys_a, keys_b])[order].tolist()
+        assert full.tolist() == np.concatenate([full_a, full_b])[order].tolist()

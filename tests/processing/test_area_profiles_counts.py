@@ -30,9 +30,9 @@ SOURCE = "MPS recorded crime by ward, London Datastore"
 @pytest.fixture(scope="module")
 def published(run_alg, tmp_path_factory) -> tuple[dict, Path]:
     folder = tmp_path_factory.mktemp("mps_profiles")
-    counts = run_alg(
-        "crimemapping:importmpswardcrime", {"INPUT": str(MPS_CSV), "OUTPUT": str(folder / "mps.gpkg")}
-    )["OUTPUT"]
+    counts = run_alg("crimemapping:importmpswardcrime", {"INPUT": str(MPS_CSV), "OUTPUT": str(folder / "mps.gpkg")})[
+        "OUTPUT"
+    ]
     population = folder / "population.gpkg"
     run_alg(
         "crimemapping:wardpopulation",

@@ -1,10 +1,12 @@
-"""Demo: area profiles (crimemapping:areaprofiles): Westminster's wards, London's 33 boroughs, the City's wards.
+"""Demo: area profiles (crimemapping:areaprofiles): Westminster's wards, London's boroughs, the City's wards.
 
-Westminster's wards and the 33 boroughs (the City of London included) are published from the bundled police.uk
-months (three months: their pages list the nine missing months of the 12 and cannot compare with the year
-before); the City's 25 wards from the City of London Police's 25 bundled months, where every page has the
-change of the last 12 months against the previous 12. Each publication is a folder with profiles.pdf (one page
-per area), site/ (the website) and the layers behind every figure.
+Westminster's wards and London's boroughs are published from the MPS ward table (25 months, 2024-03 to 2026-03),
+so every page has the change of the last 12 months against the previous 12 for each MPS major category; the
+boroughs' counts are the ward rows summed by their ward's borough (as scripts/demo_trends.py does). The MPS
+table has no row for the City of London (policed by the City of London Police), so the City is left out of the
+MPS publications, never counted as zero; its 25 wards are published from the City of London Police's 25 bundled
+police.uk months. Each publication is a folder with profiles.pdf (one page per area), site/ (the website) and
+the layers behind every figure.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 import demo_inputs
-from demo_trends import _city_wards_in_the_city, _lookup
+from demo_trends import _city_wards_in_the_city, _lookup, mps_counts_with_borough
 
 CITY_CRIMES = "police_uk_city_of_london_2023-05_2025-05.zip"
 
@@ -42,14 +44,15 @@ def demo(sample_dir: Path, out_dir: Path, run_alg: Callable) -> list[str]:
     )["OUTPUT"]
     wards = _city_wards_in_the_city(run_alg, joined, out / "wards_with_borough.gpkg")
     ward_population = str(demo_inputs.ward_population(sample, Path(out_dir), run_alg))
-    crimes = str(demo_inputs.crimes(sample, Path(out_dir), run_alg))
+    counts = str(demo_inputs.mps_counts(sample, Path(out_dir), run_alg))
     lines = ["== Area profiles (crimemapping:areaprofiles): PDF atlas and website"]
     common = {"AREAS": wards, "POPULATION_TABLE": ward_population, "BOROUGH_FIELD": "LAD24NM"}
     westminster = run_alg(
         "crimemapping:areaprofiles",
-        {"CRIMES": crimes, **common, "SUBSET": "Westminster", "OUTPUT_FOLDER": str(out / "westminster_wards")},
+        {"COUNTS_TABLE": counts, **common, "SUBSET": "Westminster", "OUTPUT_FOLDER": str(out / "westminster_wards")},
     )
-    lines.append(f"Westminster's wards: {_pages(westminster)}")
+    lines.append(f"Westminster's wards (MPS ward table): {_pages(westminster)}")
+    lines.append(f"  {westminster['REPORT']}")
     boroughs = run_alg("native:dissolve", {"INPUT": wards, "FIELD": ["LAD24CD"], "OUTPUT": str(out / "boroughs.gpkg")})[
         "OUTPUT"
     ]
@@ -62,10 +65,12 @@ def demo(sample_dir: Path, out_dir: Path, run_alg: Callable) -> list[str]:
         }
     )
     borough_population = run_alg("crimemapping:wardpopulation", params)["OUTPUT"]
+    borough_counts = mps_counts_with_borough(sample, counts, out / "mps_counts_with_borough.gpkg", run_alg)
     london = run_alg(
         "crimemapping:areaprofiles",
         {
-            "CRIMES": crimes,
+            "COUNTS_TABLE": borough_counts,
+            "COUNTS_CODE_FIELD": "LAD24CD",
             "AREAS": boroughs,
             "AREA_KIND": 1,
             "AREA_CODE_FIELD": "LAD24CD",
@@ -74,7 +79,8 @@ def demo(sample_dir: Path, out_dir: Path, run_alg: Callable) -> list[str]:
             "OUTPUT_FOLDER": str(out / "london_boroughs"),
         },
     )
-    lines.append(f"London's boroughs: {_pages(london)}")
+    lines.append(f"London's boroughs (MPS ward table summed by borough): {_pages(london)}")
+    lines.append(f"  {london['REPORT']}")
     city_crimes = out / "city_crimes.gpkg"
     run_alg("crimemapping:importpoliceuk", {"INPUT": [str(sample / CITY_CRIMES)], "OUTPUT": str(city_crimes)})
     city = run_alg(

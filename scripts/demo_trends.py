@@ -74,16 +74,7 @@ def demo(sample_dir: Path, out_dir: Path, run_alg: Callable) -> list[str]:
     boroughs = run_alg("native:dissolve", {"INPUT": wards, "FIELD": ["LAD24CD"], "OUTPUT": str(out / "boroughs.gpkg")})[
         "OUTPUT"
     ]
-    borough_counts = run_alg(
-        "native:joinattributestable",
-        {
-            "INPUT": counts,
-            "FIELD": "ward_code",
-            "INPUT_2": _lookup(sample),
-            **join,
-            "OUTPUT": str(out / "mps_counts_with_borough.gpkg"),
-        },
-    )["OUTPUT"]
+    borough_counts = mps_counts_with_borough(sample, counts, out / "mps_counts_with_borough.gpkg", run_alg)
     borough_run = run_alg(
         "crimemapping:crimetrends",
         {
@@ -105,6 +96,27 @@ def demo(sample_dir: Path, out_dir: Path, run_alg: Callable) -> list[str]:
     lines.append(f"Charts -> {out / 'ward_charts'}, {ward_run['SMALL_MULTIPLES']}, {borough_run['SMALL_MULTIPLES']}")
     lines.append(f"Maps -> {out / 'ward_trends_map.png'}, {out / 'borough_trends_map.png'}")
     return lines
+
+
+def mps_counts_with_borough(sample_dir: Path, counts: str, output: Path, run_alg: Callable) -> str:
+    """Give each row of the MPS ward counts its ward's borough (LAD24CD, LAD24NM) from the ONS lookup.
+
+    The borough of a row is that of its ward code, not the table's LookUp_BoroughName, which names Heathrow
+    Villages' airport rows "Aviation Security (SO18)".
+    """
+    return run_alg(
+        "native:joinattributestable",
+        {
+            "INPUT": counts,
+            "FIELD": "ward_code",
+            "INPUT_2": _lookup(sample_dir),
+            "FIELD_2": "WD24CD",
+            "FIELDS_TO_COPY": ["LAD24CD", "LAD24NM"],
+            "METHOD": 1,
+            "PREFIX": "",
+            "OUTPUT": str(output),
+        },
+    )["OUTPUT"]
 
 
 # The City of London's 25 wards (codes unchanged since 2013); 20 hold no LSOA, so the ONS LSOA-to-ward lookup

@@ -77,6 +77,18 @@ class ProfileSet:
 
 LICENCE = "Contains public sector information licensed under the Open Government Licence v3.0."
 OPEN_DATA_SOURCE = "data.police.uk street-level crime (Home Office)"
+MPS_WARD_SOURCE = "MPS recorded crime by ward, London Datastore"
+# The MPS categories are the MPS's (Home Office counting rules), not police.uk's crime types, and no mapping
+# between the two is defined (docs/definitions.md): profiles from a count table group by its own categories.
+POINT_GROUPS = (
+    "police.uk crime types put into groups that mean the same in every month. Locations are "
+    "approximate: police.uk moves each crime to a nearby map point to protect privacy."
+)
+TABLE_GROUPS = (
+    "The categories of the count table as it names them (for the MPS table, its major categories: "
+    "police-recorded offences under the Home Office counting rules). They are not police.uk's crime groups: "
+    "the two sources count differently and are not mapped onto each other."
+)
 
 # One mapping from the layers' flags to plain words: the change of the last 12 months (rates.change_label,
 # the trends layer's roll_change), the rate against all areas (rates.COMPARISON_LABELS, ward rates' vs_all)
@@ -151,8 +163,8 @@ def signal_words(signal: str | None, rule: str | None = None) -> str:
     return f"{words}; {rule}" if rule else words
 
 
-def definitions(whole: str) -> tuple[tuple[str, str], ...]:
-    """Return the plain-words definitions that apply on every profile page."""
+def definitions(whole: str, groups: str = POINT_GROUPS) -> tuple[tuple[str, str], ...]:
+    """Return the plain-words definitions that apply on every profile page (groups: what the groups are)."""
     return (
         (
             "Rate per 1,000 residents",
@@ -181,11 +193,7 @@ def definitions(whole: str) -> tuple[tuple[str, str], ...]:
             "months on one side of the average or all rising or falling, is a special cause worth asking "
             "about; anything else is ordinary variation.",
         ),
-        (
-            "Crime groups",
-            "police.uk crime types put into groups that mean the same in every month. Locations are "
-            "approximate: police.uk moves each crime to a nearby map point to protect privacy.",
-        ),
+        ("Crime groups", groups),
         (
             "Missing month",
             "A month with no record at all in the data: it is left out and listed, never counted as zero.",
@@ -229,6 +237,7 @@ class ProfileInputs:
     codes: tuple[str, ...] = ()  # the areas to publish; empty: every area
     with_parents: bool = True  # False: the parent table is the whole only (areas with no parent)
     parent_names: dict[str, str] = field(default_factory=dict)  # parent code → name, when the codes are codes
+    from_table: bool = False  # counts from a table by area code: no crime dots on the maps, its own categories
 
 
 def build_profiles(
@@ -295,7 +304,7 @@ def build_profiles(
         source=source,
         licence=LICENCE,
         definitions_url=definitions_url,
-        definitions=definitions(inputs.whole),
+        definitions=definitions(inputs.whole, TABLE_GROUPS if inputs.from_table else POINT_GROUPS),
         crimes_chosen=crimes_chosen,
         profiles=tuple(profiles),
         index_map_png=index_map_png,
@@ -330,10 +339,8 @@ def _group_line(group: str, row: dict[str, object]) -> GroupLine:
 
 
 def _map_alt(name: str, inputs: ProfileInputs) -> str:
-    return (
-        f"Map of {name} outlined in black, its neighbouring {inputs.kind}s in grey with their names, and the "
-        f"crimes of {inputs.period} as dots."
-    )
+    crimes = "" if inputs.from_table else f", and the crimes of {inputs.period} as dots"
+    return f"Map of {name} outlined in black, its neighbouring {inputs.kind}s in grey with their names{crimes}."
 
 
 def read_rows(path: str, layer: str | None = None) -> list[dict[str, object]]:

@@ -15,6 +15,7 @@ import shutil
 
 from qgis import processing
 from qgis.core import (
+    QgsExpression,
     QgsFeature,
     QgsGeometry,
     QgsProcessing,
@@ -56,6 +57,13 @@ DEFINITIONS_PAGE = "definitions.html"  # the website's page of definitions (core
 METHODS_DOC = "docs/methods.md of the Crime Mapping QGIS plugin, section 11 (Area profiles)"
 PARAMETER_HELP = {
     "CRIMES": "Crime points from 'Import police.uk street crime' (fields month, crime_group); any CRS.",
+    "COUNTS_TABLE": "Or a table of crime counts by area code and month, e.g. 'Import MPS ward-level crime counts'.",
+    "COUNTS_CODE_FIELD": "The area code of each row of the count table, as the area code field holds it.",
+    "COUNTS_FIELD": "Number of crimes in the row of the count table (a whole number).",
+    "CATEGORY_FIELD": "The category of each row (e.g. major_category): one group per category; empty: no groups.",
+    "CATEGORY_VALUES": "Categories to keep, comma-separated (e.g. 'BURGLARY, ROBBERY'); empty keeps all.",
+    "MONTH_FIELD": "The month of each row of the count table: a date, or text YYYY-MM, YYYY-MM-DD or YYYYMM.",
+    "COUNTS_SOURCE": "The data source of the count table, printed on every page with the period.",
     "AREAS": "Wards or boroughs, one polygon each, e.g. ONS wards (WD24CD); all of London for London's rate.",
     "AREA_KIND": "What the areas are, for the titles and words of the pages.",
     "AREA_CODE_FIELD": "Unique area code, e.g. WD24CD or LAD24CD.",
@@ -84,6 +92,13 @@ class AreaProfilesAlgorithm(CrimeMappingAlgorithm):
     """One profile per ward or borough: map, crimes by group, rate against borough and London, trend chart."""
 
     CRIMES = "CRIMES"
+    COUNTS_TABLE = "COUNTS_TABLE"
+    COUNTS_CODE_FIELD = "COUNTS_CODE_FIELD"
+    COUNTS_FIELD = "COUNTS_FIELD"
+    CATEGORY_FIELD = "CATEGORY_FIELD"
+    CATEGORY_VALUES = "CATEGORY_VALUES"
+    MONTH_FIELD = "MONTH_FIELD"
+    COUNTS_SOURCE = "COUNTS_SOURCE"
     AREAS = "AREAS"
     AREA_KIND = "AREA_KIND"
     AREA_CODE_FIELD = "AREA_CODE_FIELD"
@@ -126,6 +141,10 @@ class AreaProfilesAlgorithm(CrimeMappingAlgorithm):
         "residents with its 95 % interval beside the borough's and London's, and in plain words; the control "
         "chart of monthly crimes with its limits and signals; the period, the source, the licence and the "
         "definitions in plain words.<br>"
+        "<b>Crimes</b>: crime points, or a table of counts by area code and month (the MPS ward table): its "
+        "categories are the groups (the MPS major categories; they are not police.uk's groups), the maps show "
+        "no crimes, and areas the table has no row for are left out and listed (the City of London is not in "
+        "the MPS table).<br>"
         "<b>Numbers are the layers' numbers</b>: the algorithm runs 'Ward crime rates' (for the 12 months) and "
         "'Crime trends' (for each harmonised group in the crimes and for all of them, up to the last month) over "
         "every area, writes their layers into the output folder and copies every figure from their fields "
@@ -147,8 +166,32 @@ class AreaProfilesAlgorithm(CrimeMappingAlgorithm):
 
     def initAlgorithm(self, config: dict | None = None) -> None:  # noqa: N802
         self.addParameter(
-            QgsProcessingParameterFeatureSource(self.CRIMES, self.tr("Crime points"), [QgsProcessing.TypeVectorPoint])
+            QgsProcessingParameterFeatureSource(
+                self.CRIMES, self.tr("Crime points"), [QgsProcessing.TypeVectorPoint], optional=True
+            )
         )
+        self.addParameter(
+            QgsProcessingParameterFeatureSource(
+                self.COUNTS_TABLE,
+                self.tr("Or: table of crime counts by area code and month"),
+                [QgsProcessing.TypeVector],
+                optional=True,
+            )
+        )
+        for name, label, default in (
+            (self.COUNTS_CODE_FIELD, "Area code field of the count table", "ward_code"),
+            (self.COUNTS_FIELD, "Count field of the count table", "count"),
+            (self.CATEGORY_FIELD, "Category field of the count table (the groups)", "major_category"),
+        ):
+            self.addParameter(
+                QgsProcessingParameterField(name, self.tr(label), default, self.COUNTS_TABLE, optional=True)
+            )
+        for name, label, default in (
+            (self.CATEGORY_VALUES, "Categories to keep (comma-separated)", None),
+            (self.MONTH_FIELD, "Month field of the count table", "month"),
+            (self.COUNTS_SOURCE, "Data source of the count table", model.MPS_WARD_SOURCE),
+        ):
+            self.addParameter(QgsProcessingParameterString(name, self.tr(label), default, optional=True))
         self.addParameter(
             QgsProcessingParameterFeatureSource(
                 self.AREAS, self.tr("Areas (wards or boroughs)"), [QgsProcessing.TypeVectorPolygon]
@@ -221,6 +264,8 @@ class AreaProfilesAlgorithm(CrimeMappingAlgorithm):
         ok, message = super().checkParameterValues(parameters, context)
         if not ok:
             return ok, message
+        if (parameters.get(self.CRIMES) in (None, "")) == (parameters.get(self.COUNTS_TABLE) in (None, "")):
+            return False, self.tr("Give either crime points or a table of crime counts (one of the two).")
         has_field = bool(self.parameterAsString(parameters, self.POPULATION_FIELD, context))
         if has_field == (parameters.get(self.POPULATION_TABLE) not in (None, "")):
             return False, self.tr("Give either a population field of the areas or a population table (one of the two).")
@@ -243,7 +288,7 @@ class AreaProfilesAlgorithm(CrimeMappingAlgorithm):
         self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback
     ) -> dict:
         dest = os.path.abspath(self.parameterAsString(parameters, self.OUTPUT_FOLDER, context))
-        crimes = crime_input.source_of(self, parameters, self.CRIMES, context)
+        crimes = crime_input.source_of(self, parameters, self._input_name(parameters), context)
         end = self._end_month(parameters, context, crimes)
         template = self.parameterAsString(parameters, self.LAYOUT_TEMPLATE, context) or profile_render.TEMPLATE
         if not os.path.isfile(template):
@@ -263,14 +308,24 @@ class AreaProfilesAlgorithm(CrimeMappingAlgorithm):
         given = month_parameter(self.parameterAsString(parameters, self.END_MONTH, context), "last month")
         if given is not None:
             return given
-        index = crimes.fields().lookupField("month")
-        if index < 0:
-            raise QgsProcessingException(
-                self.tr("The crime points have no field 'month': import them with 'Import police.uk street crime'.")
-            )
+        if self._from_table(parameters):
+            name = self.parameterAsString(parameters, self.MONTH_FIELD, context).strip() or "month"
+            index = crimes.fields().lookupField(name)
+            if index < 0:
+                raise QgsProcessingException(
+                    self.tr("The count table has no month field '{}'; its fields are: {}.").format(
+                        name, ", ".join(crimes.fields().names())
+                    )
+                )
+        else:
+            index = crimes.fields().lookupField("month")
+            if index < 0:
+                raise QgsProcessingException(
+                    self.tr("The crime points have no field 'month': import them with 'Import police.uk street crime'.")
+                )
         months = [m for m in month_numbers(list(crimes.uniqueValues(index))) if m >= 0]
         if not months:
-            raise QgsProcessingException(self.tr("The crime points hold no usable month: nothing to publish."))
+            raise QgsProcessingException(self.tr("The crimes hold no usable month: nothing to publish."))
         return int(max(months))
 
     def _work_folder(self, dest: str) -> str:
@@ -303,14 +358,15 @@ class AreaProfilesAlgorithm(CrimeMappingAlgorithm):
         kind = KINDS[self.parameterAsEnum(parameters, self.AREA_KIND, context)]
         whole = self.parameterAsString(parameters, self.WHOLE_NAME, context).strip() or "London"
         start, previous = month_text(end - 11), (month_text(end - 23), month_text(end - 12))
+        areas, uncovered = self._covered_areas(parameters, context, feedback, work)
         feedback.setProgressText(self.tr("Rates of the 12 months {} to {}").format(start, month_text(end)))
-        rates_run, with_parents = self._rates(parameters, context, feedback, work, start, month_text(end), whole)
+        rates_run, with_parents = self._rates(parameters, context, feedback, work, areas, start, month_text(end), whole)
         feedback.setProgress(15)
         rates_path = rates_run["OUTPUT"]
         groups = self._groups(parameters, context)
         codes_all = [str(f["ward_code"]) for f in QgsVectorLayer(rates_path, "rates", "ogr").getFeatures()]
         inputs_rows = model.read_rows(rates_path)
-        chosen = self._subset(parameters, context, inputs_rows)
+        chosen = self._subset(parameters, context, inputs_rows, uncovered)
         trend_rows: dict[str, list[dict]] = {}
         for i, group in enumerate(groups):
             feedback.setProgressText(self.tr("Trends of {}").format(group))
@@ -339,6 +395,7 @@ class AreaProfilesAlgorithm(CrimeMappingAlgorithm):
             missing_months=str(rates_run["MISSING_MONTHS"] or ""),
             codes=tuple(chosen),
             with_parents=with_parents,
+            from_table=self._from_table(parameters),
         )
         charts = os.path.join(work, "charts")
         maps = os.path.join(work, "maps")
@@ -349,7 +406,7 @@ class AreaProfilesAlgorithm(CrimeMappingAlgorithm):
             )
             for c in chosen
         }
-        crimes_chosen = self.input_description(parameters, self.CRIMES, context)
+        crimes_chosen = self._crimes_chosen(parameters, context)
         title = self.parameterAsString(parameters, self.TITLE, context).strip() or self._title(
             kind, inputs, chosen, whole
         )
@@ -380,7 +437,8 @@ class AreaProfilesAlgorithm(CrimeMappingAlgorithm):
                 self.PERIOD: profiles.profiles[0].period if profiles.profiles else str(rates_run["PERIOD"]),
                 self.REPORT: self.tr("{} profile(s) of {} {}s; crime groups: {}; {} area(s) in the rates.").format(
                     len(profiles.profiles), len(chosen), kind, ", ".join(groups) or "none", len(codes_all)
-                ),
+                )
+                + self._uncovered_text(uncovered),
             }
         )
         feedback.pushInfo(outputs[self.REPORT])
@@ -401,11 +459,11 @@ class AreaProfilesAlgorithm(CrimeMappingAlgorithm):
         context: QgsProcessingContext,
         feedback: QgsProcessingFeedback,
         work: str,
+        areas: object,
         start: str,
         end: str,
         whole: str,
     ) -> tuple[dict, bool]:
-        areas = parameters[self.AREAS]
         borough_field = self.parameterAsString(parameters, self.BOROUGH_FIELD, context)
         has_layer = parameters.get(self.BOROUGHS_LAYER) not in (None, "")
         with_parents = bool(borough_field) or has_layer
@@ -427,7 +485,7 @@ class AreaProfilesAlgorithm(CrimeMappingAlgorithm):
             )["OUTPUT"]
             borough_field = WHOLE_FIELD
         params = {
-            "CRIMES": parameters[self.CRIMES],
+            **self._crime_params(parameters, context),
             "WARDS": areas,
             "WARD_CODE_FIELD": self.parameterAsString(parameters, self.AREA_CODE_FIELD, context),
             "WARD_NAME_FIELD": self.parameterAsString(parameters, self.AREA_NAME_FIELD, context),
@@ -453,8 +511,95 @@ class AreaProfilesAlgorithm(CrimeMappingAlgorithm):
                     params[name] = value
         return self._run("crimemapping:wardrates", params, context, feedback), with_parents
 
+    def _from_table(self, parameters: dict) -> bool:
+        return parameters.get(self.COUNTS_TABLE) not in (None, "")
+
+    def _input_name(self, parameters: dict) -> str:
+        return self.COUNTS_TABLE if self._from_table(parameters) else self.CRIMES
+
+    def _categories(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
+        text = self.parameterAsString(parameters, self.CATEGORY_VALUES, context)
+        return [v.strip() for v in text.split(",") if v.strip()]
+
+    def _crime_params(self, parameters: dict, context: QgsProcessingContext) -> dict:
+        """Return the crimes' parameters of the child algorithms: the points, or the count table's (same ids)."""
+        if not self._from_table(parameters):
+            return {"CRIMES": parameters[self.CRIMES]}
+        params = {"COUNTS_TABLE": parameters[self.COUNTS_TABLE]}
+        for name in (self.COUNTS_CODE_FIELD, self.COUNTS_FIELD, self.MONTH_FIELD):
+            value = self.parameterAsString(parameters, name, context).strip()
+            if value:
+                params[name] = value
+        category = self.parameterAsString(parameters, self.CATEGORY_FIELD, context)
+        if category and self._categories(parameters, context):
+            params["CATEGORY_FIELD"] = category
+            params["CATEGORY_VALUES"] = ",".join(self._categories(parameters, context))
+        return params
+
+    def _covered_areas(
+        self, parameters: dict, context: QgsProcessingContext, feedback: QgsProcessingFeedback, work: str
+    ) -> tuple[object, list[str]]:
+        """Return the areas to compute over and the codes of those a count table has no row for (left out).
+
+        A table that lists its areas (the MPS table writes its zeros) does not cover an area it has no row for:
+        its crimes are unknown, not zero, so it must not enter the rates, nor London's (docs/methods.md 11.1).
+        """
+        areas = parameters[self.AREAS]
+        if not self._from_table(parameters):
+            return areas, []
+        table = crime_input.source_of(self, parameters, self.COUNTS_TABLE, context)
+        code_field = self.parameterAsString(parameters, self.COUNTS_CODE_FIELD, context) or "ward_code"
+        crime_input.require_fields(self, table, self.tr("count table"), [code_field])
+        listed = {str(v).strip() for v in table.uniqueValues(table.fields().lookupField(code_field)) if v is not None}
+        area_field = self.parameterAsString(parameters, self.AREA_CODE_FIELD, context) or "WD24CD"
+        source = crime_input.source_of(self, parameters, self.AREAS, context)
+        crime_input.require_fields(self, source, self.tr("areas"), [area_field])
+        codes = {str(v).strip() for v in source.uniqueValues(source.fields().lookupField(area_field)) if v is not None}
+        uncovered = sorted(codes - listed)
+        if not uncovered:
+            return areas, []
+        if len(uncovered) == len(codes):
+            raise QgsProcessingException(
+                self.tr("No area code of the areas ({}) is in the count table's field {}: nothing to publish.").format(
+                    area_field, code_field
+                )
+            )
+        feedback.pushWarning(
+            self.tr("{} area(s) have no row in the count table and are left out (no data, not zero): {}").format(
+                len(uncovered), short_list(uncovered)
+            )
+        )
+        listed_codes = ",".join(QgsExpression.quotedString(c) for c in sorted(codes & listed))
+        covered = self._run(
+            "native:extractbyexpression",
+            {
+                "INPUT": areas,
+                "EXPRESSION": f"trim(to_string({QgsExpression.quotedColumnRef(area_field)})) IN ({listed_codes})",
+                "OUTPUT": os.path.join(work, "areas_in_the_table.gpkg"),
+            },
+            context,
+            feedback,
+        )["OUTPUT"]
+        return covered, uncovered
+
+    def _uncovered_text(self, uncovered: list[str]) -> str:
+        if not uncovered:
+            return ""
+        return self.tr(" {} area(s) left out, no row in the count table: {}.").format(
+            len(uncovered), short_list(uncovered)
+        )
+
+    def _crimes_chosen(self, parameters: dict, context: QgsProcessingContext) -> str:
+        if not self._from_table(parameters):
+            return self.input_description(parameters, self.CRIMES, context)
+        kept = self._categories(parameters, context)
+        chosen = self.tr("categories {}").format(", ".join(kept)) if kept else self.tr("all categories")
+        return self.input_description(parameters, self.COUNTS_TABLE, context, chosen)
+
     def _groups(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
-        """Return the harmonised groups the crimes hold, in the order core/crime_types lists them."""
+        """Return the groups: the harmonised groups the points hold (core/crime_types order), or the categories."""
+        if self._from_table(parameters):
+            return self._table_groups(parameters, context)
         source = self.parameterAsSource(parameters, self.CRIMES, context)
         index = source.fields().lookupField("crime_group")
         if index < 0:
@@ -462,12 +607,43 @@ class AreaProfilesAlgorithm(CrimeMappingAlgorithm):
         present = {str(v) for v in source.uniqueValues(index)}
         return [g for g in crime_types.GROUPS if g in present]
 
-    def _subset(self, parameters: dict, context: QgsProcessingContext, rows: list[dict]) -> list[str]:
+    def _table_groups(self, parameters: dict, context: QgsProcessingContext) -> list[str]:
+        """Return the count table's categories (those kept), in alphabetical order; none without a category field."""
+        field_name = self.parameterAsString(parameters, self.CATEGORY_FIELD, context)
+        if not field_name:
+            return []
+        source = crime_input.source_of(self, parameters, self.COUNTS_TABLE, context)
+        crime_input.require_fields(self, source, self.tr("count table"), [field_name])
+        present = {str(v).strip() for v in source.uniqueValues(source.fields().lookupField(field_name)) if v}
+        kept = {k.casefold() for k in self._categories(parameters, context)}
+        groups = sorted(g for g in present if g and (not kept or g.casefold() in kept))
+        # The children take categories as a comma-separated list: a category holding a comma cannot be one.
+        commas = [g for g in groups if "," in g]
+        if commas:
+            raise QgsProcessingException(
+                self.tr("Categories of the field {} hold a comma and cannot be chosen one by one: {}").format(
+                    field_name, short_list(commas)
+                )
+            )
+        return groups
+
+    def _subset(
+        self,
+        parameters: dict,
+        context: QgsProcessingContext,
+        rows: list[dict],
+        uncovered: tuple[str, ...] | list[str] = (),
+    ) -> list[str]:
         wanted = [c.strip() for c in self.parameterAsString(parameters, self.SUBSET, context).split(",") if c.strip()]
         if not wanted:
             return [str(r["ward_code"]) for r in rows]
         chosen = [str(r["ward_code"]) for r in rows if str(r["ward_code"]) in wanted or str(r.get("borough")) in wanted]
         known = {str(r["ward_code"]) for r in rows} | {str(r.get("borough")) for r in rows}
+        absent = [c for c in wanted if c in set(uncovered)]
+        if absent:
+            raise QgsProcessingException(
+                self.tr("Areas to publish that have no row in the count table (no data): {}").format(short_list(absent))
+            )
         unknown = [c for c in wanted if c not in known]
         if unknown or not chosen:
             raise QgsProcessingException(
@@ -489,7 +665,7 @@ class AreaProfilesAlgorithm(CrimeMappingAlgorithm):
     ) -> dict:
         slug = profile_render.safe_name(group or ALL_CRIMES).lower()
         params = {
-            "CRIMES": parameters[self.CRIMES],
+            **self._crime_params(parameters, context),
             "AREAS": rates_path,
             "AREA_CODE_FIELD": "ward_code",
             "AREA_NAME_FIELD": "ward_name",
@@ -503,6 +679,9 @@ class AreaProfilesAlgorithm(CrimeMappingAlgorithm):
             params["TABLE"] = os.path.join(work, "trends_all_by_month.gpkg")
             params["CHARTS_FOLDER"] = os.path.join(work, "charts")
             params["CHART_AREAS"] = ",".join(chosen)
+        elif self._from_table(parameters):
+            params["CATEGORY_FIELD"] = self.parameterAsString(parameters, self.CATEGORY_FIELD, context)
+            params["CATEGORY_VALUES"] = group
         else:
             params["CRIME_GROUPS"] = [crime_types.GROUPS.index(group)]
         return self._run("crimemapping:crimetrends", params, context, feedback)
@@ -513,6 +692,9 @@ class AreaProfilesAlgorithm(CrimeMappingAlgorithm):
         return f"Crime in {owner}'s {kind}s, {inputs.period}"
 
     def _source(self, parameters: dict, context: QgsProcessingContext, period: str) -> str:
+        if self._from_table(parameters):
+            named = self.parameterAsString(parameters, self.COUNTS_SOURCE, context).strip()
+            return f"{named or model.MPS_WARD_SOURCE}, {period}"
         source = self.parameterAsSource(parameters, self.CRIMES, context)
         index = source.fields().lookupField("falls_within")
         forces = sorted(str(v) for v in source.uniqueValues(index) if v) if index >= 0 else []
@@ -597,6 +779,8 @@ class AreaProfilesAlgorithm(CrimeMappingAlgorithm):
         self, parameters: dict, context: QgsProcessingContext, start: str, end: int
     ) -> QgsVectorLayer | None:
         """Return the crimes of the 12 months as a layer drawn on the maps (None when they cannot be drawn)."""
+        if self._from_table(parameters):
+            return None  # counts by area code have no locations
         layer = self.parameterAsVectorLayer(parameters, self.CRIMES, context)
         if layer is None:
             return None

@@ -403,11 +403,34 @@ def wire_layout(
             table.setColumns(columns)
             table.setFeatureFilter(ATLAS_FILTER)
             table.setFilterFeatures(True)
+            if frame.id() == GROUPS_TABLE_ID:
+                _fit_groups(table, groups, coverage)
     for item in layout.items():
         if isinstance(item, QgsLayoutItemMap) and item.id() == MAP_ID:
             item.setAtlasDriven(True)
             item.setKeepLayerSet(True)
             item.setLayers(layers)
+
+
+# The shipped frame holds the 11 harmonised groups; a count table's categories (the MPS's 13) need smaller text,
+# or the last rows would be cut off the page.
+FRAME_GROUPS = 11
+SMALL_TABLE_POINTS = 6.0
+
+
+def _fit_groups(table: QgsLayoutItemAttributeTable, groups: QgsVectorLayer, coverage: QgsVectorLayer) -> None:
+    """Shrink the groups table's text when an area has more groups than the shipped frame holds."""
+    areas = max(coverage.featureCount(), 1)
+    if groups.featureCount() <= FRAME_GROUPS * areas:
+        return
+    for getter, setter in (
+        (table.headerTextFormat, table.setHeaderTextFormat),
+        (table.contentTextFormat, table.setContentTextFormat),
+    ):
+        fmt = getter()
+        fmt.setSize(min(fmt.size(), SMALL_TABLE_POINTS))
+        setter(fmt)
+    table.setCellMargin(min(table.cellMargin(), 0.5))
 
 
 def area_map(layout: QgsPrintLayout) -> QgsLayoutItemMap | None:

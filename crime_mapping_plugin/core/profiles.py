@@ -76,6 +76,8 @@ class ProfileSet:
 
 
 LICENCE = "Contains public sector information licensed under the Open Government Licence v3.0."
+# The London Datastore publishes the MPS recorded-crime tables under the OGL v2.0 (its dataset page says so).
+MPS_LICENCE = "Contains public sector information licensed under the Open Government Licence v2.0."
 OPEN_DATA_SOURCE = "data.police.uk street-level crime (Home Office)"
 MPS_WARD_SOURCE = "MPS recorded crime by ward, London Datastore"
 # The MPS categories are the MPS's (Home Office counting rules), not police.uk's crime types, and no mapping
@@ -302,7 +304,7 @@ def build_profiles(
         title=title,
         area_kind=inputs.kind,
         source=source,
-        licence=LICENCE,
+        licence=MPS_LICENCE if inputs.from_table and source.startswith(MPS_WARD_SOURCE) else LICENCE,
         definitions_url=definitions_url,
         definitions=definitions(inputs.whole, TABLE_GROUPS if inputs.from_table else POINT_GROUPS),
         crimes_chosen=crimes_chosen,

@@ -73,7 +73,7 @@ in_root() {
     chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 \
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         PIP_CERT="$CA_BUNDLE" PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1 \
-        QT_QPA_PLATFORM=offscreen XDG_RUNTIME_DIR=/tmp/runtime-root "${pass[@]}" "$@"
+        QT_QPA_PLATFORM=offscreen XDG_RUNTIME_DIR=/tmp/runtime-root PYTHONFAULTHANDLER=1 "${pass[@]}" "$@"
 }
 
 run_tests() {

@@ -106,13 +106,12 @@ def test_the_table_has_a_gist_index_and_its_comment_carries_the_metadata(run_alg
     assert any("USING gist (geom)" in i for i in indexes), indexes
     assert any("(fid)" in i and "UNIQUE" in i for i in indexes), indexes
     comment = postgis_db.psql("SELECT obj_description('public.crimes'::regclass, 'pg_class')")
-    title, abstract = (
-        ogr.Open(str(gpkg))
-        .ExecuteSQL("SELECT identifier, description FROM gpkg_contents WHERE table_name = 'crimes'")
-        .GetNextFeature()
-        .items()
-        .values()
-    )
+    # The dataset outlives its result set: closing it first fails in GDALClose (seen under GDAL 3.10).
+    ds = ogr.Open(str(gpkg))
+    rows = ds.ExecuteSQL("SELECT identifier, description FROM gpkg_contents WHERE table_name = 'crimes'")
+    title, abstract = rows.GetNextFeature().items().values()
+    ds.ReleaseResultSet(rows)
+    ds = None
     assert comment == f"{title}\n\n{abstract}"
     assert "police.uk crimes 2024-10 to 2024-10" in comment and "Open Government Licence" in comment
     # no staging table left

@@ -16,12 +16,20 @@ the scaled quartic corrected to 3/(πh²), so a scaled surface integrates to the
 from __future__ import annotations
 
 import math
-from typing import Callable
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
 
 from crime_mapping_plugin.core.grid import Grid
+
+try:  # scipy's FFT is about twice numpy 1's; the sums are the same to rounding. QGIS may not ship scipy.
+    from scipy import fft as _fft
+except ImportError:  # pragma: no cover - depends on the installation
+    from numpy import fft as _fft
 
 # The order of QGIS's heatmap KERNEL enum, so an index means the same kernel in both.
 KERNELS: tuple[str, ...] = ("quartic", "triangular", "uniform", "triweight", "epanechnikov")
@@ -111,286 +119,512 @@ def kernel_sum(
     decay: float = 0.0,
     is_cancelled: Callable[[], bool] | None = None,
     progress: Callable[[float], None] | None = None,
+    method: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return the raw weighted kernel sum at every cell centre and the mask of cells within reach of a point.
 
     A point reaches a cell when the distance from the point to the cell centre is at most the bandwidth.
-    Pass distinct points (merge_identical_points) for speed; the result does not depend on it. The
-    polynomial kernels are summed along chords (_chord_sum), the triangular kernel and bandwidths of
-    under _MIN_CHORD_CELLS cells cell by cell over each point's window (_window_sum); both are exact.
+    Pass distinct points (merge_identical_points) for speed; the result does not depend on it. Each point is
+    put in the cell whose centre is nearest (its bin). For the polynomial kernels, the cells that every point
+    of a bin reaches are summed from the bins' moments by one convolution (_interior_sum); only the ring of
+    cells that a bin's points may or may not reach is evaluated point by point (_points_sum). The triangular
+    kernel, and inputs where the convolution would cost more, evaluate every cell within reach point by
+    point. Both are exact (docs/methods.md §2.7). method is "auto", "window" or "moments" (for tests and
+    benchmarks: the result is the same).
     """
     if bandwidth <= 0:
         raise ValueError("The bandwidth must be positive.")
     if kernel not in KERNELS:
         raise ValueError(f"Unknown kernel '{kernel}'; choose one of {', '.join(KERNELS)}.")
+    if method not in ("auto", "window", "moments"):
+        raise ValueError(f"Unknown method '{method}'; choose auto, window or moments.")
     x = np.asarray(x, float)
     y = np.asarray(y, float)
     weight = np.asarray(weight, float)
     power = _POWER.get("uniform" if kernel == "triangular" and decay == 1.0 else kernel)
-    if power is None or bandwidth / grid.cell < _MIN_CHORD_CELLS:
-        return _window_sum(grid, x, y, weight, bandwidth, kernel, decay, is_cancelled, progress)
-    # Positions in cells, from the centre of column 0 and of row 0: a cell centre is at whole numbers. Lines are
-    # the grid's columns and chords run down them (the merged points come grouped by x).
-    u = (x - grid.x_min) / grid.cell - 0.5
-    v = (grid.y_max - y) / grid.cell - 0.5
     radius = bandwidth / grid.cell
-    near = np.isfinite(u) & np.isfinite(v) & np.isfinite(weight)
-    near &= (u >= -radius - 1) & (u <= grid.cols + radius) & (v >= -radius - 1) & (v <= grid.rows + radius)
-    total, reached = _chord_sum(
-        u[near], v[near], weight[near], grid.cols, grid.rows, radius, power, is_cancelled, progress
-    )
-    return np.ascontiguousarray(total.T), np.ascontiguousarray(reached.T)
+    reach = int(math.floor(radius + 0.5 + 1e-6))  # no offset farther than this along a row or column reaches
+    # Positions in cells, from the centre of row 0 and of column 0: a cell centre is at whole numbers.
+    row = (grid.y_max - y) / grid.cell - 0.5
+    col = (x - grid.x_min) / grid.cell - 0.5
+    keep = np.isfinite(weight)
+    keep &= row >= -reach - 0.5
+    keep &= row < grid.rows + reach - 0.5  # also False for NaN
+    keep &= col >= -reach - 0.5
+    keep &= col < grid.cols + reach - 0.5
+    if not keep.all():
+        row, col, weight = row[keep], col[keep], weight[keep]
+    # The frame: the grid with 2·reach cells around it, so that every offset of every kept bin is inside it.
+    frame = _Frame(grid.rows, grid.cols, reach)
+    bin_row = np.floor(row + 0.5)
+    bin_col = np.floor(col + 0.5)
+    row -= bin_row  # now the point's offset from its bin's centre, in [−½, ½]
+    col -= bin_col
+    bin_row = bin_row.astype(np.int64)
+    bin_row += 2 * reach
+    bin_col = bin_col.astype(np.int64)
+    bin_col += 2 * reach
+    order = _by_row(bin_row)
+    points = _Points(bin_row[order], bin_col[order], row[order], col[order], weight[order])
+    offsets = _Offsets(radius, reach)
+    moments = power is not None and radius >= _MIN_MOMENT_CELLS and len(points) > 0
+    if moments and method == "auto":
+        moments = _moment_cost(len(points), offsets, frame, power) < _window_cost(len(points), offsets)
+    elif method == "window":
+        moments = False
+    elif method == "moments" and not moments:
+        raise ValueError("The moment sum needs a polynomial kernel and a bandwidth of at least one cell.")
+    value = _kernel_value(power, decay, radius)
+    # Reached cells are read from the sum where every value inside the disc is positive; otherwise counted.
+    by_value = power is not None and len(points) > 0 and float(points.weight.min()) > 1e-200
+    phased, groups = _by_phase(points, offsets, frame, with_inner=not moments)
+    if not moments:
+        total, reached = _points_sum(frame, phased, groups, radius * radius, value, by_value, is_cancelled, progress)
+        return frame.crop(total), frame.crop(reached)
+    stop = threading.Event()
+    switch = sys.getswitchinterval()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The FFT lets go of the GIL: the convolution runs beside the ring's point-by-point sum, and a short
+        # switch interval keeps either from waiting on the other's hold of the GIL.
+        sys.setswitchinterval(min(switch, 0.0005))
+        try:
+            inner = pool.submit(_interior_sum, frame, points, offsets, radius, power, stop)
+            total, reached = _points_sum(
+                frame, phased, groups, radius * radius, value, by_value, is_cancelled, progress
+            )
+            while not inner.done():
+                if is_cancelled is not None and is_cancelled():
+                    stop.set()
+                wait([inner], timeout=0.05)
+        finally:
+            stop.set()
+            sys.setswitchinterval(switch)
+        inner_total, inner_count = inner.result()
+    total = frame.crop(total) + inner_total
+    reached = frame.crop(reached) | (inner_count > 0.5)
+    total[~reached] = 0.0
+    return total, reached
 
 
 # The raw kernels that are a power of s = 1 − u² (uniform, Epanechnikov, quartic, triweight): s**power.
 _POWER = {"uniform": 0, "epanechnikov": 1, "quartic": 2, "triweight": 3}
-# Under this many cells per bandwidth a window has few cells, and a frame (_chord_sum) is wide against the
-# bandwidth, so its polynomials would lose digits: the window is evaluated instead.
-_MIN_CHORD_CELLS = 2.0
-# (point, line) pairs per chunk of _chord_sum: bounds its temporary arrays to a few tens of MB.
-_CHUNK_PAIRS = 400_000
+# Under this many cells per bandwidth nearly every cell of a window is on the ring: the window is evaluated.
+_MIN_MOMENT_CELLS = 1.5
+# (point, offset) pairs per chunk of _points_sum: keeps its temporary arrays in the processor's cache.
+_CHUNK_PAIRS = 65_536
+# (cell, value) pairs _points_sum keeps before adding them into the frame (or twice the frame's cells).
+_BUFFER_PAIRS = 1_000_000
+# Cells a band of _points_sum's adds into: its sums stay in the processor's cache.
+_BAND_CELLS = 131_072
 # At least this many chunks, so that progress moves and a cancel is seen soon even with few points.
 _MIN_CHUNKS = 20
-# Coefficient slots per chunk of _chord_sum: bounds the band of lines a chunk of sparse points may span.
-_CHUNK_SLOTS = 6_000_000
+# FFT tile sides _interior_sum chooses from (with the whole grid's), and a tile's fixed cost in cells.
+_TILE_SIZES = (128, 160, 192, 256, 320, 384, 512, 640, 768, 1024)
+_TILE_OVERHEAD = 60_000
+# Relative cost of one FFT of one cell (× log₂ of the cells) against one (point, offset) pair, as measured.
+_FFT_COST = 0.2
 
 
-def _coefficients(power: int, alpha: np.ndarray, beta: np.ndarray) -> list[np.ndarray]:
-    """Return the coefficients of X⁰, X¹, … of (alpha + beta·X − X²)**power."""
-    one = np.ones_like(alpha)
-    if power == 0:
-        return [one]
-    if power == 1:
-        return [alpha, beta * one, -one]
-    if power == 2:
-        return [alpha * alpha, 2 * alpha * beta, beta * beta - 2 * alpha, -2 * beta * one, one]
-    a2 = alpha * alpha
-    b2 = beta * beta
-    return [
-        a2 * alpha,
-        3 * a2 * beta,
-        3 * alpha * b2 - 3 * a2,
-        b2 * beta - 6 * alpha * beta,
-        3 * alpha - 3 * b2,
-        3 * beta * one,
-        -one,
-    ]
+class _Frame:
+    """The grid with 2·reach cells of margin on every side: where bins and their offsets are indexed."""
+
+    def __init__(self, rows: int, cols: int, reach: int) -> None:
+        self.rows, self.cols, self.reach = rows, cols, reach
+        self.margin = 2 * reach
+        self.frame_rows = rows + 2 * self.margin
+        self.frame_cols = cols + 2 * self.margin
+
+    def crop(self, flat: np.ndarray) -> np.ndarray:
+        """Return the grid's cells of a flat array over the frame, as [row, col]."""
+        m = self.margin
+        return np.ascontiguousarray(
+            flat.reshape(self.frame_rows, self.frame_cols)[m : m + self.rows, m : m + self.cols]
+        )
 
 
-def _chord_sum(
-    line_pos: np.ndarray,
-    along_pos: np.ndarray,
-    weight: np.ndarray,
-    lines: int,
-    along: int,
-    radius: float,
-    power: int,
+class _Points:
+    """Points sorted by their bin's row: the bin in frame cells and the offset from its centre, in cells."""
+
+    def __init__(self, bin_row: np.ndarray, bin_col: np.ndarray, frac_row: np.ndarray, frac_col: np.ndarray,
+                 weight: np.ndarray) -> None:  # fmt: skip
+        self.bin_row, self.bin_col = bin_row, bin_col
+        self.frac_row, self.frac_col = frac_row, frac_col
+        self.weight = weight
+        self.unit = bool(np.all(weight == 1.0))
+
+    def __len__(self) -> int:
+        return len(self.bin_row)
+
+
+class _Offsets:
+    """The offsets (row, column) from a bin to the cells its points may reach, sorted into inner and ring.
+
+    Inner: every point of the bin (within half a cell of its centre on each axis) reaches the cell, whatever
+    its place. Ring: some may; each point's own distance decides. The other offsets no point of the bin
+    reaches. For the ring, a bin is cut into _PHASES × _PHASES parts: a part's points need only the ring
+    offsets that some place in that part reaches. The slack leaves a case decided by rounding to the points.
+    """
+
+    def __init__(self, radius: float, reach: int) -> None:
+        d = np.arange(-reach, reach + 1)
+        self.dr, self.dc = (a.ravel() for a in np.meshgrid(d, d, indexing="ij"))
+        self.r2 = radius * radius
+        self.slack = 1e-9 * (self.r2 + 1.0)
+        far = (np.abs(self.dr) + 0.5) ** 2 + (np.abs(self.dc) + 0.5) ** 2
+        self.is_inner = far < self.r2 - self.slack
+        self.inner = (self.dr[self.is_inner], self.dc[self.is_inner])
+        self.ring = self.phase(-0.5, 0.5, -0.5, 0.5)
+
+    def phase(self, row_lo: float, row_hi: float, col_lo: float, col_hi: float, with_inner: bool = False) -> tuple:
+        """Return the offsets not inner that a point with its offset in the given rectangle may reach."""
+
+        def gap(offset: np.ndarray, lo: float, hi: float) -> np.ndarray:
+            return np.maximum(np.maximum(offset - hi, lo - offset), 0.0)
+
+        nearest = gap(self.dr, row_lo, row_hi) ** 2 + gap(self.dc, col_lo, col_hi) ** 2
+        chosen = nearest <= self.r2 + self.slack
+        if not with_inner:
+            chosen &= ~self.is_inner
+        return self.dr[chosen], self.dc[chosen]
+
+
+# Each axis of a bin is cut into this many parts for the ring's offsets (_Offsets.phase).
+_PHASES = 4
+
+
+def _by_phase(points: _Points, offsets: _Offsets, frame: _Frame, with_inner: bool) -> tuple[_Points, list[tuple]]:
+    """Return the points ordered by band of rows, part of their bin (_Offsets.phase) and row, and the groups.
+
+    A group is (first, last + 1, row offsets, column offsets, band): its points' slice and the offsets they
+    need. The bands are a few rows high, so that the cells one band's points reach stay in the processor's cache.
+    """
+    height = _band_rows(frame)
+    edges = np.linspace(-0.5, 0.5, _PHASES + 1)
+    part = np.clip(np.floor((points.frac_row + 0.5) * _PHASES), 0, _PHASES - 1).astype(np.int32) * _PHASES
+    part += np.clip(np.floor((points.frac_col + 0.5) * _PHASES), 0, _PHASES - 1).astype(np.int32)
+    key = points.bin_row // height
+    key *= _PHASES * _PHASES
+    key += part
+    keys = int(key.max()) + 1 if len(key) else 0
+    order = np.argsort(key.astype(np.int16) if keys < 2**15 else key, kind="stable")  # rows stay sorted
+    bounds = np.searchsorted(key[order], np.arange(keys + 1))
+    phased = _Points(
+        points.bin_row[order], points.bin_col[order], points.frac_row[order], points.frac_col[order],
+        points.weight[order],
+    )  # fmt: skip
+    parts = {}
+    groups = []
+    for k in np.flatnonzero(np.diff(bounds)):
+        band, phase = divmod(int(k), _PHASES * _PHASES)
+        if phase not in parts:
+            i, j = divmod(phase, _PHASES)
+            parts[phase] = offsets.phase(edges[i], edges[i + 1], edges[j], edges[j + 1], with_inner)
+        groups.append((int(bounds[k]), int(bounds[k + 1]), *parts[phase], band))
+    return phased, groups
+
+
+def _band_rows(frame: _Frame) -> int:
+    """Return the rows of bins per band of _points_sum: its cells, and reach beyond, fill about _BAND_CELLS."""
+    return max(1, _BAND_CELLS // frame.frame_cols - 2 * frame.reach)
+
+
+def _window_cost(n: int, offsets: _Offsets) -> float:
+    """Return the cost of evaluating every cell within reach point by point, in (point, offset) pairs."""
+    return n * (len(offsets.inner[0]) + len(offsets.ring[0])) * 0.8
+
+
+def _by_row(bin_row: np.ndarray) -> np.ndarray:
+    """Return the order of the points by their bin's row (a radix sort when rows fit in 16 bits)."""
+    if len(bin_row) and int(bin_row.max()) < 2**15:
+        return np.argsort(bin_row.astype(np.int16), kind="stable")
+    return np.argsort(bin_row, kind="stable")
+
+
+def _kernel_value(power: int | None, decay: float, radius: float) -> tuple[Callable, float]:
+    """Return (f, scale): f(s, out) puts the raw kernel over scale (0 outside the disc) for s = R² − d², in cells².
+
+    The polynomial kernels are (s / R²)**power: the powers of s are summed and the sum scaled once.
+    """
+    r2 = radius * radius
+
+    def polynomial(s: np.ndarray, out: np.ndarray) -> None:
+        if power == 0:
+            np.greater_equal(s, 0.0, out=out, casting="unsafe")
+            return
+        np.maximum(s, 0.0, out=out)
+        if power >= 2:
+            t = out.copy() if power == 3 else None
+            np.multiply(out, out, out=out)
+            if t is not None:
+                out *= t
+
+    def triangular(s: np.ndarray, out: np.ndarray) -> None:
+        inside = s >= 0
+        np.subtract(r2, s, out=out)  # d²
+        np.maximum(out, 0.0, out=out)
+        out *= 1.0 / r2
+        np.sqrt(out, out=out)
+        out *= -(1.0 - decay)
+        out += 1.0
+        out *= inside
+
+    if power is None:
+        return triangular, 1.0
+    return polynomial, r2 ** (-power)
+
+
+def _points_sum(
+    frame: _Frame,
+    points: _Points,
+    groups: list[tuple],
+    r2: float,
+    value: tuple[Callable, float],
+    by_value: bool,
     is_cancelled: Callable[[], bool] | None,
     progress: Callable[[float], None] | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return Σ w·(1 − d²/radius²)**power over the cells within radius of each point, and the reached cells.
+    """Return Σ w·K over the frame's cells at each group's offsets of its points' bins, and the cells reached.
 
-    Positions are in cells (a cell centre at each whole number); the result is indexed [line, along]. On one
-    line a point reaches a run of cells (the chord of its disc), and along it the kernel is a polynomial of
-    degree 2·power in the cell's position. Each chord adds its polynomial's coefficients at its first cell
-    and takes them off after its last (difference arrays); a running sum along the line then holds, at every
-    cell, the coefficients of the sum over the points reaching it, evaluated once per cell. Polynomials are
-    expanded around the centre of a frame of 2·⌈radius⌉ cells (not the grid's origin), so their powers stay
-    small and the sum keeps its digits. A chord's ends are where the cell's squared distance is at most
-    radius²: taken from a square root, and decided by that comparison itself when they fall within rounding
-    of a cell centre.
+    Each (point, offset) pair is evaluated at the point's own distance to the cell centre, d² ≤ R² deciding
+    whether it reaches the cell. With the point at f from its bin's centre and the cell at offset D,
+    R² − d² = (R² − |D|²) + 2·D·f − |f|²: one small matrix product per chunk. Pairs are put in a buffer of
+    (cell, value) and added into their band of rows by one bincount when it is full or the band ends.
     """
-    total = np.zeros((lines, along))
-    reached = np.zeros((lines, along), dtype=bool)
-    n = len(line_pos)
-    if n == 0:
-        return total, reached
-    r2 = radius * radius
-    # Wider than the rounding of the square root near a chord's tip (√ε·radius) and of the positions.
-    delta = 1e-7 * (radius + 1.0) + 1e-12 * (lines + along)
-    cells = int(math.ceil(radius))
-    margin = cells + 1  # a chord reaches this far beyond its point's frame
-    width = 2 * cells
-    frames = -(-along // width)
-    slots = width + 2 * margin + 1  # the frame, its margins, and the slot after the last cell
-    degree = 2 * power
-    frame = np.clip(np.floor((along_pos + 0.5) / width), 0, frames - 1).astype(np.int64)
-    # Position of the point and of each slot from its frame's centre, in bandwidths.
-    centre = frame * width + (width - 1) / 2.0
-    a = (along_pos - centre) / radius
-    slot_x = (np.arange(slots - 1) - margin - (width - 1) / 2.0) / radius
-    first = np.ceil(line_pos - radius - delta).astype(np.int64)
-    per_point = int(math.floor(2 * radius + 2 * delta)) + 1
-    offsets = np.arange(per_point)[:, None]
-    order = _by_line(first)
-    first, line_pos, along_pos = first[order], line_pos[order], along_pos[order]
-    frame, a, weight = frame[order], a[order], weight[order]
-    # With positive whole weights (counts) the running sum of the top coefficient, ±Σw, is exact: a cell is
-    # reached where it is not 0. Otherwise chords are counted as well.
-    counted = not (np.all(weight > 0) and np.all(weight == np.round(weight)) and weight.sum() < 2**52)
-    chunk = max(1, min(_CHUNK_PAIRS // per_point, -(-n // _MIN_CHUNKS)))
-    band_limit = max(per_point + 1, _CHUNK_SLOTS // (frames * slots * (degree + 1)))
-    start = 0
-    while start < n:
-        if is_cancelled is not None and is_cancelled():
-            break
-        stop = min(start + chunk, int(np.searchsorted(first, first[start] + band_limit - per_point, "left")))
-        stop = max(stop, start + 1)
-        sel = slice(start, stop)
-        band_lo = max(int(first[start]), 0)
-        band_hi = min(int(first[stop - 1]) + per_point - 1, lines - 1)
-        if band_lo <= band_hi:
-            values, hit = _chord_chunk(
-                first[sel], line_pos[sel], along_pos[sel], frame[sel], a[sel], weight[sel], offsets,
-                band_lo, band_hi, along, r2, delta, width, margin, slots, frames, power, slot_x, counted,
-            )  # fmt: skip
-            total[band_lo : band_hi + 1] += values
-            reached[band_lo : band_hi + 1] |= hit
-        start = stop
+    size = frame.frame_rows * frame.frame_cols
+    total = np.zeros(size)
+    reached = np.zeros(size, dtype=bool)
+    pairs = sum((last - first) * len(dr) for first, last, dr, _, _ in groups)
+    if pairs == 0:
         if progress is not None:
-            progress(start / n)
+            progress(1.0)
+        return total, reached
+    evaluate, scale = value
+    cols = frame.frame_cols
+    height = _band_rows(frame)
+    per_point = np.empty((len(points), 4))
+    np.multiply(points.frac_col, 2.0, out=per_point[:, 0])
+    np.multiply(points.frac_row, 2.0, out=per_point[:, 1])
+    per_point[:, 2] = -(points.frac_col * points.frac_col + points.frac_row * points.frac_row)
+    per_point[:, 3] = 1.0
+    base = points.bin_row * cols
+    base += points.bin_col
+    room = int(min(pairs, _BUFFER_PAIRS))
+    cells = np.empty(room, dtype=np.intp)
+    values = np.empty(room)
+    inside = None if by_value else np.empty(room, dtype=bool)
+    on_circle: list[np.ndarray] = []  # cell centres exactly at distance R: reached, with a value of 0
+    state = {"used": 0, "band": None}
+    done = 0
+
+    def flush() -> None:
+        used, band = state["used"], state["band"]
+        if used == 0:
+            return
+        lo = max(band * height - frame.reach, 0) * cols
+        hi = min((band + 1) * height + frame.reach, frame.frame_rows) * cols
+        where = cells[:used]
+        where -= lo
+        summed = np.bincount(where, weights=values[:used], minlength=hi - lo)
+        summed *= scale
+        total[lo:hi] += summed
+        if by_value:
+            reached[lo:hi] |= summed > 0
+        else:
+            reached[lo:hi] |= np.bincount(where, weights=inside[:used], minlength=hi - lo) > 0
+        if on_circle:
+            reached[np.concatenate(on_circle)] = True
+            on_circle.clear()
+        state["used"] = 0
+
+    for first, last, dr, dc, band in groups:
+        if len(dr) == 0:
+            continue
+        if band != state["band"]:
+            flush()
+            state["band"] = band
+        flat_offset = (dr * cols + dc)[None, :]
+        per_offset = np.stack([dc, dr, np.ones(len(dr)), r2 - dc * dc - dr * dr]).astype(float)
+        chunk = max(1, min(_CHUNK_PAIRS // len(dr), -(-pairs // (_MIN_CHUNKS * len(dr)))))
+        for start in range(first, last, chunk):
+            if is_cancelled is not None and is_cancelled():
+                flush()  # what was summed so far, so that a partial sum is a sum of whole pairs
+                return total, reached
+            stop = min(last, start + chunk)
+            n = (stop - start) * len(dr)
+            if state["used"] + n > room:
+                flush()
+            used = state["used"]
+            s = per_point[start:stop] @ per_offset  # R² − d²: ≥ 0 where the point reaches the cell
+            where = cells[used : used + n].reshape(stop - start, len(dr))
+            np.add(base[start:stop, None], flat_offset, out=where)
+            got = values[used : used + n].reshape(stop - start, len(dr))
+            evaluate(s, got)
+            if not points.unit:
+                got *= points.weight[start:stop, None]
+            if by_value:
+                circle = s == 0
+                if circle.any():
+                    on_circle.append(where[circle])
+            else:
+                np.greater_equal(s, 0.0, out=inside[used : used + n].reshape(stop - start, len(dr)))
+            state["used"] = used + n
+            done += n
+            if progress is not None:
+                progress(done / pairs)
+    flush()
     return total, reached
 
 
-def _by_line(first: np.ndarray) -> np.ndarray:
-    """Return the order of the points by their first line (a radix sort when lines fit in 16 bits)."""
-    lo = int(first.min()) if len(first) else 0
-    shifted = first - lo
-    if len(first) and int(shifted.max()) < 2**15:
-        return np.argsort(shifted.astype(np.int16), kind="stable")
-    return np.argsort(first, kind="stable")
+def _monomials(power: int) -> list[tuple[int, int, int]]:
+    """Return the exponents (j, l, q) of the moments Σ w·a^j·b^l·r^q that s**power needs."""
+    return [(j, k, q) for j in range(power + 1) for k in range(power + 1 - j) for q in range(power + 1 - j - k)]
 
 
-def _chord_chunk(
-    first: np.ndarray,
-    line_pos: np.ndarray,
-    along_pos: np.ndarray,
-    frame: np.ndarray,
-    a: np.ndarray,
-    weight: np.ndarray,
-    offsets: np.ndarray,
-    band_lo: int,
-    band_hi: int,
-    along: int,
-    r2: float,
-    delta: float,
-    width: int,
-    margin: int,
-    slots: int,
-    frames: int,
-    power: int,
-    slot_x: np.ndarray,
-    counted: bool,
+def _fast_size(n: int) -> int:
+    """Return the smallest 2^a·3^b·5^c at least n: a length numpy's FFT does quickly."""
+    best = 1 << max(int(n - 1).bit_length(), 0)
+    p5 = 1
+    while p5 < 2 * n:
+        p35 = p5
+        while p35 < 2 * n:
+            size = p35
+            while size < n:
+                size *= 2
+            best = min(best, size)
+            p35 *= 3
+        p5 *= 5
+    return best
+
+
+def _tile_shape(frame: _Frame) -> tuple[int, int]:
+    """Return the FFT tile (rows, columns) of _interior_sum: fewest cells transformed, overlaps included."""
+    margin = 2 * frame.reach
+
+    def sizes(cells: int) -> list[int]:
+        whole = _fast_size(cells + margin)
+        return sorted({n for n in (*_TILE_SIZES, whole) if margin < n <= whole and n >= 2 * margin} | {whole})
+
+    def cost(n_r: int, n_c: int) -> float:
+        tiles = -(-frame.rows // (n_r - margin)) * -(-frame.cols // (n_c - margin))
+        return tiles * (n_r * n_c * math.log2(n_r * n_c) + _TILE_OVERHEAD)
+
+    return min(((r, c) for r in sizes(frame.rows) for c in sizes(frame.cols)), key=lambda rc: cost(*rc))
+
+
+def _moment_cost(n: int, offsets: _Offsets, frame: _Frame, power: int) -> float:
+    """Return the cost of the moment sum in (point, offset) pairs, as the window's is n × its offsets."""
+    n_r, n_c = _tile_shape(frame)
+    margin = 2 * frame.reach
+    tiles = -(-frame.rows // (n_r - margin)) * -(-frame.cols // (n_c - margin))
+    ffts = len(_monomials(power)) + 2
+    fft = _FFT_COST * tiles * ffts * (n_r * n_c * math.log2(n_r * n_c) + _TILE_OVERHEAD)
+    # The convolution runs beside the ring's sum: the longer of the two counts. The ring's parts (_by_phase)
+    # take about half its offsets.
+    return max(0.5 * n * len(offsets.ring[0]), fft) + n * len(_monomials(power))
+
+
+def _kernel_spectra(
+    inner: tuple[np.ndarray, np.ndarray], radius: float, reach: int, power: int, n_r: int, n_c: int
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Return the real-FFT spectra, on an n_r × n_c torus, of each moment's kernel and of the inner disc.
+
+    With e = (row, column) offset / R and a bin's point at (b, a)·R from its centre, r = a² + b²:
+    1 − d²/R² = B + 2·e_col·a + 2·e_row·b − r with B = 1 − |e|², so s**power is a sum over the moments' terms,
+    each with a kernel that is a polynomial in e on the inner offsets. The kernels are small (2·reach + 1
+    square): their transforms are two matrix products (a DFT by definition), not a full FFT each.
+    """
+    dr, dc = inner
+    e_row, e_col = dr / radius, dc / radius
+    base = 1.0 - e_row * e_row - e_col * e_col
+    side = 2 * reach + 1
+    d = np.arange(-reach, reach + 1)
+    rows_dft = np.exp(-2j * np.pi * np.outer(np.arange(n_r), d) / n_r)
+    cols_dft = np.exp(-2j * np.pi * np.outer(np.arange(n_c // 2 + 1), d) / n_c)
+
+    def spectrum(values: np.ndarray) -> np.ndarray:
+        small = np.zeros((side, side))
+        small[dr + reach, dc + reach] = values
+        return (rows_dft @ small) @ cols_dft.T
+
+    spectra = []
+    for j, k, q in _monomials(power):
+        i = power - j - k - q
+        multinomial = math.factorial(power) // (
+            math.factorial(i) * math.factorial(j) * math.factorial(k) * math.factorial(q)
+        )
+        coefficient = multinomial * base**i * (2.0 * e_col) ** j * (2.0 * e_row) ** k * (-1.0) ** q
+        spectra.append(spectrum(coefficient))
+    return spectra, spectrum(np.ones(len(dr)))
+
+
+def _moments(points: _Points, sel: slice, radius: float, monomials: list[tuple[int, int, int]]) -> Iterator[np.ndarray]:
+    """Yield w·a^j·b^l·r^q of each point in sel for each monomial, each from a lower one by one product."""
+    along = {(1, 0, 0): points.frac_col[sel] / radius, (0, 1, 0): points.frac_row[sel] / radius}
+    along[(0, 0, 1)] = along[(1, 0, 0)] * along[(1, 0, 0)] + along[(0, 1, 0)] * along[(0, 1, 0)]
+    made = {(0, 0, 0): points.weight[sel]}
+    for key in monomials:
+        if key not in made:
+            # Lower one exponent that is not zero: its monomial was made before (monomials are in that order).
+            step = next(u for u in ((0, 0, 1), (0, 1, 0), (1, 0, 0)) if all(e >= d for e, d in zip(key, u)))
+            lower = tuple(e - d for e, d in zip(key, step))
+            made[key] = along[step] if lower == (0, 0, 0) and points.unit else made[lower] * along[step]
+        yield made[key]
+
+
+def _interior_sum(
+    frame: _Frame, points: _Points, offsets: _Offsets, radius: float, power: int, stop: threading.Event
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return the kernel sum and reached cells of a chunk of points on lines band_lo..band_hi (see _chord_sum)."""
-    band = band_hi - band_lo + 1
-    line = first + offsets  # (lines per point, points)
-    d = line - line_pos
-    d2 = d * d
-    half = np.sqrt(np.maximum(r2 - d2, 0.0))
-    t_lo = along_pos - half
-    t_hi = along_pos + half
-    lo = np.ceil(t_lo - delta)
-    hi = np.floor(t_hi + delta)
-    unsure = (lo <= t_lo + delta) | (hi >= t_hi - delta)
-    if unsure.any():
-        # An end within rounding of a cell centre: the comparison d² ≤ radius² itself decides that cell.
-        i, j = np.nonzero(unsure)
-        lo[i, j] += (lo[i, j] - along_pos[j]) ** 2 + d2[i, j] > r2
-        hi[i, j] -= (hi[i, j] - along_pos[j]) ** 2 + d2[i, j] > r2
-    lo = np.maximum(lo, 0).astype(np.int64)
-    hi = np.minimum(hi, along - 1).astype(np.int64)
-    ok = (lo <= hi) & (line >= band_lo) & (line <= band_hi)
-    size = band * frames * slots
-    base = ((line - band_lo) * frames + frame) * slots + (margin - frame * width)
-    lo += base
-    hi += base
-    hi += 1
-    starts = np.where(ok, lo, size).ravel()
-    ends = np.where(ok, hi, size).ravel()
-    alpha = d2
-    alpha *= -1.0 / r2
-    alpha += 1.0 - a * a
-    sums = []
-    for c in _coefficients(power, alpha, 2.0 * a):
-        c = (c * weight).ravel()
-        total = np.bincount(starts, weights=c, minlength=size + 1)
-        total -= np.bincount(ends, weights=c, minlength=size + 1)
-        sums.append(total[:size])
-    grid = np.cumsum(np.stack(sums).reshape(len(sums), band, frames, slots), axis=3)[..., :-1]
-    values = grid[-1].copy()
-    for k in range(len(sums) - 2, -1, -1):  # Horner, highest power first
-        values *= slot_x
-        values += grid[k]
-    if counted:
-        count = np.bincount(starts, minlength=size + 1) - np.bincount(ends, minlength=size + 1)
-        hit = np.cumsum(count[:size].reshape(band, frames, slots), axis=2)[..., :-1] > 0
-    else:
-        hit = grid[-1] != 0
-    return _fold(values, width, margin, along), _fold(hit.astype(np.int64), width, margin, along) > 0
+    """Return the inner offsets' kernel sum on the grid and the count of points reaching each cell by them.
 
-
-def _fold(framed: np.ndarray, width: int, margin: int, along: int) -> np.ndarray:
-    """Return [line, frame, slot] values added into [line, cell]: a frame's margins overlap its neighbours."""
-    band, frames, _ = framed.shape
-    padded = np.zeros((band, (frames + 1) * width + margin), dtype=framed.dtype)
-    padded[:, margin : margin + frames * width] += framed[:, :, margin : margin + width].reshape(band, -1)
-    padded[:, : frames * width].reshape(band, frames, width)[:, :, :margin] += framed[:, :, :margin]
-    right = padded[:, width + margin : width + margin + frames * width].reshape(band, frames, width)
-    right[:, :, :margin] += framed[:, :, margin + width :]
-    return padded[:, margin : margin + along]
-
-
-def _window_sum(
-    grid: Grid,
-    x: np.ndarray,
-    y: np.ndarray,
-    weight: np.ndarray,
-    bandwidth: float,
-    kernel: str,
-    decay: float,
-    is_cancelled: Callable[[], bool] | None,
-    progress: Callable[[float], None] | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return kernel_sum's result by evaluating the kernel on every cell of each point's square window."""
-    total = np.zeros(grid.size)
-    reached = np.zeros(grid.size, dtype=bool)
-    k = int(math.ceil(bandwidth / grid.cell)) + 1
-    offsets = np.arange(-k, k + 1)
-    width = len(offsets)
-    col0 = np.floor((x - grid.x_min) / grid.cell).astype(np.int64)
-    row0 = np.floor((grid.y_max - y) / grid.cell).astype(np.int64)
-    near = (col0 + k >= 0) & (col0 - k < grid.cols) & (row0 + k >= 0) & (row0 - k < grid.rows)
-    near &= np.isfinite(x) & np.isfinite(y) & np.isfinite(weight)
-    # Sorted by row, a chunk of points touches a narrow band of rows: bincount only that band.
-    order = np.flatnonzero(near)[np.argsort(row0[near], kind="stable")]
-    h2 = bandwidth * bandwidth
-    chunk = max(1, _CHUNK_VALUES // (width * width))
-    for start in range(0, len(order), chunk):
-        if is_cancelled is not None and is_cancelled():
+    Each bin's moments Σ w·a^j·b^l·r^q (a, b: its points' offsets from its centre, in bandwidths) are
+    convolved with their kernels (_kernel_spectra) by FFT, tile by tile (overlap-save: a tile gives the cells
+    at least reach from its edges, so nothing wraps), skipping tiles with no point.
+    """
+    reach, rows, cols = frame.reach, frame.rows, frame.cols
+    total = np.zeros((rows, cols))
+    count = np.zeros((rows, cols))
+    if len(offsets.inner[0]) == 0 or len(points) == 0:
+        return total, count
+    n_r, n_c = _tile_shape(frame)
+    step_r, step_c = n_r - 2 * reach, n_c - 2 * reach
+    spectra, disc = _kernel_spectra(offsets.inner, radius, reach, power, n_r, n_c)
+    monomials = _monomials(power)
+    width = -(-cols // step_c) * step_c + 2 * reach  # a band's columns: every tile's, padded at the right
+    col0 = frame.margin - reach  # the frame column of a band's column 0
+    for top in range(0, rows, step_r):
+        if stop.is_set():
             break
-        idx = order[start : start + chunk]
-        rows = row0[idx][:, None] + offsets
-        cols = col0[idx][:, None] + offsets
-        dy = (grid.y_max - (rows + 0.5) * grid.cell) - y[idx][:, None]
-        dx = (grid.x_min + (cols + 0.5) * grid.cell) - x[idx][:, None]
-        d2 = dy[:, :, None] ** 2 + dx[:, None, :] ** 2
-        inside = d2 <= h2
-        inside &= ((rows >= 0) & (rows < grid.rows))[:, :, None]
-        inside &= ((cols >= 0) & (cols < grid.cols))[:, None, :]
-        band_lo = max(int(rows[0, 0]), 0)
-        band_hi = min(int(rows[-1, -1]), grid.rows - 1)
-        flat = (rows - band_lo)[:, :, None] * grid.cols + cols[:, None, :]
-        flat = flat[inside]
-        values = kernel_raw(kernel, d2[inside] / h2, decay)
-        values *= np.broadcast_to(weight[idx][:, None, None], d2.shape)[inside]
-        span = (band_hi - band_lo + 1) * grid.cols
-        lo = band_lo * grid.cols
-        total[lo : lo + span] += np.bincount(flat, weights=values, minlength=span)
-        reached[lo : lo + span] |= np.bincount(flat, minlength=span) > 0
-        if progress is not None:
-            progress(min(1.0, (start + len(idx)) / len(order)))
-    return total.reshape(grid.rows, grid.cols), reached.reshape(grid.rows, grid.cols)
+        first = frame.margin + top - reach  # the frame row of the band's row 0
+        a, b = np.searchsorted(points.bin_row, [first, first + n_r])
+        if a == b:
+            continue
+        local = (points.bin_row[a:b] - first) * width + (points.bin_col[a:b] - col0)
+        grids = [
+            np.bincount(local, weights=moment, minlength=n_r * width).reshape(n_r, width)
+            for moment in _moments(points, slice(a, b), radius, monomials)
+        ]
+        occupied = grids[0] if points.unit else np.bincount(local, minlength=n_r * width).reshape(n_r, width)
+        height = min(step_r, rows - top)
+        for left in range(0, cols, step_c):
+            tile = np.s_[:, left : left + n_c]
+            if not occupied[tile].any():
+                continue
+            summed = np.zeros((n_r, n_c // 2 + 1), dtype=complex)
+            counted = None
+            for grid, kernel_spectrum in zip(grids, spectra):
+                transform = _fft.rfft2(grid[tile])
+                if counted is None and points.unit:
+                    counted = transform * disc
+                transform *= kernel_spectrum
+                summed += transform
+            if counted is None:
+                counted = _fft.rfft2(occupied[tile].astype(float))
+                counted *= disc
+            wide = min(step_c, cols - left)
+            cells = np.s_[top : top + height, left : left + wide]
+            total[cells] = _fft.irfft2(summed, s=(n_r, n_c))[reach : reach + height, reach : reach + wide]
+            count[cells] = _fft.irfft2(counted, s=(n_r, n_c))[reach : reach + height, reach : reach + wide]
+    return total, count
 
 
 def round_significant(value: float, digits: int = 2) -> float:

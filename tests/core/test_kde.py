@@ -157,15 +157,23 @@ def brute_force_long(grid: kde.Grid, x, y, w, h, kernel, decay=0.0):
     return out.astype(float), reach
 
 
+def methods_for(kernel, h, cell, decay=0.0):
+    """Return the sums kernel_sum can take for this case: the window always, the moments for polynomial kernels."""
+    polynomial = kernel != "triangular" or decay == 1.0
+    return ["window", "moments"] if polynomial and h / cell >= kde._MIN_MOMENT_CELLS else ["window"]
+
+
 def assert_exact(grid, x, y, w, h, kernel, decay=0.0, merge=False):
-    """kernel_sum equals the long-double brute force within 1e-9 of the surface's maximum, reach for reach."""
+    """Every sum kernel_sum can take equals the long-double brute force within 1e-9 of the surface's maximum,
+    reach for reach."""
     px, py, pw = kde.merge_identical_points(x, y, w) if merge else (x, y, w)
-    got, reached = kde.kernel_sum(grid, px, py, pw, h, kernel, decay)
     expected, expected_reach = brute_force_long(grid, x, y, w, h, kernel, decay)
-    assert np.array_equal(reached, expected_reach)
     assert expected_reach.any()
     scale = max(np.abs(expected).max(), 1e-300)
-    assert np.abs(got - expected).max() <= 1e-9 * scale
+    for method in ["auto", *methods_for(kernel, h, grid.cell, decay)]:
+        got, reached = kde.kernel_sum(grid, px, py, pw, h, kernel, decay, method=method)
+        assert np.array_equal(reached, expected_reach), method
+        assert np.abs(got - expected).max() <= 1e-9 * scale, method
 
 
 @pytest.fixture(scope="module")
@@ -263,11 +271,12 @@ def test_many_identical_points_merged_or_not(kernel):
     grid = kde.grid_for_extent(0, 0, 1000, 800, 25)
     x = np.repeat([400.0, 412.5, 700.0], [1500, 499, 1])
     y = np.repeat([300.0, 300.0, 555.5], [1500, 499, 1])
-    unmerged, reached = kde.kernel_sum(grid, x, y, np.ones(len(x)), 150.0, kernel, 0.3)
     expected, expected_reach = brute_force_long(grid, [400.0, 412.5, 700.0], [300.0, 300.0, 555.5],
                                                 [1500, 499, 1], 150.0, kernel, 0.3)  # fmt: skip
-    assert np.array_equal(reached, expected_reach)
-    assert np.abs(unmerged - expected).max() <= 1e-9 * expected.max()
+    for method in methods_for(kernel, 150.0, 25.0, 0.3):
+        unmerged, reached = kde.kernel_sum(grid, x, y, np.ones(len(x)), 150.0, kernel, 0.3, method=method)
+        assert np.array_equal(reached, expected_reach)
+        assert np.abs(unmerged - expected).max() <= 1e-9 * expected.max()
     assert_exact(grid, x, y, np.ones(len(x)), 150.0, kernel, 0.3, merge=True)
 
 
@@ -285,14 +294,43 @@ def test_merging_finds_identical_points_among_distinct_ones():
     assert {(a, b): c for a, b, c in zip(ux, uy, uw)} == expected
 
 
-def test_the_chord_sum_reports_progress_and_stops_between_chunks_when_cancelled():
+@pytest.mark.parametrize("method", ["window", "moments"])
+def test_the_sum_reports_progress_and_stops_soon_when_cancelled(method):
     rng = np.random.default_rng(2)
     x, y = rng.uniform(0, 20_000, 60_000), rng.uniform(0, 20_000, 60_000)
     grid = kde.grid_around_points(x, y, 400.0, 50.0)
     seen = []
-    kde.kernel_sum(grid, x, y, np.ones(len(x)), 400.0, progress=seen.append)
+    full, _ = kde.kernel_sum(grid, x, y, np.ones(len(x)), 400.0, progress=seen.append, method=method)
     assert len(seen) > 2 and seen == sorted(seen) and seen[-1] == 1.0
     asked = []
-    raw, _ = kde.kernel_sum(grid, x, y, np.ones(len(x)), 400.0, is_cancelled=lambda: asked.append(1) or len(asked) > 1)
-    # One chunk was summed before the cancel was seen: part of the crimes only.
-    assert len(asked) == 2 and 0 < raw.sum() < 0.5 * len(x) * (400.0 / 50.0) ** 2
+    raw, _ = kde.kernel_sum(
+        grid, x, y, np.ones(len(x)), 400.0, is_cancelled=lambda: asked.append(1) or len(asked) > 1, method=method
+    )
+    # The cancel is seen at the second check, after one chunk of the point-by-point sum: part of the crimes only.
+    assert len(asked) >= 2 and 0 < raw.sum() < 0.99 * full.sum()
+    assert len(seen) >= 20  # a cancel is looked for at least as often as progress is reported
+
+
+def test_the_moment_sum_is_exact_over_many_fft_tiles_and_a_ragged_last_tile(monkeypatch):
+    # Small tiles force dozens of them, the last ones cut by the grid's edge; the moment sum must equal the window.
+    monkeypatch.setattr(kde, "_tile_shape", lambda frame: (64, 80))
+    rng = np.random.default_rng(13)
+    for kernel, h, cell in [("quartic", 30.0, 2.0), ("triweight", 120.0, 10.0), ("epanechnikov", 33.0, 5.0)]:
+        x, y = rng.uniform(-30, 1530, 3000), rng.uniform(-30, 1130, 3000)
+        w = rng.uniform(0.2, 2.0, 3000)
+        grid = kde.grid_for_extent(0, 0, 1500, 1100, cell)
+        window, window_reach = kde.kernel_sum(grid, x, y, w, h, kernel, method="window")
+        moments, moments_reach = kde.kernel_sum(grid, x, y, w, h, kernel, method="moments")
+        assert np.array_equal(moments_reach, window_reach)
+        assert np.abs(moments - window).max() <= 1e-12 * window.max()
+
+
+def test_a_real_london_month_by_moments_equals_the_brute_force(city_points):
+    # The City's crimes moved by up to 30 m (as a force's own geocoded records are): distinct points, so the
+    # automatic choice takes the moments; compared with the long-double brute force.
+    x, y = city_points
+    rng = np.random.default_rng(17)
+    x, y = x + rng.uniform(-30, 30, len(x)), y + rng.uniform(-30, 30, len(y))
+    h, cell = 400.0, 10.0
+    grid = kde.grid_around_points(x, y, h, cell)
+    assert_exact(grid, x, y, np.ones(len(x)), h, "quartic")

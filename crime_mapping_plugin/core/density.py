@@ -432,7 +432,7 @@ def compute_density(
     extent, grid_from = _extent(request, crs, study)
     bandwidth, cell = _bandwidth_and_cell(request, crimes, extent)
     grid = _grid(request, crimes, extent, bandwidth, cell)
-    ux, uy, uw = kde.merge_identical_points(crimes.x, crimes.y, crimes.weight)
+    ux, uy, uw, locations = kde.points_for_sum(crimes.x, crimes.y, crimes.weight)
     raw, reached = kde.kernel_sum(grid, ux, uy, uw, bandwidth, request.kernel, request.decay, is_cancelled, progress)
     if is_cancelled():
         raise InterruptedError("cancelled")
@@ -467,7 +467,7 @@ def compute_density(
         left_out=crimes.left_out,
         no_month=crimes.no_month,
         period=crimes.period,
-        locations=len(ux),
+        locations=locations(),
         has_study_area=study is not None,
         crimes_counted=counted_total,
         threshold=float(threshold),

@@ -109,6 +109,45 @@ def merge_identical_points(
     return x_values[keys // len(y_values)].astype(float), y_values[keys % len(y_values)].astype(float), summed
 
 
+def points_for_sum(
+    x: np.ndarray, y: np.ndarray, weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Callable[[], int]]:
+    """Return the points to pass to kernel_sum, and a function giving the number of distinct locations.
+
+    Crimes that share places (police.uk's snap points) are merged, which makes the sum faster. Where a sample
+    shows nearly every crime at its own place (a force's own geocoded records), merging would save little
+    and cost a pass of hashing: the points are passed as they are, and the exact count of distinct locations
+    is made in a thread beside the sum (pandas' hashing lets go of the GIL).
+    """
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    weight = np.asarray(weight, float)
+    n = len(x)
+    if n > _SAMPLE * 8:
+        step = n // _SAMPLE
+        sample = pd.factorize(x[::step] + 1j * y[::step])[1]
+        if len(sample) >= 0.95 * len(x[::step]):
+            pool = ThreadPoolExecutor(max_workers=1)
+            count = pool.submit(distinct_count, x, y)
+            pool.shutdown(wait=False)
+            return x, y, weight, count.result
+    ux, uy, uw = merge_identical_points(x, y, weight)
+    return ux, uy, uw, lambda: len(ux)
+
+
+# Points looked at to decide whether merging identical points is worth it (points_for_sum).
+_SAMPLE = 8192
+
+
+def distinct_count(x: np.ndarray, y: np.ndarray) -> int:
+    """Return the number of distinct (x, y) locations."""
+    x_code, x_values = pd.factorize(x)
+    if len(x_values) == len(x):
+        return len(x)
+    y_code, y_values = pd.factorize(y)
+    return len(pd.unique(x_code.astype(np.int64) * len(y_values) + y_code))
+
+
 def kernel_sum(
     grid: Grid,
     x: np.ndarray,
@@ -306,7 +345,7 @@ def _by_phase(points: _Points, offsets: _Offsets, frame: _Frame, with_inner: boo
     key *= _PHASES * _PHASES
     key += part
     keys = int(key.max()) + 1 if len(key) else 0
-    order = np.argsort(key.astype(np.int16) if keys < 2**15 else key, kind="stable")  # rows stay sorted
+    order = _stable_order(key)  # rows stay sorted
     bounds = np.searchsorted(key[order], np.arange(keys + 1))
     phased = _Points(
         points.bin_row[order], points.bin_col[order], points.frac_row[order], points.frac_col[order],
@@ -334,10 +373,15 @@ def _window_cost(n: int, offsets: _Offsets) -> float:
 
 
 def _by_row(bin_row: np.ndarray) -> np.ndarray:
-    """Return the order of the points by their bin's row (a radix sort when rows fit in 16 bits)."""
-    if len(bin_row) and int(bin_row.max()) < 2**15:
-        return np.argsort(bin_row.astype(np.int16), kind="stable")
-    return np.argsort(bin_row, kind="stable")
+    """Return the order of the points by their bin's row."""
+    return _stable_order(bin_row)
+
+
+def _stable_order(values: np.ndarray) -> np.ndarray:
+    """Return the stable order of non-negative whole numbers (numpy's radix sort when they fit in 16 bits)."""
+    if len(values) and int(values.max()) < 2**15:
+        return np.argsort(values.astype(np.int16), kind="stable")
+    return np.argsort(values, kind="stable")
 
 
 def _kernel_value(power: int | None, decay: float, radius: float) -> tuple[Callable, float]:
@@ -557,17 +601,23 @@ def _kernel_spectra(
     return spectra, spectrum(np.ones(len(dr)))
 
 
-def _moments(points: _Points, sel: slice, radius: float, monomials: list[tuple[int, int, int]]) -> Iterator[np.ndarray]:
-    """Yield w·a^j·b^l·r^q of each point in sel for each monomial, each from a lower one by one product."""
-    along = {(1, 0, 0): points.frac_col[sel] / radius, (0, 1, 0): points.frac_row[sel] / radius}
+def _moments(
+    frac_col: np.ndarray, frac_row: np.ndarray, weight: np.ndarray | None, radius: float, monomials: list[tuple]
+) -> Iterator[np.ndarray]:
+    """Yield w·a^j·b^l·r^q of each point for each monomial, each made from a lower one by one product.
+
+    a and b are the point's column and row offsets from its bin's centre in bandwidths, r = a² + b²; a weight
+    of None is 1 for every point.
+    """
+    along = {(1, 0, 0): frac_col / radius, (0, 1, 0): frac_row / radius}
     along[(0, 0, 1)] = along[(1, 0, 0)] * along[(1, 0, 0)] + along[(0, 1, 0)] * along[(0, 1, 0)]
-    made = {(0, 0, 0): points.weight[sel]}
+    made = {(0, 0, 0): np.ones(len(frac_col)) if weight is None else weight}
     for key in monomials:
         if key not in made:
-            # Lower one exponent that is not zero: its monomial was made before (monomials are in that order).
+            # Lower one exponent that is not zero: that monomial came before (monomials are in that order).
             step = next(u for u in ((0, 0, 1), (0, 1, 0), (1, 0, 0)) if all(e >= d for e, d in zip(key, u)))
             lower = tuple(e - d for e, d in zip(key, step))
-            made[key] = along[step] if lower == (0, 0, 0) and points.unit else made[lower] * along[step]
+            made[key] = along[step] if lower == (0, 0, 0) and weight is None else made[lower] * along[step]
         yield made[key]
 
 
@@ -578,7 +628,8 @@ def _interior_sum(
 
     Each bin's moments Σ w·a^j·b^l·r^q (a, b: its points' offsets from its centre, in bandwidths) are
     convolved with their kernels (_kernel_spectra) by FFT, tile by tile (overlap-save: a tile gives the cells
-    at least reach from its edges, so nothing wraps), skipping tiles with no point.
+    at least reach from its edges, so nothing wraps). A tile holds only the points whose bins it covers, so
+    memory is a few tiles whatever the grid; tiles with no point are skipped.
     """
     reach, rows, cols = frame.reach, frame.rows, frame.cols
     total = np.zeros((rows, cols))
@@ -589,36 +640,36 @@ def _interior_sum(
     step_r, step_c = n_r - 2 * reach, n_c - 2 * reach
     spectra, disc = _kernel_spectra(offsets.inner, radius, reach, power, n_r, n_c)
     monomials = _monomials(power)
-    width = -(-cols // step_c) * step_c + 2 * reach  # a band's columns: every tile's, padded at the right
-    col0 = frame.margin - reach  # the frame column of a band's column 0
     for top in range(0, rows, step_r):
-        if stop.is_set():
-            break
-        first = frame.margin + top - reach  # the frame row of the band's row 0
+        first = frame.margin + top - reach  # the frame row of the tiles' row 0
         a, b = np.searchsorted(points.bin_row, [first, first + n_r])
         if a == b:
             continue
-        local = (points.bin_row[a:b] - first) * width + (points.bin_col[a:b] - col0)
-        grids = [
-            np.bincount(local, weights=moment, minlength=n_r * width).reshape(n_r, width)
-            for moment in _moments(points, slice(a, b), radius, monomials)
-        ]
-        occupied = grids[0] if points.unit else np.bincount(local, minlength=n_r * width).reshape(n_r, width)
+        by_col = a + _stable_order(points.bin_col[a:b])
+        band_cols = points.bin_col[by_col]
         height = min(step_r, rows - top)
         for left in range(0, cols, step_c):
-            tile = np.s_[:, left : left + n_c]
-            if not occupied[tile].any():
+            if stop.is_set():
+                return total, count
+            col0 = frame.margin + left - reach  # the frame column of the tile's column 0
+            i, j = np.searchsorted(band_cols, [col0, col0 + n_c])
+            if i == j:
                 continue
+            idx = by_col[i:j]
+            local = (points.bin_row[idx] - first) * n_c
+            local += points.bin_col[idx] - col0
+            weight = None if points.unit else points.weight[idx]
             summed = np.zeros((n_r, n_c // 2 + 1), dtype=complex)
             counted = None
-            for grid, kernel_spectrum in zip(grids, spectra):
-                transform = _fft.rfft2(grid[tile])
-                if counted is None and points.unit:
-                    counted = transform * disc
+            moments = _moments(points.frac_col[idx], points.frac_row[idx], weight, radius, monomials)
+            for moment, kernel_spectrum in zip(moments, spectra):
+                transform = _fft.rfft2(np.bincount(local, weights=moment, minlength=n_r * n_c).reshape(n_r, n_c))
+                if counted is None and weight is None:
+                    counted = transform * disc  # the first moment is the count
                 transform *= kernel_spectrum
                 summed += transform
             if counted is None:
-                counted = _fft.rfft2(occupied[tile].astype(float))
+                counted = _fft.rfft2(np.bincount(local, minlength=n_r * n_c).reshape(n_r, n_c).astype(float))
                 counted *= disc
             wide = min(step_c, cols - left)
             cells = np.s_[top : top + height, left : left + wide]

@@ -334,3 +334,20 @@ def test_a_real_london_month_by_moments_equals_the_brute_force(city_points):
     h, cell = 400.0, 10.0
     grid = kde.grid_around_points(x, y, h, cell)
     assert_exact(grid, x, y, np.ones(len(x)), h, "quartic")
+
+
+def test_points_for_sum_merges_shared_places_and_counts_distinct_ones_exactly():
+    rng = np.random.default_rng(23)
+    # A force's own records: nearly every crime at its own place, ten pairs planted at one place each.
+    x, y = rng.uniform(5e5, 5.6e5, 100_000), rng.uniform(1.5e5, 2e5, 100_000)
+    x[:10], y[:10] = x[10:20], y[10:20]
+    px, py, pw, locations = kde.points_for_sum(x, y, np.ones(len(x)))
+    assert len(px) == len(x) and locations() == len(x) - 10
+    # Shared x alone is not a shared place.
+    x[20:30] = x[30]
+    assert kde.points_for_sum(x, y, np.ones(len(x)))[3]() == len(x) - 10
+    # police.uk's snap points: merged, weights summed.
+    sx, sy = rng.uniform(0, 1e4, 500), rng.uniform(0, 1e4, 500)
+    pick = rng.integers(0, 500, 100_000)
+    px, py, pw, locations = kde.points_for_sum(sx[pick], sy[pick], np.full(len(pick), 2.0))
+    assert locations() == len(px) == len(np.unique(pick)) and pw.sum() == 2.0 * len(pick)

@@ -203,22 +203,22 @@ def kernel_sum(
     bin_row += 2 * reach
     bin_col = bin_col.astype(np.int64)
     bin_col += 2 * reach
-    order = _by_row(bin_row)
-    points = _Points(bin_row[order], bin_col[order], row[order], col[order], weight[order])
     offsets = _Offsets(radius, reach)
-    moments = power is not None and radius >= _MIN_MOMENT_CELLS and len(points) > 0
+    moments = power is not None and radius >= _MIN_MOMENT_CELLS and len(row) > 0
     if moments and method == "auto":
-        moments = _moment_cost(len(points), offsets, frame, power) < _window_cost(len(points), offsets)
+        moments = _moment_cost(len(row), offsets, frame, power) < _window_cost(len(row), offsets)
     elif method == "window":
         moments = False
     elif method == "moments" and not moments:
         raise ValueError("The moment sum needs a polynomial kernel and a bandwidth of at least one cell.")
     value = _kernel_value(power, decay, radius)
     # Reached cells are read from the sum where every value inside the disc is positive; otherwise counted.
-    by_value = power is not None and len(points) > 0 and float(points.weight.min()) > 1e-200
-    phased, groups = _by_phase(points, offsets, frame, with_inner=not moments)
+    by_value = power is not None and len(weight) > 0 and float(weight.min()) > 1e-200
+    points, groups = _by_phase(
+        _Points(bin_row, bin_col, row, col, weight), offsets, frame, with_inner=not moments
+    )  # fmt: skip
     if not moments:
-        total, reached = _points_sum(frame, phased, groups, radius * radius, value, by_value, is_cancelled, progress)
+        total, reached = _points_sum(frame, points, groups, radius * radius, value, by_value, is_cancelled, progress)
         return frame.crop(total), frame.crop(reached)
     stop = threading.Event()
     switch = sys.getswitchinterval()
@@ -229,7 +229,7 @@ def kernel_sum(
         try:
             inner = pool.submit(_interior_sum, frame, points, offsets, radius, power, stop)
             total, reached = _points_sum(
-                frame, phased, groups, radius * radius, value, by_value, is_cancelled, progress
+                frame, points, groups, radius * radius, value, by_value, is_cancelled, progress
             )
             while not inner.done():
                 if is_cancelled is not None and is_cancelled():
@@ -282,7 +282,10 @@ class _Frame:
 
 
 class _Points:
-    """Points sorted by their bin's row: the bin in frame cells and the offset from its centre, in cells."""
+    """Points: the bin in frame cells and the offset from its centre, in cells (ordered by _by_phase).
+
+    band_start[b] is the first point of band of rows b (bands of _band_rows rows) once ordered.
+    """
 
     def __init__(self, bin_row: np.ndarray, bin_col: np.ndarray, frac_row: np.ndarray, frac_col: np.ndarray,
                  weight: np.ndarray) -> None:  # fmt: skip
@@ -290,6 +293,7 @@ class _Points:
         self.frac_row, self.frac_col = frac_row, frac_col
         self.weight = weight
         self.unit = bool(np.all(weight == 1.0))
+        self.band_start: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.bin_row)
@@ -332,7 +336,7 @@ _PHASES = 4
 
 
 def _by_phase(points: _Points, offsets: _Offsets, frame: _Frame, with_inner: bool) -> tuple[_Points, list[tuple]]:
-    """Return the points ordered by band of rows, part of their bin (_Offsets.phase) and row, and the groups.
+    """Return the points ordered by band of rows and part of their bin (_Offsets.phase), and the groups.
 
     A group is (first, last + 1, row offsets, column offsets, band): its points' slice and the offsets they
     need. The bands are a few rows high, so that the cells one band's points reach stay in the processor's cache.
@@ -344,13 +348,15 @@ def _by_phase(points: _Points, offsets: _Offsets, frame: _Frame, with_inner: boo
     key = points.bin_row // height
     key *= _PHASES * _PHASES
     key += part
-    keys = int(key.max()) + 1 if len(key) else 0
-    order = _stable_order(key)  # rows stay sorted
+    bands = -(-frame.frame_rows // height)
+    keys = bands * _PHASES * _PHASES
+    order = _stable_order(key)
     bounds = np.searchsorted(key[order], np.arange(keys + 1))
     phased = _Points(
         points.bin_row[order], points.bin_col[order], points.frac_row[order], points.frac_col[order],
         points.weight[order],
     )  # fmt: skip
+    phased.band_start = bounds[:: _PHASES * _PHASES]
     parts = {}
     groups = []
     for k in np.flatnonzero(np.diff(bounds)):
@@ -370,11 +376,6 @@ def _band_rows(frame: _Frame) -> int:
 def _window_cost(n: int, offsets: _Offsets) -> float:
     """Return the cost of evaluating every cell within reach point by point, in (point, offset) pairs."""
     return n * (len(offsets.inner[0]) + len(offsets.ring[0])) * 0.8
-
-
-def _by_row(bin_row: np.ndarray) -> np.ndarray:
-    """Return the order of the points by their bin's row."""
-    return _stable_order(bin_row)
 
 
 def _stable_order(values: np.ndarray) -> np.ndarray:
@@ -642,12 +643,16 @@ def _interior_sum(
     monomials = _monomials(power)
     for top in range(0, rows, step_r):
         first = frame.margin + top - reach  # the frame row of the tiles' row 0
-        a, b = np.searchsorted(points.bin_row, [first, first + n_r])
-        if a == b:
+        band = _band_rows(frame)  # the points come in bands of this many rows (_by_phase)
+        a = int(points.band_start[first // band])
+        b = int(points.band_start[min((first + n_r - 1) // band + 1, len(points.band_start) - 1)])
+        rows_in = points.bin_row[a:b]
+        within = a + np.flatnonzero((rows_in >= first) & (rows_in < first + n_r))
+        if len(within) == 0:
             continue
-        by_col = a + _stable_order(points.bin_col[a:b])
+        by_col = within[_stable_order(points.bin_col[within])]
         band_cols = points.bin_col[by_col]
-        height = min(step_r, rows - top)
+        height = min(step_r, rows - top)  # the grid rows this band of tiles gives
         for left in range(0, cols, step_c):
             if stop.is_set():
                 return total, count

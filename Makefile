@@ -47,14 +47,19 @@ system:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PACKAGES); \
 	fi
 
-$(VENV)/.ready: requirements-test.txt | system
+# The venv's stamp is named after the requirements' content, not their modification time: a fresh checkout
+# (a git worktree sharing the venv, a CI clone) rebuilds it only when the pins differ.
+READY := $(VENV)/.ready-$(shell sha256sum requirements-test.txt | cut -c1-16)
+
+$(READY): | system
 	$(PYTHON_SYS) -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-test.txt
+	rm -f $(VENV)/.ready $(VENV)/.ready-*
 	touch $@
 
-venv: $(VENV)/.ready
+venv: $(READY)
 
-test: $(VENV)/.ready
+test: $(READY)
 	$(PY) -m pytest --qgis_disable_gui -p no:cacheprovider tests
 
 # mmdebstrap makes the trixie root, chroot enters it: scripts/test_ltr.sh does both, as root.
@@ -66,14 +71,14 @@ ltr-root:
 test-ltr: ltr-root
 	$(SUDO) scripts/test_ltr.sh test $(LTR_ROOT) $(LTR_PYTEST_ARGS)
 
-lint: $(VENV)/.ready
+lint: $(READY)
 	$(VENV)/bin/ruff check $(PLUGIN) tests benchmarks scripts
 	$(VENV)/bin/ruff format --check $(PLUGIN) tests benchmarks scripts
 
-demo: $(VENV)/.ready
+demo: $(READY)
 	$(PY) scripts/demo.py sample_data demo_output
 
-package: $(VENV)/.ready
+package: $(READY)
 	$(PY) scripts/package.py $(ZIP)
 
 deploy: package
@@ -82,7 +87,7 @@ deploy: package
 
 # Each bench script records its rows in benchmarks/results/<bench>.json; report.py makes benchmarks/README.md's
 # tables from them. bench-10m (1M and 10M crimes, about 20 minutes and 3 GB of disk) is not part of bench or CI.
-bench: $(VENV)/.ready
+bench: $(READY)
 	$(PY) benchmarks/bench_import.py
 	$(PY) benchmarks/bench_hotspot_density.py
 	$(PY) benchmarks/bench_gistar.py
@@ -91,7 +96,7 @@ bench: $(VENV)/.ready
 	$(PY) benchmarks/bench_etest.py
 	$(PY) benchmarks/report.py
 
-bench-10m: $(VENV)/.ready
+bench-10m: $(READY)
 	$(PY) benchmarks/bench_10m.py
 	$(PY) benchmarks/report.py
 

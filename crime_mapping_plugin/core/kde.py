@@ -446,13 +446,8 @@ def _points_sum(
     evaluate, scale = value
     cols = frame.frame_cols
     height = _band_rows(frame)
-    per_point = np.empty((len(points), 4))
-    np.multiply(points.frac_col, 2.0, out=per_point[:, 0])
-    np.multiply(points.frac_row, 2.0, out=per_point[:, 1])
-    per_point[:, 2] = -(points.frac_col * points.frac_col + points.frac_row * points.frac_row)
+    per_point = np.empty((_CHUNK_PAIRS, 4))
     per_point[:, 3] = 1.0
-    base = points.bin_row * cols
-    base += points.bin_col
     room = int(min(pairs, _BUFFER_PAIRS))
     cells = np.empty(room, dtype=np.intp)
     values = np.empty(room)
@@ -499,10 +494,19 @@ def _points_sum(
             if state["used"] + n > room:
                 flush()
             used = state["used"]
-            s = per_point[start:stop] @ per_offset  # R² − d²: ≥ 0 where the point reaches the cell
-            where = cells[used : used + n].reshape(stop - start, len(dr))
-            np.add(base[start:stop, None], flat_offset, out=where)
-            got = values[used : used + n].reshape(stop - start, len(dr))
+            m = stop - start
+            frac_col, frac_row = points.frac_col[start:stop], points.frac_row[start:stop]
+            np.multiply(frac_col, 2.0, out=per_point[:m, 0])
+            np.multiply(frac_row, 2.0, out=per_point[:m, 1])
+            np.multiply(frac_col, frac_col, out=per_point[:m, 2])
+            per_point[:m, 2] += frac_row * frac_row
+            per_point[:m, 2] *= -1.0
+            s = per_point[:m] @ per_offset  # R² − d²: ≥ 0 where the point reaches the cell
+            where = cells[used : used + n].reshape(m, len(dr))
+            base = points.bin_row[start:stop] * cols
+            base += points.bin_col[start:stop]
+            np.add(base[:, None], flat_offset, out=where)
+            got = values[used : used + n].reshape(m, len(dr))
             evaluate(s, got)
             if not points.unit:
                 got *= points.weight[start:stop, None]
@@ -511,7 +515,7 @@ def _points_sum(
                 if circle.any():
                     on_circle.append(where[circle])
             else:
-                np.greater_equal(s, 0.0, out=inside[used : used + n].reshape(stop - start, len(dr)))
+                np.greater_equal(s, 0.0, out=inside[used : used + n].reshape(m, len(dr)))
             state["used"] = used + n
             done += n
             if progress is not None:

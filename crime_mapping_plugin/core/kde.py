@@ -579,21 +579,27 @@ def _kernel_spectra(
 
     With e = (row, column) offset / R and a bin's point at (b, a)·R from its centre, r = a² + b²:
     1 − d²/R² = B + 2·e_col·a + 2·e_row·b − r with B = 1 − |e|², so s**power is a sum over the moments' terms,
-    each with a kernel that is a polynomial in e on the inner offsets. The kernels are small (2·reach + 1
-    square): their transforms are two matrix products (a DFT by definition), not a full FFT each.
+    each with a kernel that is a polynomial in e on the inner offsets. A small kernel (2·reach + 1 square)
+    is transformed by two matrix products (a DFT by definition), cheaper than a full FFT; a large one by FFT.
     """
     dr, dc = inner
     e_row, e_col = dr / radius, dc / radius
     base = 1.0 - e_row * e_row - e_col * e_col
     side = 2 * reach + 1
     d = np.arange(-reach, reach + 1)
-    rows_dft = np.exp(-2j * np.pi * np.outer(np.arange(n_r), d) / n_r)
-    cols_dft = np.exp(-2j * np.pi * np.outer(np.arange(n_c // 2 + 1), d) / n_c)
+    by_dft = side * (n_r + n_c) < 4 * n_r * n_c * math.log2(n_r * n_c) / side
+    if by_dft:
+        rows_dft = np.exp(-2j * np.pi * np.outer(np.arange(n_r), d) / n_r)
+        cols_dft = np.exp(-2j * np.pi * np.outer(np.arange(n_c // 2 + 1), d) / n_c)
 
     def spectrum(values: np.ndarray) -> np.ndarray:
-        small = np.zeros((side, side))
-        small[dr + reach, dc + reach] = values
-        return (rows_dft @ small) @ cols_dft.T
+        if by_dft:
+            small = np.zeros((side, side))
+            small[dr + reach, dc + reach] = values
+            return (rows_dft @ small) @ cols_dft.T
+        torus = np.zeros((n_r, n_c))
+        torus[dr % n_r, dc % n_c] = values  # offset D at D mod n: a circular convolution's kernel
+        return _fft.rfft2(torus)
 
     spectra = []
     for j, k, q in _monomials(power):

@@ -163,7 +163,7 @@ def kernel_sum(
     """Return the raw weighted kernel sum at every cell centre and the mask of cells within reach of a point.
 
     A point reaches a cell when the distance from the point to the cell centre is at most the bandwidth.
-    Pass distinct points (merge_identical_points) for speed; the result does not depend on it. Each point is
+    Pass the points of points_for_sum for speed; the result does not depend on it. Each point is
     put in the cell whose centre is nearest (its bin). For the polynomial kernels, the cells that every point
     of a bin reaches are summed from the bins' moments by one convolution (_interior_sum); only the ring of
     cells that a bin's points may or may not reach is evaluated point by point (_points_sum). The triangular
@@ -251,7 +251,7 @@ _POWER = {"uniform": 0, "epanechnikov": 1, "quartic": 2, "triweight": 3}
 _MIN_MOMENT_CELLS = 1.5
 # (point, offset) pairs per chunk of _points_sum: keeps its temporary arrays in the processor's cache.
 _CHUNK_PAIRS = 65_536
-# (cell, value) pairs _points_sum keeps before adding them into the frame (or twice the frame's cells).
+# (cell, value) pairs _points_sum keeps before adding them into their band of rows.
 _BUFFER_PAIRS = 1_000_000
 # Cells a band of _points_sum's adds into: its sums stay in the processor's cache.
 _BAND_CELLS = 131_072

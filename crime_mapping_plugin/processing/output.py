@@ -367,13 +367,18 @@ def _shapefile_destination(
     staging = _staging_path(dest)
     # QGIS's writer makes the empty files, so that what the fields become is what the sink would make of them.
     sink, _ = algorithm.parameterAsSink(
-        {**parameters, name: staging}, name, context, qgs_fields(spec), _SINK_WKB[geometry_type], crs
+        {**parameters, name: _staged(parameters.get(name), staging)},
+        name,
+        context,
+        qgs_fields(spec),
+        _SINK_WKB[geometry_type],
+        crs,
     )
     if sink is None:
         _remove_files(staging)
         return None
     del sink  # closes the writer: the empty files are complete
-    encode, ascii_safe = _text_encoder(context)
+    encode, ascii_safe = _text_encoder(_file_encoding(parameters.get(name), context))
     try:
         writer = ShapefileWriter(staging, [kind for _, kind in spec], encode, ascii_safe)
     except (ShapefileError, OSError):
@@ -383,10 +388,25 @@ def _shapefile_destination(
     return _ShapefileDestination(writer, staging, dest, spec)
 
 
-def _text_encoder(context: QgsProcessingContext) -> tuple[Callable[[str], bytes], bool]:
-    """Return how QGIS's file writer encodes text for the context's encoding, and whether ASCII stays as it is."""
+def _staged(value: object, staging: str) -> object:
+    """Return the parameter value that writes to staging with the output's own create options (its encoding)."""
+    if isinstance(value, QgsProcessingOutputLayerDefinition):
+        staged = QgsProcessingOutputLayerDefinition(staging)  # no project: the staging file is not loaded
+        staged.createOptions = value.createOptions
+        return staged
+    return staging
+
+
+def _file_encoding(value: object, context: QgsProcessingContext) -> str:
+    """Return the encoding the feature sink gives a file: the output's own, else the context's, else "system"."""
+    if isinstance(value, QgsProcessingOutputLayerDefinition) and value.createOptions.get("fileEncoding"):
+        return str(value.createOptions["fileEncoding"])
+    return context.defaultEncoding() or "system"
+
+
+def _text_encoder(encoding: str) -> tuple[Callable[[str], bytes], bool]:
+    """Return how QGIS's file writer encodes text in encoding, and whether ASCII text stays as it is."""
     # As QgsVectorFileWriter: the named codec, else the one of the "UI/encoding" setting, else the locale's.
-    encoding = context.defaultEncoding()
     codec = QTextCodec.codecForName(encoding.encode()) if encoding else None
     if codec is None:
         from qgis.core import QgsSettings
@@ -430,6 +450,9 @@ class _ShapefileDestination:
     def add_points(
         self, columns: dict[str, Sequence], x: np.ndarray | None, y: np.ndarray | None, located: np.ndarray | None
     ) -> None:
+        if x is None:  # rows without coordinates: no shape, as the sink writes them
+            n = len(next(iter(columns.values()))) if columns else 0
+            x, y, located = np.zeros(n), np.zeros(n), np.zeros(n, bool)
         self._write(lambda: self._writer.add_points(self._values(columns), x, y, located))
 
     def add_wkb(self, columns: dict[str, Sequence], wkbs: Sequence | np.ndarray, boxes: np.ndarray) -> None:
@@ -511,7 +534,7 @@ class _SinkDestination:
         if self._file_path:
             # Another file format (a shapefile, GeoJSON): written under a temporary name, moved on commit.
             self._staging = _staging_path(self._file_path)
-            values = {**parameters, name: self._staging}
+            values = {**parameters, name: _staged(parameters.get(name), self._staging)}
         self._fields = qgs_fields(spec)
         sink, self.dest_id = algorithm.parameterAsSink(
             values, name, context, self._fields, wkb, crs or QgsCoordinateReferenceSystem()

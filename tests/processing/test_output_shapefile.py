@@ -29,6 +29,7 @@ from qgis.core import (
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
+    QgsProcessingOutputLayerDefinition,
     QgsProcessingParameterFeatureSink,
     QgsVectorLayer,
     QgsWkbTypes,
@@ -335,7 +336,55 @@ def test_the_2_gb_limit_and_the_255_fields_limit_are_clear_errors(tmp_path, monk
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_table_without_geometry_still_goes_through_the_sink(tmp_path):
-    out = TableOutput(ALG, {"OUTPUT": str(tmp_path / "t.shp")}, "OUTPUT", context_with(), [("n", "integer")], None)
+def test_a_table_without_geometry_still_goes_through_the_sink_with_the_chosen_encoding(tmp_path):
+    dest = QgsProcessingOutputLayerDefinition(str(tmp_path / "t.shp"))
+    dest.createOptions = {"fileEncoding": "windows-1252"}
+    out = TableOutput(ALG, {"OUTPUT": dest}, "OUTPUT", context_with("UTF-8"), [("t", "string")], None)
     assert isinstance(out._destination, output._SinkDestination)
-    out.abort()
+    out.add({"t": ["Café €"]})
+    out.commit()
+    assert (tmp_path / "t.cpg").read_bytes() == b"1252"
+    assert "Café €".encode("cp1252") in (tmp_path / "t.dbf").read_bytes()
+
+
+def test_no_rows_and_rows_without_coordinates_are_written_as_the_sink_writes_them(tmp_path):
+    spec = [("n", "integer")]
+    for label, columns, rows in (("none", {"n": []}, []), ("unlocated", {"n": [1, 2]}, [[1], [2]])):
+        ours, theirs = tmp_path / label / "ours.shp", tmp_path / label / "theirs.shp"
+        ours.parent.mkdir()
+        out = TableOutput(ALG, {"OUTPUT": str(ours)}, "OUTPUT", context_with(), spec, BNG, "", "point")
+        assert isinstance(out._destination, output._ShapefileDestination)
+        out.add(columns)
+        out.commit()
+        sink_write(theirs, spec, rows, [None] * len(rows), QgsWkbTypes.Point, None)
+        assert layer_files(ours) == layer_files(theirs)
+        assert QgsVectorLayer(str(ours), "t", "ogr").featureCount() == len(rows)
+
+
+def test_the_encoding_chosen_for_the_output_is_the_one_its_text_is_written_in(tmp_path):
+    # The Processing dialog passes its encoding in the output's create options; it wins over the context's.
+    spec = [("t", "string")]
+    ours, theirs = tmp_path / "ours" / "t.shp", tmp_path / "theirs" / "t.shp"
+    ours.parent.mkdir()
+    theirs.parent.mkdir()
+    values = ["Café €", "plain"]
+    geoms = [QgsGeometry.fromPointXY(QgsPointXY(1, 2))] * 2
+    for path, bulk in ((ours, True), (theirs, False)):
+        dest = QgsProcessingOutputLayerDefinition(str(path))
+        dest.createOptions = {"fileEncoding": "windows-1252"}
+        context = context_with("UTF-8")
+        if bulk:
+            out = TableOutput(ALG, {"OUTPUT": dest}, "OUTPUT", context, spec, BNG, "", "point")
+            out.add({"t": values}, np.array([1.0, 1.0]), np.array([2.0, 2.0]))
+            out.commit()
+        else:
+            fields = qgs_fields(spec)
+            sink, _ = ALG.parameterAsSink({"OUTPUT": dest}, "OUTPUT", context, fields, QgsWkbTypes.Point, BNG)
+            for v, g in zip(values, geoms):
+                f = QgsFeature(fields)
+                f.setAttributes([v])
+                f.setGeometry(g)
+                sink.addFeature(f)
+            del sink
+    assert layer_files(ours) == layer_files(theirs)
+    assert "Café €".encode("cp1252") in layer_files(ours)[".dbf"]

@@ -38,6 +38,7 @@ from qgis.core import (
     QgsProcessingParameterDefinition,
     QgsProcessingParameters,
     QgsProcessingUtils,
+    QgsSettings,
     QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QCoreApplication, QDate, QDateTime, Qt, QTextCodec, QVariant
@@ -409,8 +410,6 @@ def _text_encoder(encoding: str) -> tuple[Callable[[str], bytes], bool]:
     # As QgsVectorFileWriter: the named codec, else the one of the "UI/encoding" setting, else the locale's.
     codec = QTextCodec.codecForName(encoding.encode()) if encoding else None
     if codec is None:
-        from qgis.core import QgsSettings
-
         setting = str(QgsSettings().value("UI/encoding", "System"))
         codec = QTextCodec.codecForName(setting.encode()) or QTextCodec.codecForLocale()
 
@@ -524,8 +523,7 @@ class _SinkDestination:
         geometry_type: str,
         dest: str,
     ) -> None:
-        kinds = {"point": QgsWkbTypes.Point, "polygon": QgsWkbTypes.Polygon, "multipolygon": QgsWkbTypes.MultiPolygon}
-        wkb = kinds[geometry_type] if crs is not None else QgsWkbTypes.NoGeometry
+        wkb = _SINK_WKB[geometry_type] if crs is not None else QgsWkbTypes.NoGeometry
         self.count = 0
         self._geometry = crs is not None
         self._staging = ""

@@ -5,15 +5,18 @@ table="name"`, what QGIS's "Save to GeoPackage" gives) take the bulk GeoPackage 
 which writes a temporary file and puts it in place only on success: a cancelled or failed run leaves
 the previous file or layer, and the GeoPackage's other layers, as they were. A PostGIS table
 (`postgres://…`, `postgis:…`: processing/postgis_destination.py) takes the bulk writer of
-core.postgis_writer, which writes a staging table and swaps it in by one transaction on success. Any other
-destination (memory layer, shapefile) gets the ordinary Processing feature sink; a file among them is written
-under a temporary name beside the destination and moved into place on commit, so the previous file
-survives a failure too. Either way the layer is loaded on completion when the user asked for it, as
+core.postgis_writer, which writes a staging table and swaps it in by one transaction on success. A shapefile
+with a geometry is created empty by the Processing feature sink (QGIS's own writer: field names, types, widths,
+.prj and .cpg as it gives them) and its records are then appended in bulk by core.shapefile. Any other
+destination (memory layer, GeoJSON, a table without geometry) gets the ordinary Processing feature sink. A file
+among them is written under a temporary name beside the destination and moved into place on commit, so the
+previous file survives a failure too. Either way the layer is loaded on completion when the user asked for it, as
 parameterAsSink does. A run cancelled by the time of the commit publishes nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sqlite3
@@ -35,12 +38,14 @@ from qgis.core import (
     QgsProcessingParameterDefinition,
     QgsProcessingParameters,
     QgsProcessingUtils,
+    QgsSettings,
     QgsWkbTypes,
 )
-from qgis.PyQt.QtCore import QCoreApplication, QDate, QDateTime, Qt, QVariant
+from qgis.PyQt.QtCore import QCoreApplication, QDate, QDateTime, Qt, QTextCodec, QVariant
 
 from crime_mapping_plugin.core.gpkg import GeoPackageError, GeoPackageWriter, column_values, temporary_path
 from crime_mapping_plugin.core.postgis_writer import PostgisError, PostgisWriter
+from crime_mapping_plugin.core.shapefile import MAX_FIELDS, ShapefileError, ShapefileWriter
 from crime_mapping_plugin.core.wkb import rows_as_bytes
 from crime_mapping_plugin.processing import postgis_destination as pg
 from crime_mapping_plugin.processing.base import new_field
@@ -139,6 +144,8 @@ class TableOutput:
         self.dest_id = self._destination.dest_id
 
     def _columns(self, columns: dict[str, Sequence]) -> dict[str, Sequence]:
+        if getattr(self._destination, "raw_columns", False):  # it converts numpy arrays itself
+            return {name: columns[name] for name, _ in self.spec}
         return {name: plain_column(columns[name]) for name, _ in self.spec}
 
     def add(
@@ -208,6 +215,10 @@ def _open_destination(
         out = _geopackage_destination(path, layer_name, spec, crs, description, geometry_type, gpkg_layer is not None)
         _register_load(parameters.get(name), definition, context, out.dest_id, name)
         return out
+    if dest and _is_plain_file(dest) and dest.lower().endswith(".shp"):
+        shapefile = _shapefile_destination(algorithm, parameters, name, context, spec, crs, geometry_type, dest)
+        if shapefile is not None:
+            return shapefile
     return _SinkDestination(algorithm, parameters, name, context, spec, crs, geometry_type, dest)
 
 
@@ -333,6 +344,164 @@ def _postgis_destination(
     return _BulkDestination(writer, pg.public_uri(uri, srid, geometry_type, writer.fid_column), (PostgisError,))
 
 
+_SINK_WKB = {"point": QgsWkbTypes.Point, "polygon": QgsWkbTypes.Polygon, "multipolygon": QgsWkbTypes.MultiPolygon}
+
+
+def _shapefile_destination(
+    algorithm: QgsProcessingAlgorithm,
+    parameters: dict,
+    name: str,
+    context: QgsProcessingContext,
+    spec: list[tuple[str, str]],
+    crs: QgsCoordinateReferenceSystem | None,
+    geometry_type: str,
+    dest: str,
+) -> _ShapefileDestination | None:
+    """Return the bulk writer of a shapefile, or None where the feature sink must write it (no geometry or fields)."""
+    if len(spec) > MAX_FIELDS:
+        raise QgsProcessingException(
+            f"{dest}: a shapefile holds at most {MAX_FIELDS} fields and this output has {len(spec)}: "
+            "choose a GeoPackage."
+        )
+    if crs is None or not spec or geometry_type not in _SINK_WKB:
+        return None
+    staging = _staging_path(dest)
+    # QGIS's writer makes the empty files, so that what the fields become is what the sink would make of them.
+    sink, _ = algorithm.parameterAsSink(
+        {**parameters, name: _staged(parameters.get(name), staging)},
+        name,
+        context,
+        qgs_fields(spec),
+        _SINK_WKB[geometry_type],
+        crs,
+    )
+    if sink is None:
+        _remove_files(staging)
+        return None
+    del sink  # closes the writer: the empty files are complete
+    encode, ascii_safe = _text_encoder(_file_encoding(parameters.get(name), context))
+    try:
+        writer = ShapefileWriter(staging, [kind for _, kind in spec], encode, ascii_safe)
+    except (ShapefileError, OSError):
+        _remove_files(staging)
+        return None
+    _register_load(parameters.get(name), algorithm.parameterDefinition(name), context, dest, name)
+    return _ShapefileDestination(writer, staging, dest, spec)
+
+
+def _staged(value: object, staging: str) -> object:
+    """Return the parameter value that writes to staging with the output's own create options (its encoding)."""
+    if isinstance(value, QgsProcessingOutputLayerDefinition):
+        staged = QgsProcessingOutputLayerDefinition(staging)  # no project: the staging file is not loaded
+        staged.createOptions = value.createOptions
+        return staged
+    return staging
+
+
+def _file_encoding(value: object, context: QgsProcessingContext) -> str:
+    """Return the encoding the feature sink gives a file: the output's own, else the context's, else "system"."""
+    if isinstance(value, QgsProcessingOutputLayerDefinition) and value.createOptions.get("fileEncoding"):
+        return str(value.createOptions["fileEncoding"])
+    return context.defaultEncoding() or "system"
+
+
+def _text_encoder(encoding: str) -> tuple[Callable[[str], bytes], bool]:
+    """Return how QGIS's file writer encodes text in encoding, and whether ASCII text stays as it is."""
+    # As QgsVectorFileWriter: the named codec, else the one of the "UI/encoding" setting, else the locale's.
+    codec = QTextCodec.codecForName(encoding.encode()) if encoding else None
+    if codec is None:
+        setting = str(QgsSettings().value("UI/encoding", "System"))
+        codec = QTextCodec.codecForName(setting.encode()) or QTextCodec.codecForLocale()
+
+    def encode(text: str) -> bytes:
+        return bytes(codec.fromUnicode(text))
+
+    probe = "azAZ09 _-.,:/()"
+    return encode, encode(probe) == probe.encode("ascii")
+
+
+class _ShapefileDestination:
+    """A shapefile written in bulk by core.shapefile under a temporary name and moved into place on commit."""
+
+    raw_columns = True
+
+    def __init__(self, writer: ShapefileWriter, staging: str, file_path: str, spec: list[tuple[str, str]]) -> None:
+        self._writer = writer
+        self._staging = staging
+        self._file_path = file_path
+        self._spec = spec
+        self.dest_id = file_path
+        self.count = 0
+
+    def _values(self, columns: dict[str, Sequence]) -> list[Sequence]:
+        out = []
+        for name, kind in self._spec:
+            values = columns[name]
+            if not isinstance(values, np.ndarray) or values.dtype.kind == "O":
+                values = plain_column(values)
+            if kind == "date":
+                values = _dbf_dates(values)
+            elif kind == "string":
+                values = _texts(values)
+            out.append(values)
+        return out
+
+    def add_points(
+        self, columns: dict[str, Sequence], x: np.ndarray | None, y: np.ndarray | None, located: np.ndarray | None
+    ) -> None:
+        if x is None:  # rows without coordinates: no shape, as the sink writes them
+            n = len(next(iter(columns.values()))) if columns else 0
+            x, y, located = np.zeros(n), np.zeros(n), np.zeros(n, bool)
+        self._write(lambda: self._writer.add_points(self._values(columns), x, y, located))
+
+    def add_wkb(self, columns: dict[str, Sequence], wkbs: Sequence | np.ndarray, boxes: np.ndarray) -> None:
+        self._write(lambda: self._writer.add_wkb(self._values(columns), wkbs))
+
+    def _write(self, step: Callable[[], None]) -> None:
+        try:
+            step()
+        except ShapefileError as err:
+            raise QgsProcessingException(f"Could not write to {self._file_path}: {err}") from err
+        except OSError as err:  # e.g. the disk is full
+            raise QgsProcessingException(f"Could not write to {self._file_path} ({err.strerror or err}).") from err
+        self.count = self._writer.count
+
+    def commit(self, title: str, abstract: str) -> str:
+        try:
+            self._writer.commit()
+            _move_files(self._staging, self._file_path)
+        except OSError as err:
+            self.abort()
+            raise QgsProcessingException(f"Cannot write {self._file_path} ({err.strerror or err}).") from err
+        return self.dest_id
+
+    def abort(self) -> None:
+        self._writer.abort()
+        _remove_files(self._staging)
+
+
+def _texts(values: Sequence | np.ndarray) -> list:
+    """Return text values as QGIS's writer takes them: other values as QVariant makes them text."""
+    values = values.tolist() if isinstance(values, np.ndarray) else values
+    if all(type(v) is str or v is None for v in values):
+        return values
+    return [v if type(v) is str or v is None else QVariant(v).toString() for v in values]
+
+
+def _dbf_dates(values: Sequence) -> list:
+    """Return 'YYYYMMDD' text (None for NULL or an invalid date) for ISO dates, as the sink's QDate would give."""
+    out = []
+    for d in _dates(values):
+        out.append(d.toString("yyyyMMdd") if d is not None and d.isValid() else None)
+    return out
+
+
+def _remove_files(staging: str) -> None:
+    for path in _files_of(staging):
+        with contextlib.suppress(OSError):
+            os.remove(path)
+
+
 _SINK_CHUNK = 500
 
 
@@ -354,8 +523,7 @@ class _SinkDestination:
         geometry_type: str,
         dest: str,
     ) -> None:
-        kinds = {"point": QgsWkbTypes.Point, "polygon": QgsWkbTypes.Polygon, "multipolygon": QgsWkbTypes.MultiPolygon}
-        wkb = kinds[geometry_type] if crs is not None else QgsWkbTypes.NoGeometry
+        wkb = _SINK_WKB[geometry_type] if crs is not None else QgsWkbTypes.NoGeometry
         self.count = 0
         self._geometry = crs is not None
         self._staging = ""
@@ -364,7 +532,7 @@ class _SinkDestination:
         if self._file_path:
             # Another file format (a shapefile, GeoJSON): written under a temporary name, moved on commit.
             self._staging = _staging_path(self._file_path)
-            values = {**parameters, name: self._staging}
+            values = {**parameters, name: _staged(parameters.get(name), self._staging)}
         self._fields = qgs_fields(spec)
         sink, self.dest_id = algorithm.parameterAsSink(
             values, name, context, self._fields, wkb, crs or QgsCoordinateReferenceSystem()

@@ -2,12 +2,12 @@
 
 QGIS's heatmap stamps a (2·h/px+1)² block of cells for every point, one point at a time. police.uk
 points are anonymised snap points, so a year of crime has far fewer distinct locations than crimes:
-identical points are merged first (their weights summed). The polynomial kernels (uniform, Epanechnikov,
-quartic, triweight) are then summed along chords (_chord_sum, docs/methods.md §2.7): on each grid column
-a point reaches a run of cells along which its kernel is a polynomial, whose coefficients are added at the
-run's ends and evaluated once per cell. The triangular kernel, and bandwidths under two cells, evaluate
-every cell of each point's window (_window_sum). Both give the kernel at the true distance from the point
-to the cell centre, so the surface equals a brute-force evaluation to floating-point precision.
+identical points are merged first (their weights summed) and each is summed over its window. A force's
+own geocoded records are nearly all distinct: each point goes in its nearest cell (its bin), the cells
+that every place in a bin reaches are summed from the bins' moments by FFT convolution (_interior_sum),
+and only the ring of cells a point may or may not reach is evaluated point by point (_points_sum,
+docs/methods.md §2.7). Every value is the kernel at the true distance from the point to the cell centre,
+so the surface equals a brute-force evaluation to floating-point precision.
 
 Kernels and their normalising constants are those of QGIS's qgskde.cpp (docs/methods.md) with
 the scaled quartic corrected to 3/(πh²), so a scaled surface integrates to the number of crimes.

@@ -134,7 +134,7 @@ def test_crimes_at_one_place_ask_for_a_bandwidth_whatever_the_rounding():
         kde.default_bandwidth(np.append(x[:499], x[0] + 40.0), np.append(y[:499], y[0]))
 
 
-# --- The chord sum (issue 15): exact against a brute force computed apart, in extended precision. ---
+# --- The window and the moment sums (issue 15): exact against a brute force computed apart, in extended precision. ---
 
 
 def brute_force_long(grid: kde.Grid, x, y, w, h, kernel, decay=0.0):
@@ -231,7 +231,7 @@ def test_points_at_and_beyond_the_grid_border(kernel):
 @pytest.mark.parametrize("kernel", kde.KERNELS)
 @pytest.mark.parametrize("h", [3.0, 7.3, 12.0, 20.1])
 def test_radius_of_a_fraction_of_a_cell_to_a_few_cells(kernel, h):
-    # Under two cells per radius the window is evaluated, from two up the chords: both exact.
+    # Under 1.5 cells per radius only the window is evaluated; from there up the moments too: both exact.
     grid = kde.grid_for_extent(0, 0, 100, 80, 10)
     rng = np.random.default_rng(int(h * 10))
     x, y = rng.uniform(-5, 105, 80), rng.uniform(-5, 85, 80)

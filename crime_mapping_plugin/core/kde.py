@@ -34,9 +34,6 @@ except ImportError:  # pragma: no cover - depends on the installation
 # The order of QGIS's heatmap KERNEL enum, so an index means the same kernel in both.
 KERNELS: tuple[str, ...] = ("quartic", "triangular", "uniform", "triweight", "epanechnikov")
 
-# Kernel values evaluated per chunk: bounds the temporary arrays to a few tens of MB.
-_CHUNK_VALUES = 2_000_000
-
 
 def grid_around_points(x: np.ndarray, y: np.ndarray, bandwidth: float, cell: float) -> Grid:
     """Return QGIS's heatmap grid: the points' extent grown by the bandwidth, ceil(side/cell)+1 cells."""
@@ -385,18 +382,21 @@ def _stable_order(values: np.ndarray) -> np.ndarray:
     return np.argsort(values, kind="stable")
 
 
-def _kernel_value(power: int | None, decay: float, radius: float) -> tuple[Callable, float]:
-    """Return (f, scale): f(s, out) puts the raw kernel over scale (0 outside the disc) for s = R² − d², in cells².
+def _kernel_value(power: int | None, decay: float, radius: float) -> Callable:
+    """Return f(s, out), which puts the raw kernel (0 outside the disc) for s = R² − d², in cells², into out.
 
-    The polynomial kernels are (s / R²)**power: the powers of s are summed and the sum scaled once.
+    The polynomial kernels are (s / R²)**power: scaled before the power, so each value is at most 1 and no
+    weight can overflow by it.
     """
     r2 = radius * radius
+    inverse = 1.0 / r2
 
     def polynomial(s: np.ndarray, out: np.ndarray) -> None:
         if power == 0:
             np.greater_equal(s, 0.0, out=out, casting="unsafe")
             return
         np.maximum(s, 0.0, out=out)
+        out *= inverse
         if power >= 2:
             t = out.copy() if power == 3 else None
             np.multiply(out, out, out=out)
@@ -413,9 +413,7 @@ def _kernel_value(power: int | None, decay: float, radius: float) -> tuple[Calla
         out += 1.0
         out *= inside
 
-    if power is None:
-        return triangular, 1.0
-    return polynomial, r2 ** (-power)
+    return triangular if power is None else polynomial
 
 
 def _points_sum(
@@ -423,7 +421,7 @@ def _points_sum(
     points: _Points,
     groups: list[tuple],
     r2: float,
-    value: tuple[Callable, float],
+    value: Callable,
     by_value: bool,
     is_cancelled: Callable[[], bool] | None,
     progress: Callable[[float], None] | None,
@@ -443,7 +441,6 @@ def _points_sum(
         if progress is not None:
             progress(1.0)
         return total, reached
-    evaluate, scale = value
     cols = frame.frame_cols
     height = _band_rows(frame)
     per_point = np.empty((_CHUNK_PAIRS, 4))
@@ -465,7 +462,6 @@ def _points_sum(
         where = cells[:used]
         where -= lo
         summed = np.bincount(where, weights=values[:used], minlength=hi - lo)
-        summed *= scale
         total[lo:hi] += summed
         if by_value:
             reached[lo:hi] |= summed > 0
@@ -507,7 +503,7 @@ def _points_sum(
             base += points.bin_col[start:stop]
             np.add(base[:, None], flat_offset, out=where)
             got = values[used : used + n].reshape(m, len(dr))
-            evaluate(s, got)
+            value(s, got)
             if not points.unit:
                 got *= points.weight[start:stop, None]
             if by_value:

@@ -353,3 +353,15 @@ def test_points_for_sum_merges_shared_places_and_counts_distinct_ones_exactly():
     pick = rng.integers(0, 500, 100_000)
     px, py, pw, locations = kde.points_for_sum(sx[pick], sy[pick], np.full(len(pick), 2.0))
     assert locations() == len(px) == len(np.unique(pick)) and pw.sum() == 2.0 * len(pick)
+
+
+@pytest.mark.parametrize("method", ["window", "moments"])
+def test_huge_weights_do_not_overflow_at_many_cells_per_bandwidth(method):
+    # 150 cells per bandwidth: the kernel's powers of R² − d² would pass 1e13; a weight of 1e297 then overflowed
+    # before the kernel was scaled.
+    grid = kde.grid_for_extent(0, 0, 3000, 3000, 10)
+    x, y, w = np.array([1500.0, 1700.0]), np.array([1500.0, 1400.0]), np.array([1e297, 3e296])
+    got, reached = kde.kernel_sum(grid, x, y, w, 1500.0, "triweight", method=method)
+    expected, expected_reach = brute_force_long(grid, x, y, w, 1500.0, "triweight")
+    assert np.isfinite(got).all() and np.array_equal(reached, expected_reach)
+    assert np.abs(got - expected).max() <= 1e-9 * expected.max()

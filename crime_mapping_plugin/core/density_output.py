@@ -22,6 +22,10 @@ ogr.UseExceptions()
 osr.UseExceptions()
 
 NODATA = -9999.0
+# GeoTIFF creation options: lossless DEFLATE, which every GIS reads, at its fastest level, in tiles. A London grid
+# of a million 50 m cells writes in about 30 ms at 1.75 MB, against 80 ms at 1.65 MB with the default level and the
+# floating-point predictor (docs/methods.md §2.4); uncompressed it would be 4.2 MB.
+GTIFF_OPTIONS = ("COMPRESS=DEFLATE", "ZLEVEL=1", "TILED=YES")
 
 
 class StagedRaster:
@@ -99,7 +103,7 @@ def stage_raster(
     folder = os.path.dirname(os.path.abspath(path)) or "."
     tmp = temporary_path(folder, os.path.splitext(path)[1] or ".tif")  # an OSError naming the folder
     staged = StagedRaster(path, folder, os.path.splitext(os.path.basename(tmp))[0])
-    options = ["COMPRESS=DEFLATE", "PREDICTOR=3", "TILED=YES"] if driver == "GTiff" else []
+    options = list(GTIFF_OPTIONS) if driver == "GTiff" else []
     try:
         target = gdal.GetDriverByName(driver)
         if target is None:

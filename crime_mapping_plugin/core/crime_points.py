@@ -532,11 +532,12 @@ def crime_points_from(table: PointTable, weight_field: str | None, month_field: 
         left_out[NEGATIVE_WEIGHT] = int(negative.sum())
         keep &= ~negative
     left_out = Counter({k: v for k, v in left_out.items() if v})
+    every = bool(keep.all())  # the usual case: no copy of a million coordinates
     return CrimePoints(
-        x[keep],
-        y[keep],
-        None if weight is None else weight[keep],
-        None if month is None else month[keep],
+        x if every else x[keep],
+        y if every else y[keep],
+        None if weight is None else (weight if every else weight[keep]),
+        None if month is None else (month if every else month[keep]),
         len(x),
         left_out,
         table.multipart,

@@ -210,10 +210,19 @@ def hotspot_areas(
     return HotspotAreas([shapes[i] for i in order], cells[order], relabel[labels])
 
 
-def crimes_in_areas(grid: Grid, areas: HotspotAreas, x: np.ndarray, y: np.ndarray, counted: np.ndarray) -> np.ndarray:
-    """Return the number of crimes in each area; a crime is in the area of the cell it falls in."""
-    row, col, on = grid.cell_of(x, y)
-    label = np.zeros(len(row), dtype=np.int64)
-    label[on] = areas.labels[row[on], col[on]]
-    label[~counted] = 0
+def crimes_in_areas(
+    grid: Grid,
+    areas: HotspotAreas,
+    x: np.ndarray,
+    y: np.ndarray,
+    counted: np.ndarray,
+    cells: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Return the number of crimes in each area; a crime is in the area of the cell it falls in.
+
+    cells is grid.cell_of(x, y) when the caller has it already.
+    """
+    row, col, on = grid.cell_of(x, y) if cells is None else cells
+    take = np.flatnonzero(on & counted)
+    label = areas.labels.ravel()[row[take] * grid.cols + col[take]]
     return np.bincount(label, minlength=len(areas.polygons) + 1)[1:]

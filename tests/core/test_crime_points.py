@@ -278,3 +278,38 @@ def test_a_layer_of_mixed_point_kinds_is_read_as_ogr_reads_it(tmp_path):
     assert np.array_equal(table.x, [1, 3, 6, np.nan, 10.5, np.nan], equal_nan=True)
     assert np.array_equal(table.y, [2, 4, 7, np.nan, 11.5, np.nan], equal_nan=True)
     assert table.multipart == 1 and table.multipart_points == 2
+
+
+def test_a_layer_read_in_many_small_batches_reads_as_in_one(tmp_path, monkeypatch):
+    # Rows are numbered across batches: a multipoint, a NULL, months and text in later batches keep their rows.
+    from qgis.core import QgsVectorLayer
+
+    path = str(tmp_path / "city.gpkg")
+    _city_crimes_layer(path)
+    ds = ogr.Open(path, 1)
+    layer = ds.GetLayer(0)
+    layer.CreateField(ogr.FieldDefn("month", ogr.OFTString))
+    layer.CreateField(ogr.FieldDefn("kind", ogr.OFTString))
+    for i, wkt, month, kind in (
+        (5, "MULTIPOINT ((1 2),(3 4))", "2024-12", "x"),
+        (9, None, None, None),
+        (600, None, "x", "y"),
+    ):
+        f = layer.GetFeature(i + 1)
+        f.SetGeometry(ogr.CreateGeometryFromWkt(wkt) if wkt else None)
+        f.SetField("month", month)
+        f.SetField("kind", kind)
+        layer.SetFeature(f)
+    ds = None
+    columns = {"n": crime_points.NUMBER, "month": crime_points.MONTH, "kind": crime_points.TEXT}
+    whole = crime_points.read_feature_table(QgsVectorLayer(path, "c", "ogr").getFeatures(), columns, explode=True)
+    for rows in (2, 7, 65536):
+        monkeypatch.setattr(crime_points, "BATCH_ROWS", rows)
+        table = crime_points.read_ogr_table(path, None, columns, explode=True)
+        assert table.how == crime_points.IN_BULK
+        assert np.array_equal(table.x, whole.x, equal_nan=True) and np.array_equal(table.y, whole.y, equal_nan=True)
+        assert table.columns["n"].tolist() == whole.columns["n"].tolist()
+        assert table.columns["month"].tolist() == whole.columns["month"].tolist()
+        assert table.columns["kind"] == whole.columns["kind"]
+        assert (table.multipart, table.multipart_points) == (1, 2)
+    assert whole.x[5:7].tolist() == [1.0, 3.0] and np.isnan(whole.x[10])  # row 5 exploded: row 9 is now 10

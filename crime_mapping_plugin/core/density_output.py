@@ -201,13 +201,16 @@ def hotspot_areas(
         gdal.RasterizeLayer(label_ds, [1], burn_layer, options=["ATTRIBUTE=label"])
     finally:
         gdal.PopErrorHandler()
-    labels = label_ds.GetRasterBand(1).ReadAsArray().astype(np.int64)
-    labels[~hot] = 0
-    cells = np.bincount(labels.ravel(), minlength=len(shapes) + 1)[1:]
+    # Only the hot cells are looked at: they are a few per cent of a grid of a million.
+    hot_cells = np.flatnonzero(hot)
+    burnt = label_ds.GetRasterBand(1).ReadAsArray().ravel()[hot_cells].astype(np.int64)
+    cells = np.bincount(burnt, minlength=len(shapes) + 1)[1:]
     order = np.argsort(-cells, kind="stable")
     relabel = np.zeros(len(shapes) + 1, dtype=np.int64)
     relabel[order + 1] = np.arange(1, len(shapes) + 1)
-    return HotspotAreas([shapes[i] for i in order], cells[order], relabel[labels])
+    labels = np.zeros(hot.size, dtype=np.int64)
+    labels[hot_cells] = relabel[burnt]
+    return HotspotAreas([shapes[i] for i in order], cells[order], labels.reshape(hot.shape))
 
 
 def crimes_in_areas(

@@ -76,23 +76,25 @@ def write_points(path: Path, x: np.ndarray, y: np.ndarray) -> None:
 
 
 def io_floor(path: Path, grid_like: Path) -> float:
-    """Return the time to read the points as ours does and to write a Float32 GeoTIFF of the same grid."""
+    """Return the time to read the points as ours does and to write a Float32 GeoTIFF of the same grid and values."""
     from osgeo import gdal
 
     from crime_mapping_plugin.core.crime_points import read_ogr_table
+    from crime_mapping_plugin.core.density_output import GTIFF_OPTIONS
 
+    # The same values as ours wrote (zeros would compress to nothing and understate the write).
+    model = gdal.Open(str(grid_like))
+    values = model.GetRasterBand(1).ReadAsArray()
     t = time.perf_counter()
     table = read_ogr_table(str(path), None, {})
     assert np.isfinite(table.x).all()
-    model = gdal.Open(str(grid_like))
-    values = np.zeros((model.RasterYSize, model.RasterXSize), dtype=np.float32)
     out = gdal.GetDriverByName("GTiff").Create(
         str(WORK / "floor.tif"),
         model.RasterXSize,
         model.RasterYSize,
         1,
         gdal.GDT_Float32,
-        ["COMPRESS=DEFLATE", "PREDICTOR=3", "TILED=YES"],
+        list(GTIFF_OPTIONS),
     )
     out.SetGeoTransform(model.GetGeoTransform())
     out.SetProjection(model.GetProjection())

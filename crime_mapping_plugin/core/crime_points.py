@@ -50,6 +50,11 @@ OUTSIDE_AREAS = "outside every area"
 IN_BULK = "in bulk through GDAL"
 BY_FEATURE = "feature by feature"
 
+# Rows per Arrow batch. In batches of 64k rows a million points of a GeoPackage read in about 0.10 s, against 0.15 to
+# 0.20 s in one batch of a million (GDAL 3.6; smaller buffers are reused while they are still in cache); a cancel
+# is also seen sooner.
+BATCH_ROWS = 65536
+
 
 class BulkReadUnavailableError(Exception):
     """The layer cannot be read in bulk here; read it feature by feature."""
@@ -167,47 +172,82 @@ def _month_column(values: np.ndarray) -> np.ndarray:
     return out
 
 
+# EWKB's SRID flag on the geometry type: a 4-byte SRID follows the type. (EWKB's Z and M flags are 0x80000000 and
+# 0x40000000; ISO adds 1000, 2000 or 3000 to the type for Z, M and ZM.)
+_EWKB_SRID = 0x20000000
+_POINT_SIZE = 21  # byte order (1), type (4), x and y (8 each)
+
+
+def _field(flat: np.ndarray, rows: int, width: int, offset: int, dtype: str) -> np.ndarray:
+    """Return one field of every fixed-width row of flat bytes as a strided view (no copy)."""
+    return np.ndarray((rows,), dtype=dtype, buffer=flat, offset=offset, strides=(width,))
+
+
+def _fixed_width_points(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return x, y and which rows hold some other WKB, for rows of WKB that all have one length (at least 21).
+
+    Reads each field of every row as one strided view in place: no per-row Python, no copy of the rows.
+    """
+    rows, width = raw.shape
+    flat = np.ascontiguousarray(raw).reshape(-1)
+    order = flat[::width]
+    little, big = order == 1, order == 0
+    if little.all():  # the usual case (GDAL writes little-endian WKB): read one byte order only
+        gtype = _field(flat, rows, width, 1, "<u4")
+        if (gtype == 1).all():  # every row a 2D point: a GeoPackage or shapefile point layer
+            x = _field(flat, rows, width, 5, "<f8").astype(np.float64)
+            return x, _field(flat, rows, width, 13, "<f8").astype(np.float64), np.zeros(rows, dtype=bool)
+    else:
+        gtype = np.where(little, _field(flat, rows, width, 1, "<u4"), _field(flat, rows, width, 1, ">u4"))
+    srid = (gtype & _EWKB_SRID) != 0
+    # Point, Point Z/M/ZM (ISO 1001.. and the EWKB Z/M flags): x, y come first, after EWKB's SRID if there is one.
+    is_point = (((gtype & 0x0FFFFFFF) % 1000) == 1) & (little | big)
+    if width < _POINT_SIZE + 4:
+        is_point &= ~srid
+    x = np.full(rows, np.nan)
+    y = np.full(rows, np.nan)
+    for offset, these in ((5, is_point & ~srid), (9, is_point & srid)):
+        if not these.any():
+            continue
+        for wanted, endian in ((little, "<"), (big, ">")):
+            sel = these & wanted
+            if sel.all():
+                x[:] = _field(flat, rows, width, offset, endian + "f8")
+                y[:] = _field(flat, rows, width, offset + 8, endian + "f8")
+            elif sel.any():
+                x[sel] = _field(flat, rows, width, offset, endian + "f8")[sel]
+                y[sel] = _field(flat, rows, width, offset + 8, endian + "f8")[sel]
+    return x, y, ~is_point & (little | big)
+
+
 def _wkb_points(geom: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return x, y of WKB points (a fixed-width void array or an object array of bytes) and the other rows' WKB.
 
     x and y are NaN where a row holds no point; the third array lists the rows holding some other WKB.
     """
     n = len(geom)
+    if n == 0:
+        return np.zeros(0), np.zeros(0), np.zeros(0, dtype=np.int64)
+    if geom.dtype.kind == "V":
+        # GDAL hands a column whose blobs all have one length over as one block of bytes: read it in place.
+        width = geom.dtype.itemsize
+        if width < _POINT_SIZE:
+            return np.full(n, np.nan), np.full(n, np.nan), np.flatnonzero(np.full(n, width >= 9))
+        x, y, other = _fixed_width_points(np.ascontiguousarray(geom).view(np.uint8).reshape(n, width))
+        return x, y, np.flatnonzero(other)
     x = np.full(n, np.nan)
     y = np.full(n, np.nan)
     other = np.zeros(n, dtype=bool)
-    if n == 0:
-        return x, y, np.flatnonzero(other)
-    if geom.dtype.kind == "V":
-        width = geom.dtype.itemsize
-        raw = np.frombuffer(geom.tobytes(), dtype=np.uint8).reshape(n, width)
-        groups = [(np.arange(n), raw)]
-    else:
-        blobs = [b if isinstance(b, (bytes, bytearray)) else b"" for b in geom]
-        lengths = np.fromiter((len(b) for b in blobs), dtype=np.int64, count=n)
-        groups = []
-        for length in np.unique(lengths):
-            idx = np.flatnonzero(lengths == length)
-            if length < 21:
-                other[idx] = length >= 9  # an empty multipoint is 9 bytes
-                continue
-            raw = np.frombuffer(b"".join(blobs[i] for i in idx), dtype=np.uint8).reshape(len(idx), int(length))
-            groups.append((idx, raw))
-    for idx, raw in groups:
-        if raw.shape[1] < 21:
+    blobs = [b if isinstance(b, (bytes, bytearray)) else b"" for b in geom]
+    lengths = np.fromiter(map(len, blobs), dtype=np.int64, count=n)
+    for length in np.unique(lengths):
+        idx = np.flatnonzero(lengths == length)
+        if length < _POINT_SIZE:
+            other[idx] = length >= 9  # an empty multipoint is 9 bytes
             continue
-        for order, endian in ((1, "<"), (0, ">")):
-            sel = np.flatnonzero(raw[:, 0] == order)
-            if len(sel) == 0:
-                continue
-            sub = raw[sel]
-            gtype = sub[:, 1:5].copy().view(endian + "u4").ravel()
-            # Point, Point Z/M/ZM (ISO 1001.. and the EWKB 0x80000000/0x40000000 flags): x, y come first.
-            is_point = ((gtype & 0x0FFFFFFF) % 1000) == 1
-            coords = sub[:, 5:21].copy().view(endian + "f8").reshape(len(sel), 2)
-            x[idx[sel[is_point]]] = coords[is_point, 0]
-            y[idx[sel[is_point]]] = coords[is_point, 1]
-            other[idx[sel[~is_point]]] = True
+        joined = b"".join(blobs) if len(idx) == n else b"".join(blobs[i] for i in idx)
+        raw = np.frombuffer(joined, dtype=np.uint8).reshape(len(idx), int(length))
+        x[idx], y[idx], other[idx] = _fixed_width_points(raw)
     return x, y, np.flatnonzero(other)
 
 
@@ -302,7 +342,7 @@ def read_arrow_layer(
     values: dict[str, list] = {c: [] for c in columns}
     offset = 0
     # Not INCLUDE_FID=NO: GDAL 3.6 then returns empty geometries for a layer without other fields.
-    for batch in layer.GetArrowStreamAsNumPy(options=["MAX_FEATURES_IN_BATCH=1000000"]):
+    for batch in layer.GetArrowStreamAsNumPy(options=[f"MAX_FEATURES_IN_BATCH={BATCH_ROWS}"]):
         if is_cancelled():
             raise InterruptedError("cancelled")
         rows = 0
@@ -498,11 +538,12 @@ def crime_points_from(table: PointTable, weight_field: str | None, month_field: 
         left_out[NEGATIVE_WEIGHT] = int(negative.sum())
         keep &= ~negative
     left_out = Counter({k: v for k, v in left_out.items() if v})
+    every = bool(keep.all())  # the usual case: no copy of a million coordinates
     return CrimePoints(
-        x[keep],
-        y[keep],
-        None if weight is None else weight[keep],
-        None if month is None else month[keep],
+        x if every else x[keep],
+        y if every else y[keep],
+        None if weight is None else (weight if every else weight[keep]),
+        None if month is None else (month if every else month[keep]),
         len(x),
         left_out,
         table.multipart,

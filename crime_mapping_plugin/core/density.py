@@ -218,6 +218,8 @@ def _crimes(request: DensityRequest, crs: QgsCoordinateReferenceSystem) -> _Crim
         raise DensityError(tr("The month field holds no month: choose another field, or choose 'crimes per km²'."))
     weight = np.ones(len(points.x)) if points.weight is None else points.weight
     left_out = Counter({k: v for k, v in left_out.items() if v})
+    if keep.all():  # the usual case: no copy of a million coordinates
+        return _Crimes(x, y, weight, points.read, left_out, no_month, period)
     return _Crimes(x[keep], y[keep], weight[keep], points.read, left_out, no_month, period)
 
 
@@ -345,7 +347,9 @@ def hotspot_threshold(request: DensityRequest, values: np.ndarray, data: np.ndar
             raise DensityError(
                 tr("A percentile must be between 0 and 100, not {:g}.").format(request.hotspot_threshold)
             )
-        return kde.percentile_threshold(np.nan_to_num(values), data, request.hotspot_threshold)
+        # values are NaN only outside data, and the data cells are all percentile_threshold looks at.
+        with np.errstate(invalid="ignore"):
+            return kde.percentile_threshold(values, data, request.hotspot_threshold)
     return float(request.hotspot_threshold)
 
 
@@ -359,11 +363,13 @@ def _hotspots(
     grid: Grid, values: np.ndarray, areas: HotspotAreas, crimes: np.ndarray, counted_total: int
 ) -> list[HotspotArea]:
     labels = areas.labels.ravel()
-    safe = np.nan_to_num(values).ravel()
+    # Only the cells of an area, in the grid's order: each area's sum adds the same values in the same order.
+    in_area = np.flatnonzero(labels)
+    labels = labels[in_area]
+    safe = np.nan_to_num(values.ravel()[in_area])
     n = len(areas.polygons)
     peak = np.full(n + 1, -np.inf)
-    in_area = labels > 0
-    np.maximum.at(peak, labels[in_area], safe[in_area])
+    np.maximum.at(peak, labels, safe)
     total = np.bincount(labels, weights=safe, minlength=n + 1)
     out = []
     for i, wkb in enumerate(areas.polygons):
@@ -440,13 +446,15 @@ def compute_density(
     values = scale(raw, request, bandwidth, crimes.period)
     values[~data] = np.nan
     threshold = hotspot_threshold(request, values, data)
-    hot = data & (np.nan_to_num(values, nan=-np.inf) >= threshold) & (np.nan_to_num(values) > 0)
+    with np.errstate(invalid="ignore"):  # NaN (NoData) compares False: never hot
+        hot = data & (values >= threshold) & (values > 0)
     areas = hotspot_areas(grid, hot, crs.toWkt(), is_cancelled)
     # The study-area rule: a crime's own location, not the cell it falls in.
-    on_grid = grid.cell_of(crimes.x, crimes.y)[2]
+    cells = grid.cell_of(crimes.x, crimes.y)
+    on_grid = cells[2]
     counted = on_grid if study is None else area_rule.inside(study, crimes.x, crimes.y, is_cancelled)
     counted_total = int(counted.sum())
-    in_areas = crimes_in_areas(grid, areas, crimes.x, crimes.y, counted)
+    in_areas = crimes_in_areas(grid, areas, crimes.x, crimes.y, counted, cells)
     if is_cancelled():
         raise InterruptedError("cancelled")
     return DensityResult(

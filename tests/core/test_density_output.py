@@ -27,6 +27,11 @@ def test_hot_cells_are_dissolved_into_edge_connected_areas():
     counts = crimes_in_areas(GRID, areas, x, y, np.ones(5, dtype=bool))
     by_size = dict(zip(areas.cells.tolist(), counts.tolist()))
     assert sorted(counts.tolist()) == [0, 1, 2] and by_size[1] == 1
+    # The cells the caller found already give the same counts; a crime not counted (outside a study area) is not.
+    assert crimes_in_areas(GRID, areas, x, y, np.ones(5, dtype=bool), GRID.cell_of(x, y)).tolist() == counts.tolist()
+    counted = np.array([False, True, True, True, True])
+    fewer = crimes_in_areas(GRID, areas, x, y, counted, GRID.cell_of(x, y))
+    assert sorted(fewer.tolist()) == [0, 1, 1] and dict(zip(areas.cells.tolist(), fewer.tolist()))[1] == 1
 
 
 def test_raster_is_float32_with_nodata_units_and_metadata(tmp_path):
@@ -58,3 +63,22 @@ def test_a_format_gdal_can_only_copy_into_is_written_too(tmp_path):
     data = gdal.Open(str(tmp_path / "d.asc")).ReadAsArray()
     assert data[9, 9] == 99.0 and data.shape == (10, 10)
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_geotiff_is_lossless_deflate_in_tiles(tmp_path):
+    # A grid larger than one 256-cell tile, with NoData, zeros and values over six orders of magnitude.
+    rng = np.random.default_rng(15)
+    values = rng.lognormal(0.0, 3.0, size=(300, 520))
+    values[rng.random(values.shape) < 0.4] = np.nan
+    values[:, :7] = 0.0
+    grid = Grid(x_min=500000.0, y_max=190000.0, cell=50.0, rows=300, cols=520)
+    path = tmp_path / "d.tif"
+    write_raster(str(path), grid, values, 'LOCAL_CS["x"]', {}, "crimes per km²", "density")
+    ds = gdal.Open(str(path))
+    band = ds.GetRasterBand(1)
+    expected = np.where(np.isnan(values), NODATA, values).astype(np.float32)
+    assert np.array_equal(band.ReadAsArray().view(np.uint32), expected.view(np.uint32))  # bit for bit
+    structure = ds.GetMetadata("IMAGE_STRUCTURE")
+    assert structure["COMPRESSION"] == "DEFLATE" and "PREDICTOR" not in structure
+    assert band.GetBlockSize() == [256, 256]
+    assert path.stat().st_size < expected.nbytes  # compressed

@@ -15,6 +15,7 @@ the scaled quartic corrected to 3/(πh²), so a scaled surface integrates to the
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import threading
@@ -568,6 +569,15 @@ def _moment_cost(n: int, offsets: _Offsets, frame: _Frame, power: int) -> float:
     return max(0.5 * n * len(offsets.ring[0]), fft) + n * len(_monomials(power))
 
 
+@functools.lru_cache(maxsize=2)
+def _cached_spectra(radius: float, reach: int, power: int, n_r: int, n_c: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Return _kernel_spectra for these settings, kept for the next run (a density per month repeats them).
+
+    The arrays are shared: callers must not change them.
+    """
+    return _kernel_spectra(_Offsets(radius, reach).inner, radius, reach, power, n_r, n_c)
+
+
 def _kernel_spectra(
     inner: tuple[np.ndarray, np.ndarray], radius: float, reach: int, power: int, n_r: int, n_c: int
 ) -> tuple[list[np.ndarray], np.ndarray]:
@@ -645,7 +655,7 @@ def _interior_sum(
         return total, count
     n_r, n_c = _tile_shape(frame)
     step_r, step_c = n_r - 2 * reach, n_c - 2 * reach
-    spectra, disc = _kernel_spectra(offsets.inner, radius, reach, power, n_r, n_c)
+    spectra, disc = _cached_spectra(radius, reach, power, n_r, n_c)
     monomials = _monomials(power)
     for top in range(0, rows, step_r):
         first = frame.margin + top - reach  # the frame row of the tiles' row 0

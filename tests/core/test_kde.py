@@ -306,8 +306,11 @@ def test_the_sum_reports_progress_and_stops_soon_when_cancelled(method):
     raw, _ = kde.kernel_sum(
         grid, x, y, np.ones(len(x)), 400.0, is_cancelled=lambda: asked.append(1) or len(asked) > 1, method=method
     )
-    # The cancel is seen at the second check, after one chunk of the point-by-point sum: part of the crimes only.
-    assert len(asked) >= 2 and 0 < raw.sum() < 0.99 * full.sum()
+    # The cancel is seen at the second check, after one chunk of the point-by-point sum: part of the pairs only
+    # (with the moments, the ring's pairs carry a few tenths of a percent of the sum, the tiles the rest).
+    assert len(asked) >= 2 and 0 < raw.sum() < (1 - 1e-4) * full.sum()
+    if method == "window":
+        assert raw.sum() < 0.5 * full.sum()
     assert len(seen) >= 20  # a cancel is looked for at least as often as progress is reported
 
 

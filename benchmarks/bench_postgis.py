@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from bench_import import WORK, make_data  # noqa: E402
+from bench_data import WORK, one_csv  # noqa: E402
 from standalone import start_qgis  # noqa: E402
 
 from tests.postgis import start_cluster  # noqa: E402
@@ -45,7 +45,7 @@ def main() -> None:
     from qgis.core import QgsVectorLayer
 
     gdal.UseExceptions()
-    data = make_data(rows)
+    data = one_csv(rows, "snap")
     cluster = start_cluster()
     try:
         gpkg = WORK / "postgis-bench.gpkg"

@@ -65,22 +65,79 @@ def label(rate: float, limits: dict[float, tuple[float, float]]) -> str:
 
 
 def count_limit_table(largest: int, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Return the lower and upper confidence limits (rates.count_limits) of the counts 0..largest."""
-    pairs = [rates.count_limits(float(x), level) for x in range(largest + 1)]
-    return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    """Return the lower and upper confidence limits (rates.count_limits) of the counts 0..largest.
+
+    The same numbers as rates.count_limits, bit for bit: below rates.EXACT_BELOW from it; from there Byar's
+    formula with numpy's +, −, ×, ÷ and square root (correctly rounded, as Python's) and the cube by Python's
+    own power, which numpy's vectorised power does not always match in the last bit.
+    """
+    exact = min(largest + 1, rates.EXACT_BELOW)
+    pairs = [rates.count_limits(float(x), level) for x in range(exact)]
+    lower = np.empty(largest + 1)
+    upper = np.empty(largest + 1)
+    lower[:exact] = [p[0] for p in pairs]
+    upper[:exact] = [p[1] for p in pairs]
+    if largest + 1 > exact:
+        z = rates.z_value(level)
+        x = np.arange(exact, largest + 1, dtype=float)
+        x1 = x + 1.0
+        low_base = 1.0 - 1.0 / (9.0 * x) - z / (3.0 * np.sqrt(x))
+        high_base = 1.0 - 1.0 / (9.0 * x1) + z / (3.0 * np.sqrt(x1))
+        lower[exact:] = x * np.array([b**3 for b in low_base.tolist()])
+        upper[exact:] = x1 * np.array([b**3 for b in high_base.tolist()])
+    return lower, upper
 
 
 def _agreement_counts(
     population: np.ndarray, overall: np.ndarray, multiplier: float, level: float, largest: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return per area c_hi (smallest count whose printed lower limit is above its reference rate) and c_lo."""
+    """Return per area c_hi (smallest count whose printed lower limit is above its reference rate) and c_lo.
+
+    The limits rise with the count, so each is found by a binary search of the table and then checked, one
+    count either way, with the same expression as the printed limits (limit / population × multiplier), so
+    that they agree exactly.
+    """
     lower, upper = count_limit_table(largest, level)
+    population = np.asarray(population, float)
+    reference = np.broadcast_to(np.asarray(overall, float), population.shape)
+    plain = np.isfinite(reference) & np.isfinite(population) & (population > 0)
+    if not (plain.all() and np.all(np.diff(lower) >= 0) and np.all(np.diff(upper) >= 0)):
+        return _agreement_counts_by_scan(lower, upper, population, reference, multiplier, largest)
+
+    def above(c: np.ndarray) -> np.ndarray:
+        return lower[np.clip(c, 0, largest)] / population * multiplier > reference
+
+    def below(c: np.ndarray) -> np.ndarray:
+        return upper[np.clip(c, 0, largest)] / population * multiplier < reference
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c_hi = np.searchsorted(lower, reference * population / multiplier, side="right")
+        for _ in range(largest + 2):  # one or two steps in practice: the search and the test differ by rounding
+            back = (c_hi > 0) & above(c_hi - 1)
+            ahead = (c_hi <= largest) & ~above(c_hi)
+            if not (back.any() or ahead.any()):
+                break
+            c_hi = c_hi - back + ahead
+        c_lo = np.searchsorted(upper, reference * population / multiplier, side="left") - 1
+        for _ in range(largest + 2):
+            back = (c_lo >= 0) & ~below(c_lo)
+            ahead = (c_lo < largest) & below(c_lo + 1)
+            if not (back.any() or ahead.any()):
+                break
+            c_lo = c_lo - back + ahead
+    return c_hi.astype(np.int64), c_lo.astype(np.int64)
+
+
+def _agreement_counts_by_scan(
+    lower: np.ndarray, upper: np.ndarray, population: np.ndarray, reference: np.ndarray, multiplier: float,
+    largest: int,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Return _agreement_counts by testing every count of the table for every area (limits not monotone)."""
     c_hi = np.full(len(population), largest + 1, dtype=np.int64)
     c_lo = np.full(len(population), -1, dtype=np.int64)
-    for i, (p, reference) in enumerate(zip(population, np.broadcast_to(overall, population.shape))):
-        # The same expression as the printed limits (limit / population × multiplier), so they agree exactly.
-        above = np.flatnonzero(lower / p * multiplier > reference)
-        below = np.flatnonzero(upper / p * multiplier < reference)
+    for i, (p, ref) in enumerate(zip(population, reference)):
+        above = np.flatnonzero(lower / p * multiplier > ref)
+        below = np.flatnonzero(upper / p * multiplier < ref)
         c_hi[i] = above[0] if len(above) else largest + 1
         c_lo[i] = below[-1] if len(below) else -1
     return c_hi, c_lo

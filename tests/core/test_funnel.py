@@ -74,3 +74,28 @@ def test_areas_without_a_rate_get_no_expected_count_no_limits_and_no_flag():
     assert np.isnan(result.limits[0.95][0][1]) and np.isnan(result.limits[0.998][1][1])
     with pytest.raises(ValueError):
         funnel.compare_with_all(table, "normal")
+
+
+def test_agreement_counts_by_binary_search_equal_the_full_scan_and_the_table_equals_count_limits():
+    # The search (limits rising with the count) against testing every count of the table for every area,
+    # on random populations, rates and multipliers; the table bit for bit against rates.count_limits.
+    from crime_mapping_plugin.core import funnel, rates
+
+    rng = np.random.default_rng(3)
+    for trial in range(12):
+        largest = int(rng.integers(0, 30_000))
+        population = rng.uniform(1, 30_000, 300)
+        population[:4] = [1, 2, 1e-3, 5e6]
+        overall = rng.uniform(0.1, 500, 300) if trial % 2 else rng.uniform(0.1, 500)
+        multiplier = [1000.0, 100_000.0, 1.0][trial % 3]
+        level = rates.LEVELS[trial % 2]
+        lower, upper = funnel.count_limit_table(largest, level)
+        fast = funnel._agreement_counts(population, overall, multiplier, level, largest)
+        scan = funnel._agreement_counts_by_scan(
+            lower, upper, population, np.broadcast_to(overall, population.shape), multiplier, largest
+        )
+        assert np.array_equal(fast[0], scan[0]) and np.array_equal(fast[1], scan[1])
+    for level in rates.LEVELS:
+        lower, upper = funnel.count_limit_table(3000, level)
+        expected = [rates.count_limits(float(x), level) for x in range(3001)]
+        assert np.array_equal(lower, [e[0] for e in expected]) and np.array_equal(upper, [e[1] for e in expected])

@@ -54,22 +54,6 @@ _TEMP_RE = re.compile(r"^\.crimemapping-(?!previous-)(?:([A-Za-z0-9]+)-(\d+)-)?.
 STALE_AFTER_S = 24 * 3600
 
 
-# Points read back from the written table at a time to build the spatial index at commit.
-READ_BACK_ROWS = 200_000
-_POINT_BLOB = 8 + 21  # the 8-byte header without envelope, then the WKB point (as add() writes them)
-
-
-def point_coordinates(blobs: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    """Return x and y of GeoPackage point blobs as GeoPackageWriter.add writes them (no envelope, little-endian)."""
-    raw = np.frombuffer(b"".join(blobs), dtype=np.uint8)
-    if len(raw) != _POINT_BLOB * len(blobs):
-        raise RuntimeError("a point geometry read back is not the 29-byte blob the writer writes")
-    rows = raw.reshape(len(blobs), _POINT_BLOB)
-    x = rows[:, 13:21].copy().view("<f8").ravel()
-    y = rows[:, 21:29].copy().view("<f8").ravel()
-    return x, y
-
-
 class GeoPackageError(OSError):
     """An output that cannot be written; the message names the file or folder and what to do."""
 
@@ -202,7 +186,7 @@ class GeoPackageWriter:
         # What the R-tree is built from at commit, batch by batch in fid order: for points, only the batch's
         # first and last fid (their coordinates are read back from the table then, so that memory does not grow
         # with the rows); for other geometries, the fids and float32 boxes (min x, max x, min y, max y).
-        self._index_parts: list[tuple[int, int] | tuple[np.ndarray, np.ndarray]] = []
+        self._index_parts: list[tuple[np.ndarray, np.ndarray]] = []
         self._indexed = 0  # rows with a geometry, which alone enter the R-tree
         self.geometry = crs_wkt is not None
         names = [_quote(n) for n, _ in self.fields]
@@ -273,12 +257,14 @@ class GeoPackageWriter:
                 float(np.max(x[present])),
                 float(np.max(y[present])),
             )
-        last = self._index_parts[-1] if self._index_parts else None
-        if last is not None and isinstance(last[0], int) and last[1] == self.count:
-            self._index_parts[-1] = (last[0], self.count + n)  # one run of fids for consecutive point batches
-        else:
-            self._index_parts.append((self.count + 1, self.count + n))
-        self._indexed += int(np.count_nonzero(present))
+        # The R-tree's entries, kept from now to the commit: 20 bytes a point (int32 fids below 2**31, float32
+        # boxes), which costs less than reading the points back from the table then.
+        fids = np.arange(self.count + 1, self.count + n + 1, dtype=np.int32 if self.count + n < 2**31 else np.int64)
+        if not present.all():
+            fids, x, y = fids[present], x[present], y[present]
+        if len(fids):
+            self._index_parts.append((fids, rounded_boxes(x, x, y, y)))
+            self._indexed += len(fids)
         self._db.executemany(self._insert, zip(geoms, *values))
         self.count += n
 
@@ -328,41 +314,19 @@ class GeoPackageWriter:
         b[2], b[3] = max(b[2], max_x), max(b[3], max_y)
 
     def _index_entries(self) -> tuple[np.ndarray, np.ndarray]:
-        """Return the fids and float32 boxes the R-tree holds, in fid order; points are read back from the table.
-
-        Points are read back READ_BACK_ROWS at a time into arrays of the final size, 20 bytes a point (int32
-        fids below 2**31), never a Python object per row for the whole layer.
-        """
+        """Return the fids and float32 boxes the R-tree holds, in fid order, from the parts kept per batch."""
         n = self._indexed
         fids = np.empty(n, dtype=np.int32 if self.count < 2**31 else np.int64)
         boxes = np.empty((n, 4), dtype=np.float32)
         at = 0
-        select = (
-            f"SELECT {_quote(self.fid_column)}, geom FROM {_quote(self.layer_name)} "
-            f"WHERE {_quote(self.fid_column)} BETWEEN ? AND ? AND geom IS NOT NULL ORDER BY {_quote(self.fid_column)}"
-        )
         while self._index_parts:
-            part = self._index_parts.pop(0)
-            if isinstance(part[0], np.ndarray):
-                k = len(part[0])
-                fids[at : at + k] = part[0]
-                boxes[at : at + k] = part[1]
-                at += k
-                continue
-            first, last = part
-            for start in range(first, last + 1, READ_BACK_ROWS):
-                rows = self._db.execute(select, (start, min(last, start + READ_BACK_ROWS - 1))).fetchall()
-                if not rows:
-                    continue
-                k = len(rows)
-                fid_part, blobs = zip(*rows)
-                del rows
-                x, y = point_coordinates(blobs)
-                fids[at : at + k] = fid_part
-                rounded_boxes(x, x, y, y, out=boxes[at : at + k])
-                at += k
+            part_fids, part_boxes = self._index_parts.pop(0)  # each part freed as it is copied
+            k = len(part_fids)
+            fids[at : at + k] = part_fids
+            boxes[at : at + k] = part_boxes
+            at += k
         if at != n:
-            raise RuntimeError(f"{self._tmp}: {at} geometries read back for the spatial index, {n} written")
+            raise RuntimeError(f"{self._tmp}: {at} entries for the spatial index, {n} geometries written")
         return fids, boxes
 
     def commit(self, title: str = "", abstract: str = "", replace_layer: bool = False) -> str:

@@ -1,4 +1,4 @@
-"""The GeoPackage writer's spatial index, built from points read back from the written table in parts."""
+"""The GeoPackage writer's spatial index, built at commit from the entries kept batch by batch."""
 
 from __future__ import annotations
 
@@ -22,22 +22,21 @@ def _tree(db: sqlite3.Connection, name: str) -> list[list[tuple]]:
     return [db.execute(f'SELECT * FROM "{name}_{t}" ORDER BY 1').fetchall() for t in ("node", "parent", "rowid")]
 
 
-@pytest.mark.parametrize("read_back_rows", [7, 1000, 200_000])
-def test_tree_from_read_back_points_equals_the_tree_from_the_arrays(tmp_path, monkeypatch, read_back_rows):
-    """Points read back part by part give the very tree (node pages, parents, rowids) the arrays give."""
-    monkeypatch.setattr(gpkg, "READ_BACK_ROWS", read_back_rows)
-    rng = np.random.default_rng(read_back_rows)
+@pytest.mark.parametrize("batch", [7, 1000, 20_000])
+def test_tree_from_the_batches_equals_the_tree_from_the_arrays(tmp_path, batch):
+    """Entries kept batch by batch give the very tree (node pages, parents, rowids) the whole arrays give."""
+    rng = np.random.default_rng(batch)
     n = 12_345
     x = rng.uniform(503000, 562000, n)
     y = rng.uniform(155000, 201000, n)
     x[: n // 3] = np.round(x[: n // 3], -2)  # shared snap points, and coordinates float32 holds exactly
     y[: n // 3] = np.round(y[: n // 3], 0)
     located = rng.uniform(size=n) > 0.05  # rows without a location have no geometry and no index entry
-    located[:1000] = True  # the first batch is handed over without a located mask
+    located[:batch] = True  # the first batch is handed over without a located mask
     path = str(tmp_path / "points.gpkg")
     writer = gpkg.GeoPackageWriter(path, "points", [("name", "string")], _bng())
-    for start in range(0, n, 1000):  # batches as an import hands them over, one with every row located
-        end = min(n, start + 1000)
+    for start in range(0, n, batch):  # batches as an import hands them over, one with every row located
+        end = min(n, start + batch)
         part = located[start:end] if start else None
         writer.add({"name": [f"p{i}" for i in range(start, end)]}, x[start:end], y[start:end], part)
     writer.commit()
@@ -52,17 +51,3 @@ def test_tree_from_read_back_points_equals_the_tree_from_the_arrays(tmp_path, mo
     assert db.execute("SELECT count(*) FROM rtree_points_geom").fetchone()[0] == located.sum()
     extent = db.execute("SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name='points'").fetchone()
     assert extent == (x[located].min(), y[located].min(), x[located].max(), y[located].max())
-
-
-def test_point_coordinates_read_the_written_blobs():
-    """The blob reader gives back the float64 coordinates written, bit for bit."""
-    from crime_mapping_plugin.core.wkb import geopackage_header, point_wkb, rows_as_bytes
-
-    x = np.array([530000.123456789, -0.0, 1e-300, 5.5])
-    y = np.array([180000.987654321, 2.0, -7.25, np.nextafter(5.5, 6)])
-    header = np.broadcast_to(geopackage_header(27700), (4, 8))
-    blobs = rows_as_bytes(np.concatenate([header, point_wkb(x, y)], axis=1))
-    got_x, got_y = gpkg.point_coordinates(blobs)
-    assert got_x.tobytes() == x.tobytes() and got_y.tobytes() == y.tobytes()
-    with pytest.raises(RuntimeError, match="29-byte"):
-        gpkg.point_coordinates([blobs[0] + b"\0"])

@@ -165,7 +165,8 @@ def assign(
     progress: Callable[[float], None] | None = None,
 ) -> pip.Assignment:
     """Return the area of each crime by the rule (−1 outside every area), and the counts per area."""
-    return pip.assign_points(x, y, areas.edges, is_cancelled, progress)
+    shapes = [bytes(g.asWkb()) for g in areas.geometries]
+    return pip.assign_points(x, y, areas.edges, is_cancelled, progress, shapes=shapes)
 
 
 def inside(

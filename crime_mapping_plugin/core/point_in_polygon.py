@@ -169,8 +169,13 @@ def assign_points(
     polygons: Sequence[Edges],
     is_canceled: Callable[[], bool] | None = None,
     progress: Callable[[float], None] | None = None,
+    shapes: Sequence[bytes] | None = None,
 ) -> Assignment:
-    """Assign each point to the first polygon (in the given order) whose closure contains it."""
+    """Assign each point to the first polygon (in the given order) whose closure contains it.
+
+    shapes, the polygons' WKB (the same polygons as the edges), lets a grid decide the points far from
+    every edge when there are many distinct points (_grid_decides); the result is the same.
+    """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     n_poly = len(polygons)
@@ -190,15 +195,23 @@ def assign_points(
     owner = np.full(len(ux), -1, dtype=np.int64)
     hits = np.zeros(len(ux), dtype=np.int32)
     on_any = np.zeros(len(ux), dtype=bool)
+    # Points a grid decides need no edge test (_grid_decides); the others, still sorted by x, are tested.
+    test = np.arange(len(ux))
+    if shapes is not None and len(ux) >= _GRID_POINTS:
+        decided, decided_owner = _grid_decides(ux, uy, polygons, shapes)
+        owner[decided] = decided_owner[decided]
+        hits[decided] = decided_owner[decided] >= 0
+        test = np.flatnonzero(~decided)
+    tx, ty = ux[test], uy[test]
     for k, edges in enumerate(polygons):
         if is_canceled is not None and is_canceled():
             raise InterruptedError("cancelled")
         xmin, ymin, xmax, ymax = edges.bbox
-        lo = np.searchsorted(ux, xmin, side="left")
-        hi = np.searchsorted(ux, xmax, side="right")
+        lo = np.searchsorted(tx, xmin, side="left")
+        hi = np.searchsorted(tx, xmax, side="right")
         if hi <= lo:
             continue
-        cand = np.arange(lo, hi)[(uy[lo:hi] >= ymin) & (uy[lo:hi] <= ymax)]
+        cand = test[lo:hi][(ty[lo:hi] >= ymin) & (ty[lo:hi] <= ymax)]
         if len(cand) == 0:
             continue
         closed, on = _closed_contains(ux[cand], uy[cand], edges)
@@ -218,3 +231,96 @@ def assign_points(
         in_several=int(weight[hits > 1].sum()),
         distinct_points=len(ux),
     )
+
+
+# From this many distinct points the grid of _grid_decides pays for itself; its longer side, in cells.
+_GRID_POINTS = 100_000
+_GRID_SIDE = 2048
+
+
+def _grid_decides(
+    ux: np.ndarray, uy: np.ndarray, polygons: Sequence[Edges], shapes: Sequence[bytes]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (decided, owner) for the points in grid cells that no polygon's edge touches.
+
+    GDAL rasterizes, in its own C: the edges with every cell they touch (then one cell more on every side,
+    against rounding), the number of polygons containing each cell's centre, and the first of them in the
+    given order. In a cell no edge touches, every point of the closed cell is inside exactly the polygons
+    that contain its centre, and on no boundary: a point there is decided when that is none (outside) or
+    one polygon (its owner); where it is more (an overlap) it is not, and the edge test decides.
+    """
+    from osgeo import gdal, ogr
+
+    n = len(ux)
+    decided = np.zeros(n, dtype=bool)
+    owner = np.full(n, -1, dtype=np.int64)
+    boxes = np.array([e.bbox for e in polygons if len(e.x1)], dtype=float).reshape(-1, 4)
+    if len(boxes) == 0:
+        return np.ones(n, dtype=bool), owner
+    x_min, y_min, x_max, y_max = boxes[:, 0].min(), boxes[:, 1].min(), boxes[:, 2].max(), boxes[:, 3].max()
+    side = max(x_max - x_min, y_max - y_min)
+    if not (np.isfinite(side) and side > 0):
+        return decided, owner
+    cell = side / _GRID_SIDE
+    x0, y1 = x_min - 2 * cell, y_max + 2 * cell  # a margin of cells no polygon reaches
+    cols = int((x_max - x0) // cell) + 3
+    rows = int((y1 - y_min) // cell) + 3
+    memory = ogr.GetDriverByName("Memory").CreateDataSource("")
+    shells = memory.CreateLayer("shells", geom_type=ogr.wkbUnknown)
+    shells.CreateField(ogr.FieldDefn("k", ogr.OFTInteger))
+    lines = memory.CreateLayer("edges", geom_type=ogr.wkbMultiLineString)
+    # Last polygon first, so that where polygons overlap the first in the given order is burnt last.
+    for k in range(len(polygons) - 1, -1, -1):
+        e = polygons[k]
+        if len(e.x1) == 0:
+            continue
+        feature = ogr.Feature(shells.GetLayerDefn())
+        feature.SetField("k", k + 1)
+        feature.SetGeometry(ogr.CreateGeometryFromWkb(bytes(shapes[k])))
+        shells.CreateFeature(feature)
+        line = ogr.Feature(lines.GetLayerDefn())
+        line.SetGeometry(ogr.CreateGeometryFromWkb(_edges_wkb(e)))
+        lines.CreateFeature(line)
+
+    def raster(layer: ogr.Layer, options: list[str], burn: list[float] | None = None) -> np.ndarray:
+        target = gdal.GetDriverByName("MEM").Create("", cols, rows, 1, gdal.GDT_Int32)
+        target.SetGeoTransform((x0, cell, 0.0, y1, 0.0, -cell))
+        if burn is None:
+            gdal.RasterizeLayer(target, [1], layer, options=options)
+        else:
+            gdal.RasterizeLayer(target, [1], layer, burn_values=burn, options=options)
+        return target.GetRasterBand(1).ReadAsArray()
+
+    gdal.PushErrorHandler("CPLQuietErrorHandler")  # neither the layers nor the grid have a CRS: no warning
+    try:
+        first = raster(shells, ["ATTRIBUTE=k"]) - 1
+        count = raster(shells, ["MERGE_ALG=ADD"], [1])
+        near = raster(lines, ["ALL_TOUCHED=TRUE"], [1]) > 0
+    finally:
+        gdal.PopErrorHandler()
+    wide = near.copy()
+    wide[1:] |= near[:-1]
+    wide[:-1] |= near[1:]
+    grown = wide.copy()
+    grown[:, 1:] |= wide[:, :-1]
+    grown[:, :-1] |= wide[:, 1:]
+    r = np.floor((y1 - uy) / cell)
+    c = np.floor((ux - x0) / cell)
+    on_grid = (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
+    decided[~on_grid] = True  # beyond every polygon's box: outside
+    idx = np.flatnonzero(on_grid)
+    ri, ci = r[idx].astype(np.int64), c[idx].astype(np.int64)
+    sure = ~grown[ri, ci] & (count[ri, ci] <= 1)
+    decided[idx[sure]] = True
+    owner[idx[sure]] = np.where(count[ri[sure], ci[sure]] == 1, first[ri[sure], ci[sure]], -1)
+    return decided, owner
+
+
+def _edges_wkb(e: Edges) -> bytes:
+    """Return a polygon's edges as one WKB MultiLineString of two-point lines (little-endian)."""
+    n = len(e.x1)
+    line = np.dtype([("order", "u1"), ("type", "<u4"), ("points", "<u4"), ("xy", "<f8", (4,))])
+    parts = np.zeros(n, dtype=line)
+    parts["order"], parts["type"], parts["points"] = 1, 2, 2
+    parts["xy"] = np.column_stack([e.x1, e.y1, e.x2, e.y2])
+    return struct.pack("<BII", 1, 5, n) + parts.tobytes()

@@ -274,9 +274,18 @@ def _grid_decides(
         e = polygons[k]
         if len(e.x1) == 0:
             continue
+        gdal.PushErrorHandler("CPLQuietErrorHandler")
+        try:
+            shape = ogr.CreateGeometryFromWkb(bytes(shapes[k]))
+        except RuntimeError:  # with GDAL's exceptions on
+            shape = None
+        finally:
+            gdal.PopErrorHandler()
+        if shape is None:  # GDAL cannot read it: decide nothing, the edge test decides every point
+            return decided, owner
         feature = ogr.Feature(shells.GetLayerDefn())
         feature.SetField("k", k + 1)
-        feature.SetGeometry(ogr.CreateGeometryFromWkb(bytes(shapes[k])))
+        feature.SetGeometry(shape)
         shells.CreateFeature(feature)
         line = ogr.Feature(lines.GetLayerDefn())
         line.SetGeometry(ogr.CreateGeometryFromWkb(_edges_wkb(e)))

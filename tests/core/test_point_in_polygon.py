@@ -116,3 +116,15 @@ def test_the_grid_decides_what_the_edges_decide_on_london_wards(monkeypatch):
     by_edges = pip.assign_points(x, y, polygons)
     by_grid = pip.assign_points(x, y, polygons, shapes=shapes)
     assert by_edges.on_boundary > 1000 and _same(by_grid, by_edges)
+
+
+def test_a_shape_gdal_cannot_read_leaves_every_point_to_the_edge_test(monkeypatch):
+    from qgis.core import QgsGeometry
+
+    monkeypatch.setattr(pip, "_GRID_POINTS", 0)
+    shapes = [bytes(QgsGeometry.fromWkt("Polygon((0 0, 10 0, 10 10, 0 10, 0 0))").asWkb())]
+    polygons = [pip.edges_from_rings(pip.rings_from_wkb(shapes[0]))]
+    x, y = np.random.default_rng(3).uniform(-5, 15, (2, 5000))
+    decided, _ = pip._grid_decides(x, y, polygons, [b"\x01\x03\x00"])
+    assert not decided.any()
+    assert _same(pip.assign_points(x, y, polygons, shapes=[b"\x01\x03\x00"]), pip.assign_points(x, y, polygons))

@@ -139,11 +139,7 @@ _SAMPLE = 8192
 
 def distinct_count(x: np.ndarray, y: np.ndarray) -> int:
     """Return the number of distinct (x, y) locations."""
-    x_code, x_values = pd.factorize(x)
-    if len(x_values) == len(x):
-        return len(x)
-    y_code, y_values = pd.factorize(y)
-    return len(pd.unique(x_code.astype(np.int64) * len(y_values) + y_code))
+    return len(merge_identical_points(x, y)[0])
 
 
 def kernel_sum(
@@ -408,7 +404,7 @@ def _kernel_value(power: int | None, decay: float, radius: float) -> Callable:
         inside = s >= 0
         np.subtract(r2, s, out=out)  # d²
         np.maximum(out, 0.0, out=out)
-        out *= 1.0 / r2
+        out *= inverse
         np.sqrt(out, out=out)
         out *= -(1.0 - decay)
         out += 1.0
@@ -446,16 +442,19 @@ def _points_sum(
     height = _band_rows(frame)
     per_point = np.empty((_CHUNK_PAIRS, 4))
     per_point[:, 3] = 1.0
-    room = int(min(pairs, _BUFFER_PAIRS))
+    # A chunk is at most _CHUNK_PAIRS pairs, or one point's offsets where it has more (a bandwidth of hundreds
+    # of cells): the buffer holds at least one chunk.
+    room = int(min(pairs, max(_BUFFER_PAIRS, max(len(dr) for _, _, dr, _, _ in groups))))
     cells = np.empty(room, dtype=np.intp)
     values = np.empty(room)
     inside = None if by_value else np.empty(room, dtype=bool)
     on_circle: list[np.ndarray] = []  # cell centres exactly at distance R: reached, with a value of 0
-    state = {"used": 0, "band": None}
+    used = 0  # pairs in the buffer, all of one band of rows
+    band = None
     done = 0
 
     def flush() -> None:
-        used, band = state["used"], state["band"]
+        nonlocal used
         if used == 0:
             return
         lo = max(band * height - frame.reach, 0) * cols
@@ -471,14 +470,14 @@ def _points_sum(
         if on_circle:
             reached[np.concatenate(on_circle)] = True
             on_circle.clear()
-        state["used"] = 0
+        used = 0
 
-    for first, last, dr, dc, band in groups:
+    for first, last, dr, dc, group_band in groups:
         if len(dr) == 0:
             continue
-        if band != state["band"]:
+        if group_band != band:
             flush()
-            state["band"] = band
+            band = group_band
         flat_offset = (dr * cols + dc)[None, :]
         per_offset = np.stack([dc, dr, np.ones(len(dr)), r2 - dc * dc - dr * dr]).astype(float)
         chunk = max(1, min(_CHUNK_PAIRS // len(dr), -(-pairs // (_MIN_CHUNKS * len(dr)))))
@@ -488,9 +487,8 @@ def _points_sum(
                 return total, reached
             stop = min(last, start + chunk)
             n = (stop - start) * len(dr)
-            if state["used"] + n > room:
+            if used + n > room:
                 flush()
-            used = state["used"]
             m = stop - start
             frac_col, frac_row = points.frac_col[start:stop], points.frac_row[start:stop]
             np.multiply(frac_col, 2.0, out=per_point[:m, 0])
@@ -513,7 +511,7 @@ def _points_sum(
                     on_circle.append(where[circle])
             else:
                 np.greater_equal(s, 0.0, out=inside[used : used + n].reshape(m, len(dr)))
-            state["used"] = used + n
+            used += n
             done += n
             if progress is not None:
                 progress(done / pairs)
@@ -548,22 +546,25 @@ def _tile_shape(frame: _Frame) -> tuple[int, int]:
 
     def sizes(cells: int) -> list[int]:
         whole = _fast_size(cells + margin)
-        return sorted({n for n in (*_TILE_SIZES, whole) if margin < n <= whole and n >= 2 * margin} | {whole})
+        return sorted({n for n in _TILE_SIZES if 2 * margin <= n <= whole} | {whole})
 
     def cost(n_r: int, n_c: int) -> float:
-        tiles = -(-frame.rows // (n_r - margin)) * -(-frame.cols // (n_c - margin))
-        return tiles * (n_r * n_c * math.log2(n_r * n_c) + _TILE_OVERHEAD)
+        return _tiles(frame, n_r, n_c) * (n_r * n_c * math.log2(n_r * n_c) + _TILE_OVERHEAD)
 
     return min(((r, c) for r in sizes(frame.rows) for c in sizes(frame.cols)), key=lambda rc: cost(*rc))
+
+
+def _tiles(frame: _Frame, n_r: int, n_c: int) -> int:
+    """Return the number of n_r × n_c FFT tiles that cover the grid (each gives all but reach at its edges)."""
+    margin = 2 * frame.reach
+    return -(-frame.rows // (n_r - margin)) * -(-frame.cols // (n_c - margin))
 
 
 def _moment_cost(n: int, offsets: _Offsets, frame: _Frame, power: int) -> float:
     """Return the cost of the moment sum in (point, offset) pairs, as the window's is n × its offsets."""
     n_r, n_c = _tile_shape(frame)
-    margin = 2 * frame.reach
-    tiles = -(-frame.rows // (n_r - margin)) * -(-frame.cols // (n_c - margin))
     ffts = len(_monomials(power)) + 2
-    fft = _FFT_COST * tiles * ffts * (n_r * n_c * math.log2(n_r * n_c) + _TILE_OVERHEAD)
+    fft = _FFT_COST * _tiles(frame, n_r, n_c) * ffts * (n_r * n_c * math.log2(n_r * n_c) + _TILE_OVERHEAD)
     # The convolution runs beside the ring's sum: the longer of the two counts. The ring's parts (_by_phase)
     # take about half its offsets.
     return max(0.5 * n * len(offsets.ring[0]), fft) + n * len(_monomials(power))
@@ -657,9 +658,9 @@ def _interior_sum(
     step_r, step_c = n_r - 2 * reach, n_c - 2 * reach
     spectra, disc = _cached_spectra(radius, reach, power, n_r, n_c)
     monomials = _monomials(power)
+    band = _band_rows(frame)  # the points come in bands of this many rows (_by_phase)
     for top in range(0, rows, step_r):
         first = frame.margin + top - reach  # the frame row of the tiles' row 0
-        band = _band_rows(frame)  # the points come in bands of this many rows (_by_phase)
         a = int(points.band_start[first // band])
         b = int(points.band_start[min((first + n_r - 1) // band + 1, len(points.band_start) - 1)])
         rows_in = points.bin_row[a:b]

@@ -368,3 +368,10 @@ def test_huge_weights_do_not_overflow_at_many_cells_per_bandwidth(method):
     expected, expected_reach = brute_force_long(grid, x, y, w, 1500.0, "triweight")
     assert np.isfinite(got).all() and np.array_equal(reached, expected_reach)
     assert np.abs(got - expected).max() <= 1e-9 * expected.max()
+
+
+def test_a_bandwidth_of_hundreds_of_cells_has_more_offsets_per_point_than_the_buffer_holds():
+    # 600 cells per bandwidth: one point's window (1.1 million cells) is more than _points_sum's buffer of pairs.
+    grid = kde.grid_for_extent(0, 0, 1300, 1300, 1)
+    x, y, w = np.array([650.3, 400.0, 900.7]), np.array([650.1, 700.0, 300.2]), np.array([1.0, 2.0, 0.5])
+    assert_exact(grid, x, y, w, 600.0, "triangular", 0.3)

@@ -248,25 +248,7 @@ class GeoPackageWriter:
             present = np.asarray(located, bool)
             for i in np.flatnonzero(~present).tolist():
                 geoms[i] = None
-        else:
-            present = np.ones(n, dtype=bool)
-        if present.any():
-            self._extend_bounds(
-                float(np.min(x[present])),
-                float(np.min(y[present])),
-                float(np.max(x[present])),
-                float(np.max(y[present])),
-            )
-        # The R-tree's entries, kept from now to the commit: 20 bytes a point (int32 fids below 2**31, float32
-        # boxes), which costs less than reading the points back from the table then.
-        fids = np.arange(self.count + 1, self.count + n + 1, dtype=np.int32 if self.count + n < 2**31 else np.int64)
-        if not present.all():
-            fids, x, y = fids[present], x[present], y[present]
-        if len(fids):
-            self._index_parts.append((fids, rounded_boxes(x, x, y, y)))
-            self._indexed += len(fids)
-        self._db.executemany(self._insert, zip(geoms, *values))
-        self.count += n
+        self._append(values, geoms, np.column_stack([x, x, y, y]), present)  # a point is its own box
 
     def add_wkb(
         self, columns: dict[str, Sequence], wkbs: Sequence[bytes | None] | np.ndarray, boxes: np.ndarray
@@ -292,7 +274,9 @@ class GeoPackageWriter:
         n = len(geoms)
         if n == 0:
             return
-        fids = np.arange(self.count + 1, self.count + n + 1)
+        # The R-tree's entries, kept from now to the commit: 20 bytes a geometry (int32 fids below 2**31, float32
+        # boxes), which costs less than reading the geometries back from the table then.
+        fids = np.arange(self.count + 1, self.count + n + 1, dtype=np.int32 if self.count + n < 2**31 else np.int64)
         if present is not None:
             fids = fids[present]
             boxes = boxes[present]

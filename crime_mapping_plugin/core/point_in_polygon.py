@@ -319,9 +319,10 @@ def _grid_decides(
     decided[~on_grid] = True  # beyond every polygon's box: outside
     idx = np.flatnonzero(on_grid)
     ri, ci = r[idx].astype(np.int64), c[idx].astype(np.int64)
-    sure = ~grown[ri, ci] & (count[ri, ci] <= 1)
+    at = count[ri, ci]
+    sure = ~grown[ri, ci] & (at <= 1)
     decided[idx[sure]] = True
-    owner[idx[sure]] = np.where(count[ri[sure], ci[sure]] == 1, first[ri[sure], ci[sure]], -1)
+    owner[idx[sure]] = np.where(at[sure] == 1, first[ri[sure], ci[sure]], -1)
     return decided, owner
 
 

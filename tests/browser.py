@@ -199,48 +199,28 @@ def open_site(folder: Path, pages: list[str], actions_js: str = "function (doc) 
     )
 
 
-def screenshot(folder: Path, page: str, target: Path, width: int = 1200, height: int = 1600) -> Path:
-    """Save a screenshot of one page of the site as Chromium draws it."""
+def _run_on_page(folder: Path, page: str, *flags: str) -> None:
+    """Run headless Chromium once on one page of the site, with these flags and a throw-away profile."""
     assert CHROMIUM, "chromium is installed by make (APT_PACKAGES)"
     work = Path(tempfile.mkdtemp(prefix="chromium-"))
     try:
         subprocess.run(
-            [
-                CHROMIUM,
-                *FLAGS,
-                f"--user-data-dir={work / 'profile'}",
-                f"--window-size={width},{height}",
-                "--hide-scrollbars",
-                f"--screenshot={target}",
-                (folder / page).resolve().as_uri(),
-            ],
+            [CHROMIUM, *FLAGS, f"--user-data-dir={work / 'profile'}", *flags, (folder / page).resolve().as_uri()],
             capture_output=True,
             timeout=120,
             check=True,
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def screenshot(folder: Path, page: str, target: Path, width: int = 1200, height: int = 1600) -> Path:
+    """Save a screenshot of one page of the site as Chromium draws it."""
+    _run_on_page(folder, page, f"--window-size={width},{height}", "--hide-scrollbars", f"--screenshot={target}")
     return target
 
 
 def print_to_pdf(folder: Path, page: str, target: Path) -> Path:
     """Print one page of the site to PDF with Chromium (its print stylesheet applies)."""
-    assert CHROMIUM, "chromium is installed by make (APT_PACKAGES)"
-    work = Path(tempfile.mkdtemp(prefix="chromium-"))
-    try:
-        subprocess.run(
-            [
-                CHROMIUM,
-                *FLAGS,
-                f"--user-data-dir={work / 'profile'}",
-                "--no-pdf-header-footer",
-                f"--print-to-pdf={target}",
-                (folder / page).resolve().as_uri(),
-            ],
-            capture_output=True,
-            timeout=120,
-            check=True,
-        )
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    _run_on_page(folder, page, "--no-pdf-header-footer", f"--print-to-pdf={target}")
     return target
